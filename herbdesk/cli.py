@@ -1,0 +1,277 @@
+"""The `herbdesk` command: `run` (headless), `summary`, and the desktop app with no arguments."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from herbdesk import __version__
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_PREFLIGHT = 3
+EXIT_HALTED = 4
+EXIT_FATAL = 5
+EXIT_CANCELLED = 130
+
+EXIT_CODES_HELP = """exit codes:
+  0    run completed
+  1    internal error
+  2    usage error (bad arguments, no images, unreadable config)
+  3    preflight failed (no/refused API key, model missing, output not writable); nothing attempted
+  4    halted by validation (checkpoint failed or too many consecutive failures)
+  5    halted by a fatal error mid-run (key revoked, model gone, disk full)
+  130  cancelled (Ctrl-C); in-flight specimens were finished or left for --resume
+"""
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="herbdesk",
+        description="Run and monitor Darwin Core extraction from herbarium specimen images. "
+        "With no command, opens the desktop app.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"herbdesk {__version__}")
+    sub = p.add_subparsers(dest="command")
+
+    r = sub.add_parser(
+        "run",
+        help="extract Darwin Core from images, headless, streaming events",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("images", nargs="*", type=Path, help="image files or folders (recursive)")
+    r.add_argument("--sample", action="store_true", help="use the bundled sample sheets")
+    r.add_argument("--engine", help="ocr (offline, default) or openrouter (any OpenAI-compatible API)")
+    r.add_argument("--model", help="model id for the API engine")
+    r.add_argument("--base-url", help="API base URL (default https://openrouter.ai/api/v1)")
+    r.add_argument(
+        "--api-key-env",
+        default="OPENROUTER_API_KEY",
+        help="environment variable holding the API key (default OPENROUTER_API_KEY); "
+        "the OS keyring is tried after it",
+    )
+    r.add_argument("--concurrency", type=int, help="specimens in flight (default 4; 1 for ocr)")
+    r.add_argument("--out", type=Path, help="output folder for run directories (default ./runs)")
+    r.add_argument("--run-id", help="name of the run directory (default run-<UTC time>-<hex>)")
+    r.add_argument("--limit", type=int, help="process only the first N images")
+    r.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a previous run")
+    r.add_argument("--prompt", type=Path, metavar="FILE", help="prompt file for the API engine")
+    r.add_argument("--max-side", type=int, help="downscale images to this long side (default 2048)")
+    r.add_argument("--timeout", type=float, help="per-request timeout in seconds (default 120)")
+    r.add_argument("--max-attempts", type=int, help="attempts per specimen on transient errors (4)")
+    r.add_argument("--config", type=Path, help="TOML file with [run] and [validation] tables")
+    v = r.add_argument_group("validation")
+    v.add_argument("--checkpoint-after", type=int, help="finished specimens before the checkpoint (5)")
+    v.add_argument("--checkpoint-threshold", type=float, help="halt below this success rate (0.5)")
+    v.add_argument("--warning-every", type=int, help="check the success rate every N (50)")
+    v.add_argument("--warning-threshold", type=float, help="warn below this success rate (0.7)")
+    v.add_argument(
+        "--max-consecutive-failures", type=int, help="halt after N failures in a row (10; 0=off)"
+    )
+    r.add_argument("--quiet", action="store_true", help="no live progress, only the final line")
+
+    s = sub.add_parser("summary", help="print what a run did, from its events.jsonl or run dir")
+    s.add_argument("path", type=Path)
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        return _launch_app([])
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return cmd_run(args)
+    if args.command == "summary":
+        from herbdesk.summary import cmd_summary
+
+        return cmd_summary(args.path, as_json=args.json)
+    parser.print_help()
+    return EXIT_USAGE
+
+
+def _launch_app(argv: list[str]) -> int:
+    try:
+        from herbdesk.ui.app import run_app
+    except ImportError as exc:
+        print(f"herbdesk: the desktop app is not available ({exc}); try `herbdesk run --help`",
+              file=sys.stderr)
+        return EXIT_USAGE
+    return run_app(argv)
+
+
+def _load_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SystemExit(_usage_error(f"cannot read config {path}: {exc}")) from exc
+
+
+def _usage_error(msg: str) -> int:
+    print(f"herbdesk: error: {msg}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def build_run_config(args: argparse.Namespace) -> Any:
+    """Merge flags over the config file over a resumed run's settings over defaults."""
+    from herbdesk.apikeys import get_api_key
+    from herbdesk.assets import default_prompt_path, sample_specimens_dir
+    from herbdesk.extraction import runfiles
+    from herbdesk.extraction.engines import EngineSettings
+    from herbdesk.extraction.pipeline import RunConfig
+    from herbdesk.monitor.validation import ValidationConfig
+
+    conf = _load_config(args.config)
+    run_conf: dict[str, Any] = dict(conf.get("run", {}))
+    val_conf: dict[str, Any] = dict(conf.get("validation", {}))
+    prev: dict[str, Any] = {}
+    if args.resume is not None:
+        if not (args.resume / runfiles.EVENTS).exists():
+            raise SystemExit(_usage_error(f"{args.resume} is not a run directory (no events.jsonl)"))
+        prev = runfiles.read_run_json(args.resume).get("config", {})
+        val_conf = {**prev.get("validation", {}), **val_conf}
+
+    def pick(flag: Any, key: str, default: Any) -> Any:
+        if flag is not None:
+            return flag
+        if key in run_conf:
+            return run_conf[key]
+        if prev.get(key) is not None:
+            return prev[key]
+        return default
+
+    inputs: list[Path] = list(args.images)
+    if args.sample:
+        inputs.append(sample_specimens_dir())
+    if not inputs:
+        inputs = [Path(p) for p in (run_conf.get("inputs") or prev.get("inputs") or [])]
+    if not inputs:
+        raise SystemExit(_usage_error("no images given: pass files or folders, or --sample"))
+    missing = [p for p in inputs if not p.exists()]
+    if missing:
+        raise SystemExit(_usage_error(f"not found: {', '.join(map(str, missing))}"))
+
+    engine = str(pick(args.engine, "engine", "ocr"))
+    base_url = str(pick(args.base_url, "base_url", "https://openrouter.ai/api/v1") or "")
+    if not base_url:
+        base_url = "https://openrouter.ai/api/v1"
+    prompt_arg = pick(args.prompt, "prompt_path", None)
+    prompt_path = Path(prompt_arg) if prompt_arg else default_prompt_path()
+    prompt_text = prompt_path.read_text(encoding="utf-8") if prompt_path.is_file() else ""
+    settings = EngineSettings(
+        engine=engine,
+        model=str(pick(args.model, "model", "") or ""),
+        base_url=base_url,
+        api_key=get_api_key(base_url, args.api_key_env) if engine != "ocr" else None,
+        prompt_text=prompt_text,
+        max_side=int(pick(args.max_side, "max_side", 2048)),
+        timeout_s=float(pick(args.timeout, "timeout_s", 120.0)),
+    )
+    validation = ValidationConfig(
+        **{k: val_conf[k] for k in vars(ValidationConfig()) if k in val_conf}
+    )
+    for flag, key in (
+        ("checkpoint_after", "checkpoint_after"),
+        ("checkpoint_threshold", "checkpoint_threshold"),
+        ("warning_every", "warning_every"),
+        ("warning_threshold", "warning_threshold"),
+        ("max_consecutive_failures", "max_consecutive_failures"),
+    ):
+        val = getattr(args, flag)
+        if val is not None:
+            setattr(validation, key, val)
+    try:
+        validation.validate()
+    except ValueError as exc:
+        raise SystemExit(_usage_error(str(exc))) from exc
+    concurrency = int(pick(args.concurrency, "concurrency", 1 if engine == "ocr" else 4))
+    if concurrency < 1:
+        raise SystemExit(_usage_error("--concurrency must be >= 1"))
+    limit = pick(args.limit, "limit", None)
+    return RunConfig(
+        inputs=inputs,
+        out_dir=Path(pick(args.out, "out_dir", "runs")),
+        run_id=args.run_id,
+        engine=settings,
+        prompt_path=prompt_path if (args.prompt or run_conf.get("prompt_path") or prev.get("prompt_path")) else None,
+        concurrency=concurrency,
+        limit=int(limit) if limit is not None else None,
+        resume_dir=args.resume,
+        validation=validation,
+        max_attempts=int(pick(args.max_attempts, "max_attempts", 4)),
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from herbdesk.extraction.engines import available_engines
+    from herbdesk.extraction.images import scan_images
+    from herbdesk.extraction.pipeline import Pipeline
+    from herbdesk.progress import TerminalProgress
+
+    try:
+        config = build_run_config(args)
+    except SystemExit as exc:
+        return int(exc.code or EXIT_USAGE)
+    if config.engine.engine not in available_engines():
+        return _usage_error(
+            f"unknown engine {config.engine.engine!r}; available: {', '.join(available_engines())}"
+        )
+    if not scan_images(config.inputs):
+        return _usage_error(
+            "no images found (looked for jpg, jpeg, png, tif, tiff under "
+            + ", ".join(map(str, config.inputs))
+            + ")"
+        )
+    try:
+        pipeline = Pipeline(config)
+    except (OSError, ValueError) as exc:
+        return _usage_error(str(exc))
+    progress = TerminalProgress(quiet=args.quiet)
+    pipeline.subscribe(progress.on_event, "terminal")
+    outcome_box: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: outcome_box.append(pipeline.run()), name="herbdesk-run", daemon=True
+    )
+    with progress:
+        worker.start()
+        interrupts = 0
+        while worker.is_alive():
+            try:
+                worker.join(0.2)
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts == 1:
+                    progress.note("stopping: in-flight specimens finish, nothing new starts "
+                                  "(Ctrl-C again to abandon them)")
+                    pipeline.control.cancel()
+                else:
+                    progress.note("abandoning in-flight specimens; resume with --resume "
+                                  f"{pipeline.run_dir}")
+                    return EXIT_CANCELLED
+    if not outcome_box:
+        return EXIT_INTERNAL
+    outcome = outcome_box[0]
+    progress.final(outcome)
+    if outcome.status == "completed":
+        return EXIT_OK
+    if outcome.status == "cancelled":
+        return EXIT_CANCELLED
+    return {
+        "preflight_failed": EXIT_PREFLIGHT,
+        "early_validation_failed": EXIT_HALTED,
+        "consecutive_failures": EXIT_HALTED,
+        "fatal_error": EXIT_FATAL,
+    }.get(outcome.reason or "", EXIT_INTERNAL)

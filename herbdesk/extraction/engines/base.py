@@ -1,0 +1,145 @@
+"""What an extraction engine is: an object that turns one image into Darwin Core fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+
+class ErrorKind:
+    """Kinds of failure; the pipeline decides retry/record/halt from these."""
+
+    IMAGE = "image_error"  # unreadable or corrupt image: a failed specimen
+    BAD_REPLY = "bad_reply"  # the model answered something that is not Darwin Core
+    NO_FIELDS = "no_fields"  # a valid reply with no usable term
+    RATE_LIMITED = "rate_limited"  # 429: retry after a pause
+    SERVER = "server_error"  # 5xx: retry
+    TIMEOUT = "timeout"  # retry
+    NETWORK = "network_error"  # connection refused/reset: retry
+    AUTH = "auth_error"  # 401/403: fatal, no retry helps
+    PAYMENT = "payment_required"  # 402: fatal
+    MODEL_NOT_FOUND = "model_not_found"  # 404 model: fatal
+    CONFIG = "config_error"  # prompt missing, bad settings: fatal
+    OUTPUT = "output_error"  # cannot write results: fatal
+    CANCELLED = "cancelled"
+    INTERNAL = "internal_error"
+
+
+FATAL_KINDS = frozenset(
+    {ErrorKind.AUTH, ErrorKind.PAYMENT, ErrorKind.MODEL_NOT_FOUND, ErrorKind.CONFIG, ErrorKind.OUTPUT}
+)
+RETRYABLE_KINDS = frozenset(
+    {ErrorKind.RATE_LIMITED, ErrorKind.SERVER, ErrorKind.TIMEOUT, ErrorKind.NETWORK}
+)
+
+
+class EngineError(Exception):
+    """A failure of one extraction attempt, classified for the pipeline."""
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        raw_text: str | None = None,
+        usage: dict[str, Any] | None = None,
+        cost_usd: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_after = retry_after
+        self.raw_text = raw_text
+        self.usage = usage or {}
+        self.cost_usd = cost_usd
+
+    @property
+    def fatal(self) -> bool:
+        return self.kind in FATAL_KINDS
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE_KINDS
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    """One extracted Darwin Core term."""
+
+    value: str
+    confidence: float | None = None
+
+
+@dataclass
+class Extraction:
+    """What an engine read from one image."""
+
+    fields: dict[str, FieldValue]
+    raw_text: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)  # prompt/completion/total tokens
+    cost_usd: float | None = None
+    model: str = ""
+
+    @property
+    def mean_confidence(self) -> float | None:
+        vals = [f.confidence for f in self.fields.values() if f.confidence is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    @property
+    def total_tokens(self) -> int:
+        u = self.usage
+        total = u.get("total_tokens")
+        if total is None:
+            total = int(u.get("prompt_tokens") or 0) + int(u.get("completion_tokens") or 0)
+        return int(total or 0)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One preflight check: what was checked, whether it passed, and what was seen."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SpecimenInput:
+    """One image to extract."""
+
+    path: Path
+    specimen_id: str
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """An extraction engine. `extract` is called from several worker threads at once."""
+
+    name: str
+    model: str
+
+    def preflight(self) -> list[Check]:
+        """Cheap checks before the first specimen (endpoint, key, model); never raises."""
+        ...
+
+    def extract(self, specimen: SpecimenInput) -> Extraction:
+        """Read one image; raise EngineError for any failure."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class EngineSettings:
+    """Everything an engine is built from. `api_key` is a secret: never logged or written."""
+
+    engine: str = "ocr"
+    model: str = ""
+    base_url: str = "https://openrouter.ai/api/v1"
+    api_key: str | None = field(default=None, repr=False)
+    prompt_text: str = ""
+    max_side: int = 2048
+    timeout_s: float = 120.0
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,236 @@
+"""OpenAI-compatible chat-completions engine: OpenRouter by default, or any local server
+(Ollama, LM Studio, vLLM) through `base_url`."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+
+from herbdesk import __version__
+from herbdesk.extraction.engines.base import (
+    Check,
+    EngineError,
+    EngineSettings,
+    ErrorKind,
+    Extraction,
+    SpecimenInput,
+)
+from herbdesk.extraction.images import jpeg_bytes, load_image
+from herbdesk.extraction.reply import parse_reply
+
+DEFAULT_MODEL = "qwen/qwen2.5-vl-72b-instruct:free"
+
+
+def _is_openrouter(base_url: str) -> bool:
+    return (urlparse(base_url).hostname or "").endswith("openrouter.ai")
+
+
+def retry_after_seconds(resp: httpx.Response) -> float | None:
+    """Seconds to wait from Retry-After (seconds or HTTP date) or X-RateLimit-Reset (ms epoch)."""
+    ra = resp.headers.get("retry-after")
+    if ra:
+        try:
+            return max(0.0, float(ra))
+        except ValueError:
+            try:
+                import time
+
+                return max(0.0, parsedate_to_datetime(ra).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    reset = resp.headers.get("x-ratelimit-reset")
+    if reset:
+        try:
+            import time
+
+            val = float(reset)
+            if val > 1e12:  # ms since epoch (OpenRouter)
+                val /= 1000.0
+            if val > 1e9:
+                return max(0.0, val - time.time())
+            return max(0.0, val)
+        except ValueError:
+            pass
+    return None
+
+
+def _error_message(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict) and err.get("message"):
+            return f"HTTP {resp.status_code}: {err['message']}"[:500]
+    except ValueError:
+        pass
+    return f"HTTP {resp.status_code}: {resp.text[:300]}"
+
+
+def classify_status(resp: httpx.Response, context: str) -> EngineError:
+    """Map an HTTP error status to the pipeline's error kinds."""
+    code = resp.status_code
+    msg = f"{context}: {_error_message(resp)}"
+    if code in (401, 403):
+        return EngineError(ErrorKind.AUTH, msg)
+    if code == 402:
+        return EngineError(ErrorKind.PAYMENT, msg + " (account balance exhausted)")
+    if code == 404:
+        return EngineError(ErrorKind.MODEL_NOT_FOUND, msg)
+    if code == 429:
+        return EngineError(ErrorKind.RATE_LIMITED, msg, retry_after=retry_after_seconds(resp))
+    if code >= 500:
+        return EngineError(ErrorKind.SERVER, msg, retry_after=retry_after_seconds(resp))
+    if code == 408:
+        return EngineError(ErrorKind.TIMEOUT, msg)
+    return EngineError(ErrorKind.BAD_REPLY, msg)
+
+
+class OpenRouterEngine:
+    """Sends each sheet (downscaled JPEG, base64) with the prompt; parses the JSON reply."""
+
+    name = "openrouter"
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        self.model = settings.model or DEFAULT_MODEL
+        self.base_url = settings.base_url.rstrip("/")
+        headers = {"User-Agent": f"herbdesk/{__version__}", "X-Title": "herbdesk"}
+        if settings.api_key:
+            headers["Authorization"] = f"Bearer {settings.api_key}"
+        t = settings.timeout_s
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(t, connect=min(10.0, t)),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+        self._lock = threading.Lock()
+
+    # -- preflight ---------------------------------------------------------------------
+    def preflight(self) -> list[Check]:
+        checks: list[Check] = []
+        if not self.settings.prompt_text.strip():
+            checks.append(Check("prompt", False, "the prompt is empty"))
+            return checks
+        if _is_openrouter(self.base_url) and not self.settings.api_key:
+            checks.append(
+                Check("api key", False, "no API key: set OPENROUTER_API_KEY or store one in the app")
+            )
+            return checks
+        try:
+            if _is_openrouter(self.base_url) or self.settings.api_key:
+                resp = self._client.get("/key", timeout=15.0)
+                if resp.status_code in (401, 403):
+                    checks.append(Check("api key", False, f"key refused ({_error_message(resp)})"))
+                    return checks
+                if resp.status_code == 200:
+                    checks.append(Check("api key", True, _describe_key(resp)))
+                else:  # local servers have no key endpoint: the models call decides
+                    checks.append(Check("api key", True, "no key endpoint on this server"))
+            resp = self._client.get("/models", timeout=15.0)
+        except httpx.HTTPError as exc:
+            checks.append(Check("endpoint", False, f"{self.base_url} unreachable: {exc}"))
+            return checks
+        if resp.status_code in (401, 403):
+            checks.append(Check("api key", False, f"key refused ({_error_message(resp)})"))
+            return checks
+        if resp.status_code != 200:
+            checks.append(Check("endpoint", False, f"GET /models: {_error_message(resp)}"))
+            return checks
+        checks.append(Check("endpoint", True, f"{self.base_url} answers"))
+        try:
+            ids = {str(m.get("id")) for m in resp.json().get("data", []) if isinstance(m, dict)}
+        except (ValueError, AttributeError):
+            ids = set()
+        if ids and self.model not in ids:
+            checks.append(Check("model", False, f"model {self.model!r} not offered by the endpoint"))
+        else:
+            checks.append(Check("model", True, self.model))
+        return checks
+
+    # -- extraction --------------------------------------------------------------------
+    def _payload(self, specimen: SpecimenInput) -> dict[str, Any]:
+        img = load_image(specimen.path, self.settings.max_side)
+        b64 = base64.b64encode(jpeg_bytes(img)).decode("ascii")
+        return {
+            "model": self.model,
+            "temperature": 0,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": self.settings.prompt_text},
+                        {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{b64}"}},
+                    ],
+                }
+            ],
+        }
+
+    def extract(self, specimen: SpecimenInput) -> Extraction:
+        payload = self._payload(specimen)
+        try:
+            resp = self._client.post("/chat/completions", json=payload)
+        except httpx.TimeoutException as exc:
+            raise EngineError(ErrorKind.TIMEOUT, f"request timed out: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise EngineError(ErrorKind.NETWORK, f"{type(exc).__name__}: {exc}") from exc
+        if resp.status_code != 200:
+            raise classify_status(resp, "chat/completions")
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise EngineError(
+                ErrorKind.SERVER, "response body is not JSON", raw_text=resp.text[:2000]
+            ) from exc
+        if not isinstance(body, dict):
+            raise EngineError(ErrorKind.BAD_REPLY, "response is not a JSON object")
+        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        cost = usage.get("cost") if usage else None
+        if isinstance(body.get("error"), dict):  # some providers answer 200 with an error
+            raise EngineError(
+                ErrorKind.SERVER, f"provider error: {body['error'].get('message', '')}"[:500]
+            )
+        choices = body.get("choices") or []
+        text = ""
+        if choices and isinstance(choices[0], dict):
+            msg = choices[0].get("message") or {}
+            content = msg.get("content") if isinstance(msg, dict) else None
+            if isinstance(content, list):  # content parts
+                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            text = content or ""
+        if not text:
+            raise EngineError(
+                ErrorKind.BAD_REPLY, "reply has no content", usage=usage, cost_usd=cost
+            )
+        try:
+            fields = parse_reply(text)
+        except EngineError as exc:
+            exc.usage, exc.cost_usd = usage, cost
+            raise
+        return Extraction(
+            fields=fields,
+            raw_text=text,
+            usage={k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
+            cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
+            model=str(body.get("model") or self.model),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _describe_key(resp: httpx.Response) -> str:
+    try:
+        data = resp.json().get("data", {})
+    except (ValueError, AttributeError):
+        return "key accepted"
+    parts = ["key accepted"]
+    if data.get("limit_remaining") is not None:
+        parts.append(f"credit left {data['limit_remaining']}")
+    if data.get("is_free_tier"):
+        parts.append("free tier")
+    return ", ".join(parts)

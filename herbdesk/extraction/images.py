@@ -1,0 +1,66 @@
+"""Finding specimen images, identifying them by content, and loading them safely."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from herbdesk.extraction.engines.base import EngineError, ErrorKind
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff"})
+# Guards against decompression bombs while allowing large herbarium scans (~ 20k x 15k px).
+Image.MAX_IMAGE_PIXELS = 400_000_000
+
+
+def scan_images(inputs: Iterable[Path]) -> list[Path]:
+    """Image files under the given files/folders (recursive), sorted, without duplicates."""
+    found: dict[Path, None] = {}
+    for inp in inputs:
+        p = Path(inp)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
+                    found[f.resolve()] = None
+        elif p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            found[p.resolve()] = None
+    return list(found)
+
+
+def specimen_id_of(path: Path) -> str:
+    """sha256 hex of the image bytes: the same sheet has the same id wherever it lies."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_image(path: Path, max_side: int | None = None) -> Image.Image:
+    """Decode an image fully (EXIF orientation applied, RGB), optionally downscaled.
+
+    Raises EngineError(image_error) for a missing, truncated or undecodable file.
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im) or im
+            rgb = im.convert("RGB")
+    except FileNotFoundError as exc:
+        raise EngineError(ErrorKind.IMAGE, f"image not found: {path}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise EngineError(ErrorKind.IMAGE, f"cannot decode image {path.name}: {exc}") from exc
+    except Image.DecompressionBombError as exc:
+        raise EngineError(ErrorKind.IMAGE, f"image too large: {exc}") from exc
+    if max_side and max(rgb.size) > max_side:
+        rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return rgb
+
+
+def jpeg_bytes(img: Image.Image, quality: int = 88) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality, optimize=True)
+    return buf.getvalue()

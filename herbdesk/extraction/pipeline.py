@@ -1,0 +1,424 @@
+"""The extraction pipeline: one implementation for `herbdesk run` and the desktop worker.
+
+Threads, not asyncio: OCR is CPU-bound in onnxruntime (which releases the GIL) and the HTTP
+engine is latency-bound, so N worker threads pulling from one queue serve both, and the desktop
+app can run the whole pipeline inside a QThread without an event loop of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from herbdesk import __version__
+from herbdesk.events.bus import EventBus, Handler
+from herbdesk.events.types import EventType, HaltReason, utc_now_iso
+from herbdesk.events.writer import EventLogWriter, last_seq
+from herbdesk.extraction import runfiles
+from herbdesk.extraction.control import RunControl
+from herbdesk.extraction.engines import Engine, EngineSettings, create_engine
+from herbdesk.extraction.engines.base import (
+    EngineError,
+    ErrorKind,
+    Extraction,
+    SpecimenInput,
+)
+from herbdesk.extraction.images import scan_images, specimen_id_of
+from herbdesk.extraction.preflight import run_preflight
+from herbdesk.extraction.results import ResultsWriter, completed_specimen_ids
+from herbdesk.monitor.metrics import MetricsAccumulator, MetricsFileConsumer
+from herbdesk.monitor.validation import ValidationConfig, ValidationConsumer
+
+
+@dataclass
+class RunConfig:
+    """A run's settings. Secrets live only in `engine.api_key` and are never persisted."""
+
+    inputs: list[Path]
+    out_dir: Path = Path("runs")
+    run_id: str | None = None
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    prompt_path: Path | None = None
+    concurrency: int = 4
+    limit: int | None = None
+    resume_dir: Path | None = None
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    max_attempts: int = 4
+    backoff_base_s: float = 2.0
+    backoff_max_s: float = 120.0
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config as written to run.json and extraction.started: no secrets."""
+        e = self.engine
+        return {
+            "inputs": [str(p) for p in self.inputs],
+            "out_dir": str(self.out_dir),
+            "engine": e.engine,
+            "model": e.model,
+            "base_url": e.base_url if e.engine != "ocr" else None,
+            "max_side": e.max_side,
+            "timeout_s": e.timeout_s,
+            "prompt_path": str(self.prompt_path) if self.prompt_path else None,
+            "prompt_sha256": hashlib.sha256(e.prompt_text.encode()).hexdigest()
+            if e.prompt_text
+            else None,
+            "concurrency": self.concurrency,
+            "limit": self.limit,
+            "max_attempts": self.max_attempts,
+            "validation": vars(self.validation).copy(),
+        }
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended, for exit codes and the app's final banner."""
+
+    run_id: str
+    run_dir: Path
+    status: str  # completed | failed | cancelled
+    reason: str | None = None
+    message: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Prepares the run directory and bus at construction; `run()` does the work (blocking).
+
+    Subscribe front-end consumers to `pipeline.bus` between the two.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        control: RunControl | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        config.validation.validate()
+        if config.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        self.config = config
+        self.control = control or RunControl()
+        self._engine = engine
+        if config.resume_dir is not None:
+            self.run_dir = Path(config.resume_dir)
+            prev = runfiles.read_run_json(self.run_dir)
+            self.run_id = str(prev.get("run_id") or self.run_dir.name)
+        else:
+            self.run_id = config.run_id or runfiles.new_run_id()
+            self.run_dir = Path(config.out_dir) / self.run_id
+            if (self.run_dir / runfiles.EVENTS).exists():
+                raise FileExistsError(
+                    f"{self.run_dir} already holds a run; use --resume {self.run_dir} to continue it"
+                )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        events_path = self.run_dir / runfiles.EVENTS
+        self._log = EventLogWriter(events_path)
+        self.bus = EventBus(self.run_id, self._log, start_seq=last_seq(events_path))
+        self._metrics_file = MetricsFileConsumer(self.run_dir / runfiles.METRICS)
+        self.validation = ValidationConsumer(config.validation, self.bus, self.control)
+        self.bus.subscribe(self.validation, "validation")
+        self.bus.subscribe(self._metrics_file, "metrics_file")
+        self.metrics = MetricsAccumulator()
+        self._results: ResultsWriter | None = None
+        self._finish_lock = threading.Lock()
+        self._sequence = 0
+        self._started_mono = 0.0
+        self._started_at = ""
+        self.started_count = 0  # specimens whose processing began (bounded by halting)
+
+    def subscribe(self, handler: Handler, name: str | None = None) -> None:
+        self.bus.subscribe(handler, name)
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> RunOutcome:
+        """Run to the end, a halt or a cancel. Never raises for run-level failures."""
+        self._started_mono = time.monotonic()
+        self._started_at = utc_now_iso()
+        cfg = self.config
+        try:
+            images = scan_images(cfg.inputs)
+            if cfg.limit is not None:
+                images = images[: cfg.limit]
+            self.metrics.total = len(images)
+            self._write_run_json("running")
+            self.bus.emit(
+                EventType.EXTRACTION_STARTED,
+                data={
+                    "total": len(images),
+                    "resumed": cfg.resume_dir is not None,
+                    "herbdesk_version": __version__,
+                    "config": cfg.public_dict(),
+                },
+            )
+            engine = self._engine
+            if engine is None:
+                engine = create_engine(cfg.engine)
+                self._engine = engine
+            checks = run_preflight(images, cfg, self.run_dir, engine)
+            failed = [c for c in checks if not c.ok]
+            self.bus.emit(
+                EventType.PREFLIGHT_COMPLETED,
+                data={
+                    "ok": not failed,
+                    "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+                },
+            )
+            if failed:
+                msg = "; ".join(f"{c.name}: {c.detail}" for c in failed)
+                self.control.halt(HaltReason.PREFLIGHT_FAILED, f"preflight failed: {msg}")
+                return self._finish()
+            self._results = ResultsWriter(self.run_dir)
+            todo = self._queue_specimens(images)
+            self.metrics.total = todo.qsize()
+            self._run_workers(engine, todo)
+        except OSError as exc:
+            self.control.halt(HaltReason.FATAL_ERROR, f"output not writable: {exc}")
+        except Exception as exc:  # a bug must still end the run with a reason on record
+            self.control.halt(HaltReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        return self._finish()
+
+    def _queue_specimens(self, images: list[Path]) -> queue.Queue[SpecimenInput]:
+        done = (
+            completed_specimen_ids(self.run_dir / runfiles.RAW)
+            if self.config.resume_dir
+            else set()
+        )
+        seen: set[str] = set()
+        todo: queue.Queue[SpecimenInput] = queue.Queue()
+        for path in images:
+            try:
+                sid = specimen_id_of(path)
+            except OSError as exc:
+                sid = hashlib.sha256(str(path).encode()).hexdigest()
+                self.bus.emit(
+                    EventType.SPECIMEN_SKIPPED,
+                    specimen_id=sid,
+                    data={"image": path.name, "path": str(path), "reason": f"unreadable: {exc}"},
+                )
+                continue
+            if sid in done or sid in seen:
+                reason = "already completed" if sid in done else "duplicate of an earlier image"
+                self.bus.emit(
+                    EventType.SPECIMEN_SKIPPED,
+                    specimen_id=sid,
+                    data={"image": path.name, "path": str(path), "reason": reason},
+                )
+                continue
+            seen.add(sid)
+            self.bus.emit(
+                EventType.SPECIMEN_QUEUED,
+                specimen_id=sid,
+                data={"image": path.name, "path": str(path)},
+            )
+            todo.put(SpecimenInput(path=path, specimen_id=sid))
+        return todo
+
+    def _run_workers(self, engine: Engine, todo: queue.Queue[SpecimenInput]) -> None:
+        n = min(self.config.concurrency, max(1, todo.qsize()))
+        threads = [
+            threading.Thread(
+                target=self._worker, args=(engine, todo), name=f"herbdesk-worker-{i}", daemon=True
+            )
+            for i in range(n)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def _worker(self, engine: Engine, todo: queue.Queue[SpecimenInput]) -> None:
+        ctl = self.control
+        while True:
+            ctl.wait_if_paused()
+            if ctl.should_stop:
+                return
+            try:
+                item = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._process(engine, item)
+            except OSError as exc:
+                ctl.halt(HaltReason.FATAL_ERROR, f"output not writable: {exc}")
+            except Exception as exc:
+                ctl.halt(HaltReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+
+    def _backoff(self, attempt: int, err: EngineError) -> float:
+        if err.retry_after is not None:
+            return min(err.retry_after, self.config.backoff_max_s * 5)
+        base = self.config.backoff_base_s * (2 ** (attempt - 1))
+        return min(self.config.backoff_max_s, base) * random.uniform(0.5, 1.0)
+
+    def _process(self, engine: Engine, item: SpecimenInput) -> None:
+        with self._finish_lock:
+            self.started_count += 1
+        self.bus.emit(
+            EventType.SPECIMEN_PROCESSING,
+            specimen_id=item.specimen_id,
+            data={"image": item.path.name, "path": str(item.path)},
+        )
+        t0 = time.monotonic()
+        attempts = 0
+        result: Extraction | None = None
+        error: EngineError | None = None
+        while True:
+            attempts += 1
+            try:
+                result = engine.extract(item)
+                error = None
+                break
+            except EngineError as exc:
+                error = exc
+            except Exception as exc:  # an engine bug fails this specimen, not the run
+                error = EngineError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+            if not error.retryable or attempts >= self.config.max_attempts:
+                break
+            delay = self._backoff(attempts, error)
+            self.bus.emit(
+                EventType.SPECIMEN_RETRYING,
+                specimen_id=item.specimen_id,
+                data={
+                    "attempt": attempts,
+                    "delay_s": round(delay, 2),
+                    "error": {"kind": error.kind, "message": error.message},
+                },
+            )
+            if not self.control.sleep(delay):
+                # stopped while waiting: not finished, so nothing is recorded; resume redoes it
+                self.bus.emit(
+                    EventType.SPECIMEN_SKIPPED,
+                    specimen_id=item.specimen_id,
+                    data={"image": item.path.name, "path": str(item.path), "reason": "stopped"},
+                )
+                return
+        elapsed_ms = (time.monotonic() - t0) * 1000.0
+        self._finish_specimen(item, result, error, attempts, elapsed_ms)
+
+    def _finish_specimen(
+        self,
+        item: SpecimenInput,
+        result: Extraction | None,
+        error: EngineError | None,
+        attempts: int,
+        elapsed_ms: float,
+    ) -> None:
+        engine = self._engine
+        success = result is not None
+        usage = result.usage if result else (error.usage if error else {})
+        cost = result.cost_usd if result else (error.cost_usd if error else None)
+        tokens = result.total_tokens if result else int((usage or {}).get("total_tokens") or 0)
+        confidence = result.mean_confidence if result else None
+        err = {"kind": error.kind, "message": error.message} if error else None
+        with self._finish_lock:
+            self._sequence += 1
+            seq_no = self._sequence
+            record: dict[str, Any] = {
+                "run_id": self.run_id,
+                "specimen_id": item.specimen_id,
+                "sequence": seq_no,
+                "image": item.path.name,
+                "image_path": str(item.path),
+                "timestamp": utc_now_iso(),
+                "engine": engine.name if engine else "",
+                "model": (result.model if result and result.model else None)
+                or (engine.model if engine else ""),
+                "success": success,
+                "dwc": {
+                    t: {"value": f.value, "confidence": f.confidence}
+                    for t, f in (result.fields.items() if result else [])
+                },
+                "raw_text": result.raw_text if result else (error.raw_text if error else None),
+                "usage": usage or {},
+                "cost_usd": cost,
+                "attempts": attempts,
+                "processing_time_ms": round(elapsed_ms, 1),
+                "error": err,
+            }
+            assert self._results is not None
+            self._results.write(record)  # durable before the event claims it
+            self.metrics.add(success, elapsed_ms, confidence, tokens, cost)
+            data: dict[str, Any] = {
+                "image": item.path.name,
+                "success": success,
+                "fields_extracted": len(result.fields) if result else 0,
+                "confidence": round(confidence, 4) if confidence is not None else None,
+                "processing_time_ms": round(elapsed_ms, 1),
+                "attempts": attempts,
+                "tokens": tokens,
+                "cost_usd": cost,
+            }
+            if err:
+                data["error"] = err
+            self.bus.emit(
+                EventType.SPECIMEN_COMPLETED if success else EventType.SPECIMEN_FAILED,
+                specimen_id=item.specimen_id,
+                sequence=seq_no,
+                data=data,
+                metrics=self.metrics.snapshot(time.monotonic() - self._started_mono),
+            )
+        if error is not None and error.fatal:
+            self.control.halt(HaltReason.FATAL_ERROR, f"{error.kind}: {error.message}")
+
+    # ------------------------------------------------------------------ end
+    def _finish(self) -> RunOutcome:
+        ctl = self.control
+        snap = self.metrics.snapshot(time.monotonic() - self._started_mono)
+        halt = ctl.halted
+        if halt is not None:
+            status, reason, message = "failed", halt.reason, halt.message
+            etype = EventType.EXTRACTION_FAILED
+        elif ctl.cancelled:
+            status, reason, message = "cancelled", "cancelled", "stopped by the user"
+            etype = EventType.EXTRACTION_CANCELLED
+        else:
+            status, reason, message = "completed", None, "run completed"
+            etype = EventType.EXTRACTION_COMPLETED
+        data: dict[str, Any] = {
+            "status": status,
+            "message": message,
+            "processed": snap["total_processed"],
+            "succeeded": snap["success_count"],
+            "failed": snap["failed_count"],
+            "success_rate": snap["success_rate"],
+            "started": self.started_count,
+            "duration_s": snap["elapsed_seconds"],
+        }
+        if reason and status == "failed":
+            data["reason"] = reason
+        with contextlib.suppress(OSError):  # a full disk must not hide the outcome
+            self.bus.emit(etype, data=data, metrics=snap)
+        with contextlib.suppress(OSError):
+            self._write_run_json(status, reason=reason, message=message, metrics=snap)
+        self._close()
+        return RunOutcome(self.run_id, self.run_dir, status, reason, message, snap)
+
+    def _write_run_json(self, status: str, **extra: Any) -> None:
+        info: dict[str, Any] = {
+            "run_id": self.run_id,
+            "status": status,
+            "started_at": self._started_at,
+            "ended_at": utc_now_iso() if status != "running" else None,
+            "config": self.config.public_dict(),
+            **runfiles.environment_info(),
+        }
+        info.update({k: v for k, v in extra.items() if v is not None})
+        prev = runfiles.read_run_json(self.run_dir)
+        if prev.get("started_at") and self.config.resume_dir is not None:
+            info["first_started_at"] = prev.get("first_started_at") or prev["started_at"]
+        runfiles.write_run_json(self.run_dir, info)
+
+    def _close(self) -> None:
+        if self._engine is not None:
+            with contextlib.suppress(Exception):
+                self._engine.close()
+        if self._results is not None:
+            self._results.close()
+        self._metrics_file.close()
+        self._log.close()

@@ -1,0 +1,132 @@
+"""Live terminal progress for headless runs (rich), fed by the event bus."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+from herbdesk.events.types import Event, EventType
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--"
+    s = int(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class TerminalProgress:
+    """Progress bar with success rate, throughput, ETA and cost; checkpoints stand out."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.quiet = quiet
+        self._lock = threading.Lock()
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=self.console,
+            transient=False,
+            refresh_per_second=4,
+            disable=quiet,
+        )
+        self._task: TaskID | None = None
+        self.run_dir = ""
+
+    def __enter__(self) -> TerminalProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.__exit__(exc_type, exc, tb)
+
+    def note(self, text: str, style: str = "yellow") -> None:
+        if not self.quiet:
+            self.console.print(text, style=style, markup=False)
+
+    def on_event(self, ev: Event) -> None:
+        with self._lock:
+            self._handle(ev)
+
+    def _handle(self, ev: Event) -> None:
+        d = ev.data
+        et = ev.event_type
+        if et == EventType.EXTRACTION_STARTED:
+            cfg = d.get("config", {})
+            self.note(
+                f"run {ev.run_id}: {d.get('total')} image(s), engine {cfg.get('engine')}"
+                + (f" ({cfg.get('model')})" if cfg.get("model") else ""),
+                style="bold",
+            )
+        elif et == EventType.PREFLIGHT_COMPLETED:
+            for c in d.get("checks", []):
+                mark = "ok " if c.get("ok") else "FAIL"
+                self.note(f"  preflight {mark} {c.get('name')}: {c.get('detail')}",
+                          style="green" if c.get("ok") else "bold red")
+        elif et == EventType.SPECIMEN_QUEUED:
+            if self._task is None:
+                self._task = self._progress.add_task("extracting", total=0, stats="")
+            self._progress.update(self._task, total=(self._progress.tasks[0].total or 0) + 1)
+        elif et in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
+            m = ev.metrics or {}
+            if self._task is not None:
+                self._progress.update(self._task, completed=m.get("total_processed", 0),
+                                      stats=self._stats(m))
+            if et == EventType.SPECIMEN_FAILED:
+                err = d.get("error") or {}
+                self.note(f"  failed {d.get('image')}: {err.get('kind')}: "
+                          f"{str(err.get('message', ''))[:160]}", style="red")
+        elif et == EventType.SPECIMEN_RETRYING:
+            err = d.get("error") or {}
+            self.note(f"  retrying in {d.get('delay_s')}s after {err.get('kind')}: "
+                      f"{str(err.get('message', ''))[:120]}", style="dim")
+        elif et == EventType.VALIDATION_CHECKPOINT:
+            passed = d.get("status") == "passed"
+            self.note(
+                f"CHECKPOINT {d.get('checkpoint')}: {str(d.get('status')).upper()} - "
+                f"success rate {float(d.get('success_rate', 0)):.0%}",
+                style="bold green" if passed else "bold white on red",
+            )
+        elif et == EventType.VALIDATION_WARNING:
+            self.note(f"WARNING: {d.get('message')}", style="bold yellow")
+        elif et == EventType.CONSUMER_ERROR:
+            self.note(f"consumer {d.get('consumer')} failed: {d.get('error')}", style="magenta")
+
+    @staticmethod
+    def _stats(m: dict[str, Any]) -> str:
+        cost = m.get("cost_usd") or 0.0
+        return (
+            f"ok {m.get('success_rate', 0):.0%} | {m.get('specimens_per_minute', 0):.1f}/min"
+            f" | ETA {fmt_duration(m.get('eta_seconds'))}"
+            + (f" | ${cost:.4f}" if cost else "")
+        )
+
+    def final(self, outcome: Any) -> None:
+        m = outcome.metrics
+        line = (
+            f"{outcome.status.upper()}: {m.get('total_processed', 0)} processed, "
+            f"{m.get('success_count', 0)} succeeded, {m.get('failed_count', 0)} failed "
+            f"({m.get('success_rate', 0):.0%}) in {fmt_duration(m.get('elapsed_seconds'))}"
+        )
+        style = {"completed": "bold green", "cancelled": "bold yellow"}.get(outcome.status, "bold red")
+        self.console.print(line, style=style, markup=False)
+        if outcome.status != "completed":
+            self.console.print(f"  {outcome.message}", style=style, markup=False)
+        self.console.print(f"  run directory: {outcome.run_dir}", markup=False)
+        self.console.print(f"  summary: herbdesk summary {outcome.run_dir}", markup=False)
+        if outcome.status in ("failed", "cancelled"):
+            self.console.print(f"  continue:  herbdesk run --resume {outcome.run_dir}",
+                               markup=False)
