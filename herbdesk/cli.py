@@ -49,7 +49,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("images", nargs="*", type=Path, help="image files or folders (recursive)")
     r.add_argument("--sample", action="store_true", help="use the bundled sample sheets")
-    r.add_argument("--engine", help="ocr (offline, default) or openrouter (any OpenAI-compatible API)")
+    r.add_argument(
+        "--engine", help="ocr (offline, default) or openrouter (any OpenAI-compatible API)"
+    )
     r.add_argument("--model", help="model id for the API engine")
     r.add_argument("--base-url", help="API base URL (default https://openrouter.ai/api/v1)")
     r.add_argument(
@@ -69,7 +71,9 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-attempts", type=int, help="attempts per specimen on transient errors (4)")
     r.add_argument("--config", type=Path, help="TOML file with [run] and [validation] tables")
     v = r.add_argument_group("validation")
-    v.add_argument("--checkpoint-after", type=int, help="finished specimens before the checkpoint (5)")
+    v.add_argument(
+        "--checkpoint-after", type=int, help="finished specimens before the checkpoint (5)"
+    )
     v.add_argument("--checkpoint-threshold", type=float, help="halt below this success rate (0.5)")
     v.add_argument("--warning-every", type=int, help="check the success rate every N (50)")
     v.add_argument("--warning-threshold", type=float, help="warn below this success rate (0.7)")
@@ -104,8 +108,10 @@ def _launch_app(argv: list[str]) -> int:
     try:
         from herbdesk.ui.app import run_app
     except ImportError as exc:
-        print(f"herbdesk: the desktop app is not available ({exc}); try `herbdesk run --help`",
-              file=sys.stderr)
+        print(
+            f"herbdesk: the desktop app is not available ({exc}); try `herbdesk run --help`",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     return run_app(argv)
 
@@ -140,7 +146,9 @@ def build_run_config(args: argparse.Namespace) -> Any:
     prev: dict[str, Any] = {}
     if args.resume is not None:
         if not (args.resume / runfiles.EVENTS).exists():
-            raise SystemExit(_usage_error(f"{args.resume} is not a run directory (no events.jsonl)"))
+            raise SystemExit(
+                _usage_error(f"{args.resume} is not a run directory (no events.jsonl)")
+            )
         prev = runfiles.read_run_json(args.resume).get("config", {})
         val_conf = {**prev.get("validation", {}), **val_conf}
 
@@ -206,7 +214,9 @@ def build_run_config(args: argparse.Namespace) -> Any:
         out_dir=Path(pick(args.out, "out_dir", "runs")),
         run_id=args.run_id,
         engine=settings,
-        prompt_path=prompt_path if (args.prompt or run_conf.get("prompt_path") or prev.get("prompt_path")) else None,
+        prompt_path=prompt_path
+        if (args.prompt or run_conf.get("prompt_path") or prev.get("prompt_path"))
+        else None,
         concurrency=concurrency,
         limit=int(limit) if limit is not None else None,
         resume_dir=args.resume,
@@ -254,12 +264,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 interrupts += 1
                 if interrupts == 1:
-                    progress.note("stopping: in-flight specimens finish, nothing new starts "
-                                  "(Ctrl-C again to abandon them)")
+                    progress.note(
+                        "stopping: in-flight specimens finish, nothing new starts "
+                        "(Ctrl-C again to abandon them)"
+                    )
                     pipeline.control.cancel()
                 else:
-                    progress.note("abandoning in-flight specimens; resume with --resume "
-                                  f"{pipeline.run_dir}")
+                    progress.note(
+                        f"abandoning in-flight specimens; resume with --resume {pipeline.run_dir}"
+                    )
                     return EXIT_CANCELLED
     if not outcome_box:
         return EXIT_INTERNAL

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -74,8 +75,10 @@ class TerminalProgress:
         elif et == EventType.PREFLIGHT_COMPLETED:
             for c in d.get("checks", []):
                 mark = "ok " if c.get("ok") else "FAIL"
-                self.note(f"  preflight {mark} {c.get('name')}: {c.get('detail')}",
-                          style="green" if c.get("ok") else "bold red")
+                self.note(
+                    f"  preflight {mark} {c.get('name')}: {c.get('detail')}",
+                    style="green" if c.get("ok") else "bold red",
+                )
         elif et == EventType.SPECIMEN_QUEUED:
             if self._task is None:
                 self._task = self._progress.add_task("extracting", total=0, stats="")
@@ -83,16 +86,23 @@ class TerminalProgress:
         elif et in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
             m = ev.metrics or {}
             if self._task is not None:
-                self._progress.update(self._task, completed=m.get("total_processed", 0),
-                                      stats=self._stats(m))
+                self._progress.update(
+                    self._task, completed=m.get("total_processed", 0), stats=self._stats(m)
+                )
             if et == EventType.SPECIMEN_FAILED:
                 err = d.get("error") or {}
-                self.note(f"  failed {d.get('image')}: {err.get('kind')}: "
-                          f"{str(err.get('message', ''))[:160]}", style="red")
+                self.note(
+                    f"  failed {d.get('image')}: {err.get('kind')}: "
+                    f"{str(err.get('message', ''))[:160]}",
+                    style="red",
+                )
         elif et == EventType.SPECIMEN_RETRYING:
             err = d.get("error") or {}
-            self.note(f"  retrying in {d.get('delay_s')}s after {err.get('kind')}: "
-                      f"{str(err.get('message', ''))[:120]}", style="dim")
+            self.note(
+                f"  retrying in {d.get('delay_s')}s after {err.get('kind')}: "
+                f"{str(err.get('message', ''))[:120]}",
+                style="dim",
+            )
         elif et == EventType.VALIDATION_CHECKPOINT:
             passed = d.get("status") == "passed"
             self.note(
@@ -106,12 +116,11 @@ class TerminalProgress:
             self.note(f"consumer {d.get('consumer')} failed: {d.get('error')}", style="magenta")
 
     @staticmethod
-    def _stats(m: dict[str, Any]) -> str:
+    def _stats(m: Mapping[str, Any]) -> str:
         cost = m.get("cost_usd") or 0.0
         return (
             f"ok {m.get('success_rate', 0):.0%} | {m.get('specimens_per_minute', 0):.1f}/min"
-            f" | ETA {fmt_duration(m.get('eta_seconds'))}"
-            + (f" | ${cost:.4f}" if cost else "")
+            f" | ETA {fmt_duration(m.get('eta_seconds'))}" + (f" | ${cost:.4f}" if cost else "")
         )
 
     def final(self, outcome: Any) -> None:
@@ -121,12 +130,15 @@ class TerminalProgress:
             f"{m.get('success_count', 0)} succeeded, {m.get('failed_count', 0)} failed "
             f"({m.get('success_rate', 0):.0%}) in {fmt_duration(m.get('elapsed_seconds'))}"
         )
-        style = {"completed": "bold green", "cancelled": "bold yellow"}.get(outcome.status, "bold red")
+        style = {"completed": "bold green", "cancelled": "bold yellow"}.get(
+            outcome.status, "bold red"
+        )
         self.console.print(line, style=style, markup=False)
         if outcome.status != "completed":
             self.console.print(f"  {outcome.message}", style=style, markup=False)
         self.console.print(f"  run directory: {outcome.run_dir}", markup=False)
         self.console.print(f"  summary: herbdesk summary {outcome.run_dir}", markup=False)
         if outcome.status in ("failed", "cancelled"):
-            self.console.print(f"  continue:  herbdesk run --resume {outcome.run_dir}",
-                               markup=False)
+            self.console.print(
+                f"  continue:  herbdesk run --resume {outcome.run_dir}", markup=False
+            )

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from herbdesk.events.types import Event, EventType, TERMINAL_EVENT_TYPES
+from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
 from herbdesk.monitor.metrics import ROLLING_WINDOW
 
 STATUS_QUEUED = "queued"
@@ -262,7 +262,9 @@ class RunState:
         """Seconds from the first start to now (running) or to the last event (ended)."""
         if self.started_epoch is None:
             return 0.0
-        end = now if (now is not None and self.status == "running") else parse_ts(self.last_ts or "")
+        end = (
+            now if (now is not None and self.status == "running") else parse_ts(self.last_ts or "")
+        )
         return max(0.0, (end or self.started_epoch) - self.started_epoch)
 
     def throughput_per_min(self, now: float | None = None) -> float:

@@ -45,7 +45,8 @@ class EventBus:
     def subscribe(self, handler: Handler, name: str | None = None) -> None:
         """Add a consumer; it receives every event emitted after this call."""
         with self._lock:
-            self._handlers.append((name or getattr(handler, "__qualname__", repr(handler)), handler))
+            label = name or str(getattr(handler, "__qualname__", repr(handler)))
+            self._handlers.append((label, handler))
 
     def unsubscribe(self, handler: Handler) -> None:
         with self._lock:

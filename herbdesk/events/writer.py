@@ -69,5 +69,3 @@ def last_seq(path: Path) -> int:
         for ev in iter_events(path):
             best = max(best, ev.seq)
     return best
-
-

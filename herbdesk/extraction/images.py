@@ -23,7 +23,11 @@ def scan_images(inputs: Iterable[Path]) -> list[Path]:
         p = Path(inp)
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
+                if (
+                    f.is_file()
+                    and f.suffix.lower() in IMAGE_SUFFIXES
+                    and not f.name.startswith(".")
+                ):
                     found[f.resolve()] = None
         elif p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
             found[p.resolve()] = None
@@ -45,9 +49,9 @@ def load_image(path: Path, max_side: int | None = None) -> Image.Image:
     Raises EngineError(image_error) for a missing, truncated or undecodable file.
     """
     try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im) or im
+        with Image.open(path) as opened:
+            opened.load()
+            im: Image.Image = ImageOps.exif_transpose(opened) or opened
             rgb = im.convert("RGB")
     except FileNotFoundError as exc:
         raise EngineError(ErrorKind.IMAGE, f"image not found: {path}") from exc

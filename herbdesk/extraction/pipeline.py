@@ -115,7 +115,8 @@ class Pipeline:
             self.run_dir = Path(config.out_dir) / self.run_id
             if (self.run_dir / runfiles.EVENTS).exists():
                 raise FileExistsError(
-                    f"{self.run_dir} already holds a run; use --resume {self.run_dir} to continue it"
+                    f"{self.run_dir} already holds a run; "
+                    f"use --resume {self.run_dir} to continue it"
                 )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         events_path = self.run_dir / runfiles.EVENTS
@@ -186,9 +187,7 @@ class Pipeline:
 
     def _queue_specimens(self, images: list[Path]) -> queue.Queue[SpecimenInput]:
         done = (
-            completed_specimen_ids(self.run_dir / runfiles.RAW)
-            if self.config.resume_dir
-            else set()
+            completed_specimen_ids(self.run_dir / runfiles.RAW) if self.config.resume_dir else set()
         )
         seen: set[str] = set()
         todo: queue.Queue[SpecimenInput] = queue.Queue()

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from herbdesk.extraction.pipeline import RunConfig
 
 
-def run_preflight(images: list[Path], config: RunConfig, run_dir: Path, engine: Engine) -> list[Check]:
+def run_preflight(
+    images: list[Path], config: RunConfig, run_dir: Path, engine: Engine
+) -> list[Check]:
     """Images found, prompt present, output writable, then the engine's own checks."""
     checks: list[Check] = []
     if images:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -51,8 +52,6 @@ def environment_info() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     for pkg in ("httpx", "rapidocr", "onnxruntime", "Pillow", "PySide6-Essentials"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             versions[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
     return {"versions": versions, "host": socket.gethostname(), "platform": platform.platform()}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from herbdesk.events.types import Event, EventType, FINISHED_SPECIMEN_TYPES
+from herbdesk.events.types import FINISHED_SPECIMEN_TYPES, Event, EventType
 from herbdesk.events.writer import JsonlAppender
 
 ROLLING_WINDOW = 50

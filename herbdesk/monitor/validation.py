@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from herbdesk.events.bus import EventBus
-from herbdesk.events.types import Event, EventType, FINISHED_SPECIMEN_TYPES, HaltReason
+from herbdesk.events.types import FINISHED_SPECIMEN_TYPES, Event, EventType, HaltReason
 from herbdesk.extraction.control import RunControl
 
 

@@ -27,7 +27,13 @@ class ErrorKind:
 
 
 FATAL_KINDS = frozenset(
-    {ErrorKind.AUTH, ErrorKind.PAYMENT, ErrorKind.MODEL_NOT_FOUND, ErrorKind.CONFIG, ErrorKind.OUTPUT}
+    {
+        ErrorKind.AUTH,
+        ErrorKind.PAYMENT,
+        ErrorKind.MODEL_NOT_FOUND,
+        ErrorKind.CONFIG,
+        ErrorKind.OUTPUT,
+    }
 )
 RETRYABLE_KINDS = frozenset(
     {ErrorKind.RATE_LIMITED, ErrorKind.SERVER, ErrorKind.TIMEOUT, ErrorKind.NETWORK}

@@ -51,7 +51,7 @@ TARGET_LINE_PX = 34.0  # text height the recogniser reads best (its input is 48 
 MAX_ZOOM = 3.0
 MAX_CROP_SIDE = 2000  # RapidOCR shrinks anything longer, which would undo the zoom
 # Printed on the colour checker in every photograph: never label text.
-_TARGET_WORDS = re.compile(r"^(calibrite|colou?r\s*checker.*|.*classic|\d{1,2}/?\d{2}|mm)$", re.I)
+_TARGET_WORDS = re.compile(r"alibr|checker|classic|^\W*(1?2/?2?2|mm)\W*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -205,30 +205,47 @@ class OcrEngine:
             pts = np.asarray(quad, dtype=float)
             out.append(Box(str(text).strip(), float(score), float(pts[:, 0].min()),
                            float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())))
-        return [b for b in out if b.text and not _TARGET_WORDS.match(b.text)]
+        return [b for b in out if b.text and not _TARGET_WORDS.search(b.text)]
 
     def read_lines(self, source: Image.Image) -> list[tuple[str, float]]:
         """OCR lines (text, score) of the sheet in reading order of its best orientation."""
         page_scale = min(1.0, PAGE_SIDE / max(source.size))
         page = _prepare(_scaled(source, page_scale))
+        rot, found = self._orient(page)
+        rotated = source.rotate(rot, expand=True) if rot else source
+        blocks: list[list[Box]] = []
+        reread: list[tuple[float, float, float, float]] = []
+        flat = [b for b in found if not b.tall]
+        for cluster in sorted(_clusters(flat), key=lambda c: -sum(b.weight for b in c)):
+            if any(all(_inside(b, r) for b in cluster) for r in reread):
+                continue  # already read again as part of a bigger block
+            lines, crop = self._reread(rotated, cluster, page_scale)
+            if crop is not None:
+                reread.append(crop)
+            blocks.append(_merge_lines(lines))
+        # A stamp or slip at right angles to the label: RapidOCR turns such crops itself.
+        blocks.extend([b] for b in found if b.tall and b.score >= 0.8)
+        blocks.sort(key=lambda blk: (min(b.y0 for b in blk), min(b.x0 for b in blk)))
+        return [(b.text, round(b.score, 4)) for blk in blocks for b in blk]
+
+    def _orient(self, page: Image.Image) -> tuple[int, list[Box]]:
+        """The rotation whose horizontal lines are most legible, with those lines."""
         best: tuple[float, int, list[Box]] = (-1.0, 0, [])
         for rot in ROTATIONS:
-            boxes = self._run(page.rotate(rot, expand=True) if rot else page)
-            total = sum(b.weight for b in boxes if not b.tall)
-            log.debug("orientation %d: legibility %.1f", rot, total)
-            if total > best[0]:
-                best = (total, rot, boxes)
-        _, rot, boxes = best
-        rotated = source.rotate(rot, expand=True) if rot else source
-        blocks = []
-        for cluster in _clusters([b for b in boxes if not b.tall]):
-            blocks.append((min(b.y0 for b in cluster), min(b.x0 for b in cluster),
-                           self._reread(rotated, cluster, page_scale)))
-        blocks.sort(key=lambda t: (t[0], t[1]))
-        return [(b.text, b.score) for _, _, block in blocks for b in _merge_lines(block)]
+            found = self._run(page.rotate(rot, expand=True) if rot else page)
+            legibility = sum(b.weight for b in found if not b.tall)
+            log.debug("rotation %d: legibility %.1f", rot, legibility)
+            if legibility > best[0]:
+                best = (legibility, rot, found)
+            # Only text standing on end can read better rotated; skip the work if there's none.
+            if rot == 0 and sum(b.weight for b in found if b.tall) < 0.5 * legibility:
+                break
+        return best[1], best[2]
 
-    def _reread(self, rotated: Image.Image, cluster: list[Box], page_scale: float) -> list[Box]:
-        """Re-reads one text block enlarged; keeps whichever reading is more legible."""
+    def _reread(
+        self, rotated: Image.Image, cluster: list[Box], page_scale: float
+    ) -> tuple[list[Box], tuple[float, float, float, float] | None]:
+        """Re-reads one text block enlarged; returns the more legible reading and its crop."""
         line_h = float(np.median([b.height for b in cluster]))
         pad = 1.5 * line_h
         x0 = max(0.0, min(b.x0 for b in cluster) - pad)
@@ -239,15 +256,20 @@ class OcrEngine:
         crop = rotated.crop((round(x0 * src), round(y0 * src), min(rotated.width, round(x1 * src)),
                              min(rotated.height, round(y1 * src))))
         zoom = min(MAX_ZOOM, TARGET_LINE_PX / (line_h * src), MAX_CROP_SIDE / max(crop.size))
-        if zoom < 1.15 * 1.0 and src <= 1.0:
-            return cluster  # already at a legible size: nothing to gain from another pass
-        found = self._run(_prepare(_scaled(crop, zoom)))
+        if zoom * src < 1.15:
+            return cluster, None  # already legible at page size: another pass gains nothing
         back = 1.0 / (zoom * src)  # crop px -> page px
         found = [Box(b.text, b.score, x0 + b.x0 * back, y0 + b.y0 * back, x0 + b.x1 * back,
-                     y0 + b.y1 * back) for b in found if not b.tall]
-        if sum(b.weight for b in found) >= sum(b.weight for b in cluster):
-            return found
-        return cluster
+                     y0 + b.y1 * back) for b in self._run(_prepare(_scaled(crop, zoom)))
+                 if not b.tall]
+        if found and sum(b.weight for b in found) >= sum(b.weight for b in cluster):
+            return found, (x0, y0, x1, y1)
+        return cluster, None
+
+
+def _inside(box: Box, rect: tuple[float, float, float, float]) -> bool:
+    cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+    return rect[0] <= cx <= rect[2] and rect[1] <= cy <= rect[3]
 
 
 def _clusters(boxes: list[Box]) -> list[list[Box]]:
@@ -272,26 +294,50 @@ def _clusters(boxes: list[Box]) -> list[list[Box]]:
     return list(groups.values())
 
 
+def _same_row(a: Box, b: Box) -> bool:
+    """Side by side on one line; a typed value often sits a little above its caption."""
+    overlap_y = min(a.y1, b.y1) - max(a.y0, b.y0)
+    overlap_x = min(a.x1, b.x1) - max(a.x0, b.x0)
+    return (overlap_y >= 0.25 * min(a.y1 - a.y0, b.y1 - b.y0)
+            and overlap_x <= 0.2 * min(a.x1 - a.x0, b.x1 - b.x0))
+
+
 def _merge_lines(boxes: list[Box]) -> list[Box]:
-    """Joins boxes on one baseline (a caption and its value) into one line, top to bottom."""
-    rows: list[list[Box]] = []
-    for b in sorted(boxes, key=lambda b: (b.y0 + b.y1) / 2):
-        cy = (b.y0 + b.y1) / 2
-        for row in rows:
-            ref = row[-1]
-            if abs(cy - (ref.y0 + ref.y1) / 2) < 0.5 * min(b.height, ref.height):
-                row.append(b)
-                break
-        else:
-            rows.append([b])
+    """Joins boxes on one line (a caption and its value) into one, top to bottom.
+
+    Pairs are joined best-overlap first, so a raised value goes to the caption it sits
+    on rather than to the line above that it merely touches.
+    """
+    rows: list[list[Box]] = [[b] for b in boxes]
+    row_of = list(range(len(boxes)))
+    pairs = sorted(
+        ((_overlap_y(a, b), i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes)
+         if i < j and _same_row(a, b)),
+        reverse=True,
+    )
+    for _, i, j in pairs:
+        ri, rj = row_of[i], row_of[j]
+        if ri != rj and all(_same_row(a, b) for a in rows[ri] for b in rows[rj]):
+            for b in rows[rj]:
+                row_of[boxes.index(b)] = ri
+            rows[ri].extend(rows[rj])
+            rows[rj] = []
     merged: list[Box] = []
-    for row in rows:
+    for row in filter(None, rows):
         row.sort(key=lambda b: b.x0)
-        text = " ".join(b.text for b in row)
-        letters = sum(sum(ch.isalnum() for ch in b.text) for b in row) or 1
-        score = sum(b.score * max(1, sum(ch.isalnum() for ch in b.text)) for b in row) / max(
-            letters, sum(max(1, sum(ch.isalnum() for ch in b.text)) for b in row)
-        )
-        merged.append(Box(text, score, min(b.x0 for b in row), min(b.y0 for b in row),
-                          max(b.x1 for b in row), max(b.y1 for b in row)))
-    return merged
+        sizes = [max(1, sum(ch.isalnum() for ch in b.text)) for b in row]
+        score = sum(b.score * n for b, n in zip(row, sizes, strict=True)) / sum(sizes)
+        merged.append(Box(" ".join(b.text for b in row), score, row[0].x0,
+                          min(b.y0 for b in row), max(b.x1 for b in row), max(b.y1 for b in row)))
+    # Order by the caption (leftmost box), which sits on the line, not by a raised value.
+    return sorted(merged, key=lambda b: (b.y0 + b.y1) / 2)
+
+
+def _overlap_y(a: Box, b: Box) -> float:
+    return (min(a.y1, b.y1) - max(a.y0, b.y0)) / max(1.0, min(a.y1 - a.y0, b.y1 - b.y0))
+
+
+def _same_row(a: Box, b: Box) -> bool:
+    """Side by side on one line; a typed value often sits a little above its caption."""
+    overlap_x = min(a.x1, b.x1) - max(a.x0, b.x0)
+    return _overlap_y(a, b) >= 0.25 and overlap_x <= 0.2 * min(a.x1 - a.x0, b.x1 - b.x0)

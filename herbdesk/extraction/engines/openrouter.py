@@ -118,7 +118,9 @@ class OpenRouterEngine:
             return checks
         if _is_openrouter(self.base_url) and not self.settings.api_key:
             checks.append(
-                Check("api key", False, "no API key: set OPENROUTER_API_KEY or store one in the app")
+                Check(
+                    "api key", False, "no API key: set OPENROUTER_API_KEY or store one in the app"
+                )
             )
             return checks
         try:
@@ -147,7 +149,9 @@ class OpenRouterEngine:
         except (ValueError, AttributeError):
             ids = set()
         if ids and self.model not in ids:
-            checks.append(Check("model", False, f"model {self.model!r} not offered by the endpoint"))
+            checks.append(
+                Check("model", False, f"model {self.model!r} not offered by the endpoint")
+            )
         else:
             checks.append(Check("model", True, self.model))
         return checks
@@ -164,7 +168,10 @@ class OpenRouterEngine:
                     "role": "user",
                     "content": [
                         {"type": "text", "text": self.settings.prompt_text},
-                        {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{b64}"}},
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": f"data:image/jpeg;base64,{b64}"},
+                        },
                     ],
                 }
             ],
@@ -188,7 +195,8 @@ class OpenRouterEngine:
             ) from exc
         if not isinstance(body, dict):
             raise EngineError(ErrorKind.BAD_REPLY, "response is not a JSON object")
-        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        raw_usage = body.get("usage")
+        usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
         cost = usage.get("cost") if usage else None
         if isinstance(body.get("error"), dict):  # some providers answer 200 with an error
             raise EngineError(

@@ -1,0 +1,128 @@
+"""The `herbdesk` command as a user runs it: subprocesses, exit codes, output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fakeapi import FakeApi
+
+
+def _herbdesk(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "COLUMNS": "120", **(env or {})}
+    full_env.pop("OPENROUTER_API_KEY", None)
+    if env and "OPENROUTER_API_KEY" in env:
+        full_env["OPENROUTER_API_KEY"] = env["OPENROUTER_API_KEY"]
+    return subprocess.run(
+        [sys.executable, "-m", "herbdesk", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+
+
+def test_help_documents_exit_codes() -> None:
+    r = _herbdesk("run", "--help")
+    assert r.returncode == 0
+    assert "exit codes" in r.stdout and "130" in r.stdout
+
+
+def test_empty_input_is_a_clear_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no images here")
+    r = _herbdesk("run", str(tmp_path / "empty"), "--out", str(tmp_path / "runs"))
+    assert r.returncode == 2
+    assert "no images found" in r.stderr
+    assert not (tmp_path / "runs").exists()
+    r = _herbdesk("run", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_failing_api_run_halts_with_exit_4_and_summary_reads_it(
+    tmp_path: Path, many_images
+) -> None:
+    images = many_images(30)
+    key = "sk-cli-SECRET-0123456789abcdef"
+    with FakeApi(default="garbage", valid_key=key) as api:
+        r = _herbdesk(
+            "run",
+            str(images),
+            "--engine",
+            "openrouter",
+            "--model",
+            "test/vision-model",
+            "--base-url",
+            api.base_url,
+            "--out",
+            str(tmp_path / "runs"),
+            "--run-id",
+            "bad",
+            "--concurrency",
+            "2",
+            env={"OPENROUTER_API_KEY": key},
+        )
+        assert api.state.chat_requests <= 7
+    assert r.returncode == 4, r.stderr
+    assert "CHECKPOINT 5: FAILED" in r.stderr
+    assert key not in r.stdout + r.stderr
+    s = _herbdesk("summary", str(tmp_path / "runs" / "bad"), "--json")
+    assert s.returncode == 0
+    summary = json.loads(s.stdout)
+    assert summary["status"] == "failed" and summary["reason"] == "early_validation_failed"
+    assert summary["checkpoints"] == [{"checkpoint": 5, "status": "failed", "success_rate": 0.0}]
+    assert summary["processed"] <= 7 and summary["succeeded"] == 0
+    assert summary["bad_lines"] == 0 and summary["events"] > 10
+    run_json = json.loads((tmp_path / "runs" / "bad" / "run.json").read_text())
+    assert run_json["status"] == "failed" and run_json["config"]["engine"] == "openrouter"
+    human = _herbdesk("summary", str(tmp_path / "runs" / "bad" / "events.jsonl"))
+    assert "early_validation_failed" in human.stdout
+
+
+def test_missing_key_exits_3_in_seconds(tmp_path: Path, many_images) -> None:
+    r = _herbdesk(
+        "run",
+        str(many_images(3)),
+        "--engine",
+        "openrouter",
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "nokey",
+        timeout=60,
+    )
+    assert r.returncode == 3
+    assert "OPENROUTER_API_KEY" in r.stderr
+
+
+def test_good_api_run_exits_0_and_resume_adds_nothing(tmp_path: Path, many_images) -> None:
+    images = many_images(6)
+    with FakeApi() as api:
+        common = [
+            "--engine",
+            "openrouter",
+            "--model",
+            "test/vision-model",
+            "--base-url",
+            api.base_url,
+        ]
+        env = {"OPENROUTER_API_KEY": "sk-test-good"}
+        r = _herbdesk(
+            "run", str(images), *common, "--out", str(tmp_path), "--run-id", "ok", env=env
+        )
+        assert r.returncode == 0, r.stderr
+        r2 = _herbdesk("run", "--resume", str(tmp_path / "ok"), env=env)
+        assert r2.returncode == 0, r2.stderr
+        assert api.state.chat_requests == 6
+    summary = json.loads(_herbdesk("summary", str(tmp_path / "ok"), "--json").stdout)
+    assert summary["succeeded"] == 6 and summary["status"] == "completed"
+
+
+def test_summary_of_missing_log_is_an_error(tmp_path: Path) -> None:
+    r = _herbdesk("summary", str(tmp_path))
+    assert r.returncode == 2 and "no event log" in r.stderr
