@@ -294,14 +294,6 @@ def _clusters(boxes: list[Box]) -> list[list[Box]]:
     return list(groups.values())
 
 
-def _same_row(a: Box, b: Box) -> bool:
-    """Side by side on one line; a typed value often sits a little above its caption."""
-    overlap_y = min(a.y1, b.y1) - max(a.y0, b.y0)
-    overlap_x = min(a.x1, b.x1) - max(a.x0, b.x0)
-    return (overlap_y >= 0.25 * min(a.y1 - a.y0, b.y1 - b.y0)
-            and overlap_x <= 0.2 * min(a.x1 - a.x0, b.x1 - b.x0))
-
-
 def _merge_lines(boxes: list[Box]) -> list[Box]:
     """Joins boxes on one line (a caption and its value) into one, top to bottom.
 
