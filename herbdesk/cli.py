@@ -40,6 +40,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"herbdesk {__version__}")
     sub = p.add_subparsers(dest="command")
+    sub.add_parser("app", help="open the desktop app (the default with no command); see app --help")
+    sub.add_parser("open", help="open a run directory or events.jsonl in the app (--screenshot F)")
 
     r = sub.add_parser(
         "run",
@@ -90,8 +92,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        return _launch_app([])
+    if not argv or argv[0] in ("app", "open"):
+        # `open PATH` and `app …` go straight to the app's own argument parser
+        return _launch_app(argv[1:] if argv else [])
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":

@@ -43,6 +43,7 @@ class RunState:
     def __init__(self) -> None:
         self.run_id: str | None = None
         self.status = "pending"  # pending | running | completed | failed | cancelled
+        self.paused = False
         self.reason: str | None = None
         self.message = ""
         self.total: int | None = None
@@ -125,6 +126,10 @@ class RunState:
                 self.config = d["config"]
             if self.started_epoch is None:
                 self.started_epoch = parse_ts(ev.timestamp)
+        elif et == EventType.EXTRACTION_PAUSED:
+            self.paused = True
+        elif et == EventType.EXTRACTION_RESUMED:
+            self.paused = False
         elif et == EventType.PREFLIGHT_COMPLETED:
             self.preflight = list(d.get("checks") or [])
         elif et in (EventType.SPECIMEN_QUEUED, EventType.SPECIMEN_SKIPPED):
@@ -150,6 +155,7 @@ class RunState:
         elif et == EventType.CONSUMER_ERROR:
             self.consumer_errors.append(dict(d))
         elif et in TERMINAL_EVENT_TYPES:
+            self.paused = False
             self.status = {
                 EventType.EXTRACTION_COMPLETED: "completed",
                 EventType.EXTRACTION_FAILED: "failed",

@@ -137,6 +137,21 @@ class Pipeline:
     def subscribe(self, handler: Handler, name: str | None = None) -> None:
         self.bus.subscribe(handler, name)
 
+    def pause(self) -> None:
+        """No new specimen starts until resume(); in-flight ones finish."""
+        if not self.control.paused and not self.control.should_stop:
+            self.control.pause()
+            self.bus.emit(EventType.EXTRACTION_PAUSED)
+
+    def resume(self) -> None:
+        if self.control.paused:
+            self.control.resume()
+            self.bus.emit(EventType.EXTRACTION_RESUMED)
+
+    def cancel(self) -> None:
+        """Graceful stop: in-flight specimens finish and are recorded; nothing new starts."""
+        self.control.cancel()
+
     # ------------------------------------------------------------------ run
     def run(self) -> RunOutcome:
         """Run to the end, a halt or a cancel. Never raises for run-level failures."""

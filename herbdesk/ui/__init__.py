@@ -1,0 +1,1 @@
+"""Everything Qt lives here; the rest of herbdesk imports no Qt."""

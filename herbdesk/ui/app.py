@@ -1,0 +1,83 @@
+"""Starting the desktop app: `herbdesk`, `herbdesk app …`, `herbdesk open PATH …`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="herbdesk app", description="The herbdesk desktop app.")
+    p.add_argument("path", nargs="?", type=Path, help="a run directory or events.jsonl to open")
+    p.add_argument("--images", type=Path, help="preselect this image folder")
+    p.add_argument("--sample", action="store_true", help="preselect the bundled sample sheets")
+    p.add_argument("--engine", choices=["ocr", "openrouter"], help="preselect the engine")
+    p.add_argument("--out", type=Path, help="runs folder")
+    p.add_argument("--start", action="store_true", help="start the run at once")
+    p.add_argument("--screenshot", type=Path, help="write a PNG of the window, then exit")
+    p.add_argument("--screenshot-after", type=float, default=0.0,
+                   help="seconds to wait (e.g. mid-run) before the screenshot")
+    p.add_argument("--size", default="1440x900", help="window size for --screenshot (WxH)")
+    return p.parse_args(argv)
+
+
+def run_app(argv: list[str]) -> int:
+    args = _parse(argv)
+    if args.screenshot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QSettings, QSize, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from herbdesk.assets import sample_specimens_dir
+    from herbdesk.ui.icons import app_icon
+    from herbdesk.ui.mainwindow import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName("herbdesk")
+    app.setApplicationName("herbdesk")
+    app.setDesktopFileName("herbdesk")
+    app.setWindowIcon(app_icon())
+    settings: QSettings | None = None
+    if args.screenshot:  # a scripted render must not read or change the user's layout
+        settings = QSettings(
+            str(Path(tempfile.mkdtemp(prefix="herbdesk-")) / "settings.ini"),
+            QSettings.Format.IniFormat,
+        )
+    win = MainWindow(settings)
+    if args.images:
+        win.setup.images.setText(str(args.images))
+    if args.sample:
+        win.setup.images.setText(str(sample_specimens_dir()))
+    if args.engine:
+        win.setup.engine.setCurrentIndex(win.setup.engine.findData(args.engine))
+    if args.out:
+        win.setup.out_dir.setText(str(args.out))
+    w, _, h = args.size.partition("x")
+    size = QSize(int(w), int(h))
+    if args.screenshot:
+        win.resize(size)
+    win.show()
+    rc = 0
+    if args.path is not None and not win.open_path(args.path):
+        print(f"herbdesk: error: no event log at {args.path}", file=sys.stderr)
+        return 2
+    if args.start and not win.start_run():
+        print(f"herbdesk: error: {win.setup.message.text()}", file=sys.stderr)
+        return 2
+    if args.screenshot:
+        def shoot() -> None:
+            nonlocal rc
+            ok = win.save_screenshot(args.screenshot, size)
+            if not ok:
+                print(f"herbdesk: error: cannot write {args.screenshot}", file=sys.stderr)
+                rc = 1
+            win.shutdown()
+            win.close()
+            app.quit()
+
+        QTimer.singleShot(int(args.screenshot_after * 1000) + 200, shoot)
+    code = app.exec()
+    return rc or code

@@ -1,0 +1,130 @@
+"""Banners derived from the run state: checkpoint results, warnings, halts, completion."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+
+from herbdesk.state import RunState
+
+STYLES = {
+    "ok": ("#1f7a3a", "#e6f4ea"),
+    "error": ("#ffffff", "#c62828"),
+    "warning": ("#4a3500", "#ffe08a"),
+    "info": ("#0b3d91", "#e3ecfb"),
+}
+
+
+class Banner(QFrame):
+    def __init__(self, level: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.level = level
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 6, 6, 6)
+        self.label = QLabel(text)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # reasons quote model/server text
+        self.label.setWordWrap(True)
+        lay.addWidget(self.label, 1)
+        close = QToolButton(self)
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self._dismiss)
+        lay.addWidget(close)
+        self.dismissed = False
+        self.set(level, text)
+
+    def set(self, level: str, text: str) -> None:
+        self.level = level
+        fg, bg = STYLES[level]
+        self.setStyleSheet(
+            f"Banner {{ background: {bg}; border-radius: 4px; }} QLabel, QToolButton "
+            f"{{ color: {fg}; font-weight: bold; }}"
+        )
+        self.label.setText(text)
+
+    def _dismiss(self) -> None:
+        self.dismissed = True
+        self.hide()
+
+
+class BannerBar(QWidget):
+    """Keyed banners: recomputed from state on every refresh, shown once, dismissible."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._lay = QVBoxLayout(self)
+        self._lay.setContentsMargins(0, 0, 0, 0)
+        self._lay.setSpacing(4)
+        self._banners: dict[str, Banner] = {}
+
+    def clear(self) -> None:
+        for b in self._banners.values():
+            b.deleteLater()
+        self._banners.clear()
+
+    def show_banner(self, key: str, level: str, text: str) -> None:
+        b = self._banners.get(key)
+        if b is None:
+            b = Banner(level, text, self)
+            self._banners[key] = b
+            self._lay.addWidget(b)
+        elif b.label.text() != text or b.level != level:
+            b.set(level, text)
+        if not b.dismissed:
+            b.show()
+
+    def remove_banner(self, key: str) -> None:
+        b = self._banners.pop(key, None)
+        if b is not None:
+            b.deleteLater()
+
+    def texts(self) -> list[tuple[str, str]]:
+        """(level, text) of visible banners, for tests and the smoke test."""
+        return [(b.level, b.label.text()) for b in self._banners.values() if not b.dismissed]
+
+    def update_from(self, state: RunState) -> None:
+        failed_checks = [c for c in state.preflight if not c.get("ok")]
+        if failed_checks:
+            text = "Preflight failed — nothing was attempted: " + "; ".join(
+                f"{c.get('name')}: {c.get('detail')}" for c in failed_checks
+            )
+            self.show_banner("preflight", "error", text)
+        for cp in state.checkpoints:
+            rate = float(cp.get("success_rate") or 0.0)
+            n = cp.get("checkpoint")
+            if cp.get("status") == "passed":
+                self.show_banner(
+                    f"cp{n}", "ok", f"Checkpoint {n} passed: {rate:.0%} of the first {n} succeeded."
+                )
+            else:
+                self.show_banner(
+                    f"cp{n}",
+                    "error",
+                    f"Checkpoint {n} FAILED: only {rate:.0%} of the first {n} specimens "
+                    "succeeded. The run was halted; check the failed specimens' errors.",
+                )
+        if state.warnings:
+            w = state.warnings[-1]
+            self.show_banner("warning", "warning", f"Warning: {w.get('message', '')}")
+        if state.consumer_errors:
+            e = state.consumer_errors[-1]
+            self.show_banner(
+                "consumer", "warning", f"A monitor failed ({e.get('consumer')}): {e.get('error')}"
+            )
+        if state.status == "failed" and state.reason != "early_validation_failed":
+            if state.reason != "preflight_failed":
+                self.show_banner("end", "error", f"Run halted ({state.reason}): {state.message}")
+        elif state.status == "completed":
+            self.show_banner(
+                "end",
+                "ok",
+                f"Run completed: {state.succeeded:,} of {state.processed:,} succeeded "
+                f"({state.success_rate:.0%}).",
+            )
+        elif state.status == "cancelled":
+            self.show_banner("end", "info", "Run stopped. Resume it to process the rest.")
+        elif state.paused:
+            self.show_banner("end", "info", "Paused: in-flight specimens finish; nothing new starts.")
+        else:
+            self.remove_banner("end")

@@ -1,0 +1,31 @@
+"""Human-readable numbers for the window (kept Qt-free in spirit; used by widgets)."""
+
+from __future__ import annotations
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:  # None or NaN
+        return "–"
+    s = int(round(seconds))
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m:02d}m"
+    return f"{m}m {s:02d}s"
+
+
+def percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate * 100:.1f} %"
+
+
+def money(usd: float | None) -> str:
+    if not usd:
+        return "$0"
+    return f"${usd:.4f}" if usd < 10 else f"${usd:,.2f}"
+
+
+def count(n: int | None) -> str:
+    return "–" if n is None else f"{n:,}"

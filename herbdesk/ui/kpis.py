@@ -1,0 +1,94 @@
+"""The KPI strip: the numbers a curator glances at, plus a progress bar."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+
+from herbdesk.state import RunState
+from herbdesk.ui import formatting as fmt
+
+KPI_KEYS = (
+    ("processed", "Processed"),
+    ("success", "Success rate"),
+    ("failed", "Failed"),
+    ("throughput", "Throughput"),
+    ("avg_time", "Avg time"),
+    ("confidence", "Avg confidence"),
+    ("tokens", "Tokens"),
+    ("cost", "Cost"),
+    ("eta", "ETA"),
+    ("elapsed", "Elapsed"),
+)
+
+
+class KpiCard(QFrame):
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 4, 8, 4)
+        lay.setSpacing(0)
+        self.title = QLabel(title)
+        self.title.setTextFormat(Qt.TextFormat.PlainText)
+        f = self.title.font()
+        f.setPointSizeF(f.pointSizeF() * 0.85)
+        self.title.setFont(f)
+        self.title.setEnabled(False)  # palette's disabled text: subdued in light and dark themes
+        self.value = QLabel("–")
+        self.value.setTextFormat(Qt.TextFormat.PlainText)
+        vf = self.value.font()
+        vf.setPointSizeF(vf.pointSizeF() * 1.35)
+        vf.setBold(True)
+        self.value.setFont(vf)
+        lay.addWidget(self.title)
+        lay.addWidget(self.value)
+
+    def set(self, text: str, color: str | None = None) -> None:
+        self.value.setText(text)
+        self.value.setStyleSheet(f"color: {color};" if color else "")
+
+
+class KpiStrip(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        grid = QGridLayout()
+        grid.setSpacing(6)
+        self.cards: dict[str, KpiCard] = {}
+        for i, (key, title) in enumerate(KPI_KEYS):
+            card = KpiCard(title, self)
+            self.cards[key] = card
+            grid.addWidget(card, 0, i)
+        outer.addLayout(grid)
+        self.progress = QProgressBar(self)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%v / %m")
+        outer.addWidget(self.progress)
+
+    def update_from(self, state: RunState) -> None:
+        now = time.time()
+        total = state.total
+        c = self.cards
+        c["processed"].set(f"{fmt.count(state.processed)} / {fmt.count(total)}")
+        rate = state.success_rate if state.processed else None
+        color = None
+        if rate is not None:
+            color = "#2e9d4a" if rate >= 0.7 else ("#d08a00" if rate >= 0.5 else "#d03030")
+        c["success"].set(fmt.percent(rate), color)
+        c["failed"].set(fmt.count(state.failed), "#d03030" if state.failed else None)
+        c["throughput"].set(f"{state.throughput_per_min(now):.1f} /min")
+        avg_t = state.avg_time_ms
+        c["avg_time"].set("–" if avg_t is None else f"{avg_t / 1000:.1f} s")
+        conf = state.avg_confidence
+        c["confidence"].set("–" if conf is None else f"{conf:.2f}")
+        c["tokens"].set(fmt.count(state.tokens))
+        c["cost"].set(fmt.money(state.cost_total))
+        c["eta"].set(fmt.duration(state.eta_s(now)))
+        c["elapsed"].set(fmt.duration(state.elapsed_s(now)))
+        done = state.processed + state.skipped
+        self.progress.setMaximum(max(total or 0, done, 1))
+        self.progress.setValue(done)

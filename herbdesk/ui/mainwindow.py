@@ -1,0 +1,360 @@
+"""The main window: run setup, banners, KPIs, plots, specimen table and detail, event log."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
+
+from herbdesk import __version__
+from herbdesk.events.reader import ReadStats, iter_events
+from herbdesk.extraction.pipeline import RunOutcome
+from herbdesk.ui.banners import BannerBar
+from herbdesk.ui.detail import SpecimenDetail
+from herbdesk.ui.document import RunDocument
+from herbdesk.ui.eventlog import EventLogPane
+from herbdesk.ui.icons import app_icon
+from herbdesk.ui.kpis import KpiStrip
+from herbdesk.ui.plots import PlotsPanel
+from herbdesk.ui.setup import RunSetupPanel
+from herbdesk.ui.table import SpecimenTableModel, SpecimenTableView
+from herbdesk.ui.worker import RunWorker
+
+MAX_RECENT = 10
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings()
+        self.setWindowTitle("herbdesk")
+        self.setWindowIcon(app_icon())
+        self.document = RunDocument(self)
+        self.worker: RunWorker | None = None
+        self._notified: set[str] = set()
+
+        self.banners = BannerBar()
+        self.kpis = KpiStrip()
+        self.plots = PlotsPanel()
+        self.table_model = SpecimenTableModel(self.document)
+        self.table = SpecimenTableView(self.table_model)
+        self.detail = SpecimenDetail()
+        self.table.specimen_selected.connect(self._show_detail)
+
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.banners)
+        lay.addWidget(self.kpis)
+        self.lower_split = QSplitter(Qt.Orientation.Horizontal)
+        self.lower_split.addWidget(self.table)
+        self.lower_split.addWidget(self.detail)
+        self.lower_split.setStretchFactor(0, 3)
+        self.lower_split.setStretchFactor(1, 2)
+        self.main_split = QSplitter(Qt.Orientation.Vertical)
+        self.main_split.addWidget(self.plots)
+        self.main_split.addWidget(self.lower_split)
+        self.main_split.setStretchFactor(0, 2)
+        self.main_split.setStretchFactor(1, 3)
+        lay.addWidget(self.main_split, 1)
+        self.setCentralWidget(central)
+
+        self.setup = RunSetupPanel()
+        scroll = QScrollArea()
+        scroll.setWidget(self.setup)
+        scroll.setWidgetResizable(True)
+        self.setup_dock = QDockWidget("Run setup", self)
+        self.setup_dock.setObjectName("setup_dock")
+        self.setup_dock.setWidget(scroll)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.setup_dock)
+        self.event_log = EventLogPane()
+        self.event_log.attach(self.document)
+        self.log_dock = QDockWidget("Event log", self)
+        self.log_dock.setObjectName("log_dock")
+        self.log_dock.setWidget(self.event_log)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+
+        self.setup.start_requested.connect(self.start_run)
+        self.setup.pause_toggled.connect(self._pause_toggled)
+        self.setup.stop_requested.connect(self.stop_run)
+        self.setup.resume_run_requested.connect(lambda d: self.start_run(resume_dir=Path(d)))
+        self.document.refreshed.connect(self._refresh)
+        self.document.reset_done.connect(self._on_reset)
+
+        self.source_label = QLabel("No run")
+        self.source_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.counts_label = QLabel("")
+        self.counts_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.statusBar().addWidget(self.source_label, 1)
+        self.statusBar().addPermanentWidget(self.counts_label)
+
+        self.tray: QSystemTrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(app_icon(), self)
+            self.tray.setToolTip("herbdesk")
+            self.tray.show()
+        self._clock = QTimer(self)  # elapsed/ETA keep moving between events
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._tick_clock)
+        self._clock.start()
+        self._build_menus()
+        self._restore()
+
+    # ---------------------------------------------------------------- menus
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        self.open_action = QAction("&Open run or log…", self)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_action.triggered.connect(self._open_dialog)
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        shot = QAction("Save &screenshot…", self)
+        shot.triggered.connect(self._screenshot_dialog)
+        file_menu.addAction(shot)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        run_menu = mb.addMenu("&Run")
+        self.start_action = QAction("&Start", self)
+        self.start_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.start_action.triggered.connect(self.start_run)
+        self.pause_action = QAction("&Pause / resume", self)
+        self.pause_action.setShortcut(QKeySequence("Ctrl+P"))
+        self.pause_action.triggered.connect(self.setup.pause_btn.toggle)
+        self.stop_action = QAction("S&top", self)
+        self.stop_action.setShortcut(QKeySequence("Ctrl+."))
+        self.stop_action.triggered.connect(self.stop_run)
+        for a in (self.start_action, self.pause_action, self.stop_action):
+            run_menu.addAction(a)
+
+        view = mb.addMenu("&View")
+        view.addAction(self.setup_dock.toggleViewAction())
+        view.addAction(self.log_dock.toggleViewAction())
+        help_menu = mb.addMenu("&Help")
+        about = QAction("&About herbdesk", self)
+        about.triggered.connect(
+            lambda: QMessageBox.about(
+                self,
+                "About herbdesk",
+                f"herbdesk {__version__}\nRun and monitor Darwin Core extraction from "
+                "herbarium specimen images, live.",
+            )
+        )
+        help_menu.addAction(about)
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self._recent():
+            act = self.recent_menu.addAction(path)
+            act.triggered.connect(lambda _=False, p=path: self.open_path(Path(p)))
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    def _recent(self) -> list[str]:
+        val = self.settings.value("recent", [])
+        if isinstance(val, str):
+            val = [val]
+        return [str(v) for v in (val or [])]
+
+    def _add_recent(self, path: Path) -> None:
+        items = [str(path)] + [p for p in self._recent() if p != str(path)]
+        self.settings.setValue("recent", items[:MAX_RECENT])
+        self._rebuild_recent()
+
+    # ---------------------------------------------------------------- runs
+    def start_run(self, resume_dir: Path | None = None) -> bool:
+        """Start (or resume) a run from the setup form; False with a message if it cannot."""
+        if self.worker is not None and self.worker.isRunning():
+            return False
+        try:
+            config = self.setup.build_config(resume_dir=resume_dir if resume_dir else None)
+            worker = RunWorker(config, self)
+        except (ValueError, OSError) as exc:
+            self.setup.message.setText(str(exc))
+            self.statusBar().showMessage(str(exc), 10000)
+            return False
+        self.setup.message.setText("")
+        self.document.reset(worker.run_dir, f"Live run: {worker.run_dir}")
+        worker.events_emitted.connect(self.document.apply_events)
+        worker.run_finished.connect(self._run_finished)
+        self.worker = worker
+        self._notified.clear()
+        self.setup.set_running(True)
+        self._add_recent(worker.run_dir)
+        worker.start()
+        return True
+
+    def _pause_toggled(self, paused: bool) -> None:
+        if self.worker is not None:
+            (self.worker.pause if paused else self.worker.resume)()
+
+    def stop_run(self) -> None:
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.stop()
+            self.statusBar().showMessage("Stopping: in-flight specimens finish…", 5000)
+
+    def _run_finished(self, outcome: RunOutcome) -> None:
+        self.setup.set_running(False)
+        if self.worker is not None:
+            self.worker.wait(2000)
+            self.worker.deleteLater()
+            self.worker = None
+        self.document.flush()
+        self.statusBar().showMessage(f"Run {outcome.status}: {outcome.message}", 15000)
+
+    # ---------------------------------------------------------------- open
+    def _open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open event log", "", "Event logs (*.jsonl);;All files (*)"
+        )
+        if path:
+            self.open_path(Path(path))
+
+    def open_path(self, path: Path) -> bool:
+        """Load a run directory or events.jsonl whole (the replayed view equals the live one)."""
+        if self.worker is not None and self.worker.isRunning():
+            self.statusBar().showMessage("A run is in progress; stop it before opening a log.")
+            return False
+        path = Path(path)
+        log = path / "events.jsonl" if path.is_dir() else path
+        if not log.exists():
+            self.statusBar().showMessage(f"No event log at {log}", 10000)
+            return False
+        stats = ReadStats()
+        self.document.reset(log.parent, f"Opened: {log}")
+        batch = []
+        for ev in iter_events(log, stats):
+            batch.append(ev)
+            if len(batch) >= 5000:
+                self.document.apply_events(batch)
+                batch = []
+        if batch:
+            self.document.apply_events(batch)
+        self.document.set_bad_lines(stats.bad_lines)
+        self.document.flush()
+        self._add_recent(path)
+        return True
+
+    # ---------------------------------------------------------------- refresh
+    def _on_reset(self) -> None:
+        self.banners.clear()
+        self.detail.clear()
+        self.plots.clear()
+        self.source_label.setText(self.document.source_label)
+
+    def _tick_clock(self) -> None:
+        if self.document.state.status == "running":
+            self.kpis.update_from(self.document.state)
+
+    def _refresh(self, _changed: set[int]) -> None:
+        st = self.document.state
+        self.kpis.update_from(st)
+        self.plots.update_from(st)
+        self.banners.update_from(st)
+        bad = f" · {st.bad_lines} bad line(s) skipped" if st.bad_lines else ""
+        self.counts_label.setText(f"{st.events:,} events{bad}")
+        self._notify(st)
+
+    def _notify(self, st) -> None:
+        if self.tray is None:
+            return
+        for cp in st.checkpoints:
+            key = f"cp{cp.get('checkpoint')}"
+            if key not in self._notified and cp.get("status") == "failed":
+                self._notified.add(key)
+                self.tray.showMessage(
+                    "herbdesk: checkpoint failed",
+                    f"Run {st.run_id} halted: {float(cp.get('success_rate') or 0):.0%} success.",
+                    QSystemTrayIcon.MessageIcon.Critical,
+                )
+        if st.status in ("completed", "failed", "cancelled") and "end" not in self._notified:
+            self._notified.add("end")
+            if self.document.source_label.startswith("Live"):
+                self.tray.showMessage(f"herbdesk: run {st.status}", st.message or "")
+
+    def _show_detail(self, row: int) -> None:
+        self.detail.show_specimen(self.document.state, row, self.document.raw_index)
+
+    # ---------------------------------------------------------------- screenshots
+    def save_screenshot(self, path: Path, size: QSize | None = None) -> bool:
+        if size is not None:
+            self.resize(size)
+        self.document.flush()
+        for _ in range(5):
+            QApplication.processEvents()
+            time.sleep(0.02)
+        return self.grab().save(str(path))
+
+    def _screenshot_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "herbdesk.png", "PNG (*.png)")
+        if path:
+            self.save_screenshot(Path(path))
+
+    # ---------------------------------------------------------------- persistence
+    def _restore(self) -> None:
+        s = self.settings
+        geo = s.value("window/geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1440, 900)
+        st = s.value("window/state")
+        if st is not None:
+            self.restoreState(st)
+        for key, split in (("main_split", self.main_split), ("lower_split", self.lower_split)):
+            val = s.value(f"window/{key}")
+            if val is not None:
+                split.restoreState(val)
+        self.setup.load_settings(s)
+
+    def _save(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/main_split", self.main_split.saveState())
+        s.setValue("window/lower_split", self.lower_split.saveState())
+        self.setup.save_settings(s)
+        s.sync()
+
+    def shutdown(self, timeout_ms: int = 60000) -> None:
+        """Stop a running run gracefully and wait for its files to close."""
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.stop()
+            self.worker.wait(timeout_ms)
+
+    def closeEvent(self, event) -> None:
+        if self.worker is not None and self.worker.isRunning():
+            answer = QMessageBox.question(
+                self,
+                "Stop the run?",
+                "A run is in progress. Stop it gracefully (in-flight specimens finish and are "
+                "recorded) and quit?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.shutdown()
+        self._save()
+        if self.tray is not None:
+            self.tray.hide()
+        super().closeEvent(event)

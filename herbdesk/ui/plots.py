@@ -1,0 +1,123 @@
+"""Live plots (pyqtgraph): success rate by specimen, throughput over time, confidence.
+
+Updated from the document's timer with `setData` on whole arrays (never per event), with
+clip-to-view and auto-downsampling so 100,000-point curves stay cheap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from herbdesk.state import RunState
+
+CHECKPOINT_THRESHOLD = 0.5
+WARNING_THRESHOLD = 0.7
+CONF_BINS = np.linspace(0.0, 1.0, 21)
+
+
+def _themed_plot(title: str, palette: QPalette) -> pg.PlotWidget:
+    pw = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
+    fg = palette.color(QPalette.ColorRole.Text)
+    pw.setTitle(title, color=fg.name(), size="10pt")
+    for axis in ("left", "bottom"):
+        ax = pw.getAxis(axis)
+        ax.setPen(fg)
+        ax.setTextPen(fg)
+    pw.showGrid(x=True, y=True, alpha=0.2)
+    pw.setMenuEnabled(True)
+    return pw
+
+
+class PlotsPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pal = self.palette()
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+
+        self.rate_plot = _themed_plot("Success rate", pal)
+        self.rate_plot.setLabel("bottom", "specimen")
+        self.rate_plot.setYRange(0, 1.05, padding=0)
+        self.rate_plot.setLimits(yMin=-0.05, yMax=1.1)
+        self.rate_plot.setClipToView(True)
+        self.rate_plot.setDownsampling(auto=True, mode="peak")
+        self.rate_plot.addLegend(offset=(-10, -10))
+        self.cum_curve = self.rate_plot.plot(pen=pg.mkPen("#1f77b4", width=2), name="cumulative")
+        self.roll_curve = self.rate_plot.plot(pen=pg.mkPen("#ff7f0e", width=1.5), name="rolling 50")
+        for y, color, label in (
+            (CHECKPOINT_THRESHOLD, "#d03030", "halt 0.5"),
+            (WARNING_THRESHOLD, "#d08a00", "warn 0.7"),
+        ):
+            line = pg.InfiniteLine(
+                pos=y,
+                angle=0,
+                pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
+                label=label,
+                labelOpts={"position": 0.05, "color": color},
+            )
+            self.rate_plot.addItem(line)
+        self.cp_scatter = pg.ScatterPlotItem(size=14, pen=pg.mkPen("k", width=1))
+        self.rate_plot.addItem(self.cp_scatter)
+
+        self.tp_plot = _themed_plot("Throughput (specimens/min)", pal)
+        self.tp_plot.setLabel("bottom", "minutes since start")
+        self.tp_curve = self.tp_plot.plot(
+            pen=pg.mkPen("#2ca02c", width=2), stepMode="center", fillLevel=0,
+            brush=pg.mkBrush(44, 160, 44, 60),
+        )
+
+        self.conf_plot = _themed_plot("Confidence", pal)
+        self.conf_plot.setLabel("bottom", "mean field confidence")
+        self.conf_plot.setXRange(0, 1, padding=0.02)
+        self.conf_bars = pg.BarGraphItem(
+            x0=CONF_BINS[:-1], x1=CONF_BINS[1:], height=np.zeros(20), brush="#9467bd"
+        )
+        self.conf_plot.addItem(self.conf_bars)
+
+        lay.addWidget(self.rate_plot, 3)
+        lay.addWidget(self.tp_plot, 2)
+        lay.addWidget(self.conf_plot, 2)
+
+    def clear(self) -> None:
+        self.update_from(RunState())
+
+    def update_from(self, state: RunState) -> None:
+        n = len(state.finish_x)
+        x = np.fromiter(state.finish_x, dtype=np.float64, count=n)
+        self.cum_curve.setData(x, np.fromiter(state.cum_rate, np.float64, n), skipFiniteCheck=True)
+        self.roll_curve.setData(x, np.fromiter(state.roll_rate, np.float64, n), skipFiniteCheck=True)
+        self.rate_plot.setXRange(0, max(10, n) * 1.02, padding=0)
+        spots = []
+        for cp in state.checkpoints:
+            passed = cp.get("status") == "passed"
+            spots.append(
+                {
+                    "pos": (float(cp.get("checkpoint") or 0), float(cp.get("success_rate") or 0)),
+                    "brush": pg.mkBrush("#2e9d4a" if passed else "#d03030"),
+                    "symbol": "o" if passed else "x",
+                }
+            )
+        self.cp_scatter.setData(spots)
+        self._update_throughput(state)
+        conf = np.fromiter(state.finish_conf, np.float64, len(state.finish_conf))
+        hist, _ = np.histogram(np.clip(conf, 0, 1), bins=CONF_BINS)
+        self.conf_bars.setOpts(height=hist)
+
+    def _update_throughput(self, state: RunState) -> None:
+        t = np.fromiter(state.finish_epoch, np.float64, len(state.finish_epoch))
+        t = t[np.isfinite(t)]
+        if state.started_epoch is None or t.size == 0:
+            self.tp_curve.setData([0.0, 1.0], [0.0])
+            return
+        rel = (t - state.started_epoch) / 60.0
+        span = max(float(rel.max()), 1e-6)
+        width = max(span / 40.0, 5.0 / 60.0)  # at least 5 s per bin, at most ~40 bins
+        edges = np.arange(0.0, span + width, width)
+        if edges.size < 2:
+            edges = np.array([0.0, width])
+        counts, edges = np.histogram(rel, bins=edges)
+        self.tp_curve.setData(edges, counts / width)

@@ -1,0 +1,45 @@
+"""The pipeline inside a QThread: the same Pipeline as `herbdesk run`, its events as signals."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QThread, Signal
+
+from herbdesk.events.batcher import EventBatcher
+from herbdesk.extraction.pipeline import Pipeline, RunConfig, RunOutcome
+
+
+class RunWorker(QThread):
+    """Runs one extraction; every event is already in events.jsonl when its signal arrives."""
+
+    events_emitted = Signal(list)
+    """A batch of events (list[Event]) from the run, in log order."""
+    run_finished = Signal(object)
+    """The RunOutcome, once the terminal event is written and files are closed."""
+
+    def __init__(self, config: RunConfig, parent=None) -> None:
+        super().__init__(parent)
+        # Built here, on the GUI thread, so a bad output folder fails before the thread starts.
+        self.pipeline = Pipeline(config)
+        self._batcher = EventBatcher(self.events_emitted.emit)
+        self.pipeline.subscribe(self._batcher.add, "desktop")
+        self.outcome: RunOutcome | None = None
+
+    @property
+    def run_dir(self):
+        return self.pipeline.run_dir
+
+    def run(self) -> None:
+        try:
+            self.outcome = self.pipeline.run()
+        finally:
+            self._batcher.close()  # every event is delivered before run_finished
+        self.run_finished.emit(self.outcome)
+
+    def pause(self) -> None:
+        self.pipeline.pause()
+
+    def resume(self) -> None:
+        self.pipeline.resume()
+
+    def stop(self) -> None:
+        self.pipeline.cancel()

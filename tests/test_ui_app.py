@@ -1,0 +1,156 @@
+"""The desktop app end to end (pytest-qt, offscreen): the real pipeline in the worker thread."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakeapi import FakeApi
+from helpers import events_of, raw_records
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from herbdesk.events.types import EventType  # noqa: E402
+from herbdesk.ui.mainwindow import MainWindow  # noqa: E402
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path: Path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.setup.out_dir.setText(str(tmp_path / "runs"))
+    yield win
+    win.shutdown(30000)
+
+
+def _use_api(win: MainWindow, api: FakeApi, images: Path, concurrency: int = 2) -> None:
+    s = win.setup
+    s.images.setText(str(images))
+    s.engine.setCurrentIndex(s.engine.findData("openrouter"))
+    s.base_url.setText(api.base_url)
+    s.model.setText("test/vision-model")
+    s.api_key.setText("sk-test-good")
+    s.concurrency.setValue(concurrency)
+
+
+def _wait_finished(qtbot, win: MainWindow, timeout: int = 60000) -> None:
+    qtbot.waitUntil(lambda: win.worker is None, timeout=timeout)
+    win.document.flush()
+
+
+def test_full_api_run_through_the_window(qtbot, window: MainWindow, many_images) -> None:
+    images = many_images(12)
+    with FakeApi() as api:
+        _use_api(window, api, images, concurrency=3)
+        assert window.start_run()
+        assert window.setup.stop_btn.isEnabled()
+        _wait_finished(qtbot, window)
+    st = window.document.state
+    assert st.status == "completed" and st.succeeded == 12
+    assert window.table_model.rowCount() == 12
+    assert ("ok", "Checkpoint 5 passed: 100% of the first 5 succeeded.") in window.banners.texts()
+    assert any("Run completed" in t for _, t in window.banners.texts())
+    assert window.kpis.cards["processed"].value.text() == "12 / 12"
+    assert window.kpis.cards["cost"].value.text() == "$0.0144"
+    assert window.setup.start_btn.isEnabled()
+    # the app's log is the same format as the CLI's: it reads back to the same state
+    from herbdesk.summary import load_state
+
+    replay, _ = load_state(window.document.run_dir)
+    assert replay.summary() == st.summary()
+
+
+def test_zero_percent_run_shows_red_banner_and_halts(qtbot, window: MainWindow, many_images) -> None:
+    images = many_images(40)
+    with FakeApi(default="garbage") as api:
+        _use_api(window, api, images, concurrency=3)
+        window.start_run()
+        _wait_finished(qtbot, window)
+        assert api.state.chat_requests <= 5 + 3
+    st = window.document.state
+    assert st.status == "failed" and st.reason == "early_validation_failed"
+    errors = [t for lvl, t in window.banners.texts() if lvl == "error"]
+    assert errors and "Checkpoint 5 FAILED" in errors[0]
+
+
+def test_missing_key_shows_preflight_banner(qtbot, window: MainWindow, many_images) -> None:
+    with FakeApi() as api:
+        _use_api(window, api, many_images(3))
+        window.setup.api_key.setText("sk-wrong")
+        window.start_run()
+        _wait_finished(qtbot, window)
+        assert api.state.chat_requests == 0
+    errors = [t for lvl, t in window.banners.texts() if lvl == "error"]
+    assert errors and errors[0].startswith("Preflight failed") and "key refused" in errors[0]
+
+
+def test_pause_then_stop_keeps_files_consistent(qtbot, window: MainWindow, many_images) -> None:
+    images = many_images(40)
+    with FakeApi(delay_s=0.15) as api:
+        _use_api(window, api, images, concurrency=2)
+        window.start_run()
+        qtbot.waitUntil(lambda: window.document.state.processed >= 6, timeout=20000)
+        window.setup.pause_btn.setChecked(True)
+        qtbot.waitUntil(lambda: window.document.state.paused, timeout=5000)
+        qtbot.wait(800)  # in-flight specimens drain while paused
+        before = api.state.chat_requests
+        qtbot.wait(600)
+        assert api.state.chat_requests == before, "a paused run kept sending requests"
+        window.setup.pause_btn.setChecked(False)
+        qtbot.waitUntil(lambda: api.state.chat_requests > before, timeout=5000)
+        window.stop_run()
+        _wait_finished(qtbot, window)
+    st = window.document.state
+    assert st.status == "cancelled"
+    run_dir = window.document.run_dir
+    evs = events_of(run_dir)
+    finished = [e for e in evs if e.event_type in (EventType.SPECIMEN_COMPLETED,
+                                                    EventType.SPECIMEN_FAILED)]
+    assert len(raw_records(run_dir)) == len(finished) == st.processed < 40
+    types = [e.event_type for e in evs]
+    assert EventType.EXTRACTION_PAUSED in types and EventType.EXTRACTION_RESUMED in types
+    assert types[-1] == EventType.EXTRACTION_CANCELLED
+    # and the rest can be resumed from the window
+    with FakeApi() as api:
+        _use_api(window, api, images, concurrency=4)
+        assert window.start_run(resume_dir=run_dir)
+        _wait_finished(qtbot, window)
+        assert api.state.chat_requests == 40 - st.processed
+    assert window.document.state.succeeded == 40
+
+
+def test_offline_engine_run_on_sample_sheets(qtbot, window: MainWindow, sample_dir: Path) -> None:
+    window.setup.images.setText(str(sample_dir))
+    window.setup.engine.setCurrentIndex(window.setup.engine.findData("ocr"))
+    assert window.start_run()
+    _wait_finished(qtbot, window, timeout=240000)
+    st = window.document.state
+    assert st.status == "completed", st.message
+    assert st.processed == 5 and st.succeeded >= 4
+    window.table.view.selectRow(0)
+    qtbot.wait(50)
+
+
+def test_open_screenshot_cli_writes_png(tmp_path: Path, many_images) -> None:
+    from helpers import api_config, run
+
+    with FakeApi(script=["good", "garbage"]) as api:
+        outcome, _ = run(api_config(many_images(8), tmp_path / "runs", api.base_url))
+    shot = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    r = subprocess.run(
+        [sys.executable, "-m", "herbdesk", "open", str(outcome.run_dir), "--screenshot", str(shot),
+         "--size", "1280x800"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(shot))
+    assert (img.width(), img.height()) == (1280, 800)
