@@ -94,6 +94,7 @@ class RunState:
         self.warnings: list[dict[str, Any]] = []
         self.consumer_errors: list[dict[str, Any]] = []
         self.latest_metrics: dict[str, Any] = {}
+        self.last_finished_row: int | None = None
         # change tracking for views: rows added since / rows changed since last take
         self._changed: set[int] = set()
 
@@ -173,6 +174,7 @@ class RunState:
         d = ev.data
         ok = ev.event_type == EventType.SPECIMEN_COMPLETED and d.get("success", True) is not False
         row = self._row(ev)
+        self.last_finished_row = row
         self._set_status(row, STATUS_COMPLETED if ok else STATUS_FAILED)
         self.sequence[row] = ev.sequence
         self.fields_extracted[row] = int(d.get("fields_extracted") or 0)

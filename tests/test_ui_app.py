@@ -133,8 +133,10 @@ def test_offline_engine_run_on_sample_sheets(qtbot, window: MainWindow, sample_d
     st = window.document.state
     assert st.status == "completed", st.message
     assert st.processed == 5 and st.succeeded >= 4
-    window.table.view.selectRow(0)
+    assert window.table.select_state_row(0)
     qtbot.wait(50)
+    assert window.detail.record is not None
+    assert window.detail.record["specimen_id"] == st.specimen_id[0]
 
 
 def test_open_screenshot_cli_writes_png(tmp_path: Path, many_images) -> None:

@@ -51,10 +51,12 @@ class MainWindow(QMainWindow):
         self.banners = BannerBar()
         self.kpis = KpiStrip()
         self.plots = PlotsPanel()
-        self.table_model = SpecimenTableModel(self.document)
-        self.table = SpecimenTableView(self.table_model)
+        self.table = SpecimenTableView(self.document)
+        self.table_model: SpecimenTableModel = self.table.model
+        self._detail_row: int | None = None
         self.detail = SpecimenDetail()
-        self.table.specimen_selected.connect(self._show_detail)
+        self.table.specimen_selected.connect(self._user_selected)
+        self._follow_latest = True  # the detail shows the newest result until a row is picked
 
         central = QWidget()
         lay = QVBoxLayout(central)
@@ -64,8 +66,8 @@ class MainWindow(QMainWindow):
         self.lower_split = QSplitter(Qt.Orientation.Horizontal)
         self.lower_split.addWidget(self.table)
         self.lower_split.addWidget(self.detail)
-        self.lower_split.setStretchFactor(0, 3)
-        self.lower_split.setStretchFactor(1, 2)
+        self.lower_split.setStretchFactor(0, 2)
+        self.lower_split.setStretchFactor(1, 3)
         self.main_split = QSplitter(Qt.Orientation.Vertical)
         self.main_split.addWidget(self.plots)
         self.main_split.addWidget(self.lower_split)
@@ -78,6 +80,8 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(self.setup)
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.setup.minimumSizeHint().width() + 24)
         self.setup_dock = QDockWidget("Run setup", self)
         self.setup_dock.setObjectName("setup_dock")
         self.setup_dock.setWidget(scroll)
@@ -88,6 +92,8 @@ class MainWindow(QMainWindow):
         self.log_dock.setObjectName("log_dock")
         self.log_dock.setWidget(self.event_log)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.resizeDocks([self.log_dock], [170], Qt.Orientation.Vertical)
+        self.resizeDocks([self.setup_dock], [400], Qt.Orientation.Horizontal)
 
         self.setup.start_requested.connect(self.start_run)
         self.setup.pause_toggled.connect(self._pause_toggled)
@@ -195,6 +201,8 @@ class MainWindow(QMainWindow):
             return False
         self.setup.message.setText("")
         self.document.reset(worker.run_dir, f"Live run: {worker.run_dir}")
+        if resume_dir:  # show the whole run: what was done before, then what comes now
+            self._load_log(worker.run_dir / "events.jsonl")
         worker.events_emitted.connect(self.document.apply_events)
         worker.run_finished.connect(self._run_finished)
         self.worker = worker
@@ -240,8 +248,13 @@ class MainWindow(QMainWindow):
         if not log.exists():
             self.statusBar().showMessage(f"No event log at {log}", 10000)
             return False
-        stats = ReadStats()
         self.document.reset(log.parent, f"Opened: {log}")
+        self._load_log(log)
+        self._add_recent(path)
+        return True
+
+    def _load_log(self, log: Path) -> None:
+        stats = ReadStats()
         batch = []
         for ev in iter_events(log, stats):
             batch.append(ev)
@@ -252,12 +265,12 @@ class MainWindow(QMainWindow):
             self.document.apply_events(batch)
         self.document.set_bad_lines(stats.bad_lines)
         self.document.flush()
-        self._add_recent(path)
-        return True
 
     # ---------------------------------------------------------------- refresh
     def _on_reset(self) -> None:
         self.banners.clear()
+        self._detail_row = None
+        self._follow_latest = True
         self.detail.clear()
         self.plots.clear()
         self.source_label.setText(self.document.source_label)
@@ -266,8 +279,13 @@ class MainWindow(QMainWindow):
         if self.document.state.status == "running":
             self.kpis.update_from(self.document.state)
 
-    def _refresh(self, _changed: set[int]) -> None:
+    def _refresh(self, changed: set[int]) -> None:
         st = self.document.state
+        if self._follow_latest and st.last_finished_row is not None:
+            if st.last_finished_row != self._detail_row or st.last_finished_row in changed:
+                self._show_detail(st.last_finished_row)
+        elif self._detail_row is not None and self._detail_row in changed:
+            self._show_detail(self._detail_row)
         self.kpis.update_from(st)
         self.plots.update_from(st)
         self.banners.update_from(st)
@@ -292,7 +310,12 @@ class MainWindow(QMainWindow):
             if self.document.source_label.startswith("Live"):
                 self.tray.showMessage(f"herbdesk: run {st.status}", st.message or "")
 
+    def _user_selected(self, row: int) -> None:
+        self._follow_latest = False
+        self._show_detail(row)
+
     def _show_detail(self, row: int) -> None:
+        self._detail_row = row
         self.detail.show_specimen(self.document.state, row, self.document.raw_index)
 
     # ---------------------------------------------------------------- screenshots

@@ -27,6 +27,7 @@ def _themed_plot(title: str, palette: QPalette) -> pg.PlotWidget:
         ax = pw.getAxis(axis)
         ax.setPen(fg)
         ax.setTextPen(fg)
+        ax.enableAutoSIPrefix(False)  # "minutes (x0.001)" confuses more than it helps
     pw.showGrid(x=True, y=True, alpha=0.2)
     pw.setMenuEnabled(True)
     return pw
@@ -46,8 +47,11 @@ class PlotsPanel(QWidget):
         self.rate_plot.setClipToView(True)
         self.rate_plot.setDownsampling(auto=True, mode="peak")
         self.rate_plot.addLegend(offset=(-10, -10))
-        self.cum_curve = self.rate_plot.plot(pen=pg.mkPen("#1f77b4", width=2), name="cumulative")
         self.roll_curve = self.rate_plot.plot(pen=pg.mkPen("#ff7f0e", width=1.5), name="rolling 50")
+        self.cum_curve = self.rate_plot.plot(  # drawn last: on top where the two coincide
+            pen=pg.mkPen("#1f77b4", width=2), name="cumulative", symbolSize=5,
+            symbolBrush="#1f77b4", symbolPen=None,
+        )
         for y, color, label in (
             (CHECKPOINT_THRESHOLD, "#d03030", "halt 0.5"),
             (WARNING_THRESHOLD, "#d08a00", "warn 0.7"),
@@ -57,7 +61,7 @@ class PlotsPanel(QWidget):
                 angle=0,
                 pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
                 label=label,
-                labelOpts={"position": 0.05, "color": color},
+                labelOpts={"position": 0.97, "color": color, "anchors": [(1, 1), (1, 1)]},
             )
             self.rate_plot.addItem(line)
         self.cp_scatter = pg.ScatterPlotItem(size=14, pen=pg.mkPen("k", width=1))
@@ -90,6 +94,8 @@ class PlotsPanel(QWidget):
         x = np.fromiter(state.finish_x, dtype=np.float64, count=n)
         self.cum_curve.setData(x, np.fromiter(state.cum_rate, np.float64, n), skipFiniteCheck=True)
         self.roll_curve.setData(x, np.fromiter(state.roll_rate, np.float64, n), skipFiniteCheck=True)
+        # markers help while a run is young; on long curves they cost and clutter
+        self.cum_curve.setSymbol("o" if n <= 200 else None)
         self.rate_plot.setXRange(0, max(10, n) * 1.02, padding=0)
         spots = []
         for cp in state.checkpoints:

@@ -1,0 +1,437 @@
+"""One specimen in full: the sheet (zoom, pan), its Darwin Core fields and the raw reply.
+
+Every string here comes from a log, a file name or a model reply, so every label is forced to
+plain text and the fields sit in a model: `<img src=...>` in a reply must show as those characters.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QGuiApplication,
+    QImage,
+    QImageReader,
+    QPainter,
+    QPixmap,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from herbdesk.extraction.dwc import DWC_TERMS
+from herbdesk.extraction.rawindex import RawIndex
+from herbdesk.state import RunState
+from herbdesk.ui.table import STATUS_COLORS, plain_tooltip
+
+Index = QModelIndex | QPersistentModelIndex
+
+MAX_DISPLAY_SIDE = 3000  # a 10k-px scan decoded at full size costs hundreds of MB for nothing
+LOW_CONFIDENCE = 0.5
+ZOOM_STEP = 1.25
+_LOW_BG = QColor("#ffc94d")  # amber with dark text: readable in light and dark themes
+_LOW_FG = QColor("#1a1a1a")
+
+
+def plain_label(text: str = "", *, wrap: bool = False, selectable: bool = True) -> QLabel:
+    """A QLabel that never interprets its text as HTML."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(wrap)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setText(text)
+    return label
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def ordered_fields(dwc: Any) -> list[tuple[str, Any, float | None]]:
+    """(term, value, confidence) in DWC_TERMS order; unknown keys after, so nothing is hidden."""
+    if not isinstance(dwc, dict):
+        return []
+    known = [t for t in DWC_TERMS if t in dwc]
+    extra = sorted(k for k in dwc if k not in set(DWC_TERMS))
+    out: list[tuple[str, Any, float | None]] = []
+    for term in known + extra:
+        cell = dwc[term]
+        if isinstance(cell, dict):
+            value, conf = cell.get("value"), cell.get("confidence")
+        else:  # a bare value, as some older records hold
+            value, conf = cell, None
+        try:
+            confidence = float(conf) if conf is not None else None
+        except (TypeError, ValueError):
+            confidence = None
+        out.append((str(term), value, confidence))
+    return out
+
+
+class DwcFieldsModel(QAbstractTableModel):
+    """Term, value, confidence; low-confidence rows get an amber background and a "low" marker."""
+
+    HEADERS = ("term", "value", "confidence")
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[tuple[str, Any, float | None]] = []
+
+    def set_fields(self, rows: list[tuple[str, Any, float | None]]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else 3
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section] if 0 <= section < 3 else None
+        return None
+
+    def data(self, index: Index, role: int = 0) -> Any:
+        if not index.isValid():
+            return None
+        term, value, conf = self._rows[index.row()]
+        col = index.column()
+        low = conf is not None and conf < LOW_CONFIDENCE
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return term
+            if col == 1:
+                return " ⏎ ".join(_value_text(value).splitlines())
+            return "" if conf is None else f"{conf:.2f} low" if low else f"{conf:.2f}"
+        if role == Qt.ItemDataRole.ToolTipRole and col == 1:
+            return plain_tooltip(_value_text(value))
+        if role == Qt.ItemDataRole.BackgroundRole and low:
+            return _LOW_BG
+        if role == Qt.ItemDataRole.ForegroundRole and low:
+            return _LOW_FG
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:
+            return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        return None
+
+
+class ImageView(QGraphicsView):
+    """A pixmap with wheel zoom and drag pan; stays fitted to the window until the user zooms."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._scene = QGraphicsScene(self)
+        self._item = QGraphicsPixmapItem()
+        self._item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._scene.addItem(self._item)
+        self.setScene(self._scene)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self._fitted = True
+
+    def set_image(self, image: QImage) -> None:
+        self._item.setPixmap(QPixmap.fromImage(image))
+        self._scene.setSceneRect(self._item.boundingRect())
+        self.fit()
+
+    def clear_image(self) -> None:
+        self._item.setPixmap(QPixmap())
+
+    def has_image(self) -> bool:
+        return not self._item.pixmap().isNull()
+
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def zoom_by(self, factor: float) -> None:
+        new = self.zoom() * factor
+        if not self.has_image() or not 0.02 <= new <= 16.0:
+            return
+        self._fitted = False
+        self.scale(factor, factor)
+
+    def fit(self) -> None:
+        self._fitted = True
+        if self.has_image():
+            self.fitInView(self._item, Qt.AspectRatioMode.KeepAspectRatio)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom_by(ZOOM_STEP**steps)
+        event.accept()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if self._fitted:
+            self.fit()
+
+
+def load_image(path: str) -> tuple[QImage | None, str]:
+    """The image scaled to MAX_DISPLAY_SIDE (EXIF orientation applied), or None and why not."""
+    if not path:
+        return None, "No image path is recorded for this specimen."
+    if not Path(path).is_file():
+        return None, f"Image not found:\n{path}"
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and max(size.width(), size.height()) > MAX_DISPLAY_SIDE:
+        # scale while decoding (JPEG decodes at reduced size), never after a full decode
+        reader.setScaledSize(
+            size.scaled(MAX_DISPLAY_SIDE, MAX_DISPLAY_SIDE, Qt.AspectRatioMode.KeepAspectRatio)
+        )
+    image = reader.read()
+    if image.isNull():
+        return None, f"Cannot read image:\n{path}\n{reader.errorString()}"
+    return image, ""
+
+
+class SpecimenDetail(QWidget):
+    """The sheet on the left; header, Darwin Core fields and raw text on the right."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._record: dict[str, Any] | None = None
+        self._image_path: str | None = None
+
+        # left: image with zoom controls, or a plain-text placeholder
+        self.image_view = ImageView()
+        self.placeholder = plain_label(wrap=True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image_stack = QStackedWidget()
+        self.image_stack.addWidget(self.placeholder)
+        self.image_stack.addWidget(self.image_view)
+        zoom_bar = QHBoxLayout()
+        for text, tip, slot in (
+            ("−", "Zoom out", lambda: self.image_view.zoom_by(1 / ZOOM_STEP)),
+            ("+", "Zoom in", lambda: self.image_view.zoom_by(ZOOM_STEP)),
+            ("Fit", "Fit the sheet to the view", self.image_view.fit),
+        ):
+            button = QToolButton()
+            button.setText(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            zoom_bar.addWidget(button)
+        zoom_bar.addStretch(1)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(zoom_bar)
+        left_layout.addWidget(self.image_stack, 1)
+
+        # right: header, fields, raw text, copy buttons
+        self.title_label = plain_label()
+        title_font = QFont(self.title_label.font())
+        title_font.setBold(True)
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.15)
+        self.title_label.setFont(title_font)
+        self.meta_label = plain_label(wrap=True)
+        self.id_label = plain_label()
+        # a 64-hex id must not set the panel's minimum width and squeeze the sheet image
+        self.id_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.error_label = plain_label(wrap=True)
+        pal = self.error_label.palette()
+        pal.setColor(self.error_label.foregroundRole(), STATUS_COLORS["failed"])
+        self.error_label.setPalette(pal)
+
+        self.fields_model = DwcFieldsModel(self)
+        self.fields_table = QTableView()
+        self.fields_table.setModel(self.fields_model)
+        self.fields_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.fields_table.setWordWrap(False)
+        self.fields_table.verticalHeader().hide()
+        self.fields_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.fields_table.verticalHeader().setDefaultSectionSize(22)
+        hh = self.fields_table.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        hh.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+
+        self.raw_text = QPlainTextEdit()
+        self.raw_text.setReadOnly(True)
+        self.raw_text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.raw_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+
+        self.copy_fields_button = QPushButton("Copy fields as JSON")
+        self.copy_fields_button.clicked.connect(self.copy_fields)
+        self.copy_raw_button = QPushButton("Copy raw text")
+        self.copy_raw_button.clicked.connect(self.copy_raw)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.copy_fields_button)
+        buttons.addWidget(self.copy_raw_button)
+        buttons.addStretch(1)
+
+        fields_box = QWidget()
+        fields_layout = QVBoxLayout(fields_box)
+        fields_layout.setContentsMargins(0, 0, 0, 0)
+        fields_layout.addWidget(plain_label("Darwin Core fields", selectable=False))
+        fields_layout.addWidget(self.fields_table)
+        raw_box = QWidget()
+        raw_layout = QVBoxLayout(raw_box)
+        raw_layout.setContentsMargins(0, 0, 0, 0)
+        raw_layout.addWidget(plain_label("Raw model reply / OCR text", selectable=False))
+        raw_layout.addWidget(self.raw_text)
+        right_split = QSplitter(Qt.Orientation.Vertical)
+        right_split.addWidget(fields_box)
+        right_split.addWidget(raw_box)
+        right_split.setStretchFactor(0, 3)
+        right_split.setStretchFactor(1, 2)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        for w in (self.title_label, self.meta_label, self.id_label, self.error_label):
+            right_layout.addWidget(w)
+        right_layout.addWidget(right_split, 1)
+        right_layout.addLayout(buttons)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([600, 500])  # the sheet is what the user came to look at
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+        self.clear()
+
+    # ------------------------------------------------------------------ public
+    @property
+    def record(self) -> dict[str, Any] | None:
+        """The raw.jsonl record shown, if any."""
+        return self._record
+
+    def clear(self) -> None:
+        """Show nothing (no specimen selected, or a new source was opened)."""
+        self._record = None
+        self._image_path = None
+        self.image_view.clear_image()
+        self._show_placeholder("Select a specimen to see its sheet and fields.")
+        self.title_label.setText("No specimen selected")
+        for label in (self.meta_label, self.id_label, self.error_label):
+            label.setText("")
+        self.error_label.hide()
+        self.fields_model.set_fields([])
+        self.raw_text.setPlainText("")
+        self.raw_text.setPlaceholderText("")
+        self._update_buttons()
+
+    def show_specimen(self, state: RunState, row: int, raw_index: RawIndex | None) -> None:
+        """Show a specimen by RunState row; cheap to call again when the row changes."""
+        if not 0 <= row < state.rows:
+            self.clear()
+            return
+        sid, image = state.specimen_id[row], state.image[row]
+        record: dict[str, Any] | None = None
+        if raw_index is not None:
+            try:
+                record = raw_index.get(sid, image or None)
+            except OSError:
+                record = None
+        self._record = record
+        rec = record or {}
+
+        self.title_label.setText(image or str(rec.get("image") or "") or sid[:12])
+        self.id_label.setText(f"specimen {sid}")
+        self.meta_label.setText(self._meta_line(state, row, rec))
+        error = _error_text(rec.get("error")) or state.error[row]
+        self.error_label.setText(error)
+        self.error_label.setVisible(bool(error))
+
+        self.fields_model.set_fields(ordered_fields(rec.get("dwc")))
+        raw = rec.get("raw_text")
+        self.raw_text.setPlainText(raw if isinstance(raw, str) else _value_text(raw))
+        self.raw_text.setPlaceholderText(
+            "No raw text recorded." if record else "No result in raw.jsonl for this specimen yet."
+        )
+        self._load_image(state.path[row] or str(rec.get("image_path") or ""))
+        self._update_buttons()
+
+    def fields_json(self) -> str:
+        """The shown fields as {term: {value, confidence}} JSON, in Darwin Core order."""
+        rows = ordered_fields((self._record or {}).get("dwc"))
+        out = {t: {"value": v, "confidence": c} for t, v, c in rows}
+        return json.dumps(out, ensure_ascii=False, indent=2)
+
+    def copy_fields(self) -> None:
+        QGuiApplication.clipboard().setText(self.fields_json())
+
+    def copy_raw(self) -> None:
+        QGuiApplication.clipboard().setText(self.raw_text.toPlainText())
+
+    # ------------------------------------------------------------------ internals
+    def _meta_line(self, state: RunState, row: int, rec: dict[str, Any]) -> str:
+        parts = [state.row_status[row]]
+        engine = " / ".join(str(x) for x in (rec.get("engine"), rec.get("model")) if x)
+        if engine:
+            parts.append(engine)
+        attempts = rec.get("attempts") or state.attempts[row]
+        if attempts:
+            parts.append(f"{attempts} attempt{'s' if attempts != 1 else ''}")
+        ms = rec.get("processing_time_ms", state.time_ms[row])
+        if isinstance(ms, int | float):
+            parts.append(f"{ms / 1000.0:.1f} s")
+        cost = rec.get("cost_usd", state.cost_usd[row])
+        if isinstance(cost, int | float):
+            parts.append(f"${cost:.4f}")
+        return " · ".join(parts)
+
+    def _load_image(self, path: str) -> None:
+        if path == self._image_path and self.image_view.has_image():
+            return  # a live refresh of the same specimen: keep zoom and pan
+        self._image_path = path
+        image, why = load_image(path)
+        if image is None:
+            self.image_view.clear_image()
+            self._show_placeholder(why)
+            return
+        self.image_stack.setCurrentWidget(self.image_view)
+        self.image_view.set_image(image)
+
+    def _show_placeholder(self, text: str) -> None:
+        self.placeholder.setText(text)
+        self.image_stack.setCurrentWidget(self.placeholder)
+
+    def _update_buttons(self) -> None:
+        self.copy_fields_button.setEnabled(self.fields_model.rowCount() > 0)
+        self.copy_raw_button.setEnabled(bool(self.raw_text.toPlainText()))
+
+
+def _error_text(err: Any) -> str:
+    if isinstance(err, dict):
+        kind, msg = err.get("kind"), err.get("message")
+        return f"{kind}: {msg}" if kind else str(msg or "")
+    return str(err or "")
