@@ -19,12 +19,29 @@ def _run_events() -> list[Event]:
     for sid in ("a", "b", "c"):
         bus.emit(EventType.SPECIMEN_QUEUED, specimen_id=sid, data={"image": f"{sid}.jpg"})
     bus.emit(EventType.SPECIMEN_PROCESSING, specimen_id="a")
-    bus.emit(EventType.SPECIMEN_COMPLETED, specimen_id="a", sequence=1,
-             data={"success": True, "fields_extracted": 4, "confidence": 0.8,
-                   "processing_time_ms": 1000, "tokens": 10, "cost_usd": 0.5})
-    bus.emit(EventType.SPECIMEN_FAILED, specimen_id="b", sequence=2,
-             data={"success": False, "processing_time_ms": 3000,
-                   "error": {"kind": "bad_reply", "message": "nope"}})
+    bus.emit(
+        EventType.SPECIMEN_COMPLETED,
+        specimen_id="a",
+        sequence=1,
+        data={
+            "success": True,
+            "fields_extracted": 4,
+            "confidence": 0.8,
+            "processing_time_ms": 1000,
+            "tokens": 10,
+            "cost_usd": 0.5,
+        },
+    )
+    bus.emit(
+        EventType.SPECIMEN_FAILED,
+        specimen_id="b",
+        sequence=2,
+        data={
+            "success": False,
+            "processing_time_ms": 3000,
+            "error": {"kind": "bad_reply", "message": "nope"},
+        },
+    )
     bus.emit(EventType.EXTRACTION_FAILED, data={"reason": "fatal_error", "message": "x"})
     return out
 

@@ -13,10 +13,10 @@ from helpers import events_of, raw_records
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings
 
-from herbdesk.events.types import EventType  # noqa: E402
-from herbdesk.ui.mainwindow import MainWindow  # noqa: E402
+from herbdesk.events.types import EventType
+from herbdesk.ui.mainwindow import MainWindow
 
 
 @pytest.fixture()
@@ -66,7 +66,9 @@ def test_full_api_run_through_the_window(qtbot, window: MainWindow, many_images)
     assert replay.summary() == st.summary()
 
 
-def test_zero_percent_run_shows_red_banner_and_halts(qtbot, window: MainWindow, many_images) -> None:
+def test_zero_percent_run_shows_red_banner_and_halts(
+    qtbot, window: MainWindow, many_images
+) -> None:
     images = many_images(40)
     with FakeApi(default="garbage") as api:
         _use_api(window, api, images, concurrency=3)
@@ -110,8 +112,9 @@ def test_pause_then_stop_keeps_files_consistent(qtbot, window: MainWindow, many_
     assert st.status == "cancelled"
     run_dir = window.document.run_dir
     evs = events_of(run_dir)
-    finished = [e for e in evs if e.event_type in (EventType.SPECIMEN_COMPLETED,
-                                                    EventType.SPECIMEN_FAILED)]
+    finished = [
+        e for e in evs if e.event_type in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED)
+    ]
     assert len(raw_records(run_dir)) == len(finished) == st.processed < 40
     types = [e.event_type for e in evs]
     assert EventType.EXTRACTION_PAUSED in types and EventType.EXTRACTION_RESUMED in types
@@ -147,9 +150,21 @@ def test_open_screenshot_cli_writes_png(tmp_path: Path, many_images) -> None:
     shot = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     r = subprocess.run(
-        [sys.executable, "-m", "herbdesk", "open", str(outcome.run_dir), "--screenshot", str(shot),
-         "--size", "1280x800"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "herbdesk",
+            "open",
+            str(outcome.run_dir),
+            "--screenshot",
+            str(shot),
+            "--size",
+            "1280x800",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert r.returncode == 0, r.stderr
     from PySide6.QtGui import QImage

@@ -18,8 +18,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="runs folder")
     p.add_argument("--start", action="store_true", help="start the run at once")
     p.add_argument("--screenshot", type=Path, help="write a PNG of the window, then exit")
-    p.add_argument("--screenshot-after", type=float, default=0.0,
-                   help="seconds to wait (e.g. mid-run) before the screenshot")
+    p.add_argument(
+        "--screenshot-after",
+        type=float,
+        default=0.0,
+        help="seconds to wait (e.g. mid-run) before the screenshot",
+    )
     p.add_argument("--size", default="1440x900", help="window size for --screenshot (WxH)")
     return p.parse_args(argv)
 
@@ -35,7 +39,8 @@ def run_app(argv: list[str]) -> int:
     from herbdesk.ui.icons import app_icon
     from herbdesk.ui.mainwindow import MainWindow
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
     app.setOrganizationName("herbdesk")
     app.setApplicationName("herbdesk")
     app.setDesktopFileName("herbdesk")
@@ -68,6 +73,7 @@ def run_app(argv: list[str]) -> int:
         print(f"herbdesk: error: {win.setup.message.text()}", file=sys.stderr)
         return 2
     if args.screenshot:
+
         def shoot() -> None:
             nonlocal rc
             ok = win.save_screenshot(args.screenshot, size)

@@ -125,6 +125,8 @@ class BannerBar(QWidget):
         elif state.status == "cancelled":
             self.show_banner("end", "info", "Run stopped. Resume it to process the rest.")
         elif state.paused:
-            self.show_banner("end", "info", "Paused: in-flight specimens finish; nothing new starts.")
+            self.show_banner(
+                "end", "info", "Paused: in-flight specimens finish; nothing new starts."
+            )
         else:
             self.remove_banner("end")

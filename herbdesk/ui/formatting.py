@@ -6,7 +6,7 @@ from __future__ import annotations
 def duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds:  # None or NaN
         return "–"
-    s = int(round(seconds))
+    s = round(seconds)
     d, rem = divmod(s, 86400)
     h, rem = divmod(rem, 3600)
     m, s = divmod(rem, 60)

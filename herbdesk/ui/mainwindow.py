@@ -179,8 +179,8 @@ class MainWindow(QMainWindow):
     def _recent(self) -> list[str]:
         val = self.settings.value("recent", [])
         if isinstance(val, str):
-            val = [val]
-        return [str(v) for v in (val or [])]
+            return [val]
+        return [str(v) for v in val] if isinstance(val, list) else []
 
     def _add_recent(self, path: Path) -> None:
         items = [str(path)] + [p for p in self._recent() if p != str(path)]
@@ -329,7 +329,9 @@ class MainWindow(QMainWindow):
         return self.grab().save(str(path))
 
     def _screenshot_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "herbdesk.png", "PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save screenshot", "herbdesk.png", "PNG (*.png)"
+        )
         if path:
             self.save_screenshot(Path(path))
 

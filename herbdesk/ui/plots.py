@@ -49,8 +49,11 @@ class PlotsPanel(QWidget):
         self.rate_plot.addLegend(offset=(-10, -10))
         self.roll_curve = self.rate_plot.plot(pen=pg.mkPen("#ff7f0e", width=1.5), name="rolling 50")
         self.cum_curve = self.rate_plot.plot(  # drawn last: on top where the two coincide
-            pen=pg.mkPen("#1f77b4", width=2), name="cumulative", symbolSize=5,
-            symbolBrush="#1f77b4", symbolPen=None,
+            pen=pg.mkPen("#1f77b4", width=2),
+            name="cumulative",
+            symbolSize=5,
+            symbolBrush="#1f77b4",
+            symbolPen=None,
         )
         for y, color, label in (
             (CHECKPOINT_THRESHOLD, "#d03030", "halt 0.5"),
@@ -70,7 +73,9 @@ class PlotsPanel(QWidget):
         self.tp_plot = _themed_plot("Throughput (specimens/min)", pal)
         self.tp_plot.setLabel("bottom", "minutes since start")
         self.tp_curve = self.tp_plot.plot(
-            pen=pg.mkPen("#2ca02c", width=2), stepMode="center", fillLevel=0,
+            pen=pg.mkPen("#2ca02c", width=2),
+            stepMode="center",
+            fillLevel=0,
             brush=pg.mkBrush(44, 160, 44, 60),
         )
 
@@ -93,7 +98,9 @@ class PlotsPanel(QWidget):
         n = len(state.finish_x)
         x = np.fromiter(state.finish_x, dtype=np.float64, count=n)
         self.cum_curve.setData(x, np.fromiter(state.cum_rate, np.float64, n), skipFiniteCheck=True)
-        self.roll_curve.setData(x, np.fromiter(state.roll_rate, np.float64, n), skipFiniteCheck=True)
+        self.roll_curve.setData(
+            x, np.fromiter(state.roll_rate, np.float64, n), skipFiniteCheck=True
+        )
         # markers help while a run is young; on long curves they cost and clutter
         self.cum_curve.setSymbol("o" if n <= 200 else None)
         self.rate_plot.setXRange(0, max(10, n) * 1.02, padding=0)

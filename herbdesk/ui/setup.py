@@ -211,11 +211,11 @@ class RunSetupPanel(QWidget):
         key = None
         if engine != "ocr":
             key = self.api_key.text().strip() or get_api_key(base_url)
-            if key and self.save_key.isChecked() and self.api_key.text().strip():
-                if not store_api_key(base_url, key):
-                    self.message.setText(
-                        "No OS keyring is available: the key is used for this run only."
-                    )
+            typed = self.api_key.text().strip()
+            if key and typed and self.save_key.isChecked() and not store_api_key(base_url, key):
+                self.message.setText(
+                    "No OS keyring is available: the key is used for this run only."
+                )
         prompt = default_prompt_path()
         validation = ValidationConfig(
             checkpoint_after=self.checkpoint_after.value(),
@@ -260,13 +260,18 @@ class RunSetupPanel(QWidget):
         self.model.setText(str(s.value("setup/model", DEFAULT_MODEL) or DEFAULT_MODEL))
         self.base_url.setText(str(s.value("setup/base_url", DEFAULT_BASE_URL) or DEFAULT_BASE_URL))
         self.out_dir.setText(str(s.value("setup/out_dir", self.out_dir.text())))
-        for key, box, cast in (
-            ("concurrency", self.concurrency, int),
-            ("checkpoint_after", self.checkpoint_after, int),
-            ("checkpoint_threshold", self.checkpoint_threshold, float),
-            ("warning_threshold", self.warning_threshold, float),
-            ("max_consecutive", self.max_consecutive, int),
+        for key, spin in (
+            ("concurrency", self.concurrency),
+            ("checkpoint_after", self.checkpoint_after),
+            ("max_consecutive", self.max_consecutive),
         ):
             val = s.value(f"setup/{key}")
             if val is not None:
-                box.setValue(cast(val))
+                spin.setValue(int(str(val)))
+        for key, dspin in (
+            ("checkpoint_threshold", self.checkpoint_threshold),
+            ("warning_threshold", self.warning_threshold),
+        ):
+            val = s.value(f"setup/{key}")
+            if val is not None:
+                dspin.setValue(float(str(val)))
