@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from herbdesk.state import RunState
 from herbdesk.ui import formatting as fmt
@@ -39,6 +47,9 @@ class KpiCard(QFrame):
         self.title.setEnabled(False)  # palette's disabled text: subdued in light and dark themes
         self.value = QLabel("–")
         self.value.setTextFormat(Qt.TextFormat.PlainText)
+        self.setMinimumWidth(64)  # ten cards must fit a laptop screen beside the setup dock
+        self.value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         vf = self.value.font()
         vf.setPointSizeF(vf.pointSizeF() * 1.35)
         vf.setBold(True)

@@ -80,8 +80,6 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(self.setup)
         scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(self.setup.minimumSizeHint().width() + 24)
         self.setup_dock = QDockWidget("Run setup", self)
         self.setup_dock.setObjectName("setup_dock")
         self.setup_dock.setWidget(scroll)

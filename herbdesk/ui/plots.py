@@ -64,7 +64,7 @@ class PlotsPanel(QWidget):
                 angle=0,
                 pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
                 label=label,
-                labelOpts={"position": 0.97, "color": color, "anchors": [(1, 1), (1, 1)]},
+                labelOpts={"position": 0.02, "color": color, "anchors": [(0, 1), (0, 1)]},
             )
             self.rate_plot.addItem(line)
         self.cp_scatter = pg.ScatterPlotItem(size=14, pen=pg.mkPen("k", width=1))
