@@ -286,6 +286,12 @@ class RunState:
         remaining = max(0, self.total - self.processed - self.skipped)
         return remaining / per_min * 60.0 if per_min > 0 else None
 
+    def _summary_status(self) -> str:
+        if self.status != "pending":
+            return self.status
+        # results without run events (a raw.jsonl alone): we cannot know how the run ended
+        return "unknown" if self.events else "pending"
+
     def take_changed_rows(self) -> set[int]:
         """Rows touched since the last call (for incremental view updates)."""
         changed, self._changed = self._changed, set()
@@ -295,7 +301,7 @@ class RunState:
         """What `herbdesk summary` prints: a stable, documented shape."""
         return {
             "run_id": self.run_id,
-            "status": "running" if self.status == "pending" and self.events else self.status,
+            "status": self._summary_status(),
             "reason": self.reason,
             "message": self.message,
             "total": self.total,

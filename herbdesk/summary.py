@@ -13,9 +13,11 @@ from herbdesk.state import RunState
 
 
 def resolve_log(path: Path) -> Path:
-    """A run directory means its events.jsonl; a file is taken as given."""
+    """A run directory means its events.jsonl (or raw.jsonl alone); a file is taken as given."""
     if path.is_dir():
-        return path / "events.jsonl"
+        events = path / "events.jsonl"
+        raw = path / "raw.jsonl"
+        return raw if not events.exists() and raw.exists() else events
     return path
 
 

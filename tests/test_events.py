@@ -59,7 +59,9 @@ def test_reader_skips_and_counts_bad_lines(tmp_path: Path) -> None:
 
 def test_writer_repairs_torn_tail_before_appending(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
-    path.write_bytes(b'{"seq": 1, "event_type": "extraction.started"}\n{"seq": 2, "ev')
+    path.write_bytes(
+        b'{"schema_version": 1, "seq": 1, "event_type": "extraction.started"}\n{"seq": 2, "ev'
+    )
     w = EventLogWriter(path)
     bus = EventBus("r1", w, start_seq=2)
     bus.emit(EventType.EXTRACTION_COMPLETED)

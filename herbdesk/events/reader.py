@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from herbdesk.events.codec import BadLine, decode
+from herbdesk.events.codec import BadLine
+from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.types import Event
 
 MAX_BAD_SAMPLES = 200
@@ -49,10 +50,11 @@ def iter_events(
     """Yield every decodable event of a JSONL file in order; bad lines go to `stats`.
 
     A last line without its newline is still read (a finished file may lack one); a torn
-    line fails to decode and is counted like any other bad line.
+    line fails to decode and is counted like any other bad line. By default each line's shape
+    is detected: herbdesk events, the original scripts' events, or result records.
     """
     stats = stats if stats is not None else ReadStats()
-    dec = decoder or decode
+    dec = decoder or AutoDecoder()
     offset = 0
     with open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
