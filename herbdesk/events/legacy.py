@@ -49,10 +49,10 @@ class AutoDecoder:
         if "event_type" in obj:
             self.kinds["legacy"] += 1
             return self._legacy_event(obj)
-        if "dwc" in obj or "error" in obj or "errors" in obj:
-            if "image" in obj or "specimen_id" in obj:
-                self.kinds["result"] += 1
-                return self._result_record(obj)
+        has_outcome = "dwc" in obj or "error" in obj or "errors" in obj
+        if has_outcome and ("image" in obj or "specimen_id" in obj):
+            self.kinds["result"] += 1
+            return self._result_record(obj)
         raise BadLine("neither an event nor a result record")
 
     # ------------------------------------------------------------------ legacy events
