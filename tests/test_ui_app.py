@@ -171,3 +171,34 @@ def test_open_screenshot_cli_writes_png(tmp_path: Path, many_images) -> None:
 
     img = QImage(str(shot))
     assert (img.width(), img.height()) == (1280, 800)
+
+
+def test_open_loads_in_background_and_matches_live(
+    qtbot, window: MainWindow, many_images, tmp_path: Path
+) -> None:
+    from helpers import api_config, run
+
+    from herbdesk.summary import load_state
+
+    with FakeApi(script=["good", "garbage", "good"]) as api:
+        outcome, _ = run(api_config(many_images(30), tmp_path / "r", api.base_url))
+    log = outcome.run_dir / "events.jsonl"
+    with open(log, "ab") as fh:
+        fh.write(b"{broken line\n")
+    assert window.open_path(outcome.run_dir)
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
+    window.document.flush()
+    live, _ = load_state(outcome.run_dir)
+    assert window.document.state.summary() == live.summary()
+    assert window.table_model.rowCount() == 30
+    assert window.bad_lines_btn.isVisible() or window.bad_lines_btn.text().startswith("⚠ 1")
+    assert window.document.state.bad_lines == 1
+
+
+def test_open_legacy_raw_file(qtbot, window: MainWindow) -> None:
+    fixtures = Path(__file__).parent / "fixtures"
+    assert window.open_path(fixtures / "legacy_raw_flat.jsonl")
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
+    window.document.flush()
+    assert window.table_model.rowCount() == 3
+    assert window.document.state.succeeded == 2

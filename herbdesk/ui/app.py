@@ -76,6 +76,9 @@ def run_app(argv: list[str]) -> int:
 
         def shoot() -> None:
             nonlocal rc
+            if win.is_loading():  # an opened log is still streaming in
+                QTimer.singleShot(100, shoot)
+                return
             ok = win.save_screenshot(args.screenshot, size)
             if not ok:
                 print(f"herbdesk: error: cannot write {args.screenshot}", file=sys.stderr)

@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QProgressBar,
+    QPushButton,
     QScrollArea,
     QSplitter,
     QSystemTrayIcon,
@@ -30,6 +32,7 @@ from herbdesk.ui.document import RunDocument
 from herbdesk.ui.eventlog import EventLogPane
 from herbdesk.ui.icons import app_icon
 from herbdesk.ui.kpis import KpiStrip
+from herbdesk.ui.loader import LogLoader
 from herbdesk.ui.plots import PlotsPanel
 from herbdesk.ui.setup import RunSetupPanel
 from herbdesk.ui.table import SpecimenTableModel, SpecimenTableView
@@ -46,6 +49,8 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.document = RunDocument(self)
         self.worker: RunWorker | None = None
+        self.loader: LogLoader | None = None
+        self.setAcceptDrops(True)
         self._notified: set[str] = set()
 
         self.banners = BannerBar()
@@ -105,7 +110,18 @@ class MainWindow(QMainWindow):
         self.counts_label = QLabel("")
         self.counts_label.setTextFormat(Qt.TextFormat.PlainText)
         self.statusBar().addWidget(self.source_label, 1)
+        self.load_progress = QProgressBar()
+        self.load_progress.setMaximumWidth(220)
+        self.load_progress.setFormat("loading %p%")
+        self.load_progress.hide()
+        self.bad_lines_btn = QPushButton("")
+        self.bad_lines_btn.setFlat(True)
+        self.bad_lines_btn.hide()
+        self.bad_lines_btn.clicked.connect(self._show_bad_lines)
+        self.statusBar().addPermanentWidget(self.load_progress)
+        self.statusBar().addPermanentWidget(self.bad_lines_btn)
         self.statusBar().addPermanentWidget(self.counts_label)
+        self._bad_samples: list = []
 
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
@@ -237,19 +253,75 @@ class MainWindow(QMainWindow):
             self.open_path(Path(path))
 
     def open_path(self, path: Path) -> bool:
-        """Load a run directory or events.jsonl whole (the replayed view equals the live one)."""
+        """Open a run directory, events.jsonl or raw.jsonl; loads in the background.
+
+        The opened run folds through the same RunState as a live one, so it looks the same.
+        """
         if self.worker is not None and self.worker.isRunning():
             self.statusBar().showMessage("A run is in progress; stop it before opening a log.")
             return False
+        from herbdesk.summary import resolve_log
+
         path = Path(path)
-        log = path / "events.jsonl" if path.is_dir() else path
-        if not log.exists():
+        log = resolve_log(path)
+        if not log.is_file():
             self.statusBar().showMessage(f"No event log at {log}", 10000)
             return False
+        self._cancel_loader()
         self.document.reset(log.parent, f"Opened: {log}")
-        self._load_log(log)
+        loader = LogLoader(log, self)
+        loader.events_loaded.connect(self.document.apply_events)
+        loader.progress.connect(self._load_progress)
+        loader.loaded.connect(self._load_done)
+        self.loader = loader
+        self.load_progress.setValue(0)
+        self.load_progress.show()
         self._add_recent(path)
+        loader.start()
         return True
+
+    def _cancel_loader(self) -> None:
+        if self.loader is not None:
+            self.loader.cancel()
+            self.loader.wait()
+            self.loader.deleteLater()
+            self.loader = None
+
+    def _load_progress(self, done: int, total: int) -> None:
+        self.load_progress.setValue(int(100 * done / total) if total else 100)
+
+    def _load_done(self, stats) -> None:
+        self.load_progress.hide()
+        self._set_bad_lines(stats)
+        self.document.flush()
+        if self.loader is not None:
+            self.loader.wait()
+            self.loader.deleteLater()
+            self.loader = None
+
+    def is_loading(self) -> bool:
+        return self.loader is not None
+
+    def _set_bad_lines(self, stats) -> None:
+        self.document.set_bad_lines(stats.bad_lines)
+        self._bad_samples = list(stats.bad_samples)
+        if stats.bad_lines:
+            self.bad_lines_btn.setText(f"⚠ {stats.bad_lines} bad line(s) skipped")
+            self.bad_lines_btn.show()
+        else:
+            self.bad_lines_btn.hide()
+
+    def _show_bad_lines(self) -> None:
+        lines = [
+            f"line {b.line_no} (byte {b.offset}): {b.reason}\n    {b.excerpt}"
+            for b in self._bad_samples
+        ]
+        box = QMessageBox(self)
+        box.setWindowTitle("Skipped lines")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(f"{len(self._bad_samples)} skipped line(s) (the first ones are listed):")
+        box.setDetailedText("\n".join(lines))
+        box.exec()
 
     def _load_log(self, log: Path) -> None:
         stats = ReadStats()
@@ -261,7 +333,7 @@ class MainWindow(QMainWindow):
                 batch = []
         if batch:
             self.document.apply_events(batch)
-        self.document.set_bad_lines(stats.bad_lines)
+        self._set_bad_lines(stats)
         self.document.flush()
 
     # ---------------------------------------------------------------- refresh
@@ -359,8 +431,29 @@ class MainWindow(QMainWindow):
         self.setup.save_settings(s)
         s.sync()
 
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        """A dropped log or run directory opens; a folder of images goes to the setup form."""
+        from herbdesk.extraction.images import IMAGE_SUFFIXES
+
+        for url in event.mimeData().urls():
+            p = Path(url.toLocalFile())
+            is_run = p.is_dir() and ((p / "events.jsonl").exists() or (p / "raw.jsonl").exists())
+            if p.suffix == ".jsonl" or is_run:
+                self.open_path(p)
+            elif p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES:
+                self.setup.images.setText(str(p if p.is_dir() else p.parent))
+            else:
+                continue
+            event.acceptProposedAction()
+            return
+
     def shutdown(self, timeout_ms: int = 60000) -> None:
         """Stop a running run gracefully and wait for its files to close."""
+        self._cancel_loader()
         if self.worker is not None and self.worker.isRunning():
             self.worker.stop()
             self.worker.wait(timeout_ms)
