@@ -202,3 +202,29 @@ def test_open_legacy_raw_file(qtbot, window: MainWindow) -> None:
     window.document.flush()
     assert window.table_model.rowCount() == 3
     assert window.document.state.succeeded == 2
+
+
+def test_replay_steps_through_an_opened_run(
+    qtbot, window: MainWindow, many_images, tmp_path: Path
+) -> None:
+    from helpers import api_config, run
+
+    with FakeApi(default="garbage") as api:
+        outcome, _ = run(api_config(many_images(20), tmp_path / "r", api.base_url, concurrency=1))
+    window.open_path(outcome.run_dir)
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
+    rp = window.replay
+    n = len(rp.events)
+    assert rp.isEnabled() and rp.position == n
+    cp_index = next(i for i, e in enumerate(rp.events) if e.event_type == "validation.checkpoint")
+    rp.seek(cp_index)  # just before the checkpoint: no red banner yet
+    assert not [t for lvl, t in window.banners.texts() if lvl == "error"]
+    assert window.document.state.processed == 5
+    rp.seek(cp_index + 1)
+    assert any("Checkpoint 5 FAILED" in t for _, t in window.banners.texts())
+    rp.seek(0)
+    assert window.document.state.events == 0 and window.table_model.rowCount() == 0
+    rp.speed.setCurrentIndex(3)
+    rp.toggle_play()
+    qtbot.waitUntil(lambda: rp.position == n, timeout=10000)
+    assert window.document.state.summary()["status"] == "failed"

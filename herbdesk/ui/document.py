@@ -30,13 +30,16 @@ class RunDocument(QObject):
         self.run_dir: Path | None = None
         self.raw_index: RawIndex | None = None
         self.source_label = ""
+        self.live = False
         self._dirty = False
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self._tick)
         self._timer.start()
 
-    def reset(self, run_dir: Path | None, source_label: str = "") -> None:
+    def reset(self, run_dir: Path | None, source_label: str = "", live: bool = False) -> None:
+        """Start over for a new source; `live` sources (runs, tails) may notify the desktop."""
+        self.live = live
         self.state = RunState()
         self.events = []
         self.run_dir = Path(run_dir) if run_dir else None

@@ -34,6 +34,7 @@ from herbdesk.ui.icons import app_icon
 from herbdesk.ui.kpis import KpiStrip
 from herbdesk.ui.loader import LogLoader
 from herbdesk.ui.plots import PlotsPanel
+from herbdesk.ui.replay import ReplayBar
 from herbdesk.ui.setup import RunSetupPanel
 from herbdesk.ui.table import SpecimenTableModel, SpecimenTableView
 from herbdesk.ui.worker import RunWorker
@@ -67,6 +68,9 @@ class MainWindow(QMainWindow):
         lay = QVBoxLayout(central)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.banners)
+        self.replay = ReplayBar(self.document)
+        self.replay.hide()
+        lay.addWidget(self.replay)
         lay.addWidget(self.kpis)
         self.lower_split = QSplitter(Qt.Orientation.Horizontal)
         self.lower_split.addWidget(self.table)
@@ -214,7 +218,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc), 10000)
             return False
         self.setup.message.setText("")
-        self.document.reset(worker.run_dir, f"Live run: {worker.run_dir}")
+        self.replay.clear()
+        self.replay.hide()
+        self.document.reset(worker.run_dir, f"Live run: {worker.run_dir}", live=True)
         if resume_dir:  # show the whole run: what was done before, then what comes now
             self._load_log(worker.run_dir / "events.jsonl")
         worker.events_emitted.connect(self.document.apply_events)
@@ -292,6 +298,8 @@ class MainWindow(QMainWindow):
 
     def _load_done(self, stats) -> None:
         self.load_progress.hide()
+        self.replay.load(self.document.events)
+        self.replay.show()
         self._set_bad_lines(stats)
         self.document.flush()
         if self.loader is not None:
@@ -338,6 +346,7 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- refresh
     def _on_reset(self) -> None:
+        self._notified.clear()
         self.banners.clear()
         self._detail_row = None
         self._follow_latest = True
@@ -364,7 +373,7 @@ class MainWindow(QMainWindow):
         self._notify(st)
 
     def _notify(self, st) -> None:
-        if self.tray is None:
+        if self.tray is None or not self.document.live:
             return
         for cp in st.checkpoints:
             key = f"cp{cp.get('checkpoint')}"
@@ -377,8 +386,7 @@ class MainWindow(QMainWindow):
                 )
         if st.status in ("completed", "failed", "cancelled") and "end" not in self._notified:
             self._notified.add("end")
-            if self.document.source_label.startswith("Live"):
-                self.tray.showMessage(f"herbdesk: run {st.status}", st.message or "")
+            self.tray.showMessage(f"herbdesk: run {st.status}", st.message or "")
 
     def _user_selected(self, row: int) -> None:
         self._follow_latest = False
