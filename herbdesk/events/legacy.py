@@ -71,8 +71,8 @@ class AutoDecoder:
             if d.get(k) is not None:
                 data["total"] = d[k]
                 break
-        result = d.get("result") if isinstance(d.get("result"), dict) else {}
-        metrics = d.get("metrics") if isinstance(d.get("metrics"), dict) else None
+        result = _obj(d.get("result"))
+        metrics = _obj(d.get("metrics")) or None
         sid = d.get("specimen_id")
         if et in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
             success = bool(result.get("success", et == EventType.SPECIMEN_COMPLETED))
@@ -113,8 +113,8 @@ class AutoDecoder:
         self.records += 1
         image = str(rec.get("image") or rec.get("image_path") or "")
         sid = rec.get("specimen_id") or (PurePath(image).stem if image else f"#{self.records}")
-        dwc = rec.get("dwc") if isinstance(rec.get("dwc"), dict) else {}
-        conf_map = rec.get("dwc_confidence") if isinstance(rec.get("dwc_confidence"), dict) else {}
+        dwc = _obj(rec.get("dwc"))
+        conf_map = _obj(rec.get("dwc_confidence"))
         values: dict[str, Any] = {}
         confs: list[float] = []
         for term, raw in dwc.items():
@@ -131,7 +131,7 @@ class AutoDecoder:
         success = rec.get("success")
         if success is None:
             success = bool(values) and not error
-        usage = rec.get("usage") if isinstance(rec.get("usage"), dict) else {}
+        usage = _obj(rec.get("usage"))
         tokens = usage.get("total_tokens")
         if tokens is None:
             tokens = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
@@ -160,6 +160,10 @@ class AutoDecoder:
             sequence=int(rec["sequence"]) if isinstance(rec.get("sequence"), int) else self.records,
             data=data,
         )
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _error_obj(err: Any) -> dict[str, str]:
