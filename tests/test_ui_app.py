@@ -228,3 +228,26 @@ def test_replay_steps_through_an_opened_run(
     rp.toggle_play()
     qtbot.waitUntil(lambda: rp.position == n, timeout=10000)
     assert window.document.state.summary()["status"] == "failed"
+
+
+def test_silent_live_source_raises_stale_banner(qtbot, window: MainWindow) -> None:
+    from herbdesk.events import EventBus, EventType
+
+    window.document.reset(None, "Tail: test", live=True)
+    bus = EventBus("r1")
+    got: list = []
+    bus.subscribe(got.append)
+    bus.emit(EventType.EXTRACTION_STARTED, data={"total": 10})
+    window.document.apply_events(got)
+    window.stale_after_s = 0.3
+    window.check_staleness()
+    assert window.silence_label.text().startswith("last event")
+    assert not [t for lvl, t in window.banners.texts() if lvl == "warning"]
+    qtbot.wait(400)
+    window.check_staleness()
+    warn = [t for lvl, t in window.banners.texts() if lvl == "warning"]
+    assert warn and "silent" in warn[0]
+    bus.emit(EventType.SPECIMEN_QUEUED, specimen_id="a")  # it speaks again: the banner goes
+    window.document.apply_events(got[-1:])
+    window.check_staleness()
+    assert not [t for lvl, t in window.banners.texts() if lvl == "warning"]

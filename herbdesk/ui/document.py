@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -31,6 +32,7 @@ class RunDocument(QObject):
         self.raw_index: RawIndex | None = None
         self.source_label = ""
         self.live = False
+        self.last_arrival: float | None = None  # monotonic time the newest batch came in
         self._dirty = False
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
@@ -40,6 +42,7 @@ class RunDocument(QObject):
     def reset(self, run_dir: Path | None, source_label: str = "", live: bool = False) -> None:
         """Start over for a new source; `live` sources (runs, tails) may notify the desktop."""
         self.live = live
+        self.last_arrival = time.monotonic() if live else None
         self.state = RunState()
         self.events = []
         self.run_dir = Path(run_dir) if run_dir else None
@@ -52,8 +55,18 @@ class RunDocument(QObject):
     def apply_events(self, batch: list[Event]) -> None:
         self.state.apply_batch(batch)
         self.events.extend(batch)
+        self.last_arrival = time.monotonic()
         self._dirty = True
         self.events_applied.emit(batch)
+
+    def silent_for(self) -> float | None:
+        """Seconds since a live source last delivered anything (None for opened logs).
+
+        Arrival time, not event timestamps: a remote host's clock may be off.
+        """
+        if not self.live or self.last_arrival is None:
+            return None
+        return time.monotonic() - self.last_arrival
 
     def set_bad_lines(self, n: int) -> None:
         self.state.bad_lines = n

@@ -40,6 +40,7 @@ from herbdesk.ui.table import SpecimenTableModel, SpecimenTableView
 from herbdesk.ui.worker import RunWorker
 
 MAX_RECENT = 10
+DEFAULT_STALE_AFTER_S = 600  # a run silent for 10 minutes has probably died
 
 
 class MainWindow(QMainWindow):
@@ -53,6 +54,9 @@ class MainWindow(QMainWindow):
         self.loader: LogLoader | None = None
         self.setAcceptDrops(True)
         self._notified: set[str] = set()
+        self.stale_after_s = float(
+            self.settings.value("stale_after_s", DEFAULT_STALE_AFTER_S) or DEFAULT_STALE_AFTER_S
+        )
 
         self.banners = BannerBar()
         self.kpis = KpiStrip()
@@ -113,6 +117,8 @@ class MainWindow(QMainWindow):
         self.source_label.setTextFormat(Qt.TextFormat.PlainText)
         self.counts_label = QLabel("")
         self.counts_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.silence_label = QLabel("")
+        self.silence_label.setTextFormat(Qt.TextFormat.PlainText)
         self.statusBar().addWidget(self.source_label, 1)
         self.load_progress = QProgressBar()
         self.load_progress.setMaximumWidth(220)
@@ -124,6 +130,7 @@ class MainWindow(QMainWindow):
         self.bad_lines_btn.clicked.connect(self._show_bad_lines)
         self.statusBar().addPermanentWidget(self.load_progress)
         self.statusBar().addPermanentWidget(self.bad_lines_btn)
+        self.statusBar().addPermanentWidget(self.silence_label)
         self.statusBar().addPermanentWidget(self.counts_label)
         self._bad_samples: list = []
 
@@ -355,8 +362,36 @@ class MainWindow(QMainWindow):
         self.source_label.setText(self.document.source_label)
 
     def _tick_clock(self) -> None:
-        if self.document.state.status == "running":
-            self.kpis.update_from(self.document.state)
+        st = self.document.state
+        if st.status == "running":
+            self.kpis.update_from(st)
+        self.check_staleness()
+
+    def check_staleness(self) -> None:
+        """'last event N s ago'; amber banner and a notification when a live run goes silent."""
+        st = self.document.state
+        silent = self.document.silent_for()
+        if silent is None or st.status in ("completed", "failed", "cancelled"):
+            self.silence_label.setText("")
+            self.banners.remove_banner("stale")
+            return
+        from herbdesk.ui.formatting import duration
+
+        self.silence_label.setText(f"last event {duration(silent)} ago")
+        if silent >= self.stale_after_s and not st.paused:
+            text = (
+                f"No event for {duration(silent)}: the run has not finished but has gone "
+                "silent. It may have died (process killed, machine asleep, disk or network gone)."
+            )
+            self.banners.show_banner("stale", "warning", text)
+            if "stale" not in self._notified and self.tray is not None:
+                self._notified.add("stale")
+                self.tray.showMessage(
+                    "herbdesk: run silent", text, QSystemTrayIcon.MessageIcon.Warning
+                )
+        else:
+            self.banners.remove_banner("stale")
+            self._notified.discard("stale")
 
     def _refresh(self, changed: set[int]) -> None:
         st = self.document.state
