@@ -92,6 +92,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--smoke-test":
+        from herbdesk.smoke import run_smoke_test
+
+        return run_smoke_test()
     if not argv or argv[0] in ("app", "open"):
         # `open PATH` and `app …` go straight to the app's own argument parser
         return _launch_app(argv[1:] if argv else [])
@@ -255,15 +259,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = TerminalProgress(quiet=args.quiet)
     pipeline.subscribe(progress.on_event, "terminal")
     outcome_box: list[Any] = []
-    worker = threading.Thread(
-        target=lambda: outcome_box.append(pipeline.run()), name="herbdesk-run", daemon=True
-    )
+    done = threading.Event()
+
+    def _run() -> None:
+        try:
+            outcome_box.append(pipeline.run())
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=_run, name="herbdesk-run", daemon=True)
     with progress:
         worker.start()
         interrupts = 0
-        while worker.is_alive():
+        # Wait on an Event, not Thread.join: a join interrupted by Ctrl-C can leave the thread
+        # reported as dead while it still runs (CPython issue), which would cut the run short.
+        while not done.is_set():
             try:
-                worker.join(0.2)
+                done.wait(0.2)
             except KeyboardInterrupt:
                 interrupts += 1
                 if interrupts == 1:

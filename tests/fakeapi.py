@@ -172,6 +172,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: FakeApiState
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that hang up mid-reply (cancelled runs, timeouts) are expected here
+
 
 class FakeApi:
     """Start with `with FakeApi() as api:`; `api.base_url` ends in /api/v1."""

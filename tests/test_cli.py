@@ -126,3 +126,95 @@ def test_good_api_run_exits_0_and_resume_adds_nothing(tmp_path: Path, many_image
 def test_summary_of_missing_log_is_an_error(tmp_path: Path) -> None:
     r = _herbdesk("summary", str(tmp_path))
     assert r.returncode == 2 and "no event log" in r.stderr
+
+
+def test_ctrl_c_stops_gracefully_then_resume_finishes(tmp_path: Path, many_images) -> None:
+    import signal
+    import time
+
+    images = many_images(40)
+    env = {**os.environ, "OPENROUTER_API_KEY": "sk-test-good", "COLUMNS": "120"}
+    with FakeApi(delay_s=0.2) as api:
+        cmd = [
+            sys.executable,
+            "-m",
+            "herbdesk",
+            "run",
+            str(images),
+            "--engine",
+            "openrouter",
+            "--model",
+            "test/vision-model",
+            "--base-url",
+            api.base_url,
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "int",
+            "--concurrency",
+            "2",
+        ]
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        raw = tmp_path / "int" / "raw.jsonl"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if raw.exists() and len(raw.read_bytes().splitlines()) >= 6:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "CANCELLED" in err and "--resume" in err
+        done = len(raw.read_bytes().splitlines())
+        assert 6 <= done < 40
+        summary = json.loads(_herbdesk("summary", str(tmp_path / "int"), "--json").stdout)
+        assert summary["status"] == "cancelled" and summary["processed"] == done
+        r = _herbdesk(
+            "run", "--resume", str(tmp_path / "int"), env={"OPENROUTER_API_KEY": "sk-test-good"}
+        )
+        assert r.returncode == 0, r.stderr
+        assert api.state.chat_requests == 40
+    summary = json.loads(_herbdesk("summary", str(tmp_path / "int"), "--json").stdout)
+    assert summary["succeeded"] == 40 and summary["status"] == "completed"
+
+
+def test_limit_and_config_file(tmp_path: Path, many_images) -> None:
+    images = many_images(12)
+    with FakeApi(default="garbage") as api:
+        conf = tmp_path / "run.toml"
+        conf.write_text(
+            "[run]\n"
+            'engine = "openrouter"\n'
+            'model = "test/vision-model"\n'
+            f'base_url = "{api.base_url}"\n'
+            "concurrency = 1\n"
+            "[validation]\n"
+            "checkpoint_after = 3\n"
+            "max_consecutive_failures = 0\n"
+        )
+        r = _herbdesk(
+            "run",
+            str(images),
+            "--config",
+            str(conf),
+            "--limit",
+            "8",
+            "--checkpoint-threshold",
+            "0",
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "cfg",
+            env={"OPENROUTER_API_KEY": "sk-test-good"},
+        )
+        assert r.returncode == 0, r.stderr
+        assert api.state.chat_requests == 8
+    summary = json.loads(_herbdesk("summary", str(tmp_path / "cfg"), "--json").stdout)
+    assert summary["checkpoints"] == [{"checkpoint": 3, "status": "passed", "success_rate": 0.0}]
+    assert summary["total"] == 8 and summary["failed"] == 8
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run\n")
+    r = _herbdesk("run", str(images), "--config", str(bad))
+    assert r.returncode == 2 and "cannot read config" in r.stderr
