@@ -104,7 +104,11 @@ class MainWindow(QMainWindow):
         self.log_dock.setWidget(self.event_log)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
         self.resizeDocks([self.log_dock], [170], Qt.Orientation.Vertical)
-        self.resizeDocks([self.setup_dock], [400], Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.setup_dock],
+            [self.setup.minimumSizeHint().width() + 30],
+            Qt.Orientation.Horizontal,
+        )
 
         self.setup.start_requested.connect(self.start_run)
         self.setup.pause_toggled.connect(self._pause_toggled)

@@ -103,7 +103,7 @@ class RunSetupPanel(QWidget):
         self.max_consecutive.setRange(0, 10000)
         self.max_consecutive.setValue(d.max_consecutive_failures)
         self.max_consecutive.setSpecialValueText("off")
-        vform.addRow("Halt after failures in a row", self.max_consecutive)
+        vform.addRow("Max failures in a row", self.max_consecutive)
         outer.addWidget(vbox)
 
         obox = QGroupBox("Output")
