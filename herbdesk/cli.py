@@ -83,6 +83,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--max-consecutive-failures", type=int, help="halt after N failures in a row (10; 0=off)"
     )
     r.add_argument("--quiet", action="store_true", help="no live progress, only the final line")
+    from herbdesk.monitor.alerts import add_alert_arguments
+
+    add_alert_arguments(r)
 
     s = sub.add_parser("summary", help="print what a run did, from its events.jsonl or run dir")
     s.add_argument("path", type=Path)
@@ -236,6 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from herbdesk.extraction.engines import available_engines
     from herbdesk.extraction.images import scan_images
     from herbdesk.extraction.pipeline import Pipeline
+    from herbdesk.monitor.alerts import build_alerts
     from herbdesk.progress import TerminalProgress
 
     try:
@@ -253,9 +257,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             + ")"
         )
     try:
+        alerts = build_alerts(args, _load_config(args.config))
+    except ValueError as exc:
+        return _usage_error(str(exc))
+    try:
         pipeline = Pipeline(config)
     except (OSError, ValueError) as exc:
         return _usage_error(str(exc))
+    if alerts:
+        alerts.attach(pipeline.bus, pipeline.run_dir)
     progress = TerminalProgress(quiet=args.quiet)
     pipeline.subscribe(progress.on_event, "terminal")
     outcome_box: list[Any] = []
@@ -289,6 +299,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                         f"abandoning in-flight specimens; resume with --resume {pipeline.run_dir}"
                     )
                     return EXIT_CANCELLED
+        if alerts:
+            alerts.close()  # flush what the end of the run raised (bounded wait)
     if not outcome_box:
         return EXIT_INTERNAL
     outcome = outcome_box[0]

@@ -29,6 +29,8 @@ class EventType:
     EXTRACTION_COMPLETED = "extraction.completed"
     EXTRACTION_FAILED = "extraction.failed"
     EXTRACTION_CANCELLED = "extraction.cancelled"
+    ALERT_SENT = "alert.sent"
+    ALERT_FAILED = "alert.failed"
 
 
 ALL_EVENT_TYPES: frozenset[str] = frozenset(
