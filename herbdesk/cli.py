@@ -87,6 +87,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_alert_arguments(r)
 
+    from herbdesk.tailcmd import add_tail_parser
+
+    add_tail_parser(sub)
+
     s = sub.add_parser("summary", help="print what a run did, from its events.jsonl or run dir")
     s.add_argument("path", type=Path)
     s.add_argument("--json", action="store_true", help="machine-readable output")
@@ -106,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
+    if args.command == "tail":
+        from herbdesk.tailcmd import cmd_tail
+
+        return cmd_tail(args)
     if args.command == "summary":
         from herbdesk.summary import cmd_summary
 

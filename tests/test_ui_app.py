@@ -251,3 +251,51 @@ def test_silent_live_source_raises_stale_banner(qtbot, window: MainWindow) -> No
     window.document.apply_events(got[-1:])
     window.check_staleness()
     assert not [t for lvl, t in window.banners.texts() if lvl == "warning"]
+
+
+def test_tail_follows_a_headless_run_live(
+    qtbot, window: MainWindow, many_images, tmp_path: Path
+) -> None:
+    """A `herbdesk run` subprocess writes; the window follows its log as it grows."""
+    images = many_images(25)
+    run_dir = tmp_path / "runs" / "headless"
+    assert window.tail(str(run_dir))  # the file does not exist yet: it is waited for
+    with FakeApi(delay_s=0.1) as api:
+        env = {**os.environ, "OPENROUTER_API_KEY": "sk-test-good"}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "herbdesk",
+                "run",
+                str(images),
+                "--engine",
+                "openrouter",
+                "--model",
+                "test/vision-model",
+                "--base-url",
+                api.base_url,
+                "--out",
+                str(tmp_path / "runs"),
+                "--run-id",
+                "headless",
+                "--concurrency",
+                "2",
+                "--quiet",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        qtbot.waitUntil(lambda: 0 < window.document.state.processed < 25, timeout=30000)
+        assert window.document.state.status == "running"
+        assert window.document.live
+        assert proc.wait(timeout=60) == 0
+    qtbot.waitUntil(lambda: window.document.state.status == "completed", timeout=10000)
+    window.document.flush()
+    from herbdesk.summary import load_state
+
+    on_disk, _ = load_state(run_dir)
+    assert window.document.state.summary() == on_disk.summary()
+    assert window.table_model.rowCount() == 25
+    window.stop_tail()

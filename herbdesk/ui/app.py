@@ -17,6 +17,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--engine", choices=["ocr", "openrouter"], help="preselect the engine")
     p.add_argument("--out", type=Path, help="runs folder")
     p.add_argument("--start", action="store_true", help="start the run at once")
+    p.add_argument("--tail", metavar="PATH_OR_REMOTE", help="follow a log another process writes")
+    p.add_argument("--poll", type=float, metavar="SECONDS", help="tail by polling (network mounts)")
+    p.add_argument("--from-end", action="store_true", help="tail only what is appended from now")
+    p.add_argument("--identity", help="ssh identity file for a remote tail")
     p.add_argument("--screenshot", type=Path, help="write a PNG of the window, then exit")
     p.add_argument(
         "--screenshot-after",
@@ -68,6 +72,11 @@ def run_app(argv: list[str]) -> int:
     rc = 0
     if args.path is not None and not win.open_path(args.path):
         print(f"herbdesk: error: no event log at {args.path}", file=sys.stderr)
+        return 2
+    if args.tail and not win.tail(
+        args.tail, poll_interval=args.poll, from_end=args.from_end, identity_file=args.identity
+    ):
+        print(f"herbdesk: error: cannot tail {args.tail}", file=sys.stderr)
         return 2
     if args.start and not win.start_run():
         print(f"herbdesk: error: {win.setup.message.text()}", file=sys.stderr)

@@ -37,6 +37,7 @@ from herbdesk.ui.plots import PlotsPanel
 from herbdesk.ui.replay import ReplayBar
 from herbdesk.ui.setup import RunSetupPanel
 from herbdesk.ui.table import SpecimenTableModel, SpecimenTableView
+from herbdesk.ui.tailing import TailSource
 from herbdesk.ui.worker import RunWorker
 
 MAX_RECENT = 10
@@ -52,10 +53,13 @@ class MainWindow(QMainWindow):
         self.document = RunDocument(self)
         self.worker: RunWorker | None = None
         self.loader: LogLoader | None = None
+        self.tail_source: TailSource | None = None
         self.setAcceptDrops(True)
         self._notified: set[str] = set()
         self.stale_after_s = float(
-            self.settings.value("stale_after_s", DEFAULT_STALE_AFTER_S) or DEFAULT_STALE_AFTER_S
+            str(
+                self.settings.value("stale_after_s", DEFAULT_STALE_AFTER_S) or DEFAULT_STALE_AFTER_S
+            )
         )
 
         self.banners = BannerBar()
@@ -159,6 +163,14 @@ class MainWindow(QMainWindow):
         self.open_action.triggered.connect(self._open_dialog)
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open &recent")
+        tail_action = QAction("&Tail a log…", self)
+        tail_action.setShortcut(QKeySequence("Ctrl+T"))
+        tail_action.setToolTip("Follow a log that a headless run is writing")
+        tail_action.triggered.connect(self._tail_dialog)
+        file_menu.addAction(tail_action)
+        tail_remote = QAction("Tail a &remote log over SSH…", self)
+        tail_remote.triggered.connect(self._tail_remote_dialog)
+        file_menu.addAction(tail_remote)
         file_menu.addSeparator()
         shot = QAction("Save &screenshot…", self)
         shot.triggered.connect(self._screenshot_dialog)
@@ -229,6 +241,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc), 10000)
             return False
         self.setup.message.setText("")
+        self.stop_tail()
         self.replay.clear()
         self.replay.hide()
         self.document.reset(worker.run_dir, f"Live run: {worker.run_dir}", live=True)
@@ -285,6 +298,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"No event log at {log}", 10000)
             return False
         self._cancel_loader()
+        self.stop_tail()
         self.document.reset(log.parent, f"Opened: {log}")
         loader = LogLoader(log, self)
         loader.events_loaded.connect(self.document.apply_events)
@@ -296,6 +310,70 @@ class MainWindow(QMainWindow):
         self._add_recent(path)
         loader.start()
         return True
+
+    # ---------------------------------------------------------------- tail
+    def _tail_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Follow event log", "", "Event logs (*.jsonl);;All files (*)"
+        )
+        if path:
+            self.tail(path)
+
+    def _tail_remote_dialog(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        text, ok = QInputDialog.getText(
+            self, "Tail a remote log", "user@host:/path/to/run/events.jsonl"
+        )
+        if ok and text.strip():
+            self.tail(text.strip())
+
+    def tail(
+        self,
+        target: str,
+        *,
+        poll_interval: float | None = None,
+        from_end: bool = False,
+        identity_file: str | None = None,
+    ) -> bool:
+        """Follow a log another process writes; shown live, like a run started here."""
+        if self.worker is not None and self.worker.isRunning():
+            self.statusBar().showMessage("A run is in progress; stop it before tailing a log.")
+            return False
+        try:
+            source = TailSource(
+                target,
+                poll_interval=poll_interval,
+                from_end=from_end,
+                identity_file=identity_file,
+                parent=self,
+            )
+        except ValueError as exc:
+            self.statusBar().showMessage(str(exc), 10000)
+            return False
+        self._cancel_loader()
+        self.stop_tail()
+        self.replay.clear()
+        self.replay.hide()
+        self.document.reset(source.run_dir, f"Tail ({source.mode}): {target}", live=True)
+        source.events_arrived.connect(self.document.apply_events)
+        source.status_changed.connect(self._tail_status)
+        self.tail_source = source
+        if source.remote is None:
+            self._add_recent(Path(target))
+        source.start()
+        return True
+
+    def stop_tail(self) -> None:
+        if self.tail_source is not None:
+            self.tail_source.stop()
+            self.tail_source.deleteLater()
+            self.tail_source = None
+
+    def _tail_status(self, text: str) -> None:
+        self.source_label.setText(f"{self.document.source_label} — {text}")
+        if self.tail_source is not None:
+            self.document.set_bad_lines(self.tail_source.bad_lines)
 
     def _cancel_loader(self) -> None:
         if self.loader is not None:
@@ -501,6 +579,7 @@ class MainWindow(QMainWindow):
     def shutdown(self, timeout_ms: int = 60000) -> None:
         """Stop a running run gracefully and wait for its files to close."""
         self._cancel_loader()
+        self.stop_tail()
         if self.worker is not None and self.worker.isRunning():
             self.worker.stop()
             self.worker.wait(timeout_ms)

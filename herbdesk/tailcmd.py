@@ -1,0 +1,285 @@
+"""`herbdesk tail`: follow a growing events.jsonl (local, network mount or ssh) in a terminal.
+
+With neither --print nor --jsonl it opens the desktop app in tail mode instead. With
+--until-done it exits when the run ends, with the same exit code `herbdesk run` would have
+given, so a script can wait on a run started elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType, HaltReason
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_PREFLIGHT = 3
+EXIT_HALTED = 4
+EXIT_FATAL = 5
+EXIT_CANCELLED = 130
+
+TAIL_EPILOG = """targets:
+  PATH                   an events.jsonl or a run directory; either is waited for if it does
+                         not exist yet (a missing PATH not ending in .jsonl is a run directory)
+  user@host:/abs/path    over ssh (also host:/abs/path and ssh://user@host:port/abs/path)
+
+exit codes with --until-done (as `herbdesk run`):
+  0 completed, 3 preflight failed, 4 halted by validation, 5 fatal error, 130 cancelled,
+  1 any other end; 2 usage error. Ctrl-C exits with 130.
+"""
+
+_HALT_EXIT = {
+    HaltReason.PREFLIGHT_FAILED: EXIT_PREFLIGHT,
+    HaltReason.EARLY_VALIDATION_FAILED: EXIT_HALTED,
+    HaltReason.CONSECUTIVE_FAILURES: EXIT_HALTED,
+    HaltReason.FATAL_ERROR: EXIT_FATAL,
+}
+_NL = orjson.OPT_APPEND_NEWLINE
+# C0/C1 controls and DEL: log data must not drive the terminal (escape-sequence injection)
+_CONTROLS = {i: "?" for i in (*range(32), *range(0x7F, 0xA0))}
+
+
+class _Follower(Protocol):
+    state: str
+
+    @property
+    def caught_up(self) -> bool: ...
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+
+def add_tail_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `tail` on the `herbdesk` subparsers; dispatch with `cmd_tail(args)`."""
+    t: argparse.ArgumentParser = subparsers.add_parser(
+        "tail",
+        help="follow a growing events.jsonl: local, network mount, or user@host:/path over ssh",
+        description="Follow a run's events.jsonl as it grows. Without --print/--jsonl, opens "
+        "the desktop app following it.",
+        epilog=TAIL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument(
+        "target", metavar="PATH_OR_REMOTE", help="events.jsonl, run directory or user@host:/path"
+    )
+    out = t.add_mutually_exclusive_group()
+    out.add_argument(
+        "--print",
+        dest="print_events",
+        action="store_true",
+        help="print one readable line per event",
+    )
+    out.add_argument("--jsonl", action="store_true", help="print normalized events as JSON lines")
+    t.add_argument(
+        "--until-done",
+        action="store_true",
+        help="exit when the run ends (completed, failed or cancelled)",
+    )
+    t.add_argument(
+        "--poll",
+        nargs="?",
+        type=float,
+        const=1.0,
+        default=None,
+        metavar="SECONDS",
+        help="poll with stat every SECONDS (default 1) instead of file notifications; "
+        "chosen automatically on network mounts",
+    )
+    start = t.add_mutually_exclusive_group()
+    start.add_argument(
+        "--from-start",
+        dest="from_end",
+        action="store_false",
+        help="show the whole log first (default)",
+    )
+    start.add_argument(
+        "--from-end",
+        dest="from_end",
+        action="store_true",
+        help="show only events appended from now on",
+    )
+    t.add_argument("-i", "--identity", type=Path, help="ssh identity file")
+    t.add_argument(
+        "-o",
+        "--ssh-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra ssh option, e.g. -o StrictHostKeyChecking=accept-new",
+    )
+    t.set_defaults(from_end=False, func=cmd_tail)
+    return t
+
+
+def exit_code_for(ev: Event | None) -> int:
+    """The exit code `herbdesk run` gives for this terminal event."""
+    if ev is None:
+        return EXIT_INTERNAL
+    if ev.event_type == EventType.EXTRACTION_COMPLETED:
+        return EXIT_OK
+    if ev.event_type == EventType.EXTRACTION_CANCELLED:
+        return EXIT_CANCELLED
+    return _HALT_EXIT.get(str(ev.data.get("reason") or ""), EXIT_INTERNAL)
+
+
+def _clean(value: Any, limit: int = 200) -> str:
+    text = str(value).translate(_CONTROLS)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else "?"
+
+
+def format_event(ev: Event) -> str:
+    """One readable line: time, type, specimen short id, the data that matters for the type."""
+    ts = ev.timestamp[11:23] if len(ev.timestamp) >= 23 else ev.timestamp or "-"
+    sid = (ev.specimen_id or "-")[:8]
+    d = ev.data
+    t = ev.event_type
+    if t == EventType.EXTRACTION_STARTED:
+        info = f"total={d.get('total')}" + (" resumed" if d.get("resumed") else "")
+    elif t == EventType.PREFLIGHT_COMPLETED:
+        checks = [c for c in d.get("checks") or [] if isinstance(c, dict)]
+        bad = [c.get("name") for c in checks if not c.get("ok")]
+        info = "ok" if d.get("ok") else "FAILED " + ", ".join(map(str, bad))
+    elif t == EventType.SPECIMEN_RETRYING:
+        info = f"attempt {d.get('attempt')} in {d.get('delay_s')}s: {d.get('error')}"
+    elif t in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
+        info = f"#{ev.sequence} {d.get('image', '')}"
+        if t == EventType.SPECIMEN_COMPLETED:
+            conf = d.get("confidence")
+            info += f" fields={d.get('fields_extracted')}"
+            info += f" conf={conf:.2f}" if isinstance(conf, int | float) else ""
+            ms = d.get("processing_time_ms")
+            info += f" {ms:.0f}ms" if isinstance(ms, int | float) else ""
+        else:
+            err = d.get("error")
+            err = err if isinstance(err, dict) else {"message": err or ""}
+            info += f" {err.get('kind', 'error')}: {err.get('message', '')}"
+    elif t == EventType.VALIDATION_CHECKPOINT:
+        info = (
+            f"checkpoint {d.get('checkpoint')} {str(d.get('status', '?')).upper()}: "
+            f"success {_pct(d.get('success_rate'))} ({d.get('succeeded')} ok, "
+            f"{d.get('failed')} failed), threshold {_pct(d.get('threshold'))}"
+        )
+    elif t == EventType.VALIDATION_WARNING:
+        info = str(d.get("message") or f"success {_pct(d.get('success_rate'))}")
+    elif t == EventType.CONSUMER_ERROR:
+        info = f"{d.get('consumer')}: {d.get('error')}"
+    elif t in TERMINAL_EVENT_TYPES:
+        reason = f" ({d.get('reason')})" if d.get("reason") else ""
+        info = (
+            f"{d.get('status', t.split('.')[-1])}{reason}: {d.get('message', '')} "
+            f"[{d.get('succeeded')} ok, {d.get('failed')} failed of {d.get('processed')}]"
+        )
+    else:
+        info = " ".join(str(d[k]) for k in ("image", "reason") if d.get(k))
+    return f"{ts}  {_clean(t, 24):<22}  {sid:<8}  {_clean(info)}".rstrip()
+
+
+def _make_follower(args: argparse.Namespace, q: queue.Queue[tuple[str, Any]]) -> _Follower:
+    from herbdesk.events.ssh_tail import SshTailFollower, parse_remote_target
+    from herbdesk.events.tail import TailFollower
+
+    target: str = args.target
+    remote = None if os.path.exists(target) else parse_remote_target(target)  # ValueError: bad
+    on_events = lambda evs: q.put(("events", evs))  # noqa: E731
+    on_status = lambda st: q.put(("status", st))  # noqa: E731
+    if remote is not None:
+        return SshTailFollower(
+            remote,
+            on_events,
+            on_status=on_status,
+            identity_file=args.identity,
+            ssh_options=args.ssh_option,
+            from_end=args.from_end,
+        )
+    path = Path(target)
+    if path.is_dir() or (not path.exists() and path.suffix != ".jsonl"):
+        path = path / "events.jsonl"  # a run directory, perhaps one a run is about to create
+    return TailFollower(
+        path,
+        on_events,
+        on_status=on_status,
+        from_end=args.from_end,
+        mode="poll" if args.poll is not None else "auto",
+        poll_interval=args.poll or 1.0,
+    )
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    """Run `herbdesk tail`; returns the process exit code."""
+    if not (args.print_events or args.jsonl):
+        from herbdesk.cli import _launch_app
+
+        argv = ["--tail", args.target]
+        if args.poll is not None:
+            argv += ["--poll", str(args.poll)]
+        if args.from_end:
+            argv.append("--from-end")
+        if args.identity is not None:
+            argv += ["--identity", str(args.identity)]
+        return _launch_app(argv)
+    q: queue.Queue[tuple[str, Any]] = queue.Queue()
+    try:
+        follower = _make_follower(args, q)
+    except ValueError as exc:
+        print(f"herbdesk tail: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    done: Event | None = None
+    last_state = ""
+    out = sys.stdout
+    follower.start()
+    try:
+        while True:
+            try:
+                kind, item = q.get(timeout=0.2)
+            except queue.Empty:
+                kind, item = "", None
+            if kind == "events":
+                for ev in item:
+                    if args.jsonl:
+                        out.buffer.write(orjson.dumps(ev.to_dict(), option=_NL))
+                    else:
+                        out.write(format_event(ev) + "\n")
+                    if ev.event_type in TERMINAL_EVENT_TYPES:
+                        done = ev
+                    elif ev.event_type == EventType.EXTRACTION_STARTED:
+                        done = None  # a resumed run continues the same log
+                out.flush()
+            elif kind == "status" and (item.state != last_state or item.change):
+                last_state = item.state
+                print(f"herbdesk tail: {item.state}: {_clean(item.message)}", file=sys.stderr)
+            if args.until_done and done is not None and follower.caught_up and q.empty():
+                return exit_code_for(done)
+            if follower.state == "stopped" and q.empty():
+                return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        return EXIT_CANCELLED
+    except BrokenPipeError:  # `herbdesk tail --print … | head`
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), sys.stdout.fileno())
+        return EXIT_OK
+    finally:
+        follower.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`herbdesk tail` on its own: argv holds the tail arguments (without the word `tail`)."""
+    parser = argparse.ArgumentParser(prog="herbdesk")
+    add_tail_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["tail", *(sys.argv[1:] if argv is None else argv)])
+    return cmd_tail(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
