@@ -21,6 +21,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--poll", type=float, metavar="SECONDS", help="tail by polling (network mounts)")
     p.add_argument("--from-end", action="store_true", help="tail only what is appended from now")
     p.add_argument("--identity", help="ssh identity file for a remote tail")
+    p.add_argument(
+        "--stale-minutes",
+        type=float,
+        help="warn when a live run is silent this long (default 10; remembered)",
+    )
     p.add_argument("--screenshot", type=Path, help="write a PNG of the window, then exit")
     p.add_argument(
         "--screenshot-after",
@@ -56,6 +61,9 @@ def run_app(argv: list[str]) -> int:
             QSettings.Format.IniFormat,
         )
     win = MainWindow(settings)
+    if args.stale_minutes is not None:
+        win.stale_after_s = max(1.0, args.stale_minutes * 60.0)
+        win.settings.setValue("stale_after_s", win.stale_after_s)
     if args.images:
         win.setup.images.setText(str(args.images))
     if args.sample:

@@ -27,5 +27,16 @@ def money(usd: float | None) -> str:
     return f"${usd:.4f}" if usd < 10 else f"${usd:,.2f}"
 
 
+def rate(per_min: float) -> str:
+    """Throughput that fits a KPI card: 12.3/min, 4,560/min, 1.05M/min."""
+    if per_min >= 1_000_000:
+        return f"{per_min / 1_000_000:.2f}M/min"
+    if per_min >= 10_000:
+        return f"{per_min / 1000:.0f}k/min"
+    if per_min >= 100:
+        return f"{per_min:,.0f}/min"
+    return f"{per_min:.1f}/min"
+
+
 def count(n: int | None) -> str:
     return "–" if n is None else f"{n:,}"

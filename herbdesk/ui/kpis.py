@@ -91,7 +91,7 @@ class KpiStrip(QWidget):
             color = "#2e9d4a" if rate >= 0.7 else ("#d08a00" if rate >= 0.5 else "#d03030")
         c["success"].set(fmt.percent(rate), color)
         c["failed"].set(fmt.count(state.failed), "#d03030" if state.failed else None)
-        c["throughput"].set(f"{state.throughput_per_min(now):.1f}/min")
+        c["throughput"].set(fmt.rate(state.throughput_per_min(now)))
         avg_t = state.avg_time_ms
         c["avg_time"].set("–" if avg_t is None else f"{avg_t / 1000:.1f} s")
         conf = state.avg_confidence

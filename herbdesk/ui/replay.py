@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSlider,
+    QStyle,
     QToolButton,
     QWidget,
 )
@@ -35,12 +36,21 @@ class ReplayBar(QWidget):
         lay.setContentsMargins(4, 0, 4, 0)
         self.title = QLabel("Replay")
         lay.addWidget(self.title)
-        self.start_btn = self._button("⏮", "Back to the start", lambda: self.seek(0))
-        self.back_btn = self._button("◀", "One event back", lambda: self.seek(self.position - 1))
-        self.play_btn = self._button("▶", "Play / pause", self.toggle_play)
+        sp = QStyle.StandardPixmap  # style icons: media glyphs are missing from many fonts
+        self.start_btn = self._button(
+            sp.SP_MediaSkipBackward, "Back to the start", lambda: self.seek(0)
+        )
+        self.back_btn = self._button(
+            sp.SP_MediaSeekBackward, "One event back", lambda: self.seek(self.position - 1)
+        )
+        self.play_btn = self._button(sp.SP_MediaPlay, "Play / pause", self.toggle_play)
         self.play_btn.setCheckable(True)
-        self.fwd_btn = self._button("▶|", "One event forward", lambda: self.seek(self.position + 1))
-        self.end_btn = self._button("⏭", "To the end", lambda: self.seek(len(self.events)))
+        self.fwd_btn = self._button(
+            sp.SP_MediaSeekForward, "One event forward", lambda: self.seek(self.position + 1)
+        )
+        self.end_btn = self._button(
+            sp.SP_MediaSkipForward, "To the end", lambda: self.seek(len(self.events))
+        )
         for b in (self.start_btn, self.back_btn, self.play_btn, self.fwd_btn, self.end_btn):
             lay.addWidget(b)
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -64,9 +74,9 @@ class ReplayBar(QWidget):
         self._carry = 0.0
         self.setEnabled(False)
 
-    def _button(self, text: str, tip: str, slot) -> QToolButton:
+    def _button(self, icon: QStyle.StandardPixmap, tip: str, slot) -> QToolButton:
         b = QToolButton(self)
-        b.setText(text)
+        b.setIcon(self.style().standardIcon(icon))
         b.setToolTip(tip)
         b.clicked.connect(slot)
         return b
@@ -114,12 +124,12 @@ class ReplayBar(QWidget):
             self._carry = 0.0
             self._timer.start()
             self.play_btn.setChecked(True)
-            self.play_btn.setText("⏸")
+            self.play_btn.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
 
     def stop(self) -> None:
         self._timer.stop()
         self.play_btn.setChecked(False)
-        self.play_btn.setText("▶")
+        self.play_btn.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
 
     def _tick(self) -> None:
         self._carry += float(self.speed.currentData()) * TICK_MS / 1000.0
