@@ -372,7 +372,7 @@ class EventLogPane(QWidget):
         # A filter change can remove rows in thousands of separate ranges: count once after.
         if not self._count_pending:
             self._count_pending = True
-            QTimer.singleShot(0, self._update_count)
+            QTimer.singleShot(0, self, self._update_count)  # cancelled if self is deleted
 
     def _update_count(self) -> None:
         self._count_pending = False

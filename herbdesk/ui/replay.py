@@ -141,7 +141,7 @@ class ReplayBar(QWidget):
             self.stop()
 
     def _slider_action(self, _action: int) -> None:
-        QTimer.singleShot(0, lambda: self.seek(self.slider.sliderPosition()))
+        QTimer.singleShot(0, self, lambda: self.seek(self.slider.sliderPosition()))
 
     def _describe(self) -> None:
         n = len(self.events)
