@@ -47,8 +47,9 @@ def main() -> None:
         conf = rng.uniform(0.4, 0.98) if ok else None
         m.add(ok, t_ms, conf, 1400, 0.0011)
         data = {"image": img, "success": ok, "fields_extracted": rng.randint(5, 20) if ok else 0,
-                "confidence": round(conf, 4) if conf else None, "processing_time_ms": round(t_ms, 1),
-                "attempts": 1, "tokens": 1400, "cost_usd": 0.0011}
+                "confidence": round(conf, 4) if conf else None,
+                "processing_time_ms": round(t_ms, 1), "attempts": 1, "tokens": 1400,
+                "cost_usd": 0.0011}
         if not ok:
             data["error"] = {"kind": "bad_reply", "message": "reply is not a JSON object"}
         bus.emit(EventType.SPECIMEN_COMPLETED if ok else EventType.SPECIMEN_FAILED,

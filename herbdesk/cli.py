@@ -86,6 +86,10 @@ def _build_parser() -> argparse.ArgumentParser:
     from herbdesk.monitor.alerts import add_alert_arguments
 
     add_alert_arguments(r)
+    from herbdesk.distributed.cli import add_broker_arguments, add_worker_parser
+
+    add_broker_arguments(r)
+    add_worker_parser(sub)
 
     from herbdesk.tailcmd import add_tail_parser
 
@@ -108,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         return _launch_app(argv[1:] if argv else [])
     parser = _build_parser()
     args = parser.parse_args(argv)
+    from herbdesk.distributed.cli import maybe_run_distributed
+
+    if (code := maybe_run_distributed(args)) is not None:
+        return code
     if args.command == "run":
         return cmd_run(args)
     if args.command == "tail":

@@ -2,17 +2,24 @@
 
 Live runs, opened logs, tailed logs and distributed runs all go through `apply`, so a replayed
 log and the live view cannot disagree. Per-specimen data is kept in columns (lists indexed by
-row), not one object per event, and the fold records which rows changed so a view can update
-incrementally on its own timer.
+row; the plot series in array('d')), not one object per event, and the fold records which rows
+changed so a view can update incrementally on its own timer. Opened logs fold through
+`apply_chunk`, which builds no Event at all for herbdesk lines.
 """
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
+from herbdesk.events.codec import BadLine, from_dict
+from herbdesk.events.reader import MAX_LINE_BYTES, EventIndex, LineChunk, ReadStats
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
 from herbdesk.monitor.metrics import ROLLING_WINDOW
 
@@ -81,12 +88,15 @@ class RunState:
         self._time_sum = 0.0
         self._time_n = 0
         # series over finish events (x = finish ordinal), for the plots
-        self.finish_x: list[int] = []
-        self.cum_rate: list[float] = []
-        self.roll_rate: list[float] = []
-        self.finish_epoch: list[float] = []
-        self.finish_conf: list[float] = []
+        # (array('d'): 8 bytes a value instead of a pointer plus a float object; plots copy
+        # them into numpy without a Python loop)
+        self.finish_x: array[float] = array("d")
+        self.cum_rate: array[float] = array("d")
+        self.roll_rate: array[float] = array("d")
+        self.finish_epoch: array[float] = array("d")
+        self.finish_conf: array[float] = array("d")
         self._recent: deque[bool] = deque(maxlen=ROLLING_WINDOW)
+        self._recent_ok = 0  # True values in _recent, kept as it slides
         self._finishes = 0
         self._finish_ok = 0
         self.started_epoch: float | None = None
@@ -104,51 +114,161 @@ class RunState:
             self.apply(ev)
 
     def apply(self, ev: Event) -> None:
+        self._fold(
+            ev.event_type,
+            ev.run_id,
+            ev.seq,
+            ev.timestamp,
+            ev.specimen_id,
+            ev.sequence,
+            ev.data,
+            ev.metrics,
+        )
+
+    def apply_object(self, obj: dict[str, Any]) -> bool:
+        """Fold a decoded herbdesk event object without building an Event (bulk loads).
+
+        Only objects whose fields already have their exact types take this path; anything
+        else returns False untouched, and the caller goes through `codec.from_dict`, which
+        converts or rejects it exactly as for a live event.
+        """
+        et = obj.get("event_type")
+        data = obj.get("data") or {}
+        metrics = obj.get("metrics")
+        seq = obj.get("seq", 0)
+        sequence = obj.get("sequence")
+        sid = obj.get("specimen_id")
+        run_id = obj.get("run_id") or ""
+        ts = obj.get("timestamp") or ""
+        sv = obj.get("schema_version", 1)
+        if (
+            type(et) is not str
+            or type(data) is not dict
+            or (metrics is not None and type(metrics) is not dict)
+            or type(seq) is not int
+            or not 0 <= seq < 2**63
+            or (sequence is not None and type(sequence) is not int)
+            or (sid is not None and type(sid) is not str)
+            or type(run_id) is not str
+            or type(ts) is not str
+            or type(sv) is not int
+        ):
+            return False
+        self._fold(et, run_id, seq, ts, sid, sequence, data, metrics)
+        return True
+
+    def apply_chunk(
+        self,
+        chunk: LineChunk,
+        stats: ReadStats,
+        decoder: Callable[[bytes], Event],
+        index: EventIndex | None = None,
+    ) -> None:
+        """Fold a block of raw log lines (bulk loads): bad lines are counted, never fatal.
+
+        herbdesk lines are folded from their decoded objects with no Event built; other
+        shapes (the original scripts' logs, result records) go through `decoder`. With an
+        `index`, every event's place in the file is recorded for lazy views.
+        """
+        for line_no, start, head in chunk.too_long:
+            stats.lines += 1
+            stats.record_bad(line_no, start, f"line longer than {MAX_LINE_BYTES} bytes", head)
+        loads = orjson.loads
+        apply_object = self.apply_object
+        starts = chunk.starts
+        line_no = chunk.first_line_no - 1
+        for i, raw in enumerate(chunk.lines):
+            line = raw.strip()
+            if not line:
+                continue
+            stats.lines += 1
+            try:
+                obj = loads(line)
+            except orjson.JSONDecodeError as exc:
+                stats.record_bad(line_no + i + 1, starts[i], f"invalid JSON: {exc}", line)
+                continue
+            if type(obj) is dict and "schema_version" in obj and "event_type" in obj:
+                if not apply_object(obj):
+                    try:
+                        self.apply(from_dict(obj))
+                    except BadLine as exc:
+                        stats.record_bad(line_no + i + 1, starts[i], str(exc), line)
+                        continue
+                stats.events += 1
+                if index is not None:
+                    index.add_line(starts[i], len(raw), str(obj["event_type"]))
+                continue
+            try:
+                ev = decoder(line)
+            except BadLine as exc:
+                stats.record_bad(line_no + i + 1, starts[i], str(exc), line)
+                continue
+            self.apply(ev)
+            stats.events += 1
+            if index is not None:
+                index.add_event(ev)
+
+    def _fold(
+        self,
+        et: str,
+        run_id: str,
+        seq: int,
+        timestamp: str,
+        specimen_id: str | None,
+        sequence: int | None,
+        d: Mapping[str, Any],
+        metrics: Mapping[str, Any] | None,
+    ) -> None:
         self.events += 1
-        if ev.seq:
-            if self.last_seq and ev.seq > self.last_seq + 1:
-                self.seq_gaps += ev.seq - self.last_seq - 1
-            self.last_seq = max(self.last_seq, ev.seq)
-        if ev.timestamp:
+        if seq:
+            last = self.last_seq
+            if last and seq > last + 1:
+                self.seq_gaps += seq - last - 1
+            if seq > last:
+                self.last_seq = seq
+        if timestamp:
             if self.first_ts is None:
-                self.first_ts = ev.timestamp
-            self.last_ts = ev.timestamp
-        et = ev.event_type
-        self.type_counts[et] = self.type_counts.get(et, 0) + 1
-        if ev.run_id and self.run_id is None:
-            self.run_id = ev.run_id
-        d = ev.data
-        if et == EventType.EXTRACTION_STARTED:
+                self.first_ts = timestamp
+            self.last_ts = timestamp
+        tc = self.type_counts
+        tc[et] = tc.get(et, 0) + 1
+        if run_id and self.run_id is None:
+            self.run_id = run_id
+        if et == EventType.SPECIMEN_PROCESSING:  # the most frequent types first
+            self._set_status(self._row(specimen_id, sequence, seq, d), STATUS_PROCESSING)
+        elif et in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
+            self._apply_finished(et, timestamp, specimen_id, sequence, seq, d)
+        elif et == EventType.EXTRACTION_STARTED:
             self.status = "running"
             self.reason, self.message = None, ""
-            if d.get("total") is not None:
-                self.total = int(d["total"])
+            total = _num(d.get("total"))
+            if total is not None:
+                self.total = int(total)
             if isinstance(d.get("config"), dict):
                 self.config = d["config"]
             if self.started_epoch is None:
-                self.started_epoch = parse_ts(ev.timestamp)
+                self.started_epoch = parse_ts(timestamp)
         elif et == EventType.EXTRACTION_PAUSED:
             self.paused = True
         elif et == EventType.EXTRACTION_RESUMED:
             self.paused = False
         elif et == EventType.PREFLIGHT_COMPLETED:
-            self.preflight = list(d.get("checks") or [])
+            checks = d.get("checks")
+            self.preflight = (
+                [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
+            )
         elif et in (EventType.SPECIMEN_QUEUED, EventType.SPECIMEN_SKIPPED):
-            row = self._row(ev)
+            row = self._row(specimen_id, sequence, seq, d)
             if et == EventType.SPECIMEN_SKIPPED and self.row_status[row] not in (
                 STATUS_COMPLETED,
                 STATUS_FAILED,
             ):
                 self._set_status(row, STATUS_SKIPPED)
                 self.error[row] = str(d.get("reason") or "")
-        elif et == EventType.SPECIMEN_PROCESSING:
-            self._set_status(self._row(ev), STATUS_PROCESSING)
         elif et == EventType.SPECIMEN_RETRYING:
-            row = self._row(ev)
+            row = self._row(specimen_id, sequence, seq, d)
             self._set_status(row, STATUS_RETRYING)
             self.error[row] = _error_str(d.get("error"))
-        elif et in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
-            self._apply_finished(ev)
         elif et == EventType.VALIDATION_CHECKPOINT:
             self.checkpoints.append(dict(d))
         elif et == EventType.VALIDATION_WARNING:
@@ -167,47 +287,59 @@ class RunState:
             for row, st in enumerate(self.row_status):  # nothing is in flight after the end
                 if st in (STATUS_PROCESSING, STATUS_RETRYING):
                     self._set_status(row, STATUS_QUEUED)
-        if ev.metrics:
-            self.latest_metrics = dict(ev.metrics)
+        if metrics:
+            self.latest_metrics = dict(metrics)
 
-    def _apply_finished(self, ev: Event) -> None:
-        d = ev.data
-        ok = ev.event_type == EventType.SPECIMEN_COMPLETED and d.get("success", True) is not False
-        row = self._row(ev)
+    def _apply_finished(
+        self,
+        et: str,
+        timestamp: str,
+        specimen_id: str | None,
+        sequence: int | None,
+        seq: int,
+        d: Mapping[str, Any],
+    ) -> None:
+        ok = et == EventType.SPECIMEN_COMPLETED and d.get("success", True) is not False
+        row = self._row(specimen_id, sequence, seq, d)
         self.last_finished_row = row
         self._set_status(row, STATUS_COMPLETED if ok else STATUS_FAILED)
-        self.sequence[row] = ev.sequence
-        self.fields_extracted[row] = int(d.get("fields_extracted") or 0)
-        conf = d.get("confidence")
-        self.confidence[row] = float(conf) if conf is not None else None
-        t = d.get("processing_time_ms")
-        self.time_ms[row] = float(t) if t is not None else None
-        cost = d.get("cost_usd")
-        self.cost_usd[row] = float(cost) if cost is not None else None
+        self.sequence[row] = sequence
+        self.fields_extracted[row] = _count(d.get("fields_extracted"))
+        conf = _num(d.get("confidence"))
+        self.confidence[row] = conf
+        t = _num(d.get("processing_time_ms"))
+        self.time_ms[row] = t
+        cost = _num(d.get("cost_usd"))
+        self.cost_usd[row] = cost
         self.error[row] = "" if ok else _error_str(d.get("error"))
-        self.attempts[row] = int(d.get("attempts") or 1)
-        self.tokens += int(d.get("tokens") or 0)
-        self.cost_total += float(cost or 0.0)
+        self.attempts[row] = _count(d.get("attempts")) or 1
+        self.tokens += _count(d.get("tokens"))
+        self.cost_total += cost or 0.0
         if conf is not None and ok:
-            self._conf_sum += float(conf)
+            self._conf_sum += conf
             self._conf_n += 1
-            self.finish_conf.append(float(conf))
+            self.finish_conf.append(conf)
         if t is not None:
-            self._time_sum += float(t)
+            self._time_sum += t
             self._time_n += 1
         self._finishes += 1
         self._finish_ok += ok
-        self._recent.append(ok)
+        recent = self._recent
+        if len(recent) == ROLLING_WINDOW:
+            self._recent_ok -= recent[0]
+        recent.append(ok)
+        self._recent_ok += ok
         self.finish_x.append(self._finishes)
         self.cum_rate.append(self._finish_ok / self._finishes)
-        self.roll_rate.append(sum(self._recent) / len(self._recent))
-        epoch = parse_ts(ev.timestamp)
+        self.roll_rate.append(self._recent_ok / len(recent))
+        epoch = parse_ts(timestamp)
         self.finish_epoch.append(epoch if epoch is not None else float("nan"))
 
-    def _row(self, ev: Event) -> int:
-        sid = ev.specimen_id or f"#{ev.sequence or ev.seq}"
+    def _row(
+        self, specimen_id: str | None, sequence: int | None, seq: int, d: Mapping[str, Any]
+    ) -> int:
+        sid = specimen_id or f"#{sequence or seq}"
         row = self.row_of.get(sid)
-        d = ev.data
         if row is None:
             row = len(self.specimen_id)
             self.row_of[sid] = row
@@ -327,6 +459,36 @@ class RunState:
             "first_timestamp": self.first_ts,
             "last_timestamp": self.last_ts,
         }
+
+
+_EXACT = float(2**53)
+
+
+def _num(value: Any) -> float | None:
+    """A plausible number from a log field, else None: opened and tailed logs may hold anything.
+
+    Magnitudes past 2**53 are no count or cost a run produces, and summed they would overflow
+    the 64-bit integers JSON output can carry.
+    """
+    t = type(value)
+    if t is float:  # the common cases first: this runs several times per finished specimen
+        return value if -_EXACT <= value <= _EXACT else None  # NaN fails both comparisons
+    if t is int and -_EXACT <= value <= _EXACT:
+        return float(value)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return f if math.isfinite(f) and abs(f) <= 2**53 else None
+
+
+def _count(value: Any) -> int:
+    if type(value) is int and -_EXACT <= value <= _EXACT:
+        return value
+    f = _num(value)
+    return int(f) if f is not None else 0
 
 
 def _error_str(err: Any) -> str:

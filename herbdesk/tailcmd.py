@@ -31,6 +31,7 @@ TAIL_EPILOG = """targets:
   PATH                   an events.jsonl or a run directory; either is waited for if it does
                          not exist yet (a missing PATH not ending in .jsonl is a run directory)
   user@host:/abs/path    over ssh (also host:/abs/path and ssh://user@host:port/abs/path)
+  redis://host:6379/0/RUN_ID  a distributed run on a Redis broker (mirrored to ./runs/RUN_ID)
 
 exit codes with --until-done (as `herbdesk run`):
   0 completed, 3 preflight failed, 4 halted by validation, 5 fatal error, 130 cancelled,
@@ -191,9 +192,15 @@ def _make_follower(args: argparse.Namespace, q: queue.Queue[tuple[str, Any]]) ->
     from herbdesk.events.tail import TailFollower
 
     target: str = args.target
-    remote = None if os.path.exists(target) else parse_remote_target(target)  # ValueError: bad
+    is_redis = target.startswith(("redis://", "rediss://", "unix://"))
+    remote = None if os.path.exists(target) or is_redis else parse_remote_target(target)
     on_events = lambda evs: q.put(("events", evs))  # noqa: E731
     on_status = lambda st: q.put(("status", st))  # noqa: E731
+    from herbdesk.distributed.follow import follower_for_target
+
+    rf = follower_for_target(target, on_events, on_status, from_end=args.from_end)
+    if rf is not None:
+        return rf
     if remote is not None:
         return SshTailFollower(
             remote,

@@ -1,9 +1,26 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 with scripted behaviour, for tests and
-benchmarks. Each chat request consumes the next action of the script (then `default`)."""
+benchmarks. Each chat request consumes the next action of the script (then `default`).
+
+Actions (faults are injected on the wire, so the engine's real HTTP code meets them):
+  good, fenced (code-fenced JSON), garbage (prose), wrong_terms (JSON without Darwin Core
+  terms), no_terms (`{}`), partial_terms, empty_choices, malformed (a 200 whose body is not
+  JSON), oversize:N (a valid reply padded to N bytes), trickle:S (the good reply dribbled out
+  over S seconds), sleep:S (answer after S seconds: a read timeout for short client timeouts),
+  reset (headers and half the body, then a TCP reset), 429 (Retry-After: 1), 429:S
+  (Retry-After: S), 429-bare (no Retry-After), any other 4xx/5xx code (500, 502, 503, 401,
+  402, 404 = model gone), echo_key (401 whose message repeats the Authorization header, as
+  some proxies do).
+`revoke_after=N` refuses every request after N chat requests (a key revoked mid-run);
+`echo_auth=True` makes every 401 repeat the Authorization header it got;
+`fault_rate`/`fault_actions`/`seed` replace that share of `good` answers by random faults.
+"""
 
 from __future__ import annotations
 
 import json
+import random
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -35,6 +52,17 @@ class FakeApiState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: int = 0
     max_in_flight: int = 0
+    revoke_after: int | None = None  # chat requests served before the key stops working
+    refused: int = 0  # chat requests answered 401 because the key was revoked
+    fault_rate: float = 0.0
+    fault_actions: tuple[str, ...] = ("500", "502", "503", "429:0", "reset", "malformed")
+    seed: int = 0
+    echo_auth: bool = False  # 401 messages repeat the Authorization header (a leaky proxy)
+    served: list[str] = field(default_factory=list)  # the action each chat request got
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.rng.seed(self.seed)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -62,10 +90,15 @@ class _Handler(BaseHTTPRequestHandler):
             st.paths.append(self.path)
         return st.valid_key is None or auth == f"Bearer {st.valid_key}"
 
+    def _refuse(self, message: str) -> None:
+        if self.server.state.echo_auth:
+            message += f" (got {self.headers.get('Authorization', '')})"
+        self._send(401, {"error": {"code": 401, "message": message}})
+
     def do_GET(self) -> None:
         st = self.server.state
         if not self._authorized():
-            self._send(401, {"error": {"code": 401, "message": "No auth credentials found"}})
+            self._refuse("No auth credentials found")
         elif self.path.endswith("/key"):
             self._send(
                 200,
@@ -91,11 +124,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": "not found"}})
             return
         if not self._authorized():
-            self._send(401, {"error": {"code": 401, "message": "User not found."}})
+            self._refuse("User not found.")
+            return
+        with st.lock:
+            revoked = st.revoke_after is not None and st.chat_requests >= st.revoke_after
+            if revoked:
+                st.refused += 1
+        if revoked:
+            self._refuse("Key revoked")
             return
         with st.lock:
             st.chat_requests += 1
             action = st.script.popleft() if st.script else st.default
+            if action == "good" and st.fault_rate and st.rng.random() < st.fault_rate:
+                action = st.rng.choice(st.fault_actions)
+            st.served.append(action)
             st.in_flight += 1
             st.max_in_flight = max(st.max_in_flight, st.in_flight)
         try:
@@ -165,7 +208,79 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(float(action.split(":", 1)[1]))
             self._act("good", body)
         else:
+            self._fault(action, body, usage)
+
+    def _good_body(self, body: dict[str, Any], content: str, usage: dict[str, Any]) -> bytes:
+        return json.dumps(
+            {
+                "id": "x",
+                "model": body.get("model"),
+                "usage": usage,
+                "choices": [{"message": {"role": "assistant", "content": content}}],
+            }
+        ).encode()
+
+    def _fault(self, action: str, body: dict[str, Any], usage: dict[str, Any]) -> None:
+        name, _, arg = action.partition(":")
+        reply = {"model": body.get("model"), "usage": usage}
+        if name == "wrong_terms":
+            content = json.dumps({"species_guess": "a mallow", "when": "1984", "who": "Malley"})
+            self._send(200, {**reply, "choices": [{"message": {"content": content}}]})
+        elif name == "no_terms":
+            self._send(200, {**reply, "choices": [{"message": {"content": "{}"}}]})
+        elif name == "partial_terms":
+            content = json.dumps({"scientificName": GOOD_FIELDS["scientificName"], "x": 1})
+            self._send(200, {**reply, "choices": [{"message": {"content": content}}]})
+        elif name == "empty_choices":
+            self._send(200, {**reply, "choices": []})
+        elif name == "malformed":
+            self._send(200, b'{"id": "x", "choices": [{"message": {"content": "{\\"scient')
+        elif name == "oversize":
+            pad = " " * max(0, int(arg) - 600)
+            self._send(200, self._good_body(body, json.dumps(GOOD_FIELDS) + pad, usage))
+        elif name == "trickle":
+            self._trickle(self._good_body(body, json.dumps(GOOD_FIELDS), usage), float(arg))
+        elif name == "reset":
+            self._reset_mid_body(self._good_body(body, json.dumps(GOOD_FIELDS), usage))
+        elif name == "429-bare":
+            self._send(429, {"error": {"code": 429, "message": "Rate limit exceeded"}})
+        elif name == "429":
+            limited = {"error": {"code": 429, "message": "Rate limit exceeded"}}
+            self._send(429, limited, {"Retry-After": arg})
+        elif name == "echo_key":
+            auth = self.headers.get("Authorization", "")
+            self._send(401, {"error": {"code": 401, "message": f"Invalid credentials: {auth}"}})
+        elif name == "404":
+            msg = f"model {body.get('model')} not found"
+            self._send(404, {"error": {"code": 404, "message": msg}})
+        elif name.isdigit() and 400 <= int(name) <= 599:
+            self._send(int(name), {"error": {"code": int(name), "message": f"HTTP {name}"}})
+        else:
             raise ValueError(f"unknown action {action}")
+
+    def _trickle(self, raw: bytes, seconds: float, pieces: int = 10) -> None:
+        """A slow but live server: the body arrives in pieces spread over `seconds`."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        step = max(1, len(raw) // pieces)
+        for i in range(0, len(raw), step):
+            time.sleep(seconds / pieces)
+            self.wfile.write(raw[i : i + step])
+            self.wfile.flush()
+
+    def _reset_mid_body(self, raw: bytes) -> None:
+        """Announce the whole body, send half of it, then abort the connection (RST)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw[: len(raw) // 2])
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
 
 
 class _Server(ThreadingHTTPServer):
@@ -183,7 +298,10 @@ class FakeApi:
         self.state = FakeApiState(script=deque(script), default=default, **kw)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.state = self.state
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # a short poll interval: shutdown() waits up to one interval, and every test stops one
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:

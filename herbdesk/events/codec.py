@@ -32,12 +32,18 @@ def from_dict(obj: dict[str, Any]) -> Event:
             raise BadLine("metrics is not an object")
         seq = obj.get("seq", 0)
         sequence = obj.get("sequence")
+        specimen_id = obj.get("specimen_id")
+        if specimen_id is not None and not isinstance(specimen_id, str):
+            raise BadLine("specimen_id is not a string")
+        seq = int(seq) if seq is not None else 0
+        if not 0 <= seq < 2**63:
+            raise BadLine("seq out of range")
         return Event(
             event_type=event_type,
             run_id=str(obj.get("run_id") or ""),
-            seq=int(seq) if seq is not None else 0,
+            seq=seq,
             timestamp=str(obj.get("timestamp") or ""),
-            specimen_id=obj.get("specimen_id"),
+            specimen_id=specimen_id,
             sequence=int(sequence) if sequence is not None else None,
             data=data,
             metrics=metrics,

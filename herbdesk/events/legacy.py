@@ -46,13 +46,18 @@ class AutoDecoder:
         if "schema_version" in obj and "event_type" in obj:
             self.kinds["herbdesk"] += 1
             return from_dict(obj)
-        if "event_type" in obj:
-            self.kinds["legacy"] += 1
-            return self._legacy_event(obj)
-        has_outcome = "dwc" in obj or "error" in obj or "errors" in obj
-        if has_outcome and ("image" in obj or "specimen_id" in obj):
-            self.kinds["result"] += 1
-            return self._result_record(obj)
+        try:  # files of unknown provenance: a field of the wrong type makes a bad line
+            if "event_type" in obj:
+                self.kinds["legacy"] += 1
+                return self._legacy_event(obj)
+            has_outcome = "dwc" in obj or "error" in obj or "errors" in obj
+            if has_outcome and ("image" in obj or "specimen_id" in obj):
+                self.kinds["result"] += 1
+                return self._result_record(obj)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, BadLine):
+                raise
+            raise BadLine(f"malformed record: {exc}") from exc
         raise BadLine("neither an event nor a result record")
 
     # ------------------------------------------------------------------ legacy events

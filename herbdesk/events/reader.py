@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+import stat
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, overload
 
-from herbdesk.events.codec import BadLine
+import orjson
+
+from herbdesk.events.codec import BadLine, decode, encode
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.types import Event
 
 MAX_BAD_SAMPLES = 200
+# Longer lines are skipped (and counted) without being held: herbdesk's own lines are a few KB
+# (a raw record with a long model reply stays well under this), and reading a line whole
+# would let one damaged or hostile file take all memory.
+MAX_LINE_BYTES = 16 << 20
+_SKIP_CHUNK = 1 << 20
 
 
 @dataclass
@@ -42,6 +53,44 @@ class ReadStats:
 LineDecoder = Callable[[bytes], Event]
 
 
+def open_regular(path: Path | str) -> IO[bytes]:
+    """Open a log for reading; OSError unless it is a regular file.
+
+    A FIFO would block `open` until some writer appears, and a directory is no log: both are
+    refused up front (O_NONBLOCK makes the open itself return at once).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)  # Windows
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(f"{path} is not a regular file")
+        return open(fd, "rb", closefd=True)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _lines(fh: IO[bytes]) -> Iterator[tuple[bytes, int, bool]]:
+    """(line or its head, its full length, whether it was too long) for every line."""
+    while True:
+        raw = fh.readline(MAX_LINE_BYTES)
+        if not raw:
+            return
+        if len(raw) < MAX_LINE_BYTES or raw.endswith(b"\n"):
+            yield raw, len(raw), False
+            continue
+        length = len(raw)
+        head = raw[:200]
+        del raw
+        while True:  # discard the rest of the line a chunk at a time
+            rest = fh.readline(_SKIP_CHUNK)
+            length += len(rest)
+            if not rest or rest.endswith(b"\n"):
+                break
+        yield head, length, True
+
+
 def iter_events(
     path: Path | str,
     stats: ReadStats | None = None,
@@ -56,10 +105,14 @@ def iter_events(
     stats = stats if stats is not None else ReadStats()
     dec = decoder or AutoDecoder()
     offset = 0
-    with open(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
+    with open_regular(path) as fh:
+        for line_no, (raw, length, too_long) in enumerate(_lines(fh), start=1):
             start = offset
-            offset += len(raw)
+            offset += length
+            if too_long:
+                stats.lines += 1
+                stats.record_bad(line_no, start, f"line longer than {MAX_LINE_BYTES} bytes", raw)
+                continue
             line = raw.strip()
             if not line:
                 continue
@@ -77,3 +130,281 @@ def read_events(path: Path | str) -> tuple[list[Event], ReadStats]:
     """All events of a file plus read statistics."""
     stats = ReadStats()
     return list(iter_events(path, stats)), stats
+
+
+# --------------------------------------------------------------------------- bulk reading
+CHUNK_BYTES = 4 << 20
+
+
+@dataclass
+class LineChunk:
+    """Whole lines read in one block: the lines (no newline), their byte offsets, line numbers.
+
+    Lines of MAX_LINE_BYTES or more are never held: each is an empty placeholder in `lines`
+    and an entry (line number, offset, first bytes) in `too_long`, for the fold to count.
+    """
+
+    lines: list[bytes]
+    starts: list[int]
+    first_line_no: int
+    end_offset: int  # byte offset just past the last line of this chunk
+    too_long: list[tuple[int, int, bytes]] = field(default_factory=list)
+
+
+def iter_line_chunks(
+    fh: IO[bytes], chunk_bytes: int = CHUNK_BYTES, first_bytes: int | None = None
+) -> Iterator[LineChunk]:
+    """Blocks of whole lines from a binary file, a few MB at a time (bulk loads).
+
+    Splitting a block at once costs a fraction of reading line by line. `first_bytes` makes
+    the first block small, so the first rows of a big file show at once. A last line without
+    its newline is still yielded.
+    """
+    carry = b""
+    pos = 0  # offset of `carry`'s first byte
+    line_no = 1
+    skip_start = skip_len = -1  # an over-long line being discarded
+    skip_head = b""
+    pending: list[tuple[int, int, bytes]] = []
+    size = first_bytes or chunk_bytes
+    while True:
+        block = fh.read(size)
+        size = chunk_bytes
+        if not block:
+            break
+        if skip_start >= 0:
+            j = block.find(b"\n")
+            if j < 0:
+                skip_len += len(block)
+                continue
+            skip_len += j + 1
+            pending.append((line_no, skip_start, skip_head))
+            line_no += 1
+            pos = skip_start + skip_len
+            skip_start = -1
+            block = block[j + 1 :]
+        buf = carry + block if carry else block
+        parts = buf.split(b"\n")
+        carry = parts.pop()
+        lines: list[bytes] = []
+        starts: list[int] = []
+        first = line_no
+        for p in parts:
+            if len(p) >= MAX_LINE_BYTES:
+                pending.append((line_no, pos, p[:200]))
+                lines.append(b"")  # keeps numbering; empty lines are skipped by every reader
+            else:
+                lines.append(p)
+            starts.append(pos)
+            pos += len(p) + 1
+            line_no += 1
+        if len(carry) >= MAX_LINE_BYTES:
+            skip_start, skip_len, skip_head = pos, len(carry), carry[:200]
+            carry = b""
+        if lines or pending:
+            yield LineChunk(lines, starts, first, pos, pending)
+            pending = []
+    if skip_start >= 0:
+        pending.append((line_no, skip_start, skip_head))
+    if carry or pending:
+        lines = [carry] if carry else []
+        starts = [pos] if carry else []
+        yield LineChunk(lines, starts, line_no, pos + len(carry), pending)
+
+
+class EventIndex:
+    """Where each event of an opened log is, so nobody holds a million Event objects.
+
+    Per event: the byte offset and length of its line and a small code of its type. Events
+    only a stateful decoder can rebuild (the original scripts' logs, result records) are held
+    as objects; herbdesk lines are decoded again from the file when a view asks for them.
+    """
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.starts = array("q")
+        self.lengths = array("I")  # lines are shorter than MAX_LINE_BYTES
+        self.types = array("H")
+        self.type_names: list[str] = []
+        self._type_code: dict[str, int] = {}
+        self.held: dict[int, Event] = {}
+        self._fh: IO[bytes] | None = None
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+    def type_code(self, event_type: str) -> int:
+        code = self._type_code.get(event_type)
+        if code is None:
+            code = self._type_code[event_type] = len(self.type_names)
+            self.type_names.append(event_type)
+        return code
+
+    def add_line(self, start: int, length: int, event_type: str) -> None:
+        self.starts.append(start)
+        self.lengths.append(length)
+        self.types.append(self.type_code(event_type))
+
+    def add_event(self, event: Event) -> None:
+        self.held[len(self.types)] = event
+        self.starts.append(-1)
+        self.lengths.append(0)
+        self.types.append(self.type_code(event.event_type))
+
+    def event_type(self, i: int) -> str:
+        return self.type_names[self.types[i]]
+
+    def event(self, i: int) -> Event:
+        """The i-th event, decoded from its line (IndexError past the end)."""
+        if i < 0:
+            i += len(self.types)
+        held = self.held.get(i)
+        if held is not None:
+            return held
+        start = self.starts[i]  # raises IndexError like a list
+        if self.path is None:
+            raise IndexError(i)
+        if self._fh is None:
+            self._fh = open_regular(self.path)
+        self._fh.seek(start)
+        return self._decode(i, self._fh.read(self.lengths[i]))
+
+    def iter_events(self, start: int = 0, stop: int | None = None) -> Iterator[Event]:
+        """Events start..stop-1 in order, read a block of lines at a time (replay, filters)."""
+        n = len(self.types)
+        stop = n if stop is None else max(0, min(stop, n))
+        i = max(0, start)
+        while i < stop:
+            held = self.held.get(i)
+            if held is not None:
+                yield held
+                i += 1
+                continue
+            j = i
+            base = self.starts[i]
+            while j < stop and self.starts[j] >= 0 and self.starts[j] - base < _SKIP_CHUNK * 4:
+                j += 1
+            end = self.starts[j - 1] + self.lengths[j - 1]
+            if self._fh is None:
+                if self.path is None:
+                    raise IndexError(i)
+                self._fh = open_regular(self.path)
+            self._fh.seek(base)
+            buf = self._fh.read(end - base)
+            for k in range(i, j):
+                off = self.starts[k] - base
+                yield self._decode(k, buf[off : off + self.lengths[k]])
+            i = j
+
+    def _decode(self, i: int, line: bytes) -> Event:
+        try:
+            return decode(line.strip())
+        except BadLine as exc:  # the file was rewritten since it was opened
+            return Event(
+                event_type=self.event_type(i),
+                run_id="",
+                seq=0,
+                timestamp="",
+                data={"error": f"line no longer readable: {exc}"},
+            )
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class EventStore(Sequence[Event]):
+    """The events a view lists: the first `limit` events of an opened file's index (decoded
+    when asked for), followed by events held in memory (live runs and tails).
+
+    Held events are kept as their encoded JSON line (an Event only if it cannot be encoded):
+    bytes cost a third of the memory of an Event with its dicts, and the garbage collector
+    never scans them, where hundreds of thousands of held dicts made each full collection
+    freeze the window for a noticeable fraction of a second.
+    """
+
+    def __init__(self, index: EventIndex | None = None, limit: int = 0) -> None:
+        self.file_index = index
+        self.limit = limit
+        self.tail: list[bytes | Event] = []
+        self._tail_types = array("H")
+        self._type_names: list[str] = []
+        self._type_code: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return self.limit + len(self.tail)
+
+    @overload
+    def __getitem__(self, i: int) -> Event: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Event]: ...
+    def __getitem__(self, i: int | slice) -> Event | list[Event]:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            if step == 1:
+                return list(self.iter_range(start, stop))
+            return [self[k] for k in range(start, stop, step)]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        if i < self.limit and self.file_index is not None:
+            return self.file_index.event(i)
+        return self._held(i - self.limit)
+
+    def _held(self, k: int) -> Event:
+        item = self.tail[k]
+        if isinstance(item, Event):
+            return item
+        try:
+            return decode(item)
+        except BadLine as exc:  # not expected: it was encoded from an Event
+            return Event(
+                event_type=self._type_names[self._tail_types[k]],
+                run_id="",
+                seq=0,
+                timestamp="",
+                data={"error": f"cannot decode a held event: {exc}"},
+            )
+
+    def __iter__(self) -> Iterator[Event]:
+        return self.iter_range(0, len(self))
+
+    def iter_range(self, start: int, stop: int) -> Iterator[Event]:
+        if start < self.limit and self.file_index is not None:
+            yield from self.file_index.iter_events(start, min(stop, self.limit))
+        for k in range(max(0, start - self.limit), max(0, min(stop, len(self)) - self.limit)):
+            yield self._held(k)
+
+    def event_type(self, i: int) -> str:
+        """The type of event i without decoding it."""
+        if i < self.limit and self.file_index is not None:
+            return self.file_index.event_type(i)
+        return self._type_names[self._tail_types[i - self.limit]]
+
+    def types_in(self, start: int, stop: int) -> set[str]:
+        """The distinct event types of events start..stop-1."""
+        out: set[str] = set()
+        if start < self.limit and self.file_index is not None:
+            idx = self.file_index
+            out |= {idx.type_names[c] for c in set(idx.types[start : min(stop, self.limit)])}
+        codes = self._tail_types[max(0, start - self.limit) : max(0, stop - self.limit)]
+        out |= {self._type_names[c] for c in set(codes)}
+        return out
+
+    def extend(self, events: Iterable[Event]) -> None:
+        tail, types, code_of = self.tail, self._tail_types, self._type_code
+        for ev in events:
+            try:
+                # a copy without the newline: orjson's own result keeps its larger working
+                # allocation, which measured 5 KB of RSS per held event
+                tail.append(encode(ev)[:-1])
+            except (TypeError, orjson.JSONEncodeError):  # a value JSON cannot hold
+                tail.append(ev)
+            code = code_of.get(ev.event_type)
+            if code is None:
+                code = code_of[ev.event_type] = len(self._type_names)
+                self._type_names.append(ev.event_type)
+            types.append(code)

@@ -14,6 +14,9 @@ from herbdesk.extraction.engines.base import EngineError, ErrorKind
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff"})
 # Guards against decompression bombs while allowing large herbarium scans (~ 20k x 15k px).
 Image.MAX_IMAGE_PIXELS = 400_000_000
+# Pillow only raises above twice its limit; herbdesk refuses anything past the largest real
+# scan from the header alone, before a single pixel is decoded (a 20k x 20k PNG is 1.2 GB RGB).
+MAX_PIXELS = 20_000 * 15_000
 
 
 def scan_images(inputs: Iterable[Path]) -> list[Path]:
@@ -50,6 +53,12 @@ def load_image(path: Path, max_side: int | None = None) -> Image.Image:
     """
     try:
         with Image.open(path) as opened:
+            w, h = opened.size
+            if w * h > MAX_PIXELS:
+                raise EngineError(
+                    ErrorKind.IMAGE,
+                    f"image too large: {path.name} is {w} x {h} px (limit {MAX_PIXELS:,} px)",
+                )
             opened.load()
             im: Image.Image = ImageOps.exif_transpose(opened) or opened
             rgb = im.convert("RGB")

@@ -13,9 +13,10 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from herbdesk import __version__
 from herbdesk.events.bus import EventBus, Handler
@@ -265,10 +266,7 @@ class Pipeline:
                 ctl.halt(HaltReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
 
     def _backoff(self, attempt: int, err: EngineError) -> float:
-        if err.retry_after is not None:
-            return min(err.retry_after, self.config.backoff_max_s * 5)
-        base = self.config.backoff_base_s * (2 ** (attempt - 1))
-        return min(self.config.backoff_max_s, base) * random.uniform(0.5, 1.0)
+        return backoff_delay(attempt, err, self.config.backoff_base_s, self.config.backoff_max_s)
 
     def _process(self, engine: Engine, item: SpecimenInput) -> None:
         with self._finish_lock:
@@ -278,105 +276,29 @@ class Pipeline:
             specimen_id=item.specimen_id,
             data={"image": item.path.name, "path": str(item.path)},
         )
-        t0 = time.monotonic()
-        attempts = 0
-        result: Extraction | None = None
-        error: EngineError | None = None
-        while True:
-            attempts += 1
-            try:
-                result = engine.extract(item)
-                error = None
-                break
-            except EngineError as exc:
-                error = exc
-            except Exception as exc:  # an engine bug fails this specimen, not the run
-                error = EngineError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
-            if not error.retryable or attempts >= self.config.max_attempts:
-                break
-            delay = self._backoff(attempts, error)
-            self.bus.emit(
-                EventType.SPECIMEN_RETRYING,
-                specimen_id=item.specimen_id,
-                data={
-                    "attempt": attempts,
-                    "delay_s": round(delay, 2),
-                    "error": {"kind": error.kind, "message": error.message},
-                },
-            )
-            if not self.control.sleep(delay):
-                # stopped while waiting: not finished, so nothing is recorded; resume redoes it
-                self.bus.emit(
-                    EventType.SPECIMEN_SKIPPED,
-                    specimen_id=item.specimen_id,
-                    data={"image": item.path.name, "path": str(item.path), "reason": "stopped"},
-                )
-                return
-        elapsed_ms = (time.monotonic() - t0) * 1000.0
-        self._finish_specimen(item, result, error, attempts, elapsed_ms)
+        outcome = extract_with_retries(
+            engine, item, self.config.max_attempts, self._backoff, self.control.sleep, self.bus
+        )
+        if outcome.stopped:
+            return
+        self._finish_specimen(item, outcome)
 
-    def _finish_specimen(
-        self,
-        item: SpecimenInput,
-        result: Extraction | None,
-        error: EngineError | None,
-        attempts: int,
-        elapsed_ms: float,
-    ) -> None:
-        engine = self._engine
-        success = result is not None
-        usage = result.usage if result else (error.usage if error else {})
-        cost = result.cost_usd if result else (error.cost_usd if error else None)
-        tokens = result.total_tokens if result else int((usage or {}).get("total_tokens") or 0)
-        confidence = result.mean_confidence if result else None
-        err = {"kind": error.kind, "message": error.message} if error else None
+    def _finish_specimen(self, item: SpecimenInput, outcome: SpecimenOutcome) -> None:
         with self._finish_lock:
             self._sequence += 1
             seq_no = self._sequence
-            record: dict[str, Any] = {
-                "run_id": self.run_id,
-                "specimen_id": item.specimen_id,
-                "sequence": seq_no,
-                "image": item.path.name,
-                "image_path": str(item.path),
-                "timestamp": utc_now_iso(),
-                "engine": engine.name if engine else "",
-                "model": (result.model if result and result.model else None)
-                or (engine.model if engine else ""),
-                "success": success,
-                "dwc": {
-                    t: {"value": f.value, "confidence": f.confidence}
-                    for t, f in (result.fields.items() if result else [])
-                },
-                "raw_text": result.raw_text if result else (error.raw_text if error else None),
-                "usage": usage or {},
-                "cost_usd": cost,
-                "attempts": attempts,
-                "processing_time_ms": round(elapsed_ms, 1),
-                "error": err,
-            }
+            record = specimen_record(self.run_id, seq_no, item, self._engine, outcome)
             assert self._results is not None
             self._results.write(record)  # durable before the event claims it
-            self.metrics.add(success, elapsed_ms, confidence, tokens, cost)
-            data: dict[str, Any] = {
-                "image": item.path.name,
-                "success": success,
-                "fields_extracted": len(result.fields) if result else 0,
-                "confidence": round(confidence, 4) if confidence is not None else None,
-                "processing_time_ms": round(elapsed_ms, 1),
-                "attempts": attempts,
-                "tokens": tokens,
-                "cost_usd": cost,
-            }
-            if err:
-                data["error"] = err
+            self.metrics.add(*outcome.metrics_args())
             self.bus.emit(
-                EventType.SPECIMEN_COMPLETED if success else EventType.SPECIMEN_FAILED,
+                outcome.event_type,
                 specimen_id=item.specimen_id,
                 sequence=seq_no,
-                data=data,
+                data=finished_event_data(item, outcome),
                 metrics=self.metrics.snapshot(time.monotonic() - self._started_mono),
             )
+        error = outcome.error
         if error is not None and error.fatal:
             self.control.halt(HaltReason.FATAL_ERROR, f"{error.kind}: {error.message}")
 
@@ -429,10 +351,177 @@ class Pipeline:
         runfiles.write_run_json(self.run_dir, info)
 
     def _close(self) -> None:
+        # On a full disk each close fails to flush its last bytes: that must neither hide the
+        # outcome (run() never raises) nor leave the other files open.
         if self._engine is not None:
             with contextlib.suppress(Exception):
                 self._engine.close()
         if self._results is not None:
-            self._results.close()
-        self._metrics_file.close()
-        self._log.close()
+            with contextlib.suppress(OSError):
+                self._results.close()
+        with contextlib.suppress(OSError):
+            self._metrics_file.close()
+        with contextlib.suppress(OSError):
+            self._log.close()
+
+
+# ------------------------------------------------------------- one specimen (shared)
+# Module-level so the distributed worker (herbdesk.distributed.worker) runs exactly the same
+# retry policy, record and event shapes as a local run.
+
+
+class Emitter(Protocol):
+    """What per-specimen code emits through: an EventBus, or a Redis event stream."""
+
+    def emit(
+        self,
+        event_type: str,
+        *,
+        specimen_id: str | None = None,
+        sequence: int | None = None,
+        data: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SpecimenOutcome:
+    """One specimen's extraction after retries; `stopped` means cut short, record nothing."""
+
+    result: Extraction | None
+    error: EngineError | None
+    attempts: int
+    elapsed_ms: float
+    stopped: bool = False
+
+    @property
+    def success(self) -> bool:
+        return self.result is not None
+
+    @property
+    def event_type(self) -> str:
+        return EventType.SPECIMEN_COMPLETED if self.success else EventType.SPECIMEN_FAILED
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        r, e = self.result, self.error
+        return (r.usage if r else (e.usage if e else {})) or {}
+
+    @property
+    def cost_usd(self) -> float | None:
+        r, e = self.result, self.error
+        return r.cost_usd if r else (e.cost_usd if e else None)
+
+    @property
+    def tokens(self) -> int:
+        if self.result is not None:
+            return self.result.total_tokens
+        return int(self.usage.get("total_tokens") or 0)
+
+    @property
+    def confidence(self) -> float | None:
+        return self.result.mean_confidence if self.result else None
+
+    def metrics_args(self) -> tuple[bool, float, float | None, int, float | None]:
+        """Arguments of MetricsAccumulator.add for this specimen."""
+        return self.success, self.elapsed_ms, self.confidence, self.tokens, self.cost_usd
+
+
+def backoff_delay(attempt: int, err: EngineError, base_s: float, max_s: float) -> float:
+    if err.retry_after is not None:
+        return min(err.retry_after, max_s * 5)
+    return min(max_s, base_s * (2 ** (attempt - 1))) * random.uniform(0.5, 1.0)
+
+
+def extract_with_retries(
+    engine: Engine,
+    item: SpecimenInput,
+    max_attempts: int,
+    backoff: Callable[[int, EngineError], float],
+    sleep: Callable[[float], bool],
+    emitter: Emitter,
+) -> SpecimenOutcome:
+    """engine.extract with retries on transient errors; `sleep` returns False when stopped."""
+    t0 = time.monotonic()
+    attempts = 0
+    result: Extraction | None = None
+    error: EngineError | None = None
+    while True:
+        attempts += 1
+        try:
+            result = engine.extract(item)
+            error = None
+            break
+        except EngineError as exc:
+            error = exc
+        except Exception as exc:  # an engine bug fails this specimen, not the run
+            error = EngineError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+        if not error.retryable or attempts >= max_attempts:
+            break
+        delay = backoff(attempts, error)
+        emitter.emit(
+            EventType.SPECIMEN_RETRYING,
+            specimen_id=item.specimen_id,
+            data={
+                "attempt": attempts,
+                "delay_s": round(delay, 2),
+                "error": {"kind": error.kind, "message": error.message},
+            },
+        )
+        if not sleep(delay):
+            # stopped while waiting: not finished, so nothing is recorded; resume redoes it
+            emitter.emit(
+                EventType.SPECIMEN_SKIPPED,
+                specimen_id=item.specimen_id,
+                data={"image": item.path.name, "path": str(item.path), "reason": "stopped"},
+            )
+            return SpecimenOutcome(None, error, attempts, 0.0, stopped=True)
+    elapsed_ms = (time.monotonic() - t0) * 1000.0
+    return SpecimenOutcome(result, error, attempts, elapsed_ms)
+
+
+def specimen_record(
+    run_id: str, sequence: int, item: SpecimenInput, engine: Engine | None, o: SpecimenOutcome
+) -> dict[str, Any]:
+    """The raw.jsonl record of one finished specimen."""
+    result, error = o.result, o.error
+    return {
+        "run_id": run_id,
+        "specimen_id": item.specimen_id,
+        "sequence": sequence,
+        "image": item.path.name,
+        "image_path": str(item.path),
+        "timestamp": utc_now_iso(),
+        "engine": engine.name if engine else "",
+        "model": (result.model if result and result.model else None)
+        or (engine.model if engine else ""),
+        "success": o.success,
+        "dwc": {
+            t: {"value": f.value, "confidence": f.confidence}
+            for t, f in (result.fields.items() if result else [])
+        },
+        "raw_text": result.raw_text if result else (error.raw_text if error else None),
+        "usage": o.usage,
+        "cost_usd": o.cost_usd,
+        "attempts": o.attempts,
+        "processing_time_ms": round(o.elapsed_ms, 1),
+        "error": {"kind": error.kind, "message": error.message} if error else None,
+    }
+
+
+def finished_event_data(item: SpecimenInput, o: SpecimenOutcome) -> dict[str, Any]:
+    """`data` of the specimen.completed/failed event."""
+    conf = o.confidence
+    data: dict[str, Any] = {
+        "image": item.path.name,
+        "success": o.success,
+        "fields_extracted": len(o.result.fields) if o.result else 0,
+        "confidence": round(conf, 4) if conf is not None else None,
+        "processing_time_ms": round(o.elapsed_ms, 1),
+        "attempts": o.attempts,
+        "tokens": o.tokens,
+        "cost_usd": o.cost_usd,
+    }
+    if o.error:
+        data["error"] = {"kind": o.error.kind, "message": o.error.message}
+    return data

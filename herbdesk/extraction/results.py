@@ -52,9 +52,11 @@ class ResultsWriter:
 
     def close(self) -> None:
         with self._lock:
-            self._raw.close()
-            if not self._csv.closed:
-                self._csv.close()
+            try:
+                self._raw.close()
+            finally:  # a failed flush of raw.jsonl must not leave the CSV open
+                if not self._csv.closed:
+                    self._csv.close()
 
 
 def completed_specimen_ids(raw_path: Path) -> set[str]:

@@ -7,11 +7,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from herbdesk.events.reader import EventIndex, EventStore
 from herbdesk.events.types import Event
 from herbdesk.extraction.rawindex import RawIndex
 from herbdesk.state import RunState
+from herbdesk.ui.loader import LoadedChunk
 
 REFRESH_MS = 33  # at most ~30 view refreshes a second, never one per event
+# While an opened file streams in, views refresh ~4 times a second: each refresh costs in
+# proportion to the rows so far, and the fold of the next blocks is what the user waits for.
+BULK_REFRESH_S = 0.25
 
 
 class RunDocument(QObject):
@@ -20,20 +25,26 @@ class RunDocument(QObject):
     reset_done = Signal()
     """The document was cleared for a new source; views drop what they show."""
     events_applied = Signal(list)
-    """A batch of events was folded (the event log pane appends them)."""
+    """A batch of Event objects was folded (live sources; blocks of an opened file are not)."""
+    events_added = Signal(int, int)
+    """(first, count): events appended to `events`, from any source (the event log pane)."""
     refreshed = Signal(set)
     """Timer tick after changes; carries the table rows touched since the last tick."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = RunState()
-        self.events: list[Event] = []
+        # Opened files: an index of byte offsets, decoded on demand; live events are held.
+        self.events = EventStore()
         self.run_dir: Path | None = None
         self.raw_index: RawIndex | None = None
         self.source_label = ""
         self.live = False
         self.last_arrival: float | None = None  # monotonic time the newest batch came in
         self._dirty = False
+        self._bulk_at = 0.0  # monotonic time the last block of an opened file was folded
+        self._refreshed_at = 0.0
+        self._refreshed_events = 0  # events the views had seen at the last refresh
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self._tick)
@@ -44,7 +55,7 @@ class RunDocument(QObject):
         self.live = live
         self.last_arrival = time.monotonic() if live else None
         self.state = RunState()
-        self.events = []
+        self.events = EventStore()
         self.run_dir = Path(run_dir) if run_dir else None
         self.raw_index = RawIndex(self.run_dir / "raw.jsonl") if self.run_dir else None
         self.source_label = source_label
@@ -52,12 +63,60 @@ class RunDocument(QObject):
         self.reset_done.emit()
 
     @Slot(list)
-    def apply_events(self, batch: list[Event]) -> None:
-        self.state.apply_batch(batch)
-        self.events.extend(batch)
+    def apply_events(self, batch: list[Event] | list[LoadedChunk]) -> None:
+        """Fold a batch of events, or a block of lines from the background loader."""
+        if batch and isinstance(batch[0], LoadedChunk):
+            self._apply_loaded(batch[0])
+            return
+        events: list[Event] = batch  # type: ignore[assignment]
+        first = len(self.events)
+        self.state.apply_batch(events)
+        self.events.extend(events)
         self.last_arrival = time.monotonic()
         self._dirty = True
-        self.events_applied.emit(batch)
+        self.events_applied.emit(events)
+        self.events_added.emit(first, len(events))
+
+    def _apply_loaded(self, item: LoadedChunk) -> None:
+        load = item.load
+        try:
+            store = self.events
+            if load.cancelled:
+                return  # queued before its load was cancelled: not this document's source
+            if store.file_index is not load.index:
+                if len(store) or store.file_index is not None:
+                    return
+                store.file_index = load.index
+            first = store.limit
+            self.state.apply_chunk(item.chunk, load.stats, load.decoder, load.index)
+            store.limit = len(load.index)
+            self.state.bad_lines = load.stats.bad_lines
+            self._dirty = True
+            self._bulk_at = time.monotonic()
+            if store.limit > first:
+                self.events_added.emit(first, store.limit - first)
+        finally:
+            load.slots.release()
+
+    def apply_indexed(self, index: EventIndex, stop: int) -> None:
+        """Fold events of an opened file's index up to `stop` (replay), holding none of them.
+
+        The document's events must be empty or a prefix of the same index.
+        """
+        store = self.events
+        if store.file_index is not index:
+            if len(store):
+                raise ValueError("the document already holds other events")
+            store.file_index = index
+        first = store.limit
+        stop = min(stop, len(index))
+        if stop <= first:
+            return
+        for ev in index.iter_events(first, stop):
+            self.state.apply(ev)
+        store.limit = stop
+        self._dirty = True
+        self.events_added.emit(first, stop - first)
 
     def silent_for(self) -> float | None:
         """Seconds since a live source last delivered anything (None for opened logs).
@@ -73,11 +132,18 @@ class RunDocument(QObject):
         self._dirty = True
 
     def flush(self) -> None:
-        """Refresh views now (tests, screenshots)."""
+        """Refresh views now (tests, screenshots, the end of a load)."""
+        self._bulk_at = 0.0
         self._tick()
 
     def _tick(self) -> None:
         if not self._dirty:
             return
+        now = time.monotonic()
+        throttled = now - self._bulk_at < BULK_REFRESH_S and self._refreshed_events > 0
+        if throttled and now - self._refreshed_at < BULK_REFRESH_S:
+            return  # the first events of a load still show at the next tick
+        self._refreshed_at = now
+        self._refreshed_events = self.state.events
         self._dirty = False
         self.refreshed.emit(self.state.take_changed_rows())

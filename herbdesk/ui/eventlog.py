@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from herbdesk.events.reader import EventStore
 from herbdesk.events.types import Event, EventType
 from herbdesk.ui.document import RunDocument
 from herbdesk.ui.table import ROW_HEIGHT, SHORT_ID, STATUS_COLORS, plain_tooltip
@@ -135,40 +136,74 @@ def summarize(ev: Event) -> str:
 
 
 class EventLogModel(QAbstractTableModel):
-    """Rows are events; cells are computed on demand, so a million events cost one list."""
+    """Rows are events; cells are computed on demand.
+
+    Attached to a document, the model reads the document's EventStore itself: for an opened
+    file that is an index of byte offsets, and only the rows a view asks for are decoded (a
+    few hundred at a time are cached), so a million events never become a million objects.
+    """
+
+    CACHE_ROWS = 1024
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._events: list[Event] = []
-        self._summaries: list[str | None] = []  # filled lazily: the text filter reads them all
+        self._events: Sequence[Event] = []
+        self._n = 0  # rows announced to views
+        self._summaries: dict[int, str] = {}  # filled lazily: the text filter reads them all
+        self._cache: dict[int, Event] = {}
 
     def reset(self, events: Iterable[Event]) -> None:
+        """Show these events; an EventStore is read in place (and may grow: see `grow_to`)."""
         self.beginResetModel()
-        self._events = list(events)
-        self._summaries = [None] * len(self._events)
+        self._events = events if isinstance(events, EventStore) else list(events)
+        self._n = len(self._events)
+        self._summaries = {}
+        self._cache = {}
         self.endResetModel()
 
     def append(self, batch: list[Event]) -> None:
-        """Add a batch at the end with one row insertion."""
+        """Add a batch at the end with one row insertion (a model holding its own list)."""
         if not batch:
             return
-        n = len(self._events)
-        self.beginInsertRows(QModelIndex(), n, n + len(batch) - 1)
-        self._events.extend(batch)
-        self._summaries.extend([None] * len(batch))
+        events = self._events
+        if isinstance(events, list):
+            events.extend(batch)
+        else:  # the store grew elsewhere: only announce
+            assert len(events) >= self._n + len(batch)
+        self.grow_to(self._n + len(batch))
+
+    def grow_to(self, n: int) -> None:
+        """Announce rows up to n (the shared store was appended to), one insertion."""
+        old = self._n
+        if n <= old:
+            return
+        self.beginInsertRows(QModelIndex(), old, n - 1)
+        self._n = n
         self.endInsertRows()
 
     def event_at(self, row: int) -> Event:
-        return self._events[row]
+        ev = self._cache.get(row)
+        if ev is None:
+            if len(self._cache) >= self.CACHE_ROWS:
+                self._cache.clear()
+            ev = self._cache[row] = self._events[row]
+        return ev
+
+    def event_type(self, row: int) -> str:
+        """The type of a row's event without decoding it."""
+        events = self._events
+        if isinstance(events, EventStore):
+            return events.event_type(row)
+        return events[row].event_type
 
     def summary(self, row: int) -> str:
-        s = self._summaries[row]
+        s = self._summaries.get(row)
         if s is None:
-            s = self._summaries[row] = summarize(self._events[row])
+            s = self._summaries[row] = summarize(self.event_at(row))
         return s
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._events)
+        return 0 if parent.isValid() else self._n
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(HEADERS)
@@ -182,7 +217,7 @@ class EventLogModel(QAbstractTableModel):
 
     def data(self, index: Index, role: int = 0) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
-            ev, col = self._events[index.row()], index.column()
+            ev, col = self.event_at(index.row()), index.column()
             if col == COL_SEQ:
                 return str(ev.seq)
             if col == COL_TIME:
@@ -197,9 +232,9 @@ class EventLogModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             if index.column() != COL_TYPE:
                 return None
-            return TYPE_COLORS.get(self._events[index.row()].event_type)
+            return TYPE_COLORS.get(self.event_type(index.row()))
         if role == Qt.ItemDataRole.ToolTipRole:
-            ev, col = self._events[index.row()], index.column()
+            ev, col = self.event_at(index.row()), index.column()
             if col == COL_TIME:
                 return plain_tooltip(ev.timestamp)
             if col == COL_SPECIMEN and ev.specimen_id:
@@ -210,6 +245,12 @@ class EventLogModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == COL_SEQ:
             return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         return None
+
+
+def _types_of(events: Sequence[Event], start: int, stop: int) -> set[str]:
+    if isinstance(events, EventStore):
+        return events.types_in(start, stop)
+    return {e.event_type for e in events[start:stop]}
 
 
 class EventFilterProxy(QSortFilterProxyModel):
@@ -245,13 +286,15 @@ class EventFilterProxy(QSortFilterProxyModel):
         model = self._model
         if model is None or (self._type is None and not self._needle):
             return True
-        ev = model.event_at(source_row)
-        if self._type is not None and ev.event_type != self._type:
+        et = model.event_type(source_row)
+        if self._type is not None and et != self._type:
             return False
         needle = self._needle
+        if not needle:
+            return True
+        ev = model.event_at(source_row)
         return (
-            not needle
-            or needle in ev.event_type
+            needle in et
             or needle in (ev.specimen_id or "").casefold()
             or needle in model.summary(source_row).casefold()
         )
@@ -320,14 +363,15 @@ class EventLogPane(QWidget):
         """Show a document's events now and follow its resets and new batches."""
         if self._document is not None:
             self._document.reset_done.disconnect(self._on_reset)
-            self._document.events_applied.disconnect(self.append)
+            self._document.events_added.disconnect(self._on_added)
         self._document = document
         document.reset_done.connect(self._on_reset)
-        document.events_applied.connect(self.append)
+        document.events_added.connect(self._on_added)
         self.reset(document.events)
 
     def reset(self, events: Iterable[Event]) -> None:
-        events = list(events)
+        if not isinstance(events, EventStore):
+            events = list(events)
         self._types = set()
         keep = self.type_combo.currentText()
         self.type_combo.blockSignals(True)
@@ -336,20 +380,28 @@ class EventLogPane(QWidget):
         self.type_combo.blockSignals(False)
         self._follow = True
         self.model.reset(events)
-        self._add_types(events)
+        self._add_types(_types_of(events, 0, len(events)))
         # keep a chosen type across a reopen if the new log has it; otherwise show all
         self.type_combo.setCurrentIndex(max(0, self.type_combo.findText(keep)))
         self.proxy.set_type_filter(self.type_combo.currentText())
 
     def append(self, batch: list[Event]) -> None:
         self.model.append(batch)
-        self._add_types(batch)
+        self._add_types({e.event_type for e in batch})
+
+    def _on_added(self, first: int, count: int) -> None:
+        """The attached document's store grew: announce the rows, learn new types."""
+        store = self._document.events if self._document is not None else None
+        if store is None:
+            return
+        self.model.grow_to(first + count)
+        self._add_types(_types_of(store, first, first + count))
 
     def _on_reset(self) -> None:
         self.reset(self._document.events if self._document is not None else [])
 
-    def _add_types(self, events: Iterable[Event]) -> None:
-        new = {e.event_type for e in events} - self._types
+    def _add_types(self, types: set[str]) -> None:
+        new = types - self._types
         if not new:
             return
         self._types |= new

@@ -101,5 +101,12 @@ class KpiStrip(QWidget):
         c["eta"].set(fmt.duration(state.eta_s(now)))
         c["elapsed"].set(fmt.duration(state.elapsed_s(now)))
         done = state.processed + state.skipped
-        self.progress.setMaximum(max(total or 0, done, 1))
-        self.progress.setValue(done)
+        maximum = max(total or 0, done, 1)
+        if (maximum, done) != (self.progress.maximum(), self.progress.value()):
+            # QProgressBar.setValue repaints synchronously whenever its text changes: up to
+            # 30 times a second in a live run. Schedule one ordinary paint instead.
+            self.progress.setUpdatesEnabled(False)
+            self.progress.setMaximum(maximum)
+            self.progress.setValue(done)
+            self.progress.setUpdatesEnabled(True)
+            self.progress.update()

@@ -1,26 +1,55 @@
-"""Loading a whole log in the background: first rows show at once, the window stays live."""
+"""Loading a whole log in the background: first rows show at once, the window stays live.
+
+The loader thread only reads and splits the file into blocks of lines; the GUI thread folds
+each block into the RunState (`RunDocument.apply_events`) without building an Event per line,
+and records each event's byte offset in an `EventIndex`, so the event log pane and replay read
+events back from the file instead of holding a million objects.
+"""
 
 from __future__ import annotations
 
-import time
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from herbdesk.events.codec import BadLine
 from herbdesk.events.legacy import AutoDecoder
-from herbdesk.events.reader import ReadStats
-from herbdesk.events.types import Event
+from herbdesk.events.reader import EventIndex, LineChunk, ReadStats, iter_line_chunks, open_regular
 
-FIRST_BATCH = 500  # small, so the first rows and plots appear within a blink
-MAX_BATCH_S = 0.1  # later batches: whatever was read in ~100 ms
+FIRST_BYTES = 128 << 10  # ~300 events: the first rows and plots appear within a blink
+CHUNK_BYTES = 1 << 20  # then ~2,500 events a block: a few tens of ms of folding each
+MAX_PENDING = 8  # blocks read ahead of the fold: bounds memory whatever the file size
+
+
+@dataclass
+class BulkLoad:
+    """What all blocks of one load share: stats, decoder state, the index, read-ahead slots."""
+
+    path: Path
+    stats: ReadStats = field(default_factory=ReadStats)
+    decoder: AutoDecoder = field(default_factory=AutoDecoder)
+    index: EventIndex = field(init=False)
+    slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(MAX_PENDING))
+    cancelled: bool = False
+
+    def __post_init__(self) -> None:
+        self.index = EventIndex(self.path)
+
+
+@dataclass
+class LoadedChunk:
+    """One block of lines of a load, handed to the GUI thread to fold."""
+
+    load: BulkLoad
+    chunk: LineChunk
 
 
 class LogLoader(QThread):
-    """Reads a JSONL log (any supported shape) and hands events over in growing batches."""
+    """Reads a JSONL log (any supported shape) and hands it over in blocks of lines."""
 
     events_loaded = Signal(list)
-    """A batch of decoded events, in file order."""
+    """A one-element list holding a LoadedChunk (RunDocument.apply_events folds it)."""
     progress = Signal(int, int)
     """(bytes read, file size) for the progress bar."""
     loaded = Signal(object)
@@ -29,44 +58,30 @@ class LogLoader(QThread):
     def __init__(self, path: Path, parent=None) -> None:
         super().__init__(parent)
         self.path = Path(path)
-        self.stats = ReadStats()
+        self.load = BulkLoad(self.path)
+        self.stats = self.load.stats
         self._cancel = False
 
     def cancel(self) -> None:
         self._cancel = True
+        self.load.cancelled = True  # blocks already queued are dropped by the document
 
     def run(self) -> None:
-        decoder = AutoDecoder()
-        stats = self.stats
+        load = self.load
+        offset = 0
         try:
             size = self.path.stat().st_size
-            with open(self.path, "rb") as fh:
-                batch: list[Event] = []
-                limit = FIRST_BATCH
-                last = time.monotonic()
-                offset = 0
-                for line_no, raw in enumerate(fh, start=1):
-                    start = offset
-                    offset += len(raw)
-                    line = raw.strip()
-                    if line:
-                        stats.lines += 1
-                        try:
-                            batch.append(decoder(line))
-                            stats.events += 1
-                        except BadLine as exc:
-                            stats.record_bad(line_no, start, str(exc), line)
-                    if len(batch) >= limit or (batch and time.monotonic() - last > MAX_BATCH_S):
+            with open_regular(self.path) as fh:
+                for chunk in iter_line_chunks(fh, CHUNK_BYTES, FIRST_BYTES):
+                    while not load.slots.acquire(timeout=0.05):  # the fold is behind: wait
                         if self._cancel:
                             break
-                        self.events_loaded.emit(batch)
-                        self.progress.emit(offset, size)
-                        batch = []
-                        limit = 1_000_000  # after the first batch, time decides
-                        last = time.monotonic()
-                if batch and not self._cancel:
-                    self.events_loaded.emit(batch)
+                    if self._cancel:
+                        break
+                    offset = chunk.end_offset
+                    self.events_loaded.emit([LoadedChunk(load, chunk)])
+                    self.progress.emit(offset, size)
                 self.progress.emit(offset, size)
         except OSError as exc:
-            stats.record_bad(0, 0, f"cannot read {self.path}: {exc}", b"")
-        self.loaded.emit(stats)
+            load.stats.record_bad(0, 0, f"cannot read {self.path}: {exc}", b"")
+        self.loaded.emit(load.stats)

@@ -355,7 +355,7 @@ class MainWindow(QMainWindow):
         self.stop_tail()
         self.replay.clear()
         self.replay.hide()
-        self.document.reset(source.run_dir, f"Tail ({source.mode}): {target}", live=True)
+        self.document.reset(source.run_dir, f"Tail ({source.mode}): {source.target}", live=True)
         source.events_arrived.connect(self.document.apply_events)
         source.status_changed.connect(self._tail_status)
         self.tail_source = source

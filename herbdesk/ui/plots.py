@@ -6,6 +6,8 @@ clip-to-view and auto-downsampling so 100,000-point curves stay cheap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -17,6 +19,31 @@ from herbdesk.state import RunState
 CHECKPOINT_THRESHOLD = 0.5
 WARNING_THRESHOLD = 0.7
 CONF_BINS = np.linspace(0.0, 1.0, 21)
+
+
+class GrowingSeries:
+    """A float64 copy of an append-only list, grown by doubling and extended incrementally."""
+
+    def __init__(self) -> None:
+        self._buf = np.empty(1024, dtype=np.float64)
+        self._n = 0
+
+    def clear(self) -> None:
+        self._n = 0
+
+    def sync(self, source: Sequence[float]) -> np.ndarray:
+        """The source as an array (a view: valid until the next sync)."""
+        m = len(source)
+        if m < self._n:  # the list was replaced by a shorter one
+            self._n = 0
+        if m > self._n:
+            if m > self._buf.size:
+                grown = np.empty(max(m, 2 * self._buf.size), dtype=np.float64)
+                grown[: self._n] = self._buf[: self._n]
+                self._buf = grown
+            self._buf[self._n : m] = source[self._n : m]
+            self._n = m
+        return self._buf[:m]
 
 
 def _themed_plot(title: str, palette: QPalette) -> pg.PlotWidget:
@@ -36,6 +63,10 @@ def _themed_plot(title: str, palette: QPalette) -> pg.PlotWidget:
 class PlotsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # numpy copies of the state's append-only series, extended by what is new each tick
+        # (converting whole lists every tick costs O(run length) 30 times a second)
+        self._state: RunState | None = None
+        self._series = {k: GrowingSeries() for k in ("x", "cum", "roll", "conf", "epoch")}
         pal = self.palette()
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -95,12 +126,16 @@ class PlotsPanel(QWidget):
         self.update_from(RunState())
 
     def update_from(self, state: RunState) -> None:
+        if state is not self._state:  # another run: start the growing copies over
+            self._state = state
+            for series in self._series.values():
+                series.clear()
         n = len(state.finish_x)
-        x = np.fromiter(state.finish_x, dtype=np.float64, count=n)
-        self.cum_curve.setData(x, np.fromiter(state.cum_rate, np.float64, n), skipFiniteCheck=True)
-        self.roll_curve.setData(
-            x, np.fromiter(state.roll_rate, np.float64, n), skipFiniteCheck=True
-        )
+        x = self._series["x"].sync(state.finish_x)
+        cum = self._series["cum"].sync(state.cum_rate)
+        roll = self._series["roll"].sync(state.roll_rate)
+        self.cum_curve.setData(x, cum, skipFiniteCheck=True)
+        self.roll_curve.setData(x, roll, skipFiniteCheck=True)
         # markers help while a run is young; on long curves they cost and clutter
         self.cum_curve.setSymbol("o" if n <= 200 else None)
         self.rate_plot.setXRange(0, max(10, n) * 1.02, padding=0)
@@ -116,12 +151,12 @@ class PlotsPanel(QWidget):
             )
         self.cp_scatter.setData(spots)
         self._update_throughput(state)
-        conf = np.fromiter(state.finish_conf, np.float64, len(state.finish_conf))
+        conf = self._series["conf"].sync(state.finish_conf)
         hist, _ = np.histogram(np.clip(conf, 0, 1), bins=CONF_BINS)
         self.conf_bars.setOpts(height=hist)
 
     def _update_throughput(self, state: RunState) -> None:
-        t = np.fromiter(state.finish_epoch, np.float64, len(state.finish_epoch))
+        t = self._series["epoch"].sync(state.finish_epoch)
         t = t[np.isfinite(t)]
         if state.started_epoch is None or t.size == 0:
             self.tp_curve.setData([0.0, 1.0], [0.0])

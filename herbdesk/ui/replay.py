@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
@@ -13,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from herbdesk.events.reader import EventStore
 from herbdesk.events.types import Event
 from herbdesk.ui.document import RunDocument
 
@@ -30,7 +33,7 @@ class ReplayBar(QWidget):
     def __init__(self, document: RunDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.events: list[Event] = []
+        self.events: Sequence[Event] = []
         self.position = 0
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 0, 4, 0)
@@ -81,10 +84,14 @@ class ReplayBar(QWidget):
         b.clicked.connect(slot)
         return b
 
-    def load(self, events: list[Event]) -> None:
-        """Take the events of an opened run; the view stays at the end until the user seeks."""
+    def load(self, events: Sequence[Event]) -> None:
+        """Take the events of an opened run; the view stays at the end until the user seeks.
+
+        An EventStore over an opened file is kept as it is (events are read back from the
+        file as the replay needs them), not copied into a list of objects.
+        """
         self.stop()
-        self.events = list(events)
+        self.events = events if isinstance(events, EventStore) else list(events)
         self.position = len(self.events)
         self.slider.setRange(0, len(self.events))
         self.slider.setValue(self.position)
@@ -104,12 +111,18 @@ class ReplayBar(QWidget):
         if target == self.position:
             return
         doc = self.document
+        store = self.events
+        index = store.file_index if isinstance(store, EventStore) and not store.tail else None
         if target < self.position:
             doc.reset(doc.run_dir, doc.source_label, live=False)
-            if target:
-                doc.apply_events(self.events[:target])
+            if target and index is not None:
+                doc.apply_indexed(index, target)
+            elif target:
+                doc.apply_events(list(self.events[:target]))
+        elif index is not None:
+            doc.apply_indexed(index, target)
         else:
-            doc.apply_events(self.events[self.position : target])
+            doc.apply_events(list(self.events[self.position : target]))
         self.position = target
         self.slider.setValue(target)
         doc.flush()

@@ -9,10 +9,12 @@ only filters, reading the state columns directly rather than going through `data
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
@@ -125,13 +127,36 @@ def _sort_source(state: RunState, column: int) -> tuple[list[Any], Callable[[Any
 
 
 def sorted_rows(state: RunState, n: int, column: int, descending: bool) -> list[int]:
-    """State rows 0..n-1 ordered by a column; missing values last in either direction."""
+    """State rows 0..n-1 ordered by a column; missing values last in either direction.
+
+    Stable both ways: equal keys keep run order. Number columns sort in numpy (a stable
+    argsort over float64 with NaN for missing), text columns with Python's C-level sort.
+    """
+    if column in NUMERIC_COLUMNS:
+        try:
+            return _sorted_numeric(state, n, column, descending)
+        except (OverflowError, TypeError, ValueError):  # a value no float64 holds exactly
+            pass
     col, key = _sort_source(state, column)
     values: Sequence[Any] = col[:n] if key is None else [key(v) for v in col[:n]]
     present = [r for r in range(n) if values[r] is not None]
     missing = [r for r in range(n) if values[r] is None]
     present.sort(key=values.__getitem__, reverse=descending)  # stable both ways
     return present + missing
+
+
+def _sorted_numeric(state: RunState, n: int, column: int, descending: bool) -> list[int]:
+    col, _key = _sort_source(state, column)
+    nan = math.nan
+    values = np.fromiter((nan if v is None else v for v in col[:n]), np.float64, n)
+    if np.isinf(values).any() or np.abs(values[~np.isnan(values)]).max(initial=0) > 2**53:
+        raise OverflowError("beyond exact float64")
+    missing = np.isnan(values)
+    present = np.flatnonzero(~missing)
+    keys = values[present]
+    order = present[np.argsort(-keys if descending else keys, kind="stable")]
+    out: list[int] = np.concatenate([order, np.flatnonzero(missing)]).tolist()
+    return out
 
 
 class SpecimenTableModel(QAbstractTableModel):
@@ -203,7 +228,16 @@ class SpecimenTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ sorting
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        self._sort_column = column if 0 <= column < len(HEADERS) else -1
+        column = column if 0 <= column < len(HEADERS) else -1
+        current = (
+            column == self._sort_column
+            and order == self._sort_order
+            and (column < 0 or (self._order is not None and len(self._order) == self._rows))
+            and not self._resort.isActive()
+        )
+        if current:  # e.g. sortByColumn sorts, then the header's indicator signal asks again
+            return
+        self._sort_column = column
         self._sort_order = order
         self._apply_sort()
 
@@ -220,9 +254,9 @@ class SpecimenTableModel(QAbstractTableModel):
     def _compute_order(self) -> tuple[list[int], list[int]]:
         desc = self._sort_order == Qt.SortOrder.DescendingOrder
         order = sorted_rows(self._state, self._rows, self._sort_column, desc)
-        pos = [0] * len(order)
-        for view, row in enumerate(order):
-            pos[row] = view
+        pos_arr = np.empty(len(order), dtype=np.int64)
+        pos_arr[np.asarray(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int64)
+        pos: list[int] = pos_arr.tolist()
         return order, pos
 
     def _apply_sort(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from herbdesk.distributed.follow import follower_for_target
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.ssh_tail import SshTailFollower, parse_remote_target
 from herbdesk.events.tail import TailFollower, TailStatus
@@ -44,9 +45,15 @@ class TailSource(QObject):
     ) -> None:
         super().__init__(parent)
         self.target = target
-        self.remote = parse_remote_target(target)
-        self.follower: Any
-        if self.remote is not None:
+        self.follower: Any = follower_for_target(
+            target, self.events_arrived.emit, self._status, from_end=from_end
+        )
+        self.remote: Any = parse_remote_target(target) if self.follower is None else None
+        if self.follower is not None:  # redis://host:port/db/run_id, mirrored locally
+            self.target = self.follower.source  # password redacted
+            self.remote = self.follower.source  # not a local path: kept out of recent files
+            self.run_dir: Path | None = self.follower.mirror_dir
+        elif self.remote is not None:
             self.follower = SshTailFollower(
                 self.remote,
                 self.events_arrived.emit,
@@ -56,7 +63,7 @@ class TailSource(QObject):
                 from_end=from_end,
                 ssh_options=("BatchMode=yes", "ServerAliveInterval=15"),
             )
-            self.run_dir: Path | None = None
+            self.run_dir = None
         else:
             path = Path(target)
             if path.is_dir() or (not path.exists() and path.suffix != ".jsonl"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -24,6 +25,10 @@ from herbdesk.extraction.images import jpeg_bytes, load_image
 from herbdesk.extraction.reply import parse_reply
 
 DEFAULT_MODEL = "qwen/qwen2.5-vl-72b-instruct:free"
+# A Darwin Core reply is a few KB. A body past this is not one, and reading it whole would let
+# a broken server or proxy exhaust memory (each worker thread holds its own reply).
+MAX_REPLY_BYTES = 4 << 20
+REDACTED = "[redacted]"
 
 
 def _is_openrouter(base_url: str) -> bool:
@@ -110,8 +115,18 @@ class OpenRouterEngine:
         )
         self._lock = threading.Lock()
 
+    def _redact(self, text: str | None) -> str | None:
+        """Remove the key from text that will be logged (some servers echo credentials)."""
+        key = self.settings.api_key
+        if text and key and key in text:
+            return text.replace(key, REDACTED)
+        return text
+
     # -- preflight ---------------------------------------------------------------------
     def preflight(self) -> list[Check]:
+        return [Check(c.name, c.ok, self._redact(c.detail) or "") for c in self._preflight()]
+
+    def _preflight(self) -> list[Check]:
         checks: list[Check] = []
         if not self.settings.prompt_text.strip():
             checks.append(Check("prompt", False, "the prompt is empty"))
@@ -177,14 +192,58 @@ class OpenRouterEngine:
             ],
         }
 
-    def extract(self, specimen: SpecimenInput) -> Extraction:
-        payload = self._payload(specimen)
+    def _post(self, payload: dict[str, Any]) -> httpx.Response:
+        """POST with a whole-request deadline and a size cap.
+
+        httpx's timeout bounds each network read, not the request: a server that trickles a
+        byte at a time would hold a worker forever. The body is read in chunks so both limits
+        are enforced as it arrives; the result is a fully read Response.
+        """
+        limit_s = self.settings.timeout_s
+        deadline = time.monotonic() + limit_s
+        chunks: list[bytes] = []
+        size = 0
         try:
-            resp = self._client.post("/chat/completions", json=payload)
+            with self._client.stream("POST", "/chat/completions", json=payload) as resp:
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_REPLY_BYTES:
+                        head = b"".join(chunks)[:2000].decode("utf-8", "replace")
+                        raise EngineError(
+                            ErrorKind.BAD_REPLY,
+                            f"reply larger than {MAX_REPLY_BYTES >> 20} MiB: not read",
+                            raw_text=head,
+                        )
+                    if time.monotonic() > deadline:
+                        raise EngineError(
+                            ErrorKind.TIMEOUT, f"reply not complete after {limit_s:g} s"
+                        )
+                    chunks.append(chunk)
         except httpx.TimeoutException as exc:
             raise EngineError(ErrorKind.TIMEOUT, f"request timed out: {exc}") from exc
         except httpx.HTTPError as exc:
             raise EngineError(ErrorKind.NETWORK, f"{type(exc).__name__}: {exc}") from exc
+        skip = ("content-encoding", "content-length", "transfer-encoding")
+        return httpx.Response(
+            resp.status_code,
+            headers=[(k, v) for k, v in resp.headers.multi_items() if k.lower() not in skip],
+            content=b"".join(chunks),
+            request=resp.request,
+        )
+
+    def extract(self, specimen: SpecimenInput) -> Extraction:
+        try:
+            result = self._extract(specimen)
+        except EngineError as exc:
+            exc.message = self._redact(exc.message) or ""
+            exc.args = (exc.message,)
+            exc.raw_text = self._redact(exc.raw_text)
+            raise
+        result.raw_text = self._redact(result.raw_text) or ""
+        return result
+
+    def _extract(self, specimen: SpecimenInput) -> Extraction:
+        resp = self._post(self._payload(specimen))
         if resp.status_code != 200:
             raise classify_status(resp, "chat/completions")
         try:

@@ -1,0 +1,108 @@
+"""Sorting and filtering the specimen table over N rows (default 1,000,000), offscreen.
+
+    python -m benchmarks.bench_table [--rows N]
+
+Builds a RunState with N specimen rows (columns filled directly: generating and folding a
+3M-event log would take longer than the figure measured), shows it in the real
+SpecimenTableView and times each operation as the user triggers it, until the view is
+consistent again (sort: header click; filters: status combo, search text).
+Prints one JSON line of seconds per operation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+import time
+
+from benchmarks.common import emit_json, peak_rss_mb
+
+
+def build_state(n: int):  # type: ignore[no-untyped-def]
+    from herbdesk.state import STATUS_COMPLETED, STATUS_FAILED, STATUS_QUEUED, RunState
+
+    rng = random.Random(3)
+    st = RunState()
+    st.specimen_id = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)]
+    st.row_of = {s: i for i, s in enumerate(st.specimen_id)}
+    st.image = [f"DAO{i:07d}.jpg" for i in range(n)]
+    st.path = [f"/data/sheets/DAO{i:07d}.jpg" for i in range(n)]
+    status = []
+    for i in range(n):
+        r = i % 10
+        status.append(STATUS_FAILED if r == 3 else STATUS_QUEUED if r == 7 else STATUS_COMPLETED)
+    st.row_status = status
+    done = [s != STATUS_QUEUED for s in status]
+    st.sequence = [i + 1 if d else None for i, d in enumerate(done)]
+    st.fields_extracted = [rng.randint(5, 20) if d else 0 for d in done]
+    st.confidence = [round(rng.uniform(0.4, 0.98), 4) if s == STATUS_COMPLETED else None
+                     for s in status]
+    st.time_ms = [round(rng.uniform(8000, 40000), 1) if d else None for d in done]
+    st.cost_usd = [0.0011 if d else None for d in done]
+    st.error = ["bad_reply: reply is not a JSON object" if s == STATUS_FAILED else ""
+                for s in status]
+    st.attempts = [1 if d else 0 for d in done]
+    st.succeeded = status.count(STATUS_COMPLETED)
+    st.failed = status.count(STATUS_FAILED)
+    return st
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    n = ap.parse_args().rows
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from herbdesk.ui.document import RunDocument
+    from herbdesk.ui.table import COL_CONFIDENCE, COL_FILE, COL_STATUS, SpecimenTableView
+
+    app = QApplication([sys.argv[0]])
+    doc = RunDocument()
+    view = SpecimenTableView(doc)
+    view.resize(1200, 700)
+    view.show()
+    app.processEvents()
+    st = build_state(n)
+    doc.state = st
+    t0 = time.perf_counter()
+    view.model.set_state(st)
+    app.processEvents()
+    out: dict[str, float] = {"show_s": time.perf_counter() - t0}
+
+    def timed(name: str, action) -> None:  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        action()
+        app.processEvents()
+        _ = view.proxy.index(0, 0).data()  # the first visible cell is consistent
+        out[name] = time.perf_counter() - t
+
+    asc, desc = Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder
+    timed("sort_confidence_s", lambda: view.table.sortByColumn(COL_CONFIDENCE, asc))
+    timed("sort_confidence_desc_s", lambda: view.table.sortByColumn(COL_CONFIDENCE, desc))
+    timed("sort_file_s", lambda: view.table.sortByColumn(COL_FILE, asc))
+    timed("sort_status_s", lambda: view.table.sortByColumn(COL_STATUS, asc))
+    timed("filter_status_s", lambda: view.status_combo.setCurrentText("failed"))
+    failed = view.proxy.rowCount()
+    timed("filter_text_s", lambda: view.search_edit.setText("DAO00012"))
+    matched = view.proxy.rowCount()
+    timed("filter_clear_s", lambda: (view.search_edit.clear(),
+                                     view.status_combo.setCurrentText("All")))
+    t = time.perf_counter()
+    sb = view.table.verticalScrollBar()
+    for k in range(50):  # scrolling: 50 page jumps with a repaint each
+        sb.setValue(sb.maximum() * k // 50)
+        view.table.viewport().repaint()
+    out["scroll_page_ms"] = (time.perf_counter() - t) / 50 * 1000
+    out["rows"] = view.proxy.rowCount()
+    out["failed_rows"] = failed
+    out["text_rows"] = matched
+    out["rss_mb"] = peak_rss_mb()
+    emit_json(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""One run's Redis operations: emit events, record results, halt and end the run.
+
+Every multi-key step is one Lua script, so it is atomic against other workers: an event's `seq`
+is taken and its entry added together (seq follows stream order), and a result is recorded,
+numbered and folded into the run's counters together, or not at all when the specimen already
+has a record (a specimen processed twice after a claim is recorded and counted once).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from herbdesk.distributed.keys import EVENTS_MAXLEN, RUNS_KEY, RunKeys
+from herbdesk.events.codec import BadLine, from_dict
+from herbdesk.events.types import Event, EventType, utc_now_iso
+from herbdesk.monitor.metrics import MetricsAccumulator
+
+_EMIT = """
+local s = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'seq', s, 'e', ARGV[2])
+return s
+"""
+
+# KEYS: results, sequence, stats, recent, emitted
+# ARGV: specimen_id, record head, record tail, ok, time_ms, confidence|'', tokens, cost
+_RECORD = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {0, 0} end
+local n = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. n .. ARGV[3])
+local st = KEYS[3]
+redis.call('HINCRBY', st, 'processed', 1)
+if ARGV[4] == '1' then
+  redis.call('HINCRBY', st, 'success_count', 1)
+  redis.call('HSET', st, 'consecutive_failures', 0)
+else
+  redis.call('HINCRBY', st, 'failed_count', 1)
+  redis.call('HINCRBY', st, 'consecutive_failures', 1)
+end
+redis.call('HINCRBYFLOAT', st, 'sum_time_ms', ARGV[5])
+if ARGV[6] ~= '' then
+  redis.call('HINCRBYFLOAT', st, 'sum_confidence', ARGV[6])
+  redis.call('HINCRBY', st, 'n_confidence', 1)
+end
+redis.call('HINCRBY', st, 'tokens', ARGV[7])
+redis.call('HINCRBYFLOAT', st, 'cost_usd', ARGV[8])
+redis.call('LPUSH', KEYS[4], ARGV[4])
+redis.call('LTRIM', KEYS[4], 0, 49)
+return {1, n, redis.call('HGET', st, 'processed'), redis.call('HGET', st, 'success_count') or 0,
+        redis.call('HGET', st, 'consecutive_failures')}
+"""
+
+# the finished event of a recorded specimen, at most once (KEYS: emitted, seq, events)
+_EMIT_FINISHED = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+local s = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'seq', s, 'e', ARGV[3])
+return s
+"""
+
+_SEQ_MARK = b'"sequence":-1'
+
+
+def event_from_entry(fields: Mapping[bytes, bytes]) -> Event:
+    """Decode one events-stream entry; raises BadLine on anything else."""
+    try:
+        obj = orjson.loads(fields[b"e"])
+        seq = int(fields[b"seq"])
+    except (KeyError, ValueError, orjson.JSONDecodeError) as exc:
+        raise BadLine(f"not an event entry: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise BadLine("event entry is not an object")
+    obj["seq"] = seq
+    return from_dict(obj)
+
+
+class RedisRun:
+    """A run on the broker, as seen by one process (enqueuer, worker or follower)."""
+
+    def __init__(self, client: Any, run_id: str) -> None:
+        self.r = client
+        self.run_id = run_id
+        self.keys = RunKeys(run_id)
+        self._emit = client.register_script(_EMIT)
+        self._record = client.register_script(_RECORD)
+        self._emit_finished = client.register_script(_EMIT_FINISHED)
+        self._manifest: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------- manifest
+    @property
+    def manifest(self) -> dict[str, Any]:
+        if self._manifest is None:
+            raw = self.r.get(self.keys.manifest)
+            self._manifest = orjson.loads(raw) if raw else {}
+        return self._manifest
+
+    def exists(self) -> bool:
+        return bool(self.r.exists(self.keys.manifest))
+
+    # ------------------------------------------------------------- events
+    def _event_json(
+        self,
+        event_type: str,
+        specimen_id: str | None,
+        sequence: int | None,
+        data: Mapping[str, Any] | None,
+        metrics: Mapping[str, Any] | None,
+    ) -> tuple[dict[str, Any], bytes]:
+        ev = Event(
+            event_type,
+            self.run_id,
+            0,
+            utc_now_iso(),
+            specimen_id,
+            sequence,
+            dict(data or {}),
+            dict(metrics) if metrics is not None else None,
+        )
+        obj = ev.to_dict()
+        del obj["seq"]
+        return obj, orjson.dumps(obj)
+
+    def emit(
+        self,
+        event_type: str,
+        *,
+        specimen_id: str | None = None,
+        sequence: int | None = None,
+        data: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> Event:
+        """XADD one event with the run's next seq (same signature as EventBus.emit)."""
+        obj, raw = self._event_json(event_type, specimen_id, sequence, data, metrics)
+        seq = int(self._emit(keys=[self.keys.seq, self.keys.events], args=[EVENTS_MAXLEN, raw]))
+        return from_dict({**obj, "seq": seq})
+
+    # ------------------------------------------------------------- results
+    def record(
+        self,
+        record: dict[str, Any],
+        ok: bool,
+        time_ms: float,
+        confidence: float | None,
+        tokens: int,
+        cost: float | None,
+    ) -> tuple[int, int, int, int] | None:
+        """Store the record and fold counters atomically.
+
+        Returns (sequence, processed, succeeded, consecutive failures) as of this record, so
+        exactly one worker sees each count (the checkpoint fires once), or None if the specimen
+        already had a record.
+        """
+        raw = orjson.dumps({**record, "sequence": -1})
+        head, sep, tail = raw.partition(_SEQ_MARK)
+        assert sep, "record must carry a sequence"
+        k = self.keys
+        res = self._record(
+            keys=[k.results, k.sequence, k.stats, k._k("recent"), k._k("emitted")],
+            args=[
+                record["specimen_id"],
+                head + b'"sequence":',
+                tail,
+                "1" if ok else "0",
+                repr(float(time_ms)),
+                "" if confidence is None else repr(float(confidence)),
+                int(tokens),
+                repr(float(cost or 0.0)),
+            ],
+        )
+        if not int(res[0]):
+            return None
+        return int(res[1]), int(res[2]), int(res[3]), int(res[4])
+
+    def emit_finished(
+        self,
+        specimen_id: str,
+        event_type: str,
+        sequence: int,
+        data: Mapping[str, Any],
+        metrics: Mapping[str, Any],
+    ) -> bool:
+        """Emit a recorded specimen's completed/failed event unless it was already emitted."""
+        _, raw = self._event_json(event_type, specimen_id, sequence, data, metrics)
+        k = self.keys
+        s = self._emit_finished(
+            keys=[k._k("emitted"), k.seq, k.events], args=[specimen_id, EVENTS_MAXLEN, raw]
+        )
+        return bool(int(s))
+
+    def stored_record(self, specimen_id: str) -> dict[str, Any] | None:
+        raw = self.r.hget(self.keys.results, specimen_id)
+        return orjson.loads(raw) if raw else None
+
+    def metrics(self) -> MetricsAccumulator:
+        """The run's counters as a MetricsAccumulator (for snapshots in events)."""
+        st = {k.decode(): v.decode() for k, v in self.r.hgetall(self.keys.stats).items()}
+        m = MetricsAccumulator(total=int(self.manifest.get("total") or 0))
+        m.processed = int(st.get("processed", 0))
+        m.success_count = int(st.get("success_count", 0))
+        m.failed_count = int(st.get("failed_count", 0))
+        m.consecutive_failures = int(st.get("consecutive_failures", 0))
+        m.sum_time_ms = float(st.get("sum_time_ms", 0))
+        m.sum_confidence = float(st.get("sum_confidence", 0))
+        m.n_confidence = int(st.get("n_confidence", 0))
+        m.tokens = int(st.get("tokens", 0))
+        m.cost_usd = float(st.get("cost_usd", 0))
+        for v in reversed(self.r.lrange(self.keys._k("recent"), 0, -1)):
+            m._recent.append(v == b"1")
+        return m
+
+    def elapsed_s(self) -> float:
+        return max(0.0, time.time() - float(self.manifest.get("started_epoch") or time.time()))
+
+    def snapshot(self) -> tuple[MetricsAccumulator, dict[str, Any]]:
+        m = self.metrics()
+        return m, m.snapshot(self.elapsed_s())
+
+    # ------------------------------------------------------------- control
+    def stop_decision(self) -> dict[str, Any] | None:
+        """The halt/cancel decision every worker checks before taking new work."""
+        raw = self.r.get(self.keys.control)
+        return orjson.loads(raw) if raw else None
+
+    def is_ended(self) -> bool:
+        return bool(self.r.exists(self.keys.ended))
+
+    def halt(self, reason: str, message: str) -> bool:
+        """Record a halt (first reason wins) and end the run as failed; False if already set."""
+        decision = orjson.dumps({"reason": reason, "message": message, "at": utc_now_iso()})
+        if not self.r.set(self.keys.control, decision, nx=True):
+            return False
+        self.end("failed", reason, message)
+        return True
+
+    def cancel(self, message: str = "stopped by the user") -> None:
+        if self.r.set(
+            self.keys.control, orjson.dumps({"reason": "cancelled", "message": message}), nx=True
+        ):
+            self.end("cancelled", None, message)
+
+    def end(self, status: str, reason: str | None, message: str) -> bool:
+        """Emit the run's one terminal event (whoever sets `ended` first)."""
+        if not self.r.set(self.keys.ended, status, nx=True):
+            return False
+        self.r.srem(RUNS_KEY, self.run_id)
+        _, snap = self.snapshot()
+        data: dict[str, Any] = {
+            "status": status,
+            "message": message,
+            "processed": snap["total_processed"],
+            "succeeded": snap["success_count"],
+            "failed": snap["failed_count"],
+            "success_rate": snap["success_rate"],
+            "started": int(self.r.hget(self.keys.stats, "started") or 0),
+            "duration_s": snap["elapsed_seconds"],
+        }
+        if reason and status == "failed":
+            data["reason"] = reason
+        etype = {
+            "completed": EventType.EXTRACTION_COMPLETED,
+            "cancelled": EventType.EXTRACTION_CANCELLED,
+        }.get(status, EventType.EXTRACTION_FAILED)
+        self.emit(etype, data=data, metrics=snap)
+        return True
+
+    def maybe_complete(self) -> bool:
+        """End the run as completed once every queued specimen has a record."""
+        total = int(self.manifest.get("total") or 0)
+        done = int(self.r.hlen(self.keys.results))
+        if done >= total and not self.r.exists(self.keys.control):
+            return self.end("completed", None, "run completed")
+        return False

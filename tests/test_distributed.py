@@ -1,0 +1,447 @@
+"""Distributed runs against a real redis-server on 127.0.0.1 and worker processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from herbdesk.distributed.broker import RedisRun, event_from_entry
+from herbdesk.distributed.enqueue import enqueue_run
+from herbdesk.distributed.keys import GROUP, connect, parse_run_target, redact_url
+from herbdesk.events.types import EventType
+from herbdesk.monitor.validation import ValidationConfig
+from tests.fakeapi import FakeApi
+from tests.helpers import api_config, raw_records
+
+ROOT = Path(__file__).resolve().parents[1]
+REDIS_BIN = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(
+    REDIS_BIN is None, reason="redis-server not installed (Debian package redis-server)"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    assert REDIS_BIN is not None
+    d = tmp_path_factory.mktemp("redis")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            REDIS_BIN,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(d),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = connect(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except Exception:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    yield url
+    proc.kill()
+    proc.wait(5)
+
+
+@pytest.fixture()
+def client(redis_url: str) -> Any:
+    c = connect(redis_url)
+    c.flushall()
+    return c
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OPENROUTER_API_KEY": "sk-test-good", "PYTHONPATH": str(ROOT)}
+
+
+def _worker(
+    url: str, run_id: str, name: str, concurrency: int = 2, claim_idle: float = 60.0
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "herbdesk",
+            "worker",
+            "--broker",
+            url,
+            "--run-id",
+            run_id,
+            "--concurrency",
+            str(concurrency),
+            "--claim-idle",
+            str(claim_idle),
+            "--name",
+            name,
+        ],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _stream_events(client: Any, run_id: str) -> list[Any]:
+    return [event_from_entry(f) for _, f in client.xrange(RedisRun(client, run_id).keys.events)]
+
+
+def _wait_all(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.wait(max(0.1, deadline - time.monotonic()))
+
+
+def _ts(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _check_exact(events: list[Any], n: int) -> None:
+    """No loss, no double count, seq strictly increasing, one terminal event."""
+    seqs = [e.seq for e in events]
+    assert seqs == list(range(1, len(seqs) + 1))
+    finished = [e for e in events if e.event_type == EventType.SPECIMEN_COMPLETED]
+    assert len(finished) == n
+    assert len({e.specimen_id for e in finished}) == n
+    assert sorted(e.sequence for e in finished) == list(range(1, n + 1))
+    terminal = [e for e in events if e.event_type == EventType.EXTRACTION_COMPLETED]
+    assert len(terminal) == 1 and terminal[0].data["processed"] == n
+
+
+def test_redact_and_parse_target() -> None:
+    assert redact_url("redis://:s3cret@h:6379/0") == "redis://:***@h:6379/0"
+    assert redact_url("rediss://u:s3cret@h:6380/1") == "rediss://u:***@h:6380/1"
+    assert "s3cret" not in redact_url("unix:///tmp/r.sock?db=0&password=s3cret")
+    assert parse_run_target("redis://:pw@h:6379/2/run-x") == ("redis://:pw@h:6379/2", "run-x")
+    with pytest.raises(ValueError) as exc:
+        parse_run_target("redis://:pw@h:6379/run-x")
+    assert "pw" not in str(exc.value)
+
+
+@pytest.mark.parametrize("n_workers", [2, 4])
+def test_workers_in_processes_count_exactly(
+    n_workers: int, redis_url: str, client: Any, many_images: Any, tmp_path: Path
+) -> None:
+    imgs = many_images(40)
+    with FakeApi(delay_s=0.05) as api:
+        # workers first (they wait for the run), so every process is up when work arrives
+        workers = [_worker(redis_url, "r", f"w{i}") for i in range(n_workers)]
+        for w in workers:
+            assert w.stderr is not None and b"serving" in w.stderr.readline()
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "herbdesk",
+                "run",
+                str(imgs),
+                "--broker",
+                redis_url,
+                "--engine",
+                "openrouter",
+                "--model",
+                "test/vision-model",
+                "--base-url",
+                api.base_url,
+                "--run-id",
+                "r",
+                "--out",
+                str(tmp_path / "runs"),
+                "--quiet",
+            ],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        _wait_all(workers, 30)
+        _, err = run.communicate(timeout=15)
+    assert run.returncode == 0, err.decode()
+    events = _stream_events(client, "r")
+    _check_exact(events, 40)
+    by = Counter(
+        e.data.get("worker", "")[:2]
+        for e in events
+        if e.event_type == EventType.SPECIMEN_PROCESSING
+    )
+    assert len(by) == n_workers, by  # every process took work
+    assert client.hlen(RedisRun(client, "r").keys.results) == 40
+    # the local mirror: same events, records before their events, summary works
+    run_dir = tmp_path / "runs" / "r"
+    recs = raw_records(run_dir)
+    assert len(recs) == 40 and len({r["specimen_id"] for r in recs}) == 40
+    mirrored = [orjson.loads(x) for x in (run_dir / "events.jsonl").read_bytes().splitlines()]
+    assert [m["seq"] for m in mirrored] == [e.seq for e in events]
+    assert orjson.loads((run_dir / "run.json").read_bytes())["status"] == "completed"
+    s = subprocess.run(
+        [sys.executable, "-m", "herbdesk", "summary", str(run_dir), "--json"],
+        env=_env(),
+        capture_output=True,
+        timeout=30,
+    )
+    assert s.returncode == 0 and b"40" in s.stdout
+
+
+def test_killed_worker_is_reclaimed(
+    client: Any, redis_url: str, many_images: Any, tmp_path: Path
+) -> None:
+    imgs = many_images(30)
+    with FakeApi(delay_s=0.3) as api:
+        enqueue_run(client, api_config(imgs, tmp_path, api.base_url, run_id="k"), redis_url)
+        victim = _worker(redis_url, "k", "victim", concurrency=3, claim_idle=1.5)
+        deadline = time.monotonic() + 15
+        while (
+            sum(
+                1
+                for e in _stream_events(client, "k")
+                if e.data.get("worker", "").startswith("victim")
+            )
+            < 5
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.kill(victim.pid, signal.SIGKILL)  # dies with specimens in flight
+        victim.wait(5)
+        pending = [
+            p
+            for p in client.xpending_range(
+                RedisRun(client, "k").keys.specimens, GROUP, "-", "+", 100
+            )
+            if p["consumer"].startswith(b"victim")
+        ]
+        others = [_worker(redis_url, "k", f"live{i}", claim_idle=1.5) for i in range(2)]
+        _wait_all(others, 40)
+    events = _stream_events(client, "k")
+    _check_exact(events, 30)
+    assert pending, "the victim held no specimen when killed"
+    started_by_victim = {
+        e.specimen_id
+        for e in events
+        if e.event_type == EventType.SPECIMEN_PROCESSING and e.data["worker"].startswith("victim")
+    }
+    finished = {e.specimen_id for e in events if e.event_type == EventType.SPECIMEN_COMPLETED}
+    assert started_by_victim <= finished  # what it dropped was claimed and finished
+    assert client.xpending(RedisRun(client, "k").keys.specimens, GROUP)["pending"] == 0
+
+
+def test_halt_reaches_every_worker_within_a_second(
+    client: Any, redis_url: str, many_images: Any, tmp_path: Path
+) -> None:
+    imgs = many_images(80)
+    with FakeApi(delay_s=0.2, default="garbage") as api:
+        cfg = api_config(
+            imgs,
+            tmp_path,
+            api.base_url,
+            run_id="h",
+            validation=ValidationConfig(checkpoint_after=5),
+        )
+        enqueue_run(client, cfg, redis_url)
+        workers = [_worker(redis_url, "h", f"w{i}") for i in range(4)]
+        follow = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from herbdesk.distributed.cli import follow_run; from pathlib import "
+                f"Path; sys.exit(follow_run({redis_url!r}, 'h', Path({str(tmp_path / 'h')!r}), "
+                "quiet=True))",
+            ],
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while not client.exists(RedisRun(client, "h").keys.control):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        halted_at = time.monotonic()
+        _wait_all(workers, 5)
+        exited_after = time.monotonic() - halted_at
+        assert follow.wait(10) == 4  # the exit code of a run halted by validation
+    events = _stream_events(client, "h")
+    failed = [e for e in events if e.event_type == EventType.EXTRACTION_FAILED]
+    assert len(failed) == 1 and failed[0].data["reason"] == "early_validation_failed"
+    # no worker starts a specimen later than a second after the halt, and all of them exit
+    # (in-flight requests take 0.2 s; the rest is process teardown on a busy machine)
+    halt_ts = _ts(failed[0].timestamp)
+    late = [
+        e
+        for e in events
+        if e.event_type == EventType.SPECIMEN_PROCESSING and _ts(e.timestamp) > halt_ts + 1.0
+    ]
+    assert not late, "a worker took new work more than a second after the halt"
+    assert exited_after < 5.0, exited_after
+    assert sum(1 for e in events if e.event_type == EventType.SPECIMEN_PROCESSING) < 80
+
+
+def test_tail_source_on_a_live_run(
+    qtbot: Any,
+    client: Any,
+    redis_url: str,
+    many_images: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from herbdesk.state import RunState
+    from herbdesk.ui.tailing import TailSource
+
+    monkeypatch.setenv("HERBDESK_MIRROR_DIR", str(tmp_path / "mirror"))
+    imgs = many_images(20)
+    state = RunState()
+    statuses: list[str] = []
+    with FakeApi(delay_s=0.1) as api:
+        enqueue_run(client, api_config(imgs, tmp_path, api.base_url, run_id="t"), redis_url)
+        pw_url = redis_url.replace("redis://", "redis://:unused@")  # redaction on the way
+        src = TailSource(f"{redis_url}/t")
+        assert src.run_dir == tmp_path / "mirror" / "t"
+        assert "unused" not in TailSource(f"{pw_url}/t").target
+        src.events_arrived.connect(state.apply_batch)
+        src.status_changed.connect(statuses.append)
+        src.start()
+        workers = [_worker(redis_url, "t", f"w{i}") for i in range(2)]
+        qtbot.waitUntil(lambda: state.status == "running" and state.succeeded > 0, timeout=15000)
+        assert state.succeeded < 20  # seen live, not after the fact
+        qtbot.waitUntil(lambda: state.status == "completed", timeout=30000)
+        _wait_all(workers, 10)
+        src.stop()
+    assert state.succeeded == 20 and state.failed == 0 and state.seq_gaps == 0
+    assert any("following" in s for s in statuses)
+    assert len(raw_records(tmp_path / "mirror" / "t")) == 20
+
+
+def test_auth_url_password_never_shown(
+    many_images: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A password-protected broker works from run, worker and tail, and its password appears
+    in no output, event, run.json or mirror file."""
+    assert REDIS_BIN is not None
+    pw = "s3cret-Pa55"
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            REDIS_BIN,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--requirepass",
+            pw,
+            "--dir",
+            str(tmp_path_factory.mktemp("redis-auth")),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://:{pw}@127.0.0.1:{port}/0"
+    try:
+        client = connect(url)
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except Exception:
+                time.sleep(0.05)
+        imgs = many_images(6)
+        env = {**_env(), "HERBDESK_MIRROR_DIR": str(tmp_path / "mirror")}
+        with FakeApi() as api:
+            enq = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "herbdesk",
+                    "run",
+                    str(imgs),
+                    "--broker",
+                    url,
+                    "--engine",
+                    "openrouter",
+                    "--model",
+                    "test/vision-model",
+                    "--base-url",
+                    api.base_url,
+                    "--run-id",
+                    "a",
+                    "--out",
+                    str(tmp_path / "runs"),
+                    "--detach",
+                ],
+                env=env,
+                capture_output=True,
+                timeout=60,
+            )
+            assert enq.returncode == 0, enq.stderr.decode()
+            w = _worker(url, "a", "w0")
+            tail = subprocess.run(
+                [sys.executable, "-m", "herbdesk", "tail", f"{url}/a", "--jsonl", "--until-done"],
+                env=env,
+                capture_output=True,
+                timeout=60,
+            )
+            _, werr = w.communicate(timeout=30)
+        assert tail.returncode == 0, tail.stderr.decode()
+        bad = redact_url(url).encode()
+        assert b"***" in bad
+        outputs = [enq.stdout, enq.stderr, tail.stdout, tail.stderr, werr]
+        outputs += [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
+        outputs += [f[b"e"] for _, f in client.xrange(RedisRun(client, "a").keys.events)]
+        outputs.append(client.get(RedisRun(client, "a").keys.manifest))
+        assert all(pw.encode() not in out for out in outputs)
+        assert len(raw_records(tmp_path / "mirror" / "a")) == 6
+        assert tail.stdout.count(b"specimen.completed") == 6
+    finally:
+        server.kill()
+        server.wait(5)
+
+
+def test_double_processing_is_recorded_once(
+    client: Any, redis_url: str, many_images: Any, tmp_path: Path
+) -> None:
+    """A claim timeout shorter than a request makes live workers steal each other's entries:
+    specimens are processed twice, yet recorded, counted and announced once."""
+    imgs = many_images(8)
+    with FakeApi(delay_s=0.6) as api:
+        enqueue_run(client, api_config(imgs, tmp_path, api.base_url, run_id="d"), redis_url)
+        workers = [_worker(redis_url, "d", f"w{i}", claim_idle=0.2) for i in range(2)]
+        _wait_all(workers, 40)
+        chat_requests = api.state.chat_requests
+    events = _stream_events(client, "d")
+    _check_exact(events, 8)
+    assert chat_requests > 8  # some specimens really were extracted twice
+    assert client.hlen(RedisRun(client, "d").keys.results) == 8
