@@ -85,6 +85,16 @@ def code_path() -> str:
     return os.pathsep.join([other, str(ROOT)] if other else [str(ROOT)])
 
 
+def child_cwd() -> Path:
+    """`python -m` puts the working directory first on sys.path: with another checkout to
+    measure, children must not start in this one, or they import this herbdesk."""
+    if os.environ.get("HERBDESK_BENCH_SRC"):
+        import tempfile
+
+        return Path(tempfile.gettempdir())
+    return ROOT
+
+
 def run_child(module: str, *args: str, env: dict[str, str] | None = None,
               timeout: float = 900) -> dict:
     """Run `python -m benchmarks.<module> ARGS` in a fresh process; its last stdout line is JSON.
@@ -98,7 +108,8 @@ def run_child(module: str, *args: str, env: dict[str, str] | None = None,
         full_env.update(env)
     proc = subprocess.run(
         [PY, "-m", f"benchmarks.{module}", *args],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=child_cwd(), env=full_env, capture_output=True, text=True, timeout=timeout,
+        check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{module} {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
