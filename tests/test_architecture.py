@@ -44,3 +44,16 @@ def test_no_core_source_mentions_qt() -> None:
             continue
         text = path.read_text()
         assert not QT_IMPORT.search(text), f"{path} imports Qt"
+
+
+def test_every_subpackage_is_listed_for_installation() -> None:
+    """A package missing from pyproject's list works in a checkout but not when installed."""
+    import tomllib
+
+    conf = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(conf["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "herbdesk").rglob("__init__.py")
+    }
+    assert found <= listed, f"not installed: {sorted(found - listed)}"
