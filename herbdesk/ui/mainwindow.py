@@ -171,6 +171,10 @@ class MainWindow(QMainWindow):
         tail_remote = QAction("Tail a &remote log over SSH…", self)
         tail_remote.triggered.connect(self._tail_remote_dialog)
         file_menu.addAction(tail_remote)
+        connect = QAction("&Connect to a distributed run…", self)
+        connect.setToolTip("Attach to a run on a Redis broker: redis://host:6379/0/<run_id>")
+        connect.triggered.connect(self._connect_dialog)
+        file_menu.addAction(connect)
         file_menu.addSeparator()
         shot = QAction("Save &screenshot…", self)
         shot.triggered.connect(self._screenshot_dialog)
@@ -324,6 +328,19 @@ class MainWindow(QMainWindow):
 
         text, ok = QInputDialog.getText(
             self, "Tail a remote log", "user@host:/path/to/run/events.jsonl"
+        )
+        if ok and text.strip():
+            self.tail(text.strip())
+
+    def _connect_dialog(self) -> None:
+        from PySide6.QtWidgets import QInputDialog, QLineEdit
+
+        text, ok = QInputDialog.getText(
+            self,
+            "Connect to a distributed run",
+            "redis://[user:password@]host:6379/0/<run_id>",
+            QLineEdit.EchoMode.Normal,
+            "redis://127.0.0.1:6379/0/",
         )
         if ok and text.strip():
             self.tail(text.strip())
