@@ -54,7 +54,9 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--engine", help="ocr (offline, default) or openrouter (any OpenAI-compatible API)"
     )
-    r.add_argument("--model", help="model id for the API engine")
+    r.add_argument(
+        "--model", help="model id for the API engine (default qwen/qwen2.5-vl-72b-instruct:free)"
+    )
     r.add_argument("--base-url", help="API base URL (default https://openrouter.ai/api/v1)")
     r.add_argument(
         "--api-key-env",

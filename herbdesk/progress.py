@@ -56,7 +56,7 @@ class TerminalProgress:
 
     def note(self, text: str, style: str = "yellow") -> None:
         if not self.quiet:
-            self.console.print(text, style=style, markup=False)
+            self.console.print(text, style=style, markup=False, soft_wrap=True)
 
     def on_event(self, ev: Event) -> None:
         with self._lock:
@@ -133,12 +133,16 @@ class TerminalProgress:
         style = {"completed": "bold green", "cancelled": "bold yellow"}.get(
             outcome.status, "bold red"
         )
-        self.console.print(line, style=style, markup=False)
+        if outcome.reason == "preflight_failed":
+            line = "NOT STARTED: preflight failed, no specimen was attempted"
+        self.console.print(line, style=style, markup=False, soft_wrap=True)
         if outcome.status != "completed":
-            self.console.print(f"  {outcome.message}", style=style, markup=False)
-        self.console.print(f"  run directory: {outcome.run_dir}", markup=False)
-        self.console.print(f"  summary: herbdesk summary {outcome.run_dir}", markup=False)
-        if outcome.status in ("failed", "cancelled"):
+            self.console.print(f"  {outcome.message}", style=style, markup=False, soft_wrap=True)
+        self.console.print(f"  run directory: {outcome.run_dir}", markup=False, soft_wrap=True)
+        self.console.print(
+            f"  summary: herbdesk summary {outcome.run_dir}", markup=False, soft_wrap=True
+        )
+        if outcome.status in ("failed", "cancelled") and outcome.reason != "preflight_failed":
             self.console.print(
                 f"  continue:  herbdesk run --resume {outcome.run_dir}", markup=False
             )

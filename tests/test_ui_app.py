@@ -299,3 +299,47 @@ def test_tail_follows_a_headless_run_live(
     assert window.document.state.summary() == on_disk.summary()
     assert window.table_model.rowCount() == 25
     window.stop_tail()
+
+
+def test_sigterm_stops_the_app_gracefully(tmp_path: Path, sample_dir: Path) -> None:
+    """A window killed with SIGTERM (logout, `timeout`, systemd) still ends its run on record."""
+    import signal
+    import time
+
+    from herbdesk.summary import load_state
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "herbdesk",
+            "app",
+            "--images",
+            str(sample_dir),
+            "--engine",
+            "ocr",
+            "--out",
+            str(tmp_path / "runs"),
+            "--start",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until the run is under way
+        logs = list((tmp_path / "runs").glob("*/events.jsonl"))
+        if logs and b"specimen.processing" in logs[0].read_bytes():
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "stopping gracefully" in err
+    run_dir = logs[0].parent
+    state, _ = load_state(run_dir)
+    assert state.status == "cancelled"  # the terminal event was written
+    assert len(raw_records(run_dir)) == state.processed < 5

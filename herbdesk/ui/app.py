@@ -37,6 +37,31 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _quit_on_signals(app, win) -> list[int]:
+    """Ctrl-C / SIGTERM / SIGHUP close the window gracefully: a live run is stopped (in-flight
+    specimens finish and are recorded, the terminal event is written), then the app exits."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    exit_code: list[int] = []  # the shell convention, 128 + signal, whatever Qt returns
+
+    def handler(signum: int, _frame: object) -> None:
+        print(f"herbdesk: {signal.Signals(signum).name}: stopping gracefully", file=sys.stderr)
+        exit_code.append(128 + signum)
+        win.shutdown()
+        win.force_close()
+        app.exit(exit_code[0])
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+    # Python runs signal handlers only between bytecodes: wake it while Qt's loop idles.
+    tick = QTimer(app)
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
+    return exit_code
+
+
 def run_app(argv: list[str]) -> int:
     args = _parse(argv)
     if args.screenshot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
@@ -105,5 +130,8 @@ def run_app(argv: list[str]) -> int:
             app.quit()
 
         QTimer.singleShot(int(args.screenshot_after * 1000) + 200, shoot)
+    signalled = _quit_on_signals(app, win)
     code = app.exec()
+    if signalled:
+        return signalled[0]
     return rc or code

@@ -601,8 +601,14 @@ class MainWindow(QMainWindow):
             self.worker.stop()
             self.worker.wait(timeout_ms)
 
+    def force_close(self) -> None:
+        """Close without asking (signals, scripted exits); the run was already stopped."""
+        self._closing_forced = True
+        self.close()
+
     def closeEvent(self, event) -> None:
-        if self.worker is not None and self.worker.isRunning():
+        forced = getattr(self, "_closing_forced", False)
+        if not forced and self.worker is not None and self.worker.isRunning():
             answer = QMessageBox.question(
                 self,
                 "Stop the run?",

@@ -134,7 +134,9 @@ class OpenRouterEngine:
         if _is_openrouter(self.base_url) and not self.settings.api_key:
             checks.append(
                 Check(
-                    "api key", False, "no API key: set OPENROUTER_API_KEY or store one in the app"
+                    "api key",
+                    False,
+                    "no API key: set OPENROUTER_API_KEY or keep one in the OS keyring",
                 )
             )
             return checks
