@@ -57,6 +57,10 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
     log = resolve_log(path)
     if not log.exists():
         print(f"herbdesk: error: no event log at {log}", file=sys.stderr)
+        runs = sorted(p.parent.name for p in path.glob("*/events.jsonl")) if path.is_dir() else []
+        if runs:  # a runs folder: name the runs inside it
+            shown = ", ".join(runs[-5:])
+            print(f"  {path} holds {len(runs)} run(s), e.g. {shown}", file=sys.stderr)
         return 2
     try:
         state, _ = load_state(path)

@@ -180,7 +180,7 @@ def format_event(ev: Event) -> str:
         reason = f" ({d.get('reason')})" if d.get("reason") else ""
         info = (
             f"{d.get('status', t.split('.')[-1])}{reason}: {d.get('message', '')} "
-            f"[{d.get('succeeded')} ok, {d.get('failed')} failed of {d.get('processed')}]"
+            f"[{d.get('processed')} processed: {d.get('succeeded')} ok, {d.get('failed')} failed]"
         )
     else:
         info = " ".join(str(d[k]) for k in ("image", "reason") if d.get(k))
@@ -265,7 +265,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 out.flush()
             elif kind == "status" and (item.state != last_state or item.change):
                 last_state = item.state
-                print(f"herbdesk tail: {item.state}: {_clean(item.message)}", file=sys.stderr)
+                print(f"herbdesk tail [{item.state}]: {_clean(item.message)}", file=sys.stderr)
             if args.until_done and done is not None and follower.caught_up and q.empty():
                 return exit_code_for(done)
             if follower.state == "stopped" and q.empty():

@@ -17,14 +17,14 @@ from typing import Any
 
 import orjson
 import pytest
+from fakeapi import FakeApi
+from helpers import api_config, raw_records
 
 from herbdesk.distributed.broker import RedisRun, event_from_entry
 from herbdesk.distributed.enqueue import enqueue_run
 from herbdesk.distributed.keys import GROUP, connect, parse_run_target, redact_url
 from herbdesk.events.types import EventType
 from herbdesk.monitor.validation import ValidationConfig
-from tests.fakeapi import FakeApi
-from tests.helpers import api_config, raw_records
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_BIN = shutil.which("redis-server")
