@@ -30,6 +30,8 @@ class RunDocument(QObject):
     """(first, count): events appended to `events`, from any source (the event log pane)."""
     refreshed = Signal(set)
     """Timer tick after changes; carries the table rows touched since the last tick."""
+    flushed = Signal()
+    """`flush` refreshed the views: ones that spread their redraws over time catch up now."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -135,6 +137,7 @@ class RunDocument(QObject):
         """Refresh views now (tests, screenshots, the end of a load)."""
         self._bulk_at = 0.0
         self._tick()
+        self.flushed.emit()
 
     def _tick(self) -> None:
         if not self._dirty:

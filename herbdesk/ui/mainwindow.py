@@ -42,6 +42,7 @@ from herbdesk.ui.worker import RunWorker
 
 MAX_RECENT = 10
 DEFAULT_STALE_AFTER_S = 600  # a run silent for 10 minutes has probably died
+DETAIL_FOLLOW_MS = 500
 
 
 class MainWindow(QMainWindow):
@@ -71,6 +72,13 @@ class MainWindow(QMainWindow):
         self.detail = SpecimenDetail()
         self.table.specimen_selected.connect(self._user_selected)
         self._follow_latest = True  # the detail shows the newest result until a row is picked
+        # Following the newest result re-reads raw.jsonl and decodes a sheet image: at most
+        # twice a second, however fast results stream in (the latest one always shows).
+        self._detail_pending = False
+        self._detail_cooldown = QTimer(self)
+        self._detail_cooldown.setSingleShot(True)
+        self._detail_cooldown.setInterval(DETAIL_FOLLOW_MS)
+        self._detail_cooldown.timeout.connect(self._follow_detail)
 
         central = QWidget()
         lay = QVBoxLayout(central)
@@ -119,6 +127,8 @@ class MainWindow(QMainWindow):
         self.setup.stop_requested.connect(self.stop_run)
         self.setup.resume_run_requested.connect(lambda d: self.start_run(resume_dir=Path(d)))
         self.document.refreshed.connect(self._refresh)
+        self.document.flushed.connect(self.plots.flush)
+        self.document.flushed.connect(self._follow_detail)
         self.document.reset_done.connect(self._on_reset)
 
         self.source_label = QLabel("No run")
@@ -456,6 +466,8 @@ class MainWindow(QMainWindow):
         self.banners.clear()
         self._detail_row = None
         self._follow_latest = True
+        self._detail_pending = False
+        self._detail_cooldown.stop()
         self.detail.clear()
         self.plots.clear()
         self.source_label.setText(self.document.source_label)
@@ -496,7 +508,9 @@ class MainWindow(QMainWindow):
         st = self.document.state
         if self._follow_latest and st.last_finished_row is not None:
             if st.last_finished_row != self._detail_row or st.last_finished_row in changed:
-                self._show_detail(st.last_finished_row)
+                self._detail_pending = True
+                if not self._detail_cooldown.isActive():
+                    self._follow_detail()
         elif self._detail_row is not None and self._detail_row in changed:
             self._show_detail(self._detail_row)
         self.kpis.update_from(st)
@@ -522,8 +536,17 @@ class MainWindow(QMainWindow):
             self._notified.add("end")
             self.tray.showMessage(f"herbdesk: run {st.status}", st.message or "")
 
+    def _follow_detail(self) -> None:
+        """Show the newest result if one is waiting, then hold further updates a moment."""
+        st = self.document.state
+        if self._detail_pending and self._follow_latest and st.last_finished_row is not None:
+            self._detail_pending = False
+            self._show_detail(st.last_finished_row)
+            self._detail_cooldown.start()
+
     def _user_selected(self, row: int) -> None:
         self._follow_latest = False
+        self._detail_pending = False
         self._show_detail(row)
 
     def _show_detail(self, row: int) -> None:
