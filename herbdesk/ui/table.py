@@ -1,9 +1,10 @@
 """The specimen table: a model over RunState's columns, a filter proxy and the view with its bar.
 
-Sorting lives in the model (a row permutation built with Python's C-level `sort`), not in
-QSortFilterProxyModel's comparator: that calls back into Python once or twice per comparison,
-which measured 5-17 s to sort 100,000 rows; the permutation takes well under a second. The proxy
-only filters, reading the state columns directly rather than going through `data()`.
+Sorting and filtering live in the model (a row permutation built with numpy or Python's C-level
+`sort`, narrowed by a filter mask computed over whole columns), not in QSortFilterProxyModel's
+comparator or filterAcceptsRow: those call back into Python once per comparison or per row,
+which measured 5-17 s to sort 100,000 rows and over a second to filter 1,000,000; the
+permutation and the mask take a fraction of that. The proxy only forwards the filter and sort.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QSortFilterProxyModel,
     Qt,
     QTimer,
@@ -132,6 +134,11 @@ def sorted_rows(state: RunState, n: int, column: int, descending: bool) -> list[
     Stable both ways: equal keys keep run order. Number columns sort in numpy (a stable
     argsort over float64 with NaN for missing), text columns with Python's C-level sort.
     """
+    out: list[int] = _sorted_array(state, n, column, descending).tolist()
+    return out
+
+
+def _sorted_array(state: RunState, n: int, column: int, descending: bool) -> np.ndarray:
     if column in NUMERIC_COLUMNS:
         try:
             return _sorted_numeric(state, n, column, descending)
@@ -142,10 +149,10 @@ def sorted_rows(state: RunState, n: int, column: int, descending: bool) -> list[
     present = [r for r in range(n) if values[r] is not None]
     missing = [r for r in range(n) if values[r] is None]
     present.sort(key=values.__getitem__, reverse=descending)  # stable both ways
-    return present + missing
+    return np.array(present + missing, dtype=np.int64)
 
 
-def _sorted_numeric(state: RunState, n: int, column: int, descending: bool) -> list[int]:
+def _sorted_numeric(state: RunState, n: int, column: int, descending: bool) -> np.ndarray:
     col, _key = _sort_source(state, column)
     nan = math.nan
     values = np.fromiter((nan if v is None else v for v in col[:n]), np.float64, n)
@@ -155,24 +162,60 @@ def _sorted_numeric(state: RunState, n: int, column: int, descending: bool) -> l
     present = np.flatnonzero(~missing)
     keys = values[present]
     order = present[np.argsort(-keys if descending else keys, kind="stable")]
-    out: list[int] = np.concatenate([order, np.flatnonzero(missing)]).tolist()
+    return np.concatenate([order, np.flatnonzero(missing)]).astype(np.int64, copy=False)
+
+
+def status_set(status: str | None) -> frozenset[str] | None:
+    """The statuses a status filter shows (None: all); processing includes retrying."""
+    if not status or status == "All":
+        return None
+    if status == STATUS_PROCESSING:
+        return frozenset({STATUS_PROCESSING, STATUS_RETRYING})
+    return frozenset({status})
+
+
+def _ranges(sorted_rows: Sequence[int]) -> list[tuple[int, int]]:
+    """(first, last) runs of consecutive values in an ascending sequence."""
+    out: list[tuple[int, int]] = []
+    for r in sorted_rows:
+        if out and out[-1][1] == r - 1:
+            out[-1] = (out[-1][0], r)
+        else:
+            out.append((r, r))
     return out
 
 
-class SpecimenTableModel(QAbstractTableModel):
-    """One row per specimen, read straight from the RunState columns; sortable by permutation.
+# Live updates announce rows leaving and joining the filter one range at a time (the view keeps
+# its place); past this many ranges in one refresh (a bulk load) the model resets instead.
+MAX_LIVE_RANGES = 64
 
-    `rowCount` is the number of rows announced to views, which lags the state until `sync`, so
-    views never see a row before its `rowsInserted`.
+
+class SpecimenTableModel(QAbstractTableModel):
+    """One row per shown specimen, read straight from the RunState columns; sorted and filtered
+    by permutation.
+
+    Model (view) rows are the state rows that pass the status and text filter, in sort order:
+    `_order` maps a view row to its state row and `_pos` a state row to its view row (-1 when
+    filtered out); both are None while every known row shows in run order. Filters are computed
+    over whole columns at C speed (no per-row call from Qt). `total_rows` is the number of state
+    rows announced so far, which lags the state until `sync`, so views never see a row before its
+    `rowsInserted`.
     """
+
+    total_changed = Signal()
+    """More state rows are known (some may be filtered out, so no rowsInserted says so)."""
 
     def __init__(self, document: RunDocument, parent: Any = None) -> None:
         super().__init__(parent)
         self._document = document
         self._state = document.state
-        self._rows = 0
-        self._order: list[int] | None = None  # view row -> state row; None while unsorted
-        self._pos: list[int] | None = None  # state row -> view row
+        self._known = 0  # state rows announced
+        self._rows = 0  # rows shown (rowCount)
+        self._sorted: np.ndarray | None = None  # all known rows in sort order; None unsorted
+        self._order: np.ndarray | None = None  # view row -> state row; None: identity
+        self._pos: np.ndarray | None = None  # state row -> view row (-1 hidden); None: identity
+        self._statuses: frozenset[str] | None = None
+        self._needle = ""
         self._sort_column = -1
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._last_sort_s = 0.0
@@ -188,43 +231,212 @@ class SpecimenTableModel(QAbstractTableModel):
     def state(self) -> RunState:
         return self._state
 
+    def total_rows(self) -> int:
+        """State rows announced, shown or filtered out."""
+        return self._known
+
     def set_state(self, state: RunState) -> None:
         """Show another state from scratch (a new source was opened)."""
         self.beginResetModel()
         self._state = state
-        self._rows = state.rows
+        self._known = state.rows
         self._resort.stop()
-        if self._sort_column >= 0:
-            self._order, self._pos = self._compute_order()
-        else:
-            self._order = self._pos = None
+        self._sorted = self._compute_sorted() if self._sort_column >= 0 else None
+        self._refilter()
         self.endResetModel()
+        self.total_changed.emit()
 
     def _on_reset(self) -> None:
         self.set_state(self._document.state)
 
     def sync(self, changed_rows: set[int]) -> None:
-        """Announce rows appended since the last sync and repaint the changed ones."""
+        """Announce rows appended since the last sync and repaint the changed ones.
+
+        While a filter is active, rows whose status change takes them out of it are removed and
+        rows it lets in are inserted (at the end while sorted, until the re-sort places them).
+        """
         if self._document.state is not self._state:  # replaced without reset_done
             self.set_state(self._document.state)
             return
-        old, n = self._rows, self._state.rows
+        old, n = self._known, self._state.rows
+        existing = [r for r in changed_rows if r < old]
+        changed = bool(existing)
+        if self.filtering() and existing and not self._refilter_existing(existing):
+            self._reset_for(n)  # too many separate ranges: start over, keeping the place
+            existing = []
+        if n > self._known:
+            self._append(self._known, n)
+        if existing:
+            pos = self._pos
+            view_rows = existing if pos is None else [v for v in pos[existing].tolist() if v >= 0]
+            if view_rows:
+                last_col = len(HEADERS) - 1
+                self.dataChanged.emit(
+                    self.index(min(view_rows), 0), self.index(max(view_rows), last_col)
+                )
         if n > old:
+            self.total_changed.emit()
+        if self._sort_column >= 0 and (n > old or changed) and not self._resort.isActive():
+            self._resort.start(int(min(2000.0, max(100.0, self._last_sort_s * 10_000.0))))
+
+    def _append(self, old: int, n: int) -> None:
+        """Known rows old..n-1 are new: those passing the filter show at the end."""
+        new = np.arange(old, n, dtype=np.int64)
+        self._known = n
+        if self._sorted is not None:
+            self._sorted = np.concatenate([self._sorted, new])  # at the end until re-sorted
+        if self._order is None:  # every row shows in run order
             self.beginInsertRows(QModelIndex(), old, n - 1)
             self._rows = n
-            if self._order is not None and self._pos is not None:
-                self._order.extend(range(old, n))  # at the end until the next re-sort
-                self._pos.extend(range(old, n))
             self.endInsertRows()
-        existing = [r for r in changed_rows if r < old]
-        if existing:
-            view_rows = [self._pos[r] for r in existing] if self._pos is not None else existing
-            last_col = len(HEADERS) - 1
-            self.dataChanged.emit(
-                self.index(min(view_rows), 0), self.index(max(view_rows), last_col)
+            return
+        assert self._pos is not None
+        shown = new[self._passes(new)] if self.filtering() else new
+        self._pos = np.concatenate([self._pos, np.full(n - old, -1, dtype=np.int64)])
+        if len(shown):
+            first = self._rows
+            self.beginInsertRows(QModelIndex(), first, first + len(shown) - 1)
+            self._order = np.concatenate([self._order, shown])
+            self._pos[shown] = np.arange(first, first + len(shown), dtype=np.int64)
+            self._rows += len(shown)
+            self.endInsertRows()
+
+    def _refilter_existing(self, existing: list[int]) -> bool:
+        """Remove rows that left the filter and insert those that joined; False if too many."""
+        assert self._order is not None and self._pos is not None
+        rows = np.array(sorted(existing), dtype=np.int64)
+        shown = self._pos[rows] >= 0
+        passes = self._passes(rows)
+        leaving = np.sort(self._pos[rows[shown & ~passes]])  # view rows
+        joining = rows[passes & ~shown]  # state rows, ascending
+        if not len(leaving) and not len(joining):
+            return True
+        removals = _ranges(leaving.tolist())
+        if self._sorted is None:  # run order: a joining row goes where it belongs
+            at = np.searchsorted(self._order, joining)
+        else:  # sorted: at the end until the re-sort places it
+            at = np.full(len(joining), self._rows, dtype=np.int64)
+        if len(removals) + len(np.unique(at)) > MAX_LIVE_RANGES:
+            return False
+        # `_pos` is rebuilt once after the batch (O(rows)); `state_row` is right at every step
+        for first, last in reversed(removals):  # bottom up: earlier rows keep their place
+            self.beginRemoveRows(QModelIndex(), first, last)
+            self._order = np.delete(self._order, np.s_[first : last + 1])
+            self._rows -= last - first + 1
+            self.endRemoveRows()
+        if len(joining):
+            # positions in the order as it is now, inserted bottom up
+            at = (
+                np.searchsorted(self._order, joining)
+                if self._sorted is None
+                else np.full(len(joining), self._rows, dtype=np.int64)
             )
-        if self._sort_column >= 0 and (n > old or existing) and not self._resort.isActive():
-            self._resort.start(int(min(2000.0, max(100.0, self._last_sort_s * 10_000.0))))
+            bounds = np.flatnonzero(np.diff(at)) + 1
+            for group in reversed(np.split(np.arange(len(joining)), bounds)):
+                p = int(at[group[0]])
+                self.beginInsertRows(QModelIndex(), p, p + len(group) - 1)
+                self._order = np.insert(self._order, p, joining[group])
+                self._rows += len(group)
+                self.endInsertRows()
+        self._pos = self._inverse(self._order)
+        return True
+
+    def _reset_for(self, n: int) -> None:
+        """Refilter everything (a bulk load changed rows in too many places)."""
+        self.beginResetModel()
+        if n > self._known:
+            new = np.arange(self._known, n, dtype=np.int64)
+            if self._sorted is not None:
+                self._sorted = np.concatenate([self._sorted, new])
+            self._known = n
+        self._refilter()
+        self.endResetModel()
+
+    # ------------------------------------------------------------------ filtering
+    def filtering(self) -> bool:
+        return self._statuses is not None or bool(self._needle)
+
+    def set_filter(self, statuses: frozenset[str] | None, needle: str) -> None:
+        """Show only rows with one of `statuses` (None: any) containing `needle` (casefolded)
+        in their file name, specimen id or error. Resets the model: views keep their place."""
+        if statuses == self._statuses and needle == self._needle:
+            return
+        self.beginResetModel()
+        self._statuses = statuses
+        self._needle = needle
+        if self._resort.isActive() and self._sort_column >= 0:  # place appended rows now
+            self._resort.stop()
+            self._sorted = self._compute_sorted()
+        self._refilter()
+        self.endResetModel()
+
+    def _refilter(self) -> None:
+        """Rebuild the shown rows from the sort permutation and the filter over known rows."""
+        order, sorted_ = self._sorted, self._sorted
+        if self.filtering():
+            mask = self._mask()
+            order = np.flatnonzero(mask) if sorted_ is None else sorted_[mask[sorted_]]
+        self._order = order
+        self._pos = None if order is None else self._inverse(order)
+        self._rows = self._known if order is None else len(order)
+
+    def _inverse(self, order: np.ndarray) -> np.ndarray:
+        pos = np.full(self._known, -1, dtype=np.int64)
+        pos[order] = np.arange(len(order), dtype=np.int64)
+        return pos
+
+    def _mask(self) -> np.ndarray:
+        """Which of the known rows pass the filter, over whole columns."""
+        n = self._known
+        s = self._state
+        statuses, needle = self._statuses, self._needle
+        if statuses is not None:
+            status = np.array(s.row_status[:n], dtype=object)
+            mask = np.zeros(n, dtype=bool)
+            for st in statuses:
+                mask |= status == st
+            if not needle:
+                return mask
+            candidates = np.flatnonzero(mask)
+            mask[candidates[~self._text_hits(candidates)]] = False
+            return mask
+        if not needle:
+            return np.ones(n, dtype=bool)
+        images, ids, errors = s.image[:n], s.specimen_id[:n], s.error[:n]
+        return np.array(
+            [
+                needle in a.casefold() or needle in b.casefold() or needle in c.casefold()
+                for a, b, c in zip(images, ids, errors, strict=True)
+            ],
+            dtype=bool,
+        )
+
+    def _text_hits(self, rows: np.ndarray) -> np.ndarray:
+        """Which of some state rows contain the needle."""
+        s = self._state
+        needle, images, ids, errors = self._needle, s.image, s.specimen_id, s.error
+        return np.array(
+            [
+                needle in images[r].casefold()
+                or needle in ids[r].casefold()
+                or needle in errors[r].casefold()
+                for r in rows.tolist()
+            ],
+            dtype=bool,
+        )
+
+    def _passes(self, rows: np.ndarray) -> np.ndarray:
+        """Which of some state rows pass the filter (live updates: few rows)."""
+        statuses = self._statuses
+        if statuses is None:
+            mask = np.ones(len(rows), dtype=bool)
+        else:
+            status = self._state.row_status
+            mask = np.array([status[r] in statuses for r in rows.tolist()], dtype=bool)
+        if self._needle and mask.any():
+            candidates = np.flatnonzero(mask)
+            mask[candidates] = self._text_hits(rows[candidates])
+        return mask
 
     # ------------------------------------------------------------------ sorting
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -232,7 +444,7 @@ class SpecimenTableModel(QAbstractTableModel):
         current = (
             column == self._sort_column
             and order == self._sort_order
-            and (column < 0 or (self._order is not None and len(self._order) == self._rows))
+            and (column < 0 or (self._sorted is not None and len(self._sorted) == self._known))
             and not self._resort.isActive()
         )
         if current:  # e.g. sortByColumn sorts, then the header's indicator signal asks again
@@ -246,30 +458,33 @@ class SpecimenTableModel(QAbstractTableModel):
 
     def state_row(self, view_row: int) -> int:
         """The RunState row shown at a model row."""
-        return self._order[view_row] if self._order is not None else view_row
+        return view_row if self._order is None else int(self._order[view_row])
 
     def view_row(self, state_row: int) -> int:
-        return self._pos[state_row] if self._pos is not None else state_row
+        """The model row showing a known RunState row, -1 if it is filtered out."""
+        return state_row if self._pos is None else int(self._pos[state_row])
 
-    def _compute_order(self) -> tuple[list[int], list[int]]:
+    def _compute_sorted(self) -> np.ndarray:
         desc = self._sort_order == Qt.SortOrder.DescendingOrder
-        order = sorted_rows(self._state, self._rows, self._sort_column, desc)
-        pos_arr = np.empty(len(order), dtype=np.int64)
-        pos_arr[np.asarray(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int64)
-        pos: list[int] = pos_arr.tolist()
-        return order, pos
+        return _sorted_array(self._state, self._known, self._sort_column, desc)
 
     def _apply_sort(self) -> None:
-        if self._sort_column < 0 and self._order is None:
+        if self._sort_column < 0 and self._sorted is None:
             return
         t0 = time.perf_counter()
+        self._resort.stop()  # this is the re-sort it would make
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
         rows = [self.state_row(i.row()) for i in persistent]
-        if self._sort_column >= 0:
-            self._order, self._pos = self._compute_order()
+        # the shown rows stay the same (a layout change keeps the row count); only their order
+        self._sorted = self._compute_sorted() if self._sort_column >= 0 else None
+        if not self.filtering() or self._pos is None:  # every known row shows
+            self._order = self._sorted
         else:
-            self._order = self._pos = None
+            shown = self._pos >= 0
+            sorted_ = self._sorted
+            self._order = np.flatnonzero(shown) if sorted_ is None else sorted_[shown[sorted_]]
+        self._pos = None if self._order is None else self._inverse(self._order)
         self.changePersistentIndexList(
             persistent,
             [
@@ -349,12 +564,17 @@ class SpecimenTableModel(QAbstractTableModel):
 
 
 class SpecimenFilterProxy(QSortFilterProxyModel):
-    """Filters by status and text; sorting is handed to SpecimenTableModel's permutation."""
+    """The view's model: forwards the status and text filter and sorting to SpecimenTableModel.
+
+    The table model filters and sorts by permutation over whole columns; a filterAcceptsRow in
+    Python would be called once per row (a million calls for a million rows). This proxy keeps
+    Qt's C++ default, which accepts every row.
+    """
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.setSortRole(Qt.ItemDataRole.UserRole)  # the key the model sorts by, for other users
-        self.setDynamicSortFilter(True)  # re-filter rows whose status changes
+        self.setDynamicSortFilter(False)  # the model re-filters rows whose status changes
         self._model: SpecimenTableModel | None = None
         self._statuses: frozenset[str] | None = None
         self._needle = ""
@@ -362,6 +582,7 @@ class SpecimenFilterProxy(QSortFilterProxyModel):
     def setSourceModel(self, model: QAbstractItemModel) -> None:
         self._model = model if isinstance(model, SpecimenTableModel) else None
         super().setSourceModel(model)
+        self._forward()
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         if self._model is not None:
@@ -371,46 +592,23 @@ class SpecimenFilterProxy(QSortFilterProxyModel):
 
     def set_status_filter(self, status: str | None) -> None:
         """Show one status only (None or "All": every row); processing includes retrying."""
-        if not status or status == "All":
-            statuses = None
-        elif status == STATUS_PROCESSING:
-            statuses = frozenset({STATUS_PROCESSING, STATUS_RETRYING})
-        else:
-            statuses = frozenset({status})
-        if statuses != self._statuses:
-            self.beginFilterChange()
-            self._statuses = statuses
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self._statuses = status_set(status)
+        self._forward()
 
     def set_text_filter(self, text: str) -> None:
         """Case-insensitive substring over file name, specimen id and error."""
-        needle = text.strip().casefold()
-        if needle != self._needle:
-            self.beginFilterChange()
-            self._needle = needle
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self._needle = text.strip().casefold()
+        self._forward()
+
+    def _forward(self) -> None:
+        if self._model is not None:
+            self._model.set_filter(self._statuses, self._needle)
 
     def state_row(self, proxy_row: int) -> int | None:
         """The RunState row behind a proxy row, or None if out of range."""
         if self._model is None or not 0 <= proxy_row < self.rowCount():
             return None
         return self._model.state_row(self.mapToSource(self.index(proxy_row, 0)).row())
-
-    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        model = self._model
-        if model is None or (self._statuses is None and not self._needle):
-            return True
-        s = model.state
-        r = model.state_row(source_row)
-        if self._statuses is not None and s.row_status[r] not in self._statuses:
-            return False
-        needle = self._needle
-        return (
-            not needle
-            or needle in s.image[r].casefold()
-            or needle in s.specimen_id[r].casefold()
-            or needle in s.error[r].casefold()
-        )
 
 
 class SpecimenTableView(QWidget):
@@ -475,6 +673,12 @@ class SpecimenTableView(QWidget):
             self.proxy.layoutChanged,
         ):
             sig.connect(self._schedule_count)
+        self.model.total_changed.connect(self._schedule_count)
+        # A filter change resets the model: keep the current specimen and the scroll place.
+        self._kept: tuple[RunState, int | None, int | None] | None = None
+        self._restoring: int | None = None
+        self.proxy.modelAboutToBeReset.connect(self._before_reset)
+        self.proxy.modelReset.connect(self._after_reset)
         self._count_pending = False
         self._update_count()
 
@@ -485,19 +689,53 @@ class SpecimenTableView(QWidget):
 
     def select_state_row(self, row: int) -> bool:
         """Select and reveal a specimen by its RunState row; False if filtered out or unknown."""
-        if not 0 <= row < self.model.rowCount():
-            return False
-        idx = self.proxy.mapFromSource(self.model.index(self.model.view_row(row), 0))
+        idx = self._proxy_index(row)
         if not idx.isValid():
             return False
         self.table.setCurrentIndex(idx)
         self.table.scrollTo(idx)
         return True
 
+    def _proxy_index(self, row: int) -> QModelIndex:
+        """The proxy index showing a RunState row; invalid if filtered out or unknown."""
+        if not 0 <= row < self.model.total_rows():
+            return QModelIndex()
+        view_row = self.model.view_row(row)
+        if view_row < 0:
+            return QModelIndex()
+        return self.proxy.mapFromSource(self.model.index(view_row, 0))
+
+    def _before_reset(self) -> None:
+        top = self.table.indexAt(QPoint(0, 0))
+        self._kept = (
+            self.model.state,
+            self.current_state_row(),
+            self.proxy.state_row(top.row()) if top.isValid() else None,
+        )
+
+    def _after_reset(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is None or kept[0] is not self.model.state:  # another source: start afresh
+            return
+        _state, current, top = kept
+        if top is not None:
+            idx = self._proxy_index(top)
+            if idx.isValid():
+                self.table.scrollTo(idx, QAbstractItemView.ScrollHint.PositionAtTop)
+        if current is not None:
+            idx = self._proxy_index(current)
+            if idx.isValid():
+                self._restoring = current  # the same specimen: no new specimen_selected
+                try:
+                    self.table.setCurrentIndex(idx)
+                finally:
+                    self._restoring = None
+                self.table.scrollTo(idx)
+
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
             row = self.proxy.state_row(current.row())
-            if row is not None:
+            if row is not None and row != self._restoring:
                 self.specimen_selected.emit(row)
 
     def _schedule_count(self, *_args: Any) -> None:
@@ -509,5 +747,5 @@ class SpecimenTableView(QWidget):
     def _update_count(self) -> None:
         self._count_pending = False
         self.count_label.setText(
-            f"{self.proxy.rowCount():,} of {self.model.rowCount():,} specimens"
+            f"{self.proxy.rowCount():,} of {self.model.total_rows():,} specimens"
         )
