@@ -4,7 +4,8 @@ Live runs, opened logs, tailed logs and distributed runs all go through `apply`,
 log and the live view cannot disagree. Per-specimen data is kept in columns (lists indexed by
 row; the plot series in array('d')), not one object per event, and the fold records which rows
 changed so a view can update incrementally on its own timer. Opened logs fold through
-`apply_chunk`, which builds no Event at all for herbdesk lines.
+`apply_chunk`, which builds no Event at all for herbdesk lines and decodes the frequent
+specimen lines straight into typed structs (events/bulk.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from herbdesk.events.bulk import BulkLine, decode_bulk, metrics_object
 from herbdesk.events.codec import BadLine, from_dict
 from herbdesk.events.reader import MAX_LINE_BYTES, EventIndex, LineChunk, ReadStats
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
@@ -104,6 +106,7 @@ class RunState:
         self.warnings: list[dict[str, Any]] = []
         self.consumer_errors: list[dict[str, Any]] = []
         self.latest_metrics: dict[str, Any] = {}
+        self._metrics_raw: bytes | None = None  # newer than latest_metrics, not decoded yet
         self.last_finished_row: int | None = None
         # change tracking for views: rows added since / rows changed since last take
         self._changed: set[int] = set()
@@ -175,6 +178,7 @@ class RunState:
             stats.record_bad(line_no, start, f"line longer than {MAX_LINE_BYTES} bytes", head)
         loads = orjson.loads
         apply_object = self.apply_object
+        fold_bulk = self._fold_bulk
         starts = chunk.starts
         line_no = chunk.first_line_no - 1
         for i, raw in enumerate(chunk.lines):
@@ -182,6 +186,13 @@ class RunState:
             if not line:
                 continue
             stats.lines += 1
+            bulk = decode_bulk(line)
+            if bulk is not None:
+                fold_bulk(bulk)
+                stats.events += 1
+                if index is not None:
+                    index.add_line(starts[i], len(raw), bulk.event_type)
+                continue
             try:
                 obj = loads(line)
             except orjson.JSONDecodeError as exc:
@@ -207,18 +218,46 @@ class RunState:
             stats.events += 1
             if index is not None:
                 index.add_event(ev)
+        self._decode_metrics()
 
-    def _fold(
-        self,
-        et: str,
-        run_id: str,
-        seq: int,
-        timestamp: str,
-        specimen_id: str | None,
-        sequence: int | None,
-        d: Mapping[str, Any],
-        metrics: Mapping[str, Any] | None,
-    ) -> None:
+    def _fold_bulk(self, ev: BulkLine) -> None:
+        """`_fold` for a typed specimen line (events/bulk.py): same outcome, no dicts."""
+        et, seq, sid, sequence, d = ev.event_type, ev.seq, ev.specimen_id, ev.sequence, ev.data
+        self._header(et, ev.run_id, seq, ev.timestamp)
+        if et == EventType.SPECIMEN_PROCESSING:
+            self._set_status(self._row(sid, sequence, seq, d.image, d.path), STATUS_PROCESSING)
+        elif et == EventType.SPECIMEN_QUEUED:
+            self._row(sid, sequence, seq, d.image, d.path)
+        else:
+            self._apply_finished(
+                et,
+                ev.timestamp,
+                sid,
+                sequence,
+                seq,
+                d.image,
+                d.path,
+                d.success,
+                d.fields_extracted,
+                d.confidence,
+                d.processing_time_ms,
+                d.cost_usd,
+                orjson.loads(memoryview(d.error)) if d.error else None,
+                d.attempts,
+                d.tokens,
+            )
+        if ev.metrics:
+            raw = metrics_object(ev.metrics)
+            if raw is not None:
+                self._metrics_raw = raw
+
+    def _decode_metrics(self) -> None:
+        if self._metrics_raw is not None:
+            self.latest_metrics = orjson.loads(self._metrics_raw)
+            self._metrics_raw = None
+
+    def _header(self, et: str, run_id: str, seq: int, timestamp: str) -> None:
+        """What every event updates: counts, sequence gaps, first and last timestamps."""
         self.events += 1
         if seq:
             last = self.last_seq
@@ -234,10 +273,41 @@ class RunState:
         tc[et] = tc.get(et, 0) + 1
         if run_id and self.run_id is None:
             self.run_id = run_id
+
+    def _fold(
+        self,
+        et: str,
+        run_id: str,
+        seq: int,
+        timestamp: str,
+        specimen_id: str | None,
+        sequence: int | None,
+        d: Mapping[str, Any],
+        metrics: Mapping[str, Any] | None,
+    ) -> None:
+        self._header(et, run_id, seq, timestamp)
+        g = d.get
         if et == EventType.SPECIMEN_PROCESSING:  # the most frequent types first
-            self._set_status(self._row(specimen_id, sequence, seq, d), STATUS_PROCESSING)
+            row = self._row(specimen_id, sequence, seq, g("image"), g("path"))
+            self._set_status(row, STATUS_PROCESSING)
         elif et in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
-            self._apply_finished(et, timestamp, specimen_id, sequence, seq, d)
+            self._apply_finished(
+                et,
+                timestamp,
+                specimen_id,
+                sequence,
+                seq,
+                g("image"),
+                g("path"),
+                g("success"),
+                g("fields_extracted"),
+                g("confidence"),
+                g("processing_time_ms"),
+                g("cost_usd"),
+                g("error"),
+                g("attempts"),
+                g("tokens"),
+            )
         elif et == EventType.EXTRACTION_STARTED:
             self.status = "running"
             self.reason, self.message = None, ""
@@ -258,7 +328,7 @@ class RunState:
                 [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
             )
         elif et in (EventType.SPECIMEN_QUEUED, EventType.SPECIMEN_SKIPPED):
-            row = self._row(specimen_id, sequence, seq, d)
+            row = self._row(specimen_id, sequence, seq, g("image"), g("path"))
             if et == EventType.SPECIMEN_SKIPPED and self.row_status[row] not in (
                 STATUS_COMPLETED,
                 STATUS_FAILED,
@@ -266,7 +336,7 @@ class RunState:
                 self._set_status(row, STATUS_SKIPPED)
                 self.error[row] = str(d.get("reason") or "")
         elif et == EventType.SPECIMEN_RETRYING:
-            row = self._row(specimen_id, sequence, seq, d)
+            row = self._row(specimen_id, sequence, seq, g("image"), g("path"))
             self._set_status(row, STATUS_RETRYING)
             self.error[row] = _error_str(d.get("error"))
         elif et == EventType.VALIDATION_CHECKPOINT:
@@ -289,6 +359,7 @@ class RunState:
                     self._set_status(row, STATUS_QUEUED)
         if metrics:
             self.latest_metrics = dict(metrics)
+            self._metrics_raw = None
 
     def _apply_finished(
         self,
@@ -297,23 +368,33 @@ class RunState:
         specimen_id: str | None,
         sequence: int | None,
         seq: int,
-        d: Mapping[str, Any],
+        image: Any,
+        path: Any,
+        success: Any,
+        fields_extracted: Any,
+        confidence: Any,
+        processing_time_ms: Any,
+        cost_usd: Any,
+        error: Any,
+        attempts: Any,
+        tokens: Any,
     ) -> None:
-        ok = et == EventType.SPECIMEN_COMPLETED and d.get("success", True) is not False
-        row = self._row(specimen_id, sequence, seq, d)
+        """A finished specimen; the data fields as found in the event (None if absent)."""
+        ok = et == EventType.SPECIMEN_COMPLETED and success is not False
+        row = self._row(specimen_id, sequence, seq, image, path)
         self.last_finished_row = row
         self._set_status(row, STATUS_COMPLETED if ok else STATUS_FAILED)
         self.sequence[row] = sequence
-        self.fields_extracted[row] = _count(d.get("fields_extracted"))
-        conf = _num(d.get("confidence"))
+        self.fields_extracted[row] = _count(fields_extracted)
+        conf = _num(confidence)
         self.confidence[row] = conf
-        t = _num(d.get("processing_time_ms"))
+        t = _num(processing_time_ms)
         self.time_ms[row] = t
-        cost = _num(d.get("cost_usd"))
+        cost = _num(cost_usd)
         self.cost_usd[row] = cost
-        self.error[row] = "" if ok else _error_str(d.get("error"))
-        self.attempts[row] = _count(d.get("attempts")) or 1
-        self.tokens += _count(d.get("tokens"))
+        self.error[row] = "" if ok else _error_str(error)
+        self.attempts[row] = _count(attempts) or 1
+        self.tokens += _count(tokens)
         self.cost_total += cost or 0.0
         if conf is not None and ok:
             self._conf_sum += conf
@@ -336,7 +417,7 @@ class RunState:
         self.finish_epoch.append(epoch if epoch is not None else float("nan"))
 
     def _row(
-        self, specimen_id: str | None, sequence: int | None, seq: int, d: Mapping[str, Any]
+        self, specimen_id: str | None, sequence: int | None, seq: int, image: Any, path: Any
     ) -> int:
         sid = specimen_id or f"#{sequence or seq}"
         row = self.row_of.get(sid)
@@ -344,8 +425,8 @@ class RunState:
             row = len(self.specimen_id)
             self.row_of[sid] = row
             self.specimen_id.append(sid)
-            self.image.append(str(d.get("image") or ""))
-            self.path.append(str(d.get("path") or ""))
+            self.image.append(str(image or ""))
+            self.path.append(str(path or ""))
             self.row_status.append(STATUS_QUEUED)
             self.sequence.append(None)
             self.fields_extracted.append(0)
@@ -355,10 +436,10 @@ class RunState:
             self.error.append("")
             self.attempts.append(0)
         else:
-            if d.get("image") and not self.image[row]:
-                self.image[row] = str(d["image"])
-            if d.get("path") and not self.path[row]:
-                self.path[row] = str(d["path"])
+            if image and not self.image[row]:
+                self.image[row] = str(image)
+            if path and not self.path[row]:
+                self.path[row] = str(path)
         self._changed.add(row)
         return row
 

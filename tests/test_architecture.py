@@ -53,7 +53,6 @@ def test_every_subpackage_is_listed_for_installation() -> None:
     conf = tomllib.loads((ROOT / "pyproject.toml").read_text())
     listed = set(conf["tool"]["setuptools"]["packages"])
     found = {
-        ".".join(p.parent.relative_to(ROOT).parts)
-        for p in (ROOT / "herbdesk").rglob("__init__.py")
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "herbdesk").rglob("__init__.py")
     }
     assert found <= listed, f"not installed: {sorted(found - listed)}"

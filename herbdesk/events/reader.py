@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, overload
 
+import numpy as np
 import orjson
 
 from herbdesk.events.codec import BadLine, decode, encode
@@ -184,20 +185,21 @@ def iter_line_chunks(
             skip_start = -1
             block = block[j + 1 :]
         buf = carry + block if carry else block
-        parts = buf.split(b"\n")
-        carry = parts.pop()
-        lines: list[bytes] = []
-        starts: list[int] = []
+        lines = buf.split(b"\n")
+        carry = lines.pop()
         first = line_no
-        for p in parts:
-            if len(p) >= MAX_LINE_BYTES:
-                pending.append((line_no, pos, p[:200]))
-                lines.append(b"")  # keeps numbering; empty lines are skipped by every reader
-            else:
-                lines.append(p)
-            starts.append(pos)
-            pos += len(p) + 1
-            line_no += 1
+        # line offsets in C (numpy), not a Python loop: this runs for every line of a load
+        lens = np.fromiter(map(len, lines), np.int64, len(lines))
+        ends = np.cumsum(lens + 1)
+        starts: list[int] = (ends - (lens + 1) + pos).tolist()
+        if int(lens.max(initial=0)) >= MAX_LINE_BYTES:
+            for k, p in enumerate(lines):
+                if len(p) >= MAX_LINE_BYTES:
+                    pending.append((line_no + k, starts[k], p[:200]))
+                    lines[k] = b""  # keeps numbering; empty lines are skipped by every reader
+        if len(lines):
+            pos += int(ends[-1])
+            line_no += len(lines)
         if len(carry) >= MAX_LINE_BYTES:
             skip_start, skip_len, skip_head = pos, len(carry), carry[:200]
             carry = b""
