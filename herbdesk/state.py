@@ -181,18 +181,30 @@ class RunState:
         fold_bulk = self._fold_bulk
         starts = chunk.starts
         line_no = chunk.first_line_no - 1
+        # where the typed lines are, handed to the index in one go (kept in file order: the
+        # list is flushed before any other line is indexed)
+        at: list[int] = []
+        lengths: list[int] = []
+        types: list[str] = []
+        keep = index is not None
+        lines = events = 0
         for i, raw in enumerate(chunk.lines):
             line = raw.strip()
             if not line:
                 continue
-            stats.lines += 1
+            lines += 1
             bulk = decode_bulk(line)
             if bulk is not None:
                 fold_bulk(bulk)
-                stats.events += 1
-                if index is not None:
-                    index.add_line(starts[i], len(raw), bulk.event_type)
+                events += 1
+                if keep:
+                    at.append(starts[i])
+                    lengths.append(len(raw))
+                    types.append(bulk.event_type)
                 continue
+            if index is not None and at:
+                index.extend_lines(at, lengths, types)
+                at, lengths, types = [], [], []
             try:
                 obj = loads(line)
             except orjson.JSONDecodeError as exc:
@@ -205,7 +217,7 @@ class RunState:
                     except BadLine as exc:
                         stats.record_bad(line_no + i + 1, starts[i], str(exc), line)
                         continue
-                stats.events += 1
+                events += 1
                 if index is not None:
                     index.add_line(starts[i], len(raw), str(obj["event_type"]))
                 continue
@@ -215,9 +227,13 @@ class RunState:
                 stats.record_bad(line_no + i + 1, starts[i], str(exc), line)
                 continue
             self.apply(ev)
-            stats.events += 1
+            events += 1
             if index is not None:
                 index.add_event(ev)
+        if index is not None and at:
+            index.extend_lines(at, lengths, types)
+        stats.lines += lines
+        stats.events += events
         self._decode_metrics()
 
     def _fold_bulk(self, ev: BulkLine) -> None:

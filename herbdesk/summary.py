@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,10 @@ import orjson
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.reader import ReadStats, iter_line_chunks, open_regular
 from herbdesk.state import RunState
+
+# A run that has written nothing for this long while not finished has probably died (the
+# window's staleness banner uses the same default).
+STALE_AFTER_S = 600
 
 
 def resolve_log(path: Path) -> Path:
@@ -68,6 +73,16 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
         print(f"herbdesk: error: cannot read {log}: {exc}", file=sys.stderr)
         return 2
     summary = state.summary()
+    # Silence is measured by the log's modification time on this machine, not by event
+    # timestamps (a remote writer's clock may be off): a SIGKILLed run or one whose disk
+    # filled up never writes its terminal event and would otherwise read as "running".
+    silent = None
+    if summary["status"] in ("running", "pending"):
+        try:
+            silent = max(0.0, time.time() - log.stat().st_mtime)
+        except OSError:
+            silent = None
+    summary["silent_seconds"] = round(silent) if silent is not None else None
     if as_json:
         sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
@@ -86,6 +101,14 @@ def _print_summary(s: dict[str, Any]) -> None:
     status = str(s["status"])
     if s.get("reason"):
         status += f" ({s['reason']})"
+    silent = s.get("silent_seconds")
+    if silent is not None and silent >= STALE_AFTER_S:
+        from herbdesk.progress import fmt_duration
+
+        status += (
+            f", but nothing was written for {fmt_duration(silent)}: the run may have died "
+            "(process killed, machine asleep, disk full)"
+        )
     rows: list[tuple[str, str]] = [
         ("run", str(s["run_id"])),
         ("status", status),

@@ -128,6 +128,33 @@ def test_summary_of_missing_log_is_an_error(tmp_path: Path) -> None:
     assert r.returncode == 2 and "no event log" in r.stderr
 
 
+def test_summary_flags_a_run_that_went_silent(tmp_path: Path) -> None:
+    """A killed run never writes its terminal event: summary must not call it plainly running."""
+    from herbdesk.events import EventBus, EventLogWriter, EventType
+
+    run = tmp_path / "run"
+    run.mkdir()
+    log = run / "events.jsonl"
+    bus = EventBus("r1", EventLogWriter(log))
+    bus.emit(EventType.EXTRACTION_STARTED, data={"total": 3})
+    bus.emit(EventType.SPECIMEN_PROCESSING, specimen_id="s1", data={"image": "a.jpg"})
+    fresh = _herbdesk("summary", str(run))
+    assert fresh.returncode == 0 and "running" in fresh.stdout
+    assert "may have died" not in fresh.stdout
+    two_hours_ago = os.stat(log).st_mtime - 7200
+    os.utime(log, (two_hours_ago, two_hours_ago))
+    r = _herbdesk("summary", str(run))
+    assert r.returncode == 0
+    words = " ".join(r.stdout.split())  # the table wraps long values
+    assert "running, but nothing was written for 2h00m: the run may have died" in words
+    data = json.loads(_herbdesk("summary", str(run), "--json").stdout)
+    assert data["status"] == "running" and data["silent_seconds"] >= 7200
+    bus.emit(EventType.EXTRACTION_COMPLETED, data={"message": "done"})
+    os.utime(log, (two_hours_ago, two_hours_ago))
+    done = json.loads(_herbdesk("summary", str(run), "--json").stdout)
+    assert done["status"] == "completed" and done["silent_seconds"] is None
+
+
 def test_ctrl_c_stops_gracefully_then_resume_finishes(tmp_path: Path, many_images) -> None:
     import signal
     import time

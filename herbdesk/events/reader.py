@@ -247,6 +247,14 @@ class EventIndex:
         self.lengths.append(length)
         self.types.append(self.type_code(event_type))
 
+    def extend_lines(self, starts: list[int], lengths: list[int], event_types: list[str]) -> None:
+        """`add_line` for many lines at once (bulk loads)."""
+        for t in set(event_types).difference(self._type_code):
+            self.type_code(t)
+        self.starts.extend(starts)
+        self.lengths.extend(lengths)
+        self.types.extend(map(self._type_code.__getitem__, event_types))
+
     def add_event(self, event: Event) -> None:
         self.held[len(self.types)] = event
         self.starts.append(-1)
