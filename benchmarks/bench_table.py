@@ -21,7 +21,13 @@ from benchmarks.common import emit_json, peak_rss_mb
 
 
 def build_state(n: int):  # type: ignore[no-untyped-def]
-    from herbdesk.state import STATUS_COMPLETED, STATUS_FAILED, STATUS_QUEUED, RunState
+    from herbdesk.state import (
+        STATUS_COMPLETED,
+        STATUS_FAILED,
+        STATUS_QUEUED,
+        OptionalFloats,
+        RunState,
+    )
 
     rng = random.Random(3)
     st = RunState()
@@ -37,10 +43,11 @@ def build_state(n: int):  # type: ignore[no-untyped-def]
     done = [s != STATUS_QUEUED for s in status]
     st.sequence = [i + 1 if d else None for i, d in enumerate(done)]
     st.fields_extracted = [rng.randint(5, 20) if d else 0 for d in done]
-    st.confidence = [round(rng.uniform(0.4, 0.98), 4) if s == STATUS_COMPLETED else None
-                     for s in status]
-    st.time_ms = [round(rng.uniform(8000, 40000), 1) if d else None for d in done]
-    st.cost_usd = [0.0011 if d else None for d in done]
+    st.confidence = OptionalFloats(
+        [round(rng.uniform(0.4, 0.98), 4) if s == STATUS_COMPLETED else None for s in status])
+    st.time_ms = OptionalFloats(
+        [round(rng.uniform(8000, 40000), 1) if d else None for d in done])
+    st.cost_usd = OptionalFloats([0.0011 if d else None for d in done])
     st.error = ["bad_reply: reply is not a JSON object" if s == STATUS_FAILED else ""
                 for s in status]
     st.attempts = [1 if d else 0 for d in done]

@@ -47,6 +47,7 @@ from herbdesk.state import (
     STATUS_QUEUED,
     STATUS_RETRYING,
     STATUS_SKIPPED,
+    OptionalFloats,
     RunState,
 )
 from herbdesk.ui.document import RunDocument
@@ -112,9 +113,11 @@ def _status_key(s: str) -> int:
     return STATUS_RANK.get(s, len(STATUS_RANK))
 
 
-def _sort_source(state: RunState, column: int) -> tuple[list[Any], Callable[[Any], Any] | None]:
+def _sort_source(
+    state: RunState, column: int
+) -> tuple[Sequence[Any], Callable[[Any], Any] | None]:
     """The state column behind a table column and how to turn a cell into its sort key."""
-    sources: dict[int, tuple[list[Any], Callable[[Any], Any] | None]] = {
+    sources: dict[int, tuple[Sequence[Any], Callable[[Any], Any] | None]] = {
         COL_SEQ: (state.sequence, None),
         COL_STATUS: (state.row_status, _status_key),
         COL_SPECIMEN: (state.specimen_id, None),
@@ -154,8 +157,11 @@ def _sorted_array(state: RunState, n: int, column: int, descending: bool) -> np.
 
 def _sorted_numeric(state: RunState, n: int, column: int, descending: bool) -> np.ndarray:
     col, _key = _sort_source(state, column)
-    nan = math.nan
-    values = np.fromiter((nan if v is None else v for v in col[:n]), np.float64, n)
+    if isinstance(col, OptionalFloats):  # NaN already stands for "no value"
+        values = np.frombuffer(col, np.float64, n)
+    else:
+        nan = math.nan
+        values = np.fromiter((nan if v is None else v for v in col[:n]), np.float64, n)
     if np.isinf(values).any() or np.abs(values[~np.isnan(values)]).max(initial=0) > 2**53:
         raise OverflowError("beyond exact float64")
     missing = np.isnan(values)
