@@ -113,9 +113,7 @@ def _status_key(s: str) -> int:
     return STATUS_RANK.get(s, len(STATUS_RANK))
 
 
-def _sort_source(
-    state: RunState, column: int
-) -> tuple[Sequence[Any], Callable[[Any], Any] | None]:
+def _sort_source(state: RunState, column: int) -> tuple[Sequence[Any], Callable[[Any], Any] | None]:
     """The state column behind a table column and how to turn a cell into its sort key."""
     sources: dict[int, tuple[Sequence[Any], Callable[[Any], Any] | None]] = {
         COL_SEQ: (state.sequence, None),
