@@ -73,6 +73,13 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-side", type=int, help="downscale images to this long side (default 2048)")
     r.add_argument("--timeout", type=float, help="per-request timeout in seconds (default 120)")
     r.add_argument("--max-attempts", type=int, help="attempts per specimen on transient errors (4)")
+    r.add_argument(
+        "--requests-per-minute",
+        type=float,
+        metavar="N",
+        help="start at most N API requests a minute across all workers (default: 18 for "
+        "OpenRouter's ':free' models, whose cap is 20; otherwise unpaced; 0 = unpaced)",
+    )
     r.add_argument("--config", type=Path, help="TOML file with [run] and [validation] tables")
     v = r.add_argument_group("validation")
     v.add_argument(
@@ -250,7 +257,20 @@ def build_run_config(args: argparse.Namespace) -> Any:
         resume_dir=args.resume,
         validation=validation,
         max_attempts=int(pick(args.max_attempts, "max_attempts", 4)),
+        requests_per_minute=_pace(pick(args.requests_per_minute, "requests_per_minute", None)),
     )
+
+
+def _pace(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        pace = float(value)
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(_usage_error(f"requests per minute: not a number: {value!r}")) from exc
+    if not pace >= 0:
+        raise SystemExit(_usage_error("--requests-per-minute must be >= 0"))
+    return pace
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -112,6 +112,10 @@ class TerminalProgress:
             )
         elif et == EventType.VALIDATION_WARNING:
             self.note(f"WARNING: {d.get('message')}", style="bold yellow")
+        elif et == EventType.EXTRACTION_PAUSED and d.get("message"):
+            self.note(f"PAUSED: {d.get('message')}", style="bold yellow")
+        elif et == EventType.EXTRACTION_RESUMED and d.get("reason"):
+            self.note(f"resumed ({d.get('reason')} reset)", style="bold green")
         elif et == EventType.CONSUMER_ERROR:
             self.note(f"consumer {d.get('consumer')} failed: {d.get('error')}", style="magenta")
 

@@ -104,6 +104,7 @@ class RunState:
         self.run_id: str | None = None
         self.status = "pending"  # pending | running | completed | failed | cancelled
         self.paused = False
+        self.pause_message = ""  # why the run paused itself (an API quota), if it said
         self.reason: str | None = None
         self.message = ""
         self.total: int | None = None
@@ -387,8 +388,10 @@ class RunState:
                 self.started_epoch = parse_ts(timestamp)
         elif et == EventType.EXTRACTION_PAUSED:
             self.paused = True
+            self.pause_message = str(d.get("message") or "")
         elif et == EventType.EXTRACTION_RESUMED:
             self.paused = False
+            self.pause_message = ""
         elif et == EventType.PREFLIGHT_COMPLETED:
             checks = d.get("checks")
             self.preflight = (
@@ -414,6 +417,7 @@ class RunState:
             self.consumer_errors.append(dict(d))
         elif et in TERMINAL_EVENT_TYPES:
             self.paused = False
+            self.pause_message = ""
             self.status = {
                 EventType.EXTRACTION_COMPLETED: "completed",
                 EventType.EXTRACTION_FAILED: "failed",

@@ -59,6 +59,7 @@ class FakeApiState:
     seed: int = 0
     echo_auth: bool = False  # 401 messages repeat the Authorization header (a leaky proxy)
     served: list[str] = field(default_factory=list)  # the action each chat request got
+    arrivals: list[float] = field(default_factory=list)  # monotonic time of each chat request
     rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
@@ -138,6 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with st.lock:
             st.chat_requests += 1
+            st.arrivals.append(time.monotonic())
             action = st.script.popleft() if st.script else st.default
             if action == "good" and st.fault_rate and st.rng.random() < st.fault_rate:
                 action = st.rng.choice(st.fault_actions)
@@ -250,6 +252,18 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "429":
             limited = {"error": {"code": 429, "message": "Rate limit exceeded"}}
             self._send(429, limited, {"Retry-After": arg})
+        elif name == "quota":  # OpenRouter's answer once a free model's daily cap is used up
+            msg = (
+                "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free "
+                "model requests per day"
+            )
+            reset_ms = int((time.time() + float(arg or "0")) * 1000)
+            headers = {
+                "X-RateLimit-Limit": "50",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(reset_ms),
+            }
+            self._send(429, {"error": {"code": 429, "message": msg}}, headers)
         elif name == "echo_key":
             auth = self.headers.get("Authorization", "")
             self._send(401, {"error": {"code": 401, "message": f"Invalid credentials: {auth}"}})

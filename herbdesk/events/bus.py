@@ -20,6 +20,20 @@ from herbdesk.events.types import Event, EventType, utc_now_iso
 Handler = Callable[[Event], None]
 
 
+class Emitter(Protocol):
+    """What per-specimen code emits through: an EventBus, or a Redis event stream."""
+
+    def emit(
+        self,
+        event_type: str,
+        *,
+        specimen_id: str | None = None,
+        sequence: int | None = None,
+        data: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> Any: ...
+
+
 class EventSink(Protocol):
     """Somewhere events are durably appended (the run's events.jsonl)."""
 

@@ -13,13 +13,13 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from herbdesk import __version__
-from herbdesk.events.bus import EventBus, Handler
+from herbdesk.events.bus import Emitter, EventBus, Handler
 from herbdesk.events.types import EventType, HaltReason, utc_now_iso
 from herbdesk.events.writer import EventLogWriter, last_seq
 from herbdesk.extraction import runfiles
@@ -32,6 +32,7 @@ from herbdesk.extraction.engines.base import (
     SpecimenInput,
 )
 from herbdesk.extraction.images import scan_images, specimen_id_of
+from herbdesk.extraction.limits import RequestLimits, default_requests_per_minute
 from herbdesk.extraction.preflight import run_preflight
 from herbdesk.extraction.results import ResultsWriter, completed_specimen_ids
 from herbdesk.monitor.metrics import MetricsAccumulator, MetricsFileConsumer
@@ -54,6 +55,15 @@ class RunConfig:
     max_attempts: int = 4
     backoff_base_s: float = 2.0
     backoff_max_s: float = 120.0
+    # request starts per minute across all workers; None: the API's known cap (free models),
+    # 0: unpaced
+    requests_per_minute: float | None = None
+
+    def pace(self) -> float | None:
+        """The requests-per-minute pace this run keeps, or None for unpaced."""
+        if self.requests_per_minute is not None:
+            return self.requests_per_minute or None
+        return default_requests_per_minute(self.engine)
 
     def public_dict(self) -> dict[str, Any]:
         """The config as written to run.json and extraction.started: no secrets."""
@@ -73,6 +83,7 @@ class RunConfig:
             "concurrency": self.concurrency,
             "limit": self.limit,
             "max_attempts": self.max_attempts,
+            "requests_per_minute": self.pace(),
             "validation": vars(self.validation).copy(),
         }
 
@@ -134,6 +145,7 @@ class Pipeline:
         self._started_mono = 0.0
         self._started_at = ""
         self.started_count = 0  # specimens whose processing began (bounded by halting)
+        self._limits = RequestLimits(config.pace(), self.control.sleep, self.bus)
 
     def subscribe(self, handler: Handler, name: str | None = None) -> None:
         self.bus.subscribe(handler, name)
@@ -277,7 +289,13 @@ class Pipeline:
             data={"image": item.path.name, "path": str(item.path)},
         )
         outcome = extract_with_retries(
-            engine, item, self.config.max_attempts, self._backoff, self.control.sleep, self.bus
+            engine,
+            item,
+            self.config.max_attempts,
+            self._backoff,
+            self.control.sleep,
+            self.bus,
+            self._limits,
         )
         if outcome.stopped:
             return
@@ -370,20 +388,6 @@ class Pipeline:
 # retry policy, record and event shapes as a local run.
 
 
-class Emitter(Protocol):
-    """What per-specimen code emits through: an EventBus, or a Redis event stream."""
-
-    def emit(
-        self,
-        event_type: str,
-        *,
-        specimen_id: str | None = None,
-        sequence: int | None = None,
-        data: Mapping[str, Any] | None = None,
-        metrics: Mapping[str, Any] | None = None,
-    ) -> Any: ...
-
-
 @dataclass(frozen=True)
 class SpecimenOutcome:
     """One specimen's extraction after retries; `stopped` means cut short, record nothing."""
@@ -440,13 +444,20 @@ def extract_with_retries(
     backoff: Callable[[int, EngineError], float],
     sleep: Callable[[float], bool],
     emitter: Emitter,
+    limits: RequestLimits | None = None,
 ) -> SpecimenOutcome:
-    """engine.extract with retries on transient errors; `sleep` returns False when stopped."""
+    """engine.extract with retries on transient errors; `sleep` returns False when stopped.
+
+    With `limits`, each request waits for its paced slot, and a used-up quota pauses until the
+    reset without costing the specimen an attempt.
+    """
     t0 = time.monotonic()
     attempts = 0
     result: Extraction | None = None
     error: EngineError | None = None
     while True:
+        if limits is not None and not limits.before_request():
+            return _stopped(item, error, attempts, emitter)
         attempts += 1
         try:
             result = engine.extract(item)
@@ -456,6 +467,9 @@ def extract_with_retries(
             error = exc
         except Exception as exc:  # an engine bug fails this specimen, not the run
             error = EngineError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+        if limits is not None and limits.quota_exhausted(error):
+            attempts -= 1
+            continue
         if not error.retryable or attempts >= max_attempts:
             break
         delay = backoff(attempts, error)
@@ -469,15 +483,21 @@ def extract_with_retries(
             },
         )
         if not sleep(delay):
-            # stopped while waiting: not finished, so nothing is recorded; resume redoes it
-            emitter.emit(
-                EventType.SPECIMEN_SKIPPED,
-                specimen_id=item.specimen_id,
-                data={"image": item.path.name, "path": str(item.path), "reason": "stopped"},
-            )
-            return SpecimenOutcome(None, error, attempts, 0.0, stopped=True)
+            return _stopped(item, error, attempts, emitter)
     elapsed_ms = (time.monotonic() - t0) * 1000.0
     return SpecimenOutcome(result, error, attempts, elapsed_ms)
+
+
+def _stopped(
+    item: SpecimenInput, error: EngineError | None, attempts: int, emitter: Emitter
+) -> SpecimenOutcome:
+    """Stopped while waiting: not finished, so nothing is recorded; a resume redoes it."""
+    emitter.emit(
+        EventType.SPECIMEN_SKIPPED,
+        specimen_id=item.specimen_id,
+        data={"image": item.path.name, "path": str(item.path), "reason": "stopped"},
+    )
+    return SpecimenOutcome(None, error, attempts, 0.0, stopped=True)
 
 
 def specimen_record(

@@ -125,8 +125,7 @@ class BannerBar(QWidget):
         elif state.status == "cancelled":
             self.show_banner("end", "info", "Run stopped. Resume it to process the rest.")
         elif state.paused:
-            self.show_banner(
-                "end", "info", "Paused: in-flight specimens finish; nothing new starts."
-            )
+            text = state.pause_message or "Paused: in-flight specimens finish; nothing new starts."
+            self.show_banner("end", "warning" if state.pause_message else "info", text)
         else:
             self.remove_banner("end")

@@ -1,0 +1,147 @@
+"""The API's request limits: pace requests below a per-minute cap, wait out a daily cap.
+
+OpenRouter's free model variants (`…:free`, the default model) allow 20 requests a minute and
+50 a day (1,000 once credits were ever bought). Sending faster only provokes 429 storms, and a
+run of thousands of sheets cannot finish in one UTC day: reaching the daily cap must pause the
+run until the reset and say so, not fail every remaining specimen.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlparse
+
+from herbdesk.events.bus import Emitter
+from herbdesk.events.types import EventType
+from herbdesk.extraction.engines.base import EngineError, EngineSettings, ErrorKind
+from herbdesk.extraction.engines.openrouter import DEFAULT_MODEL
+
+FREE_MODEL_PER_MINUTE = 20  # OpenRouter's documented cap for ':free' variants
+PACE_SHARE = 0.9  # pace a little below a known cap: clocks and proxies are not exact
+# A 429 whose reset is this far away is no burst limit to retry through: it is a quota.
+QUOTA_WAIT_S = 15 * 60
+RESET_MARGIN_S = 30.0  # wait this much past the announced reset before trying again
+
+
+def default_requests_per_minute(settings: EngineSettings) -> float | None:
+    """The pace a run gets when none is configured: only OpenRouter's free models have one."""
+    host = urlparse(settings.base_url).hostname or ""
+    model = settings.model or DEFAULT_MODEL
+    free = model.endswith(":free")
+    if settings.engine == "openrouter" and host.endswith("openrouter.ai") and free:
+        return FREE_MODEL_PER_MINUTE * PACE_SHARE
+    return None
+
+
+class RequestPacer:
+    """Spaces request starts at least 60/per_minute seconds apart, across all workers."""
+
+    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if per_minute <= 0:
+            raise ValueError("requests per minute must be > 0")
+        self.interval = 60.0 / per_minute
+        self._clock = clock
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Claim the next free slot; returns the seconds to wait before sending."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+            return slot - now
+
+
+def is_quota_exhausted(err: EngineError) -> bool:
+    """A 429 that means "no more requests today", not "slow down a moment"."""
+    if err.kind != ErrorKind.RATE_LIMITED:
+        return False
+    text = err.message.lower()
+    if "per-day" in text or "per day" in text or "daily" in text:
+        return True
+    return err.retry_after is not None and err.retry_after >= QUOTA_WAIT_S
+
+
+def seconds_until_reset(err: EngineError, now: float | None = None) -> float:
+    """From the server's reset time if it gave one, else until the next UTC midnight."""
+    if err.retry_after is not None and err.retry_after > 0:
+        return err.retry_after + RESET_MARGIN_S
+    t = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
+    midnight = (t + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (midnight - t).total_seconds() + RESET_MARGIN_S
+
+
+class RequestLimits:
+    """Pacing and quota waits shared by every worker of one run.
+
+    `sleep(seconds)` is the run's stop-aware sleep (False when the run was stopped meanwhile).
+    The first worker to meet an exhausted quota announces the pause (`extraction.paused` with
+    reason `quota`), the first one past the reset announces the resume; the others wait for
+    the same moment without a word.
+    """
+
+    def __init__(
+        self,
+        per_minute: float | None,
+        sleep: Callable[[float], bool],
+        emitter: Emitter,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.pacer = RequestPacer(per_minute) if per_minute else None
+        self._sleep = sleep
+        self._emitter = emitter
+        self._now = wall_clock
+        self._lock = threading.Lock()
+        self._until = 0.0  # wall-clock time the quota resets (0: not exhausted)
+
+    def before_request(self) -> bool:
+        """Wait for a quota reset and the next paced slot; False if the run was stopped."""
+        while True:
+            with self._lock:
+                until = self._until
+                wait = until - self._now()
+                resumed = until > 0 and wait <= 0
+                if resumed:
+                    self._until = 0.0
+            if resumed:
+                self._emitter.emit(EventType.EXTRACTION_RESUMED, data={"reason": "quota"})
+            if wait <= 0:
+                break
+            if not self._sleep(wait):  # the run's own sleep: a stop cuts it short
+                return False
+        if self.pacer is not None:
+            delay = self.pacer.reserve()
+            if delay > 0 and not self._sleep(delay):
+                return False
+        return True
+
+    def quota_exhausted(self, err: EngineError) -> bool:
+        """If `err` says the quota is used up, pause until the reset and return True (the
+        attempt is not the specimen's fault and is tried again); False for any other error."""
+        if not is_quota_exhausted(err):
+            return False
+        now = self._now()
+        with self._lock:
+            announce = self._until <= now
+            if announce:
+                self._until = now + seconds_until_reset(err, now)
+            until = self._until
+        if announce:
+            at = datetime.fromtimestamp(until, UTC)
+            self._emitter.emit(
+                EventType.EXTRACTION_PAUSED,
+                data={
+                    "reason": "quota",
+                    "until": at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                    "message": (
+                        f"The API's request quota is used up ({err.message}). The run waits "
+                        f"until {at:%Y-%m-%d %H:%M} UTC and then goes on by itself; nothing "
+                        "is lost meanwhile."
+                    ),
+                },
+            )
+        return True

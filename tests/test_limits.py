@@ -1,0 +1,127 @@
+"""Request limits: pacing below a per-minute cap, and waiting out a used-up daily quota
+(OpenRouter's free models) instead of failing every remaining specimen."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fakeapi import FakeApi
+from helpers import api_config, events_of, run
+
+from herbdesk.events.types import EventType
+from herbdesk.extraction import limits
+from herbdesk.extraction.engines.base import EngineError, EngineSettings, ErrorKind
+from herbdesk.extraction.limits import (
+    RequestPacer,
+    default_requests_per_minute,
+    is_quota_exhausted,
+    seconds_until_reset,
+)
+from herbdesk.extraction.pipeline import Pipeline
+from herbdesk.state import RunState
+
+
+def test_pacer_spaces_request_starts_across_callers() -> None:
+    now = [100.0]
+    pacer = RequestPacer(20, clock=lambda: now[0])  # one every 3 s
+    assert [pacer.reserve() for _ in range(3)] == [0.0, 3.0, 6.0]
+    now[0] = 120.0  # long idle: no debt carried over
+    assert pacer.reserve() == 0.0
+    with pytest.raises(ValueError):
+        RequestPacer(0)
+
+
+def test_only_openrouter_free_models_are_paced_by_default() -> None:
+    free = EngineSettings(engine="openrouter", model="qwen/qwen2.5-vl-72b-instruct:free")
+    assert default_requests_per_minute(free) == pytest.approx(18.0)
+    assert default_requests_per_minute(EngineSettings(engine="openrouter")) == pytest.approx(18.0)
+    paid = EngineSettings(engine="openrouter", model="openai/gpt-4o")
+    assert default_requests_per_minute(paid) is None
+    local = EngineSettings(engine="openrouter", model="x:free", base_url="http://127.0.0.1:9/v1")
+    assert default_requests_per_minute(local) is None
+    assert default_requests_per_minute(EngineSettings(engine="ocr")) is None
+
+
+def test_quota_is_told_apart_from_a_burst_limit() -> None:
+    day = EngineError(ErrorKind.RATE_LIMITED, "HTTP 429: Rate limit exceeded: free-models-per-day")
+    assert is_quota_exhausted(day)
+    assert is_quota_exhausted(EngineError(ErrorKind.RATE_LIMITED, "slow", retry_after=3600))
+    assert not is_quota_exhausted(EngineError(ErrorKind.RATE_LIMITED, "slow", retry_after=2))
+    assert not is_quota_exhausted(EngineError(ErrorKind.SERVER, "per day", retry_after=9999))
+    # no reset given: the next UTC midnight (plus a margin)
+    noon = datetime(2026, 11, 26, 12, 0, tzinfo=UTC).timestamp()
+    wait = seconds_until_reset(day, now=noon)
+    assert wait == pytest.approx(12 * 3600 + limits.RESET_MARGIN_S)
+
+
+def test_used_up_quota_pauses_the_run_and_loses_nothing(
+    tmp_path: Path, many_images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "RESET_MARGIN_S", 0.1)
+    images = many_images(6)
+    with FakeApi(script=["good", "quota:1.5"]) as api:
+        t0 = time.monotonic()
+        outcome, p = run(api_config(images, tmp_path / "runs", api.base_url, concurrency=2))
+        took = time.monotonic() - t0
+    assert outcome.status == "completed", outcome.message
+    evs = events_of(p.run_dir)
+    types = [e.event_type for e in evs]
+    assert types.count(EventType.SPECIMEN_COMPLETED) == 6
+    assert EventType.SPECIMEN_FAILED not in types
+    paused = [e for e in evs if e.event_type == EventType.EXTRACTION_PAUSED]
+    resumed = [e for e in evs if e.event_type == EventType.EXTRACTION_RESUMED]
+    assert len(paused) == 1 and len(resumed) == 1
+    assert (
+        paused[0].data["reason"] == "quota" and "free-models-per-day" in paused[0].data["message"]
+    )
+    assert types.index(EventType.EXTRACTION_PAUSED) < types.index(EventType.EXTRACTION_RESUMED)
+    # the quota answer cost the specimen no attempt, and nothing was sent while paused
+    assert all(e.data["attempts"] == 1 for e in evs if e.event_type == EventType.SPECIMEN_COMPLETED)
+    assert api.state.served.count("quota:1.5") == 1 and api.state.chat_requests == 7
+    gap = max(b - a for a, b in itertools.pairwise(api.state.arrivals))
+    assert gap >= 1.4 and took >= 1.4
+    # what the window and `summary` make of it while paused, and after
+    st = RunState()
+    st.apply_batch(evs[: types.index(EventType.EXTRACTION_PAUSED) + 1])
+    assert st.paused and "waits until" in st.pause_message
+    st.apply_batch(evs[types.index(EventType.EXTRACTION_PAUSED) + 1 :])
+    assert not st.paused and st.pause_message == "" and st.succeeded == 6
+
+
+def test_stop_during_a_quota_wait_is_prompt_and_resumable(tmp_path: Path, many_images) -> None:
+    images = many_images(3)
+    with FakeApi(script=["quota:3600"]) as api:
+        p = Pipeline(api_config(images, tmp_path / "runs", api.base_url, concurrency=1))
+        seen = threading.Event()
+        p.subscribe(lambda e: seen.set() if e.event_type == EventType.EXTRACTION_PAUSED else None)
+        box: list = []
+        th = threading.Thread(target=lambda: box.append(p.run()))
+        th.start()
+        assert seen.wait(10)
+        t0 = time.monotonic()
+        p.cancel()
+        th.join(10)
+        assert not th.is_alive() and time.monotonic() - t0 < 3
+    assert box[0].status == "cancelled"
+    types = [e.event_type for e in events_of(p.run_dir)]
+    assert EventType.SPECIMEN_FAILED not in types and EventType.SPECIMEN_COMPLETED not in types
+
+
+def test_requests_are_paced_across_workers(tmp_path: Path, many_images) -> None:
+    images = many_images(5)
+    with FakeApi() as api:
+        cfg = api_config(
+            images, tmp_path / "runs", api.base_url, concurrency=4, requests_per_minute=240
+        )
+        outcome, p = run(cfg)
+        arrivals = list(api.state.arrivals)
+    assert outcome.status == "completed"
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert len(arrivals) == 5 and min(gaps) >= 0.24, gaps  # 240/min: one every 0.25 s
+    started = next(e for e in events_of(p.run_dir) if e.event_type == EventType.EXTRACTION_STARTED)
+    assert started.data["config"]["requests_per_minute"] == 240
