@@ -298,6 +298,7 @@ def test_teams_urls_are_detected_and_secrets_stay_out_of_config_errors() -> None
         "warning",
         "completed",
         "stalled",
+        "paused",
     }
     assert build_alerts(_build_parser().parse_args(["run", "x"]), {}) is None
     with pytest.raises(ValueError, match="SMTP password"):
@@ -417,6 +418,27 @@ def test_stall_alert_fires_once_per_silence(tmp_path: Path, hook: Hook) -> None:
     time.sleep(0.5)
     alerts.close()
     assert len(hook.posts) == 1
+
+
+def test_a_quota_pause_is_announced_once_and_the_run_still_completes(
+    tmp_path: Path, many_images: Callable[[int], Path], hook: Hook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from herbdesk.extraction import limits
+
+    monkeypatch.setattr(limits, "RESET_MARGIN_S", 0.1)
+    # two workers' requests in flight at once both meet the quota: one pause, one alert
+    with FakeApi(script=["quota:1", "quota:1"], delay_s=0.2) as api:
+        p = Pipeline(api_config(many_images(4), tmp_path / "runs", api.base_url, concurrency=2))
+        cfg = AlertConfig(events=frozenset({"paused", "completed"}), retry_backoff_s=0.01)
+        alerts = AlertsConsumer(cfg, [WebhookChannel(hook.url(), "generic")], notify=print)
+        alerts.attach(p.bus, p.run_dir)
+        outcome = p.run()
+        alerts.close(timeout=10)
+    assert outcome.status == "completed"
+    kinds = [b["kind"] for b in hook.bodies()]
+    assert kinds == ["paused", "completed"], kinds
+    paused = hook.bodies()[0]
+    assert "API quota used up" in paused["title"] and "goes on by itself" in paused["text"]
 
 
 def test_a_dead_listener_never_slows_the_run(

@@ -47,8 +47,11 @@ ALERT_KINDS: dict[str, str] = {
     "stalled": "no event for --stall-minutes while running",
     "cancelled": "the run was cancelled",
     "checkpoint_passed": "the early checkpoint passed",
+    "paused": "the run paused itself until an API quota resets",
 }
-DEFAULT_ALERTS = frozenset({"checkpoint_failed", "halted", "warning", "completed", "stalled"})
+DEFAULT_ALERTS = frozenset(
+    {"checkpoint_failed", "halted", "warning", "completed", "stalled", "paused"}
+)
 _ALIASES = {
     EventType.EXTRACTION_FAILED: "halted",
     EventType.EXTRACTION_COMPLETED: "completed",
@@ -313,6 +316,15 @@ class AlertsConsumer:
                 self._metrics.setdefault("total", d.get("total"))
             elif et in (EventType.EXTRACTION_PAUSED, EventType.EXTRACTION_RESUMED):
                 self._paused = et == EventType.EXTRACTION_PAUSED
+                if self._paused and d.get("reason") == "quota" and "paused" in events:
+                    self._alert(
+                        f"seq:{ev.seq}",
+                        "paused",
+                        "warning",
+                        f"run {ev.run_id}: paused until {d.get('until')} (API quota used up)",
+                        str(d.get("message", "")),
+                        ev,
+                    )
             elif et == EventType.SPECIMEN_FAILED:
                 err = d.get("error") or {}
                 self._errors.append(
