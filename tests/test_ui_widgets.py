@@ -486,6 +486,8 @@ def test_event_log_pane_filters_and_follows(qtbot: QtBot, doc: RunDocument) -> N
     assert pane.model.rowCount() == 1
     events = realistic_run(ev)
     doc.apply_events(events)
+    assert pane.model.rowCount() == 1  # rows are announced on the document's refresh tick
+    doc.flush()
     n = len(events) + 1
     assert pane.model.rowCount() == n
     combo = [pane.type_combo.itemText(i) for i in range(pane.type_combo.count())]

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QSortFilterProxyModel,
     Qt,
     QTimer,
+    Signal,
 )
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -135,31 +139,125 @@ def summarize(ev: Event) -> str:
     return text if len(text) <= MAX_SUMMARY else text[: MAX_SUMMARY - 1] + "…"
 
 
+class _Keep:
+    """`EventLogModel.reset`'s default: keep the type filter."""
+
+
+KEEP = _Keep()
+
+
+def type_codes(
+    events: Sequence[Event], start: int, stop: int
+) -> list[tuple[np.ndarray, list[str]]]:
+    """The type codes of events start..stop-1: (codes, names) segments in log order.
+
+    An EventStore keeps a small code per event (`EventIndex.types` for an opened file, its own
+    array for held events): they are copied out in C and nothing is decoded. A list is coded
+    here, one event at a time.
+    """
+    stop = min(stop, len(events))
+    if start >= stop:
+        return []
+    if not isinstance(events, EventStore):
+        code_of: dict[str, int] = {}
+        codes = np.fromiter(
+            (code_of.setdefault(e.event_type, len(code_of)) for e in events[start:stop]),
+            np.uint16,
+            stop - start,
+        )
+        return [(codes, list(code_of))]
+    out: list[tuple[np.ndarray, list[str]]] = []
+    limit, idx = events.limit, events.file_index
+    if start < limit and idx is not None:
+        # slice first (a copy): a numpy view of the growing array would block its appends;
+        # the names are read after the codes, so every code has its name
+        part = idx.types[start : min(stop, limit)]
+        out.append((np.frombuffer(part, dtype=np.uint16), list(idx.type_names)))
+    if stop > limit:
+        part = events._tail_types[max(0, start - limit) : stop - limit]
+        out.append((np.frombuffer(part, dtype=np.uint16), list(events._type_names)))
+    return out
+
+
+def type_mask(
+    events: Sequence[Event], start: int, stop: int, accept: Callable[[str], bool]
+) -> np.ndarray:
+    """Which of events start..stop-1 have a type `accept`s: one call per distinct type."""
+    parts = []
+    for codes, names in type_codes(events, start, stop):
+        lut = np.array([accept(name) for name in names] + [False], dtype=bool)
+        parts.append(lut[codes])
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
+
+def _types_of(events: Sequence[Event], start: int, stop: int) -> set[str]:
+    out: set[str] = set()
+    for codes, names in type_codes(events, start, stop):
+        counts = np.bincount(codes, minlength=len(names))
+        out.update(names[c] for c in np.flatnonzero(counts).tolist())
+    return out
+
+
+def _text_match(ev: Event, needle: str) -> bool:
+    """The needle (casefolded) in an event's specimen id or summary (its type is checked
+    without decoding, by `type_mask`)."""
+    return needle in (ev.specimen_id or "").casefold() or needle in summarize(ev).casefold()
+
+
 class EventLogModel(QAbstractTableModel):
-    """Rows are events; cells are computed on demand.
+    """Rows are the events that pass the type and text filter, in log order; cells are computed
+    on demand.
 
     Attached to a document, the model reads the document's EventStore itself: for an opened
     file that is an index of byte offsets, and only the rows a view asks for are decoded (a
     few hundred at a time are cached), so a million events never become a million objects.
+
+    Filtering lives here, not in a proxy's filterAcceptsRow (one Python call per row from Qt,
+    a million for a million events): `_order` maps a view row to its event, built with numpy
+    from the events' type codes, and is None while every event shows (rows map 1:1). The text
+    filter decodes the events that pass the type filter. `total_events` is the number of
+    events announced, which lags the store until `grow_to`, so views never see a row before
+    its `rowsInserted`.
     """
+
+    total_changed = Signal()
+    """More events are known (some may be filtered out, so no rowsInserted says so)."""
 
     CACHE_ROWS = 1024
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._events: Sequence[Event] = []
-        self._n = 0  # rows announced to views
-        self._summaries: dict[int, str] = {}  # filled lazily: the text filter reads them all
+        self._known = 0  # events announced
+        self._rows = 0  # rows shown (rowCount)
+        self._order: np.ndarray | None = None  # view row -> event index; None: identity
+        self._type: str | None = None
+        self._needle = ""
+        self._summaries: dict[int, str] = {}  # by event index, like the cache
         self._cache: dict[int, Event] = {}
 
-    def reset(self, events: Iterable[Event]) -> None:
-        """Show these events; an EventStore is read in place (and may grow: see `grow_to`)."""
+    # ------------------------------------------------------------------ feeding
+    @property
+    def events(self) -> Sequence[Event]:
+        return self._events
+
+    def total_events(self) -> int:
+        """Events announced, shown or filtered out."""
+        return self._known
+
+    def reset(self, events: Iterable[Event], event_type: str | _Keep | None = KEEP) -> None:
+        """Show these events (through the filter; `event_type` replaces the type filter). An
+        EventStore is read in place (and may grow: see `grow_to`)."""
         self.beginResetModel()
         self._events = events if isinstance(events, EventStore) else list(events)
-        self._n = len(self._events)
+        self._known = len(self._events)
+        if not isinstance(event_type, _Keep):
+            self._type = event_type
         self._summaries = {}
         self._cache = {}
+        self._refilter(None)
         self.endResetModel()
+        self.total_changed.emit()
 
     def append(self, batch: list[Event]) -> None:
         """Add a batch at the end with one row insertion (a model holding its own list)."""
@@ -169,41 +267,151 @@ class EventLogModel(QAbstractTableModel):
         if isinstance(events, list):
             events.extend(batch)
         else:  # the store grew elsewhere: only announce
-            assert len(events) >= self._n + len(batch)
-        self.grow_to(self._n + len(batch))
+            assert len(events) >= self._known + len(batch)
+        self.grow_to(self._known + len(batch))
 
     def grow_to(self, n: int) -> None:
-        """Announce rows up to n (the shared store was appended to), one insertion."""
-        old = self._n
+        """Announce events up to n (the shared store was appended to): those passing the
+        filter are inserted at the end, in one insertion."""
+        old = self._known
+        n = min(n, len(self._events))
         if n <= old:
             return
-        self.beginInsertRows(QModelIndex(), old, n - 1)
-        self._n = n
-        self.endInsertRows()
+        self._known = n
+        if self._order is None:  # every event shows
+            self.beginInsertRows(QModelIndex(), old, n - 1)
+            self._rows = n
+            self.endInsertRows()
+        else:
+            shown = self._passing(old, n)
+            if len(shown):
+                first = self._rows
+                self.beginInsertRows(QModelIndex(), first, first + len(shown) - 1)
+                self._order = np.concatenate([self._order, shown])
+                self._rows = len(self._order)
+                self.endInsertRows()
+        self.total_changed.emit()
 
-    def event_at(self, row: int) -> Event:
-        ev = self._cache.get(row)
+    # ------------------------------------------------------------------ filtering
+    def filtering(self) -> bool:
+        return self._type is not None or bool(self._needle)
+
+    def filter(self) -> tuple[str | None, str]:
+        """The type filter (None: any) and the casefolded text filter ("" for none)."""
+        return self._type, self._needle
+
+    def set_filter(self, event_type: str | None, needle: str) -> None:
+        """Show only events of `event_type` (None: any) whose type, specimen id or summary
+        holds `needle` (casefolded). Resets the model."""
+        if (event_type, needle) == (self._type, self._needle):
+            return
+        old_type, old_needle = self._type, self._needle
+        # a longer needle of the same type only narrows: search the rows shown now
+        narrowing = old_needle in needle and (old_type is None or old_type == event_type)
+        self.beginResetModel()
+        self._type = event_type
+        self._needle = needle
+        self._refilter(self._order if narrowing else None)
+        self.endResetModel()
+
+    def _refilter(self, within: np.ndarray | None) -> None:
+        """Rebuild the shown rows over the known events (or only those in `within`)."""
+        if not self.filtering():
+            self._order = None
+            self._rows = self._known
+            return
+        self._order = self._passing(0, self._known, within)
+        self._rows = len(self._order)
+
+    def _passing(self, start: int, stop: int, within: np.ndarray | None = None) -> np.ndarray:
+        """The events of start..stop-1 (of `within` if given) that pass the filter, ascending."""
+        if self._type is not None:
+            wanted = self._type
+            mask = type_mask(self._events, start, stop, lambda t: t == wanted)
+            rows = start + np.flatnonzero(mask) if within is None else within[mask[within - start]]
+        else:
+            rows = np.arange(start, stop, dtype=np.int64) if within is None else within
+        rows = rows.astype(np.int64, copy=False)
+        if self._needle and len(rows):
+            rows = rows[self._text_hits(rows)]
+        return rows
+
+    def _text_hits(self, rows: np.ndarray) -> np.ndarray:
+        """Which of some events (ascending indices) hold the needle; decodes those whose
+        type does not, reading runs of consecutive events a block at a time."""
+        needle, events = self._needle, self._events
+        start, stop = int(rows[0]), int(rows[-1]) + 1
+        hits = type_mask(events, start, stop, lambda t: needle in t.casefold())[rows - start]
+        todo = np.flatnonzero(~hits)
+        if not len(todo):
+            return hits
+        sub = rows[todo]
+        cuts = (np.flatnonzero(np.diff(sub) != 1) + 1).tolist()
+        found: list[bool] = []
+        for a, b in zip([0, *cuts], [*cuts, len(sub)], strict=True):
+            first = int(sub[a])
+            run: Iterable[Event] = (
+                events.iter_range(first, first + b - a)
+                if isinstance(events, EventStore)
+                else events[first : first + b - a]
+            )
+            found.extend(_text_match(ev, needle) for ev in run)
+        hits[todo] = found
+        return hits
+
+    # ------------------------------------------------------------------ rows
+    def event_index(self, row: int) -> int:
+        """The index in the event store of the event shown at a model row."""
+        return row if self._order is None else int(self._order[row])
+
+    def view_row(self, event_index: int) -> int:
+        """The model row showing an announced event, -1 if it is filtered out or unknown."""
+        if not 0 <= event_index < self._known:
+            return -1
+        order = self._order
+        if order is None:
+            return event_index
+        p = int(np.searchsorted(order, event_index))
+        return p if p < len(order) and int(order[p]) == event_index else -1
+
+    def first_row_from(self, event_index: int) -> int:
+        """The model row of the first shown event at or after an event (rowCount if none)."""
+        order = self._order
+        if order is None:
+            return min(max(event_index, 0), self._rows)
+        return int(np.searchsorted(order, event_index))
+
+    def _event(self, i: int) -> Event:
+        ev = self._cache.get(i)
         if ev is None:
             if len(self._cache) >= self.CACHE_ROWS:
                 self._cache.clear()
-            ev = self._cache[row] = self._events[row]
+            ev = self._cache[i] = self._events[i]
         return ev
+
+    def event_at(self, row: int) -> Event:
+        """The event shown at a model row."""
+        return self._event(self.event_index(row))
 
     def event_type(self, row: int) -> str:
         """The type of a row's event without decoding it."""
-        events = self._events
+        events, i = self._events, self.event_index(row)
         if isinstance(events, EventStore):
-            return events.event_type(row)
-        return events[row].event_type
+            return events.event_type(i)
+        return events[i].event_type
 
     def summary(self, row: int) -> str:
-        s = self._summaries.get(row)
+        i = self.event_index(row)
+        s = self._summaries.get(i)
         if s is None:
-            s = self._summaries[row] = summarize(self.event_at(row))
+            if len(self._summaries) >= self.CACHE_ROWS:
+                self._summaries.clear()
+            s = self._summaries[i] = summarize(self._event(i))
         return s
 
+    # ------------------------------------------------------------------ Qt model
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else self._n
+        return 0 if parent.isValid() else self._rows
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(HEADERS)
@@ -247,61 +455,48 @@ class EventLogModel(QAbstractTableModel):
         return None
 
 
-def _types_of(events: Sequence[Event], start: int, stop: int) -> set[str]:
-    if isinstance(events, EventStore):
-        return events.types_in(start, stop)
-    return {e.event_type for e in events[start:stop]}
-
-
 class EventFilterProxy(QSortFilterProxyModel):
-    """Type and text filters reading events directly (no data() round trip); no sorting."""
+    """The view's model: forwards the type and text filter to EventLogModel; no sorting.
+
+    The model filters by numpy over the events' type codes; a filterAcceptsRow in Python
+    would be called once per row (a million calls for a million events, filter or not). This
+    proxy keeps Qt's C++ default, which accepts every row.
+    """
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
+        self.setDynamicSortFilter(False)  # the model filters the rows it inserts
         self._model: EventLogModel | None = None
         self._type: str | None = None
         self._needle = ""
 
-    def setSourceModel(self, model: Any) -> None:
+    def setSourceModel(self, model: QAbstractItemModel) -> None:
         self._model = model if isinstance(model, EventLogModel) else None
+        if self._model is not None:
+            self._type, self._needle = self._model.filter()
         super().setSourceModel(model)
 
     def set_type_filter(self, event_type: str | None) -> None:
         """Show one event type (None or "All": every type)."""
-        value = None if not event_type or event_type == "All" else event_type
-        if value != self._type:
-            self.beginFilterChange()
-            self._type = value
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self._type = None if not event_type or event_type == "All" else event_type
+        self._forward()
 
     def set_text_filter(self, text: str) -> None:
         """Case-insensitive substring over type, specimen id and summary."""
-        needle = text.strip().casefold()
-        if needle != self._needle:
-            self.beginFilterChange()
-            self._needle = needle
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self._needle = text.strip().casefold()
+        self._forward()
 
-    def filterAcceptsRow(self, source_row: int, source_parent: Any) -> bool:
-        model = self._model
-        if model is None or (self._type is None and not self._needle):
-            return True
-        et = model.event_type(source_row)
-        if self._type is not None and et != self._type:
-            return False
-        needle = self._needle
-        if not needle:
-            return True
-        ev = model.event_at(source_row)
-        return (
-            needle in et
-            or needle in (ev.specimen_id or "").casefold()
-            or needle in model.summary(source_row).casefold()
-        )
+    def _forward(self) -> None:
+        if self._model is not None:
+            self._model.set_filter(self._type, self._needle)
 
 
 class EventLogPane(QWidget):
-    """Filter bar over the event table; follows new events while scrolled to the bottom."""
+    """Filter bar over the event table; follows new events while scrolled to the bottom.
+
+    Attached to a document, new events are announced on the document's refresh tick (a few
+    times a second while a file loads), not once per loaded block or live batch.
+    """
 
     ALL = "All"
 
@@ -310,6 +505,7 @@ class EventLogPane(QWidget):
         self._document: RunDocument | None = None
         self._types: set[str] = set()
         self._follow = True
+        self._pending = 0  # events the attached document announced, up to the next refresh
         self.model = EventLogModel(self)
         self.proxy = EventFilterProxy(self)
         self.proxy.setSourceModel(self.model)
@@ -355,47 +551,64 @@ class EventLogPane(QWidget):
         sb.rangeChanged.connect(self._on_range_changed)
         for sig in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset):
             sig.connect(self._schedule_count)
+        self.model.total_changed.connect(self._schedule_count)
+        # A filter change resets the model: keep the current event and the place read.
+        self._kept: tuple[Sequence[Event], int | None, int | None] | None = None
+        self.proxy.modelAboutToBeReset.connect(self._before_reset)
+        self.proxy.modelReset.connect(self._after_reset)
         self._count_pending = False
         self._update_count()
 
     # ------------------------------------------------------------------ feeding
     def attach(self, document: RunDocument) -> None:
-        """Show a document's events now and follow its resets and new batches."""
+        """Show a document's events now and follow its resets and new events."""
         if self._document is not None:
             self._document.reset_done.disconnect(self._on_reset)
             self._document.events_added.disconnect(self._on_added)
+            self._document.refreshed.disconnect(self._on_refreshed)
+            self._document.flushed.disconnect(self._on_refreshed)
         self._document = document
         document.reset_done.connect(self._on_reset)
         document.events_added.connect(self._on_added)
+        document.refreshed.connect(self._on_refreshed)
+        document.flushed.connect(self._on_refreshed)
         self.reset(document.events)
 
     def reset(self, events: Iterable[Event]) -> None:
         if not isinstance(events, EventStore):
             events = list(events)
-        self._types = set()
         keep = self.type_combo.currentText()
-        self.type_combo.blockSignals(True)
+        self._types = _types_of(events, 0, len(events))
+        self.type_combo.blockSignals(True)  # the filter is set once, with the new events
         self.type_combo.clear()
-        self.type_combo.addItem(self.ALL)
-        self.type_combo.blockSignals(False)
-        self._follow = True
-        self.model.reset(events)
-        self._add_types(_types_of(events, 0, len(events)))
+        self.type_combo.addItems([self.ALL, *sorted(self._types)])
         # keep a chosen type across a reopen if the new log has it; otherwise show all
         self.type_combo.setCurrentIndex(max(0, self.type_combo.findText(keep)))
-        self.proxy.set_type_filter(self.type_combo.currentText())
+        self.type_combo.blockSignals(False)
+        chosen = self.type_combo.currentText()
+        self._follow = True
+        self._pending = len(events)
+        self.model.reset(events, None if chosen == self.ALL else chosen)
+        self.proxy.set_type_filter(chosen)  # the proxy learns it; the model has it already
 
     def append(self, batch: list[Event]) -> None:
         self.model.append(batch)
         self._add_types({e.event_type for e in batch})
 
     def _on_added(self, first: int, count: int) -> None:
-        """The attached document's store grew: announce the rows, learn new types."""
-        store = self._document.events if self._document is not None else None
-        if store is None:
+        """The attached document's store grew: the rows are announced at the next refresh."""
+        self._pending = max(self._pending, first + count)
+
+    def _on_refreshed(self, *_args: Any) -> None:
+        """The document's refresh tick: announce the events added since the last one."""
+        old = self.model.total_events()
+        if self._document is None or self._pending <= old:
             return
-        self.model.grow_to(first + count)
-        self._add_types(_types_of(store, first, first + count))
+        if self.model.events is not self._document.events:  # replaced without reset_done
+            self.reset(self._document.events)
+            return
+        self.model.grow_to(self._pending)
+        self._add_types(_types_of(self.model.events, old, self.model.total_events()))
 
     def _on_reset(self) -> None:
         self.reset(self._document.events if self._document is not None else [])
@@ -420,12 +633,42 @@ class EventLogPane(QWidget):
         if self._follow:
             self.table.verticalScrollBar().setValue(maximum)
 
+    def _before_reset(self) -> None:
+        current = self.table.currentIndex()
+        top = self.table.indexAt(QPoint(0, 0))
+        self._kept = (
+            self.model.events,
+            self._event_index(current.row()) if current.isValid() else None,
+            self._event_index(top.row()) if top.isValid() else None,
+        )
+
+    def _after_reset(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is None or kept[0] is not self.model.events:  # other events: start afresh
+            return
+        _events, current, top = kept
+        if self._follow:
+            self.table.scrollToBottom()
+        elif top is not None:  # the first shown event at or after the one read before
+            row = self.model.first_row_from(top)
+            if row < self.model.rowCount():
+                idx = self.proxy.mapFromSource(self.model.index(row, 0))
+                self.table.scrollTo(idx, QAbstractItemView.ScrollHint.PositionAtTop)
+        if current is not None:
+            row = self.model.view_row(current)
+            if row >= 0:
+                self.table.setCurrentIndex(self.proxy.mapFromSource(self.model.index(row, 0)))
+
+    def _event_index(self, proxy_row: int) -> int:
+        return self.model.event_index(self.proxy.mapToSource(self.proxy.index(proxy_row, 0)).row())
+
     def _schedule_count(self, *_args: Any) -> None:
-        # A filter change can remove rows in thousands of separate ranges: count once after.
         if not self._count_pending:
             self._count_pending = True
             QTimer.singleShot(0, self, self._update_count)  # cancelled if self is deleted
 
     def _update_count(self) -> None:
         self._count_pending = False
-        self.count_label.setText(f"{self.proxy.rowCount():,} of {self.model.rowCount():,} events")
+        self.count_label.setText(
+            f"{self.proxy.rowCount():,} of {self.model.total_events():,} events"
+        )
