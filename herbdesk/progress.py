@@ -67,9 +67,11 @@ class TerminalProgress:
         et = ev.event_type
         if et == EventType.EXTRACTION_STARTED:
             cfg = d.get("config", {})
+            rpm = cfg.get("requests_per_minute")
             self.note(
                 f"run {ev.run_id}: {d.get('total')} image(s), engine {cfg.get('engine')}"
-                + (f" ({cfg.get('model')})" if cfg.get("model") else ""),
+                + (f" ({cfg.get('model')})" if cfg.get("model") else "")
+                + (f", at most {rpm:g} requests/min" if isinstance(rpm, (int, float)) else ""),
                 style="bold",
             )
         elif et == EventType.PREFLIGHT_COMPLETED:
