@@ -63,7 +63,7 @@ def bench_open(log: Path, runs: int) -> list[Figure]:
         fold.append(r["seconds"])
         fold_rss.append(r["rss_mb"])
         events = r["events"]
-    win = [run_child("bench_open", "window", str(log)) for _ in range(max(1, runs // 2))]
+    win = [run_child("bench_open", "window", str(log)) for _ in range(runs)]
     f_fold = Figure(f"open: fold {events:,} events ({size_mb:.0f} MB) into RunState, headless",
                     "s", fold, "ratio <= 1.0", reference=pol)
     f_fold.ok = (f_fold.ratio or 99) <= 1.0
