@@ -130,17 +130,8 @@ def _fold(data: bytes, fast: bool) -> RunState:
 def test_fast_path_equals_general_path(log: list[bytes]) -> None:
     data = b"\n".join(log) + b"\n"
     _same_state(_fold(data, fast=True), _fold(data, fast=False))
-    for line in log:
-        taken = bulk.decode_bulk(line)
-        _SEEN["general" if taken is None else taken.event_type] = 1
-
-
-_SEEN: dict[str, int] = {}
-
-
-def test_examples_exercised_both_paths() -> None:
-    """Runs after the property test (file order): its examples took both paths."""
-    assert {"general", "specimen.completed", "specimen.failed", "specimen.queued"} <= set(_SEEN)
+    # about one line in five takes the fast path; test_fast_path_cases_that_random_logs_rarely_hit
+    # sends every specimen type through it deterministically
 
 
 def test_fast_path_takes_ordinary_lines_and_leaves_the_rest() -> None:
