@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Started in the background by a non-interactive shell (`bash .ci/run &`), the test run
+# inherits SIGINT ignored, and so would every `herbdesk` it starts: the Ctrl-C tests would
+# see a process that cannot be interrupted. Children of a process that handles SIGINT get
+# the default back at exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 os.environ.pop("OPENROUTER_API_KEY", None)  # tests decide which key a run sees
 
 ROOT = Path(__file__).resolve().parents[1]
