@@ -435,13 +435,15 @@ def test_double_processing_is_recorded_once(
 ) -> None:
     """A claim timeout shorter than a request makes live workers steal each other's entries:
     specimens are processed twice, yet recorded, counted and announced once."""
-    imgs = many_images(8)
-    with FakeApi(delay_s=0.6) as api:
+    imgs = many_images(9)
+    # the last request is slow: the other worker, out of new entries, claims it meanwhile
+    # (with equal timings both workers could finish together and never steal)
+    with FakeApi(delay_s=0.3, script=["good"] * 8 + ["sleep:2"]) as api:
         enqueue_run(client, api_config(imgs, tmp_path, api.base_url, run_id="d"), redis_url)
         workers = [_worker(redis_url, "d", f"w{i}", claim_idle=0.2) for i in range(2)]
         _wait_all(workers, 40)
         chat_requests = api.state.chat_requests
     events = _stream_events(client, "d")
-    _check_exact(events, 8)
-    assert chat_requests > 8  # some specimens really were extracted twice
-    assert client.hlen(RedisRun(client, "d").keys.results) == 8
+    _check_exact(events, 9)
+    assert chat_requests > 9  # some specimens really were extracted twice
+    assert client.hlen(RedisRun(client, "d").keys.results) == 9
