@@ -44,12 +44,13 @@ def build_state(n: int):  # type: ignore[no-untyped-def]
     st.sequence = [i + 1 if d else None for i, d in enumerate(done)]
     st.fields_extracted = [rng.randint(5, 20) if d else 0 for d in done]
     st.confidence = OptionalFloats(
-        [round(rng.uniform(0.4, 0.98), 4) if s == STATUS_COMPLETED else None for s in status])
-    st.time_ms = OptionalFloats(
-        [round(rng.uniform(8000, 40000), 1) if d else None for d in done])
+        [round(rng.uniform(0.4, 0.98), 4) if s == STATUS_COMPLETED else None for s in status]
+    )
+    st.time_ms = OptionalFloats([round(rng.uniform(8000, 40000), 1) if d else None for d in done])
     st.cost_usd = OptionalFloats([0.0011 if d else None for d in done])
-    st.error = ["bad_reply: reply is not a JSON object" if s == STATUS_FAILED else ""
-                for s in status]
+    st.error = [
+        "bad_reply: reply is not a JSON object" if s == STATUS_FAILED else "" for s in status
+    ]
     st.attempts = [1 if d else 0 for d in done]
     st.succeeded = status.count(STATUS_COMPLETED)
     st.failed = status.count(STATUS_FAILED)
@@ -64,8 +65,9 @@ def main() -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
+    from herbdesk.ui.columns import COL_CONFIDENCE, COL_FILE, COL_STATUS
     from herbdesk.ui.document import RunDocument
-    from herbdesk.ui.table import COL_CONFIDENCE, COL_FILE, COL_STATUS, SpecimenTableView
+    from herbdesk.ui.table import SpecimenTableView
 
     app = QApplication([sys.argv[0]])
     doc = RunDocument()
@@ -96,8 +98,10 @@ def main() -> None:
     failed = view.proxy.rowCount()
     timed("filter_text_s", lambda: view.search_edit.setText("DAO00012"))
     matched = view.proxy.rowCount()
-    timed("filter_clear_s", lambda: (view.search_edit.clear(),
-                                     view.status_combo.setCurrentText("All")))
+    timed(
+        "filter_clear_s",
+        lambda: (view.search_edit.clear(), view.status_combo.setCurrentText("All")),
+    )
     t = time.perf_counter()
     sb = view.table.verticalScrollBar()
     for k in range(50):  # scrolling: 50 page jumps with a repaint each

@@ -11,18 +11,12 @@ from test_ui_widgets import Events, column, sid, wait_text
 
 from herbdesk.events.types import EventType
 from herbdesk.state import STATUS_PROCESSING, STATUS_RETRYING, RunState
-from herbdesk.ui import table as table_mod
+from herbdesk.ui import table_model as table_mod
+from herbdesk.ui.columns import COL_CONFIDENCE, COL_FILE, COL_STATUS
 from herbdesk.ui.document import RunDocument
-from herbdesk.ui.table import (
-    COL_CONFIDENCE,
-    COL_FILE,
-    COL_STATUS,
-    SpecimenFilterProxy,
-    SpecimenTableModel,
-    SpecimenTableView,
-    sorted_rows,
-    status_set,
-)
+from herbdesk.ui.table import SpecimenTableView
+from herbdesk.ui.table_model import SpecimenFilterProxy, SpecimenTableModel
+from herbdesk.ui.table_sort import sorted_rows, status_set
 
 if TYPE_CHECKING:
     from pytestqt.modeltest import ModelTester

@@ -19,10 +19,7 @@ from herbdesk.events.types import Event, EventType
 from herbdesk.extraction.dwc import DWC_TERMS
 from herbdesk.extraction.rawindex import RawIndex
 from herbdesk.state import RunState
-from herbdesk.ui.detail import SpecimenDetail
-from herbdesk.ui.document import RunDocument
-from herbdesk.ui.eventlog import EventLogModel, EventLogPane, summarize
-from herbdesk.ui.table import (
+from herbdesk.ui.columns import (
     COL_CONFIDENCE,
     COL_COST,
     COL_ERROR,
@@ -32,10 +29,12 @@ from herbdesk.ui.table import (
     COL_STATUS,
     COL_TIME,
     STATUS_COLORS,
-    SpecimenFilterProxy,
-    SpecimenTableModel,
-    SpecimenTableView,
 )
+from herbdesk.ui.detail import SpecimenDetail
+from herbdesk.ui.document import RunDocument
+from herbdesk.ui.eventlog import EventLogModel, EventLogPane, summarize
+from herbdesk.ui.table import SpecimenTableView
+from herbdesk.ui.table_model import SpecimenFilterProxy, SpecimenTableModel
 
 if TYPE_CHECKING:  # pytestqt.modeltest needs pytest-qt's Qt API set up before import
     from pytestqt.modeltest import ModelTester

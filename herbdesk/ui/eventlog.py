@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 
 from herbdesk.events.reader import EventStore
 from herbdesk.events.types import Event, EventType
+from herbdesk.ui.columns import ROW_HEIGHT, SHORT_ID, STATUS_COLORS, plain_tooltip
 from herbdesk.ui.document import RunDocument
-from herbdesk.ui.table import ROW_HEIGHT, SHORT_ID, STATUS_COLORS, plain_tooltip
 
 Index = QModelIndex | QPersistentModelIndex
 

@@ -36,7 +36,8 @@ from herbdesk.ui.loader import LogLoader
 from herbdesk.ui.plots import PlotsPanel
 from herbdesk.ui.replay import ReplayBar
 from herbdesk.ui.setup import RunSetupPanel
-from herbdesk.ui.table import SpecimenTableModel, SpecimenTableView
+from herbdesk.ui.table import SpecimenTableView
+from herbdesk.ui.table_model import SpecimenTableModel
 from herbdesk.ui.tailing import TailSource
 from herbdesk.ui.worker import RunWorker
 
