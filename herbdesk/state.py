@@ -342,7 +342,10 @@ class RunState:
 
     def _decode_metrics(self) -> None:
         if self._metrics_raw is not None:
-            self.latest_metrics = orjson.loads(self._metrics_raw)
+            try:
+                self.latest_metrics = orjson.loads(self._metrics_raw)
+            except orjson.JSONDecodeError:  # e.g. 1e400 in it: skipped by msgspec, not orjson
+                pass
             self._metrics_raw = None
 
     def _header(self, et: str, run_id: str, seq: int, timestamp: str) -> None:

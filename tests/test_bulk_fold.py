@@ -188,3 +188,28 @@ def test_fast_path_cases_that_random_logs_rarely_hit() -> None:
     assert fast.error[1] == "k: m" and fast.row_status[1] == "failed"
     assert fast.image[0] == "a.jpg" and fast.path[0] == "/x/a.jpg"
     assert fast.seq_gaps == 1 and fast.tokens == 0 and fast.row_status[0] == "processing"
+
+
+def test_damaged_lines_never_crash_the_fast_path_and_fold_as_the_general_path() -> None:
+    head = (
+        b'{"schema_version":1,"seq":1,"event_type":"specimen.completed","run_id":"r",'
+        b'"specimen_id":"s1","timestamp":"2026-11-26T10:00:00Z",'
+    )
+    cases = [
+        head + b'"data":{"image":"\xff"}}',  # invalid UTF-8 in a field the fold reads
+        head + b'"data":{},"metrics":{"a":"\xff"}}',  # ... in the raw metrics
+        head + b'"data":{"success":false,"error":{"kind":"k","x":1e400}}}',  # overflow in error
+        head + b'"data":{"success":false,"error":"\xff"}}',
+        head + b'"data":{"x":"\xed\xa0\x80"}}',  # a lone surrogate as raw bytes, skipped field
+        head + b'"data":{"image":"M\xc3\xbcller.jpg"}}',  # valid text beyond ASCII
+    ]
+    for depth in (500, 1000, 1030):  # msgspec's nesting limit is below orjson's
+        cases.append(head + b'"data":{"x":' + b"[" * depth + b"]" * depth + b"}}")
+    for line in cases:
+        data = line + b"\n"
+        _same_state(_fold(data, fast=True), _fold(data, fast=False))
+    # the one known difference: a number past a double's range in a field the fold never reads
+    inf = head + b'"data":{},"metrics":{"a":1e400}}\n'
+    fast, general = _fold(inf, fast=True), _fold(inf, fast=False)
+    assert (general.events, general.bad_lines) == (0, 1)
+    assert (fast.events, fast.bad_lines, fast.latest_metrics) == (1, 0, {})

@@ -7,14 +7,17 @@ building a dict: half the cost of `orjson.loads`, and none of the per-field type
 dict path needs, because the struct only accepts the exact types the fold expects.
 
 A line that does not fit exactly (another event type, a field of an unexpected type, a
-number out of range, broken JSON) is not an error here: `decode_bulk` returns None and the
-caller folds that line through the general path, which converts or rejects it as for any
-event. So both paths always give the same state (tests/test_bulk_fold.py checks it).
+number out of range, text beyond ASCII, broken JSON) is not an error here: `decode_bulk`
+returns None and the caller folds that line through the general path, which converts or
+rejects it as for any event. Both paths give the same state (tests/test_bulk_fold.py), with one
+known exception: a number too large for a double (`1e400`) inside a field the fold never reads
+makes orjson reject the whole line, while msgspec skips over it and folds the fields it reads.
 """
 
 from __future__ import annotations
 
 import msgspec
+import orjson
 
 from herbdesk.events.types import EventType
 
@@ -64,15 +67,25 @@ _MAX_SEQ = 2**63
 
 def decode_bulk(line: bytes) -> BulkLine | None:
     """The line as a BulkLine if the fast fold may take it, else None."""
+    if not line.isascii():
+        # msgspec does not check the UTF-8 of the fields it skips; orjson rejects a line with
+        # invalid bytes or a lone surrogate anywhere. Such lines, and every line with text
+        # beyond ASCII, take the general path (herbdesk's own lines are ASCII)
+        return None
     try:
         ev = _decode(line)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, ValueError):
+        return None  # the general path converts the line, or counts it as bad
     if ev.event_type not in BULK_TYPES or not 0 <= ev.seq < _MAX_SEQ:
         return None
     m = ev.metrics
     if m and memoryview(m)[0] != _BRACE and bytes(m) != b"null":
         return None  # the general path rejects metrics that are not an object
+    if ev.data.error:
+        try:  # decoded again by the fold; checked here so a bad one never half-folds a line
+            orjson.loads(memoryview(ev.data.error))
+        except orjson.JSONDecodeError:
+            return None
     return ev
 
 
