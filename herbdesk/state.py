@@ -10,6 +10,7 @@ specimen lines straight into typed structs (events/bulk.py).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from array import array
 from collections import deque
@@ -342,10 +343,9 @@ class RunState:
 
     def _decode_metrics(self) -> None:
         if self._metrics_raw is not None:
-            try:
+            # e.g. 1e400 in it: msgspec skipped over it, orjson cannot read it
+            with contextlib.suppress(orjson.JSONDecodeError):
                 self.latest_metrics = orjson.loads(self._metrics_raw)
-            except orjson.JSONDecodeError:  # e.g. 1e400 in it: skipped by msgspec, not orjson
-                pass
             self._metrics_raw = None
 
     def _header(self, et: str, run_id: str, seq: int, timestamp: str) -> None:
