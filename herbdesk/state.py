@@ -82,6 +82,19 @@ class OptionalFloats(_FloatArray):
             return list(self) == list(other)
         return NotImplemented
 
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def tolist(self) -> list[float | None]:  # type: ignore[override]
+        return list(self)
+
+    def __copy__(self) -> OptionalFloats:
+        return OptionalFloats(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OptionalFloats:
+        return OptionalFloats(self)
+
     __hash__ = None
 
 
@@ -106,6 +119,7 @@ class RunState:
         self.status = "pending"  # pending | running | completed | failed | cancelled
         self.paused = False
         self.pause_message = ""  # why the run paused itself (an API quota), if it said
+        self._paused_for: set[str] = set()  # "user" (the app's Pause) and/or "quota"
         self.reason: str | None = None
         self.message = ""
         self.total: int | None = None
@@ -410,12 +424,19 @@ class RunState:
                 self.config = d["config"]
             if self.started_epoch is None:
                 self.started_epoch = parse_ts(timestamp)
-        elif et == EventType.EXTRACTION_PAUSED:
-            self.paused = True
-            self.pause_message = str(d.get("message") or "")
-        elif et == EventType.EXTRACTION_RESUMED:
-            self.paused = False
-            self.pause_message = ""
+        elif et in (EventType.EXTRACTION_PAUSED, EventType.EXTRACTION_RESUMED):
+            # a user's pause and a quota pause come and go independently: the run is paused
+            # while either holds
+            why = str(d.get("reason") or "user")
+            if et == EventType.EXTRACTION_PAUSED:
+                self._paused_for.add(why)
+                if why != "user":
+                    self.pause_message = str(d.get("message") or "")
+            else:
+                self._paused_for.discard(why)
+                if why != "user":
+                    self.pause_message = ""
+            self.paused = bool(self._paused_for)
         elif et == EventType.PREFLIGHT_COMPLETED:
             checks = d.get("checks")
             self.preflight = (
@@ -442,6 +463,7 @@ class RunState:
         elif et in TERMINAL_EVENT_TYPES:
             self.paused = False
             self.pause_message = ""
+            self._paused_for.clear()
             self.status = {
                 EventType.EXTRACTION_COMPLETED: "completed",
                 EventType.EXTRACTION_FAILED: "failed",

@@ -77,7 +77,9 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
     # timestamps (a remote writer's clock may be off): a SIGKILLed run or one whose disk
     # filled up never writes its terminal event and would otherwise read as "running".
     silent = None
-    if summary["status"] in ("running", "pending"):
+    summary["paused"] = state.paused
+    summary["pause_message"] = state.pause_message
+    if summary["status"] in ("running", "pending") and not state.paused:  # paused: quiet on purpose
         try:
             silent = max(0.0, time.time() - log.stat().st_mtime)
         except OSError:
@@ -101,6 +103,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     status = str(s["status"])
     if s.get("reason"):
         status += f" ({s['reason']})"
+    if s.get("paused"):
+        status += f", paused: {s.get('pause_message') or 'by the user'}"
     silent = s.get("silent_seconds")
     if silent is not None and silent >= STALE_AFTER_S:
         from herbdesk.progress import fmt_duration

@@ -149,6 +149,16 @@ def test_summary_flags_a_run_that_went_silent(tmp_path: Path) -> None:
     assert "running, but nothing was written for 2h00m: the run may have died" in words
     data = json.loads(_herbdesk("summary", str(run), "--json").stdout)
     assert data["status"] == "running" and data["silent_seconds"] >= 7200
+    # a run that paused itself for a quota is quiet on purpose: paused, not dead
+    msg = "The API's request quota is used up. The run waits until 2026-11-28 00:00 UTC."
+    bus.emit(EventType.EXTRACTION_PAUSED, data={"reason": "quota", "message": msg})
+    os.utime(log, (two_hours_ago, two_hours_ago))
+    paused = _herbdesk("summary", str(run))
+    words = " ".join(paused.stdout.split())
+    assert "running, paused: The API's request quota is used up." in words
+    assert "may have died" not in words
+    data = json.loads(_herbdesk("summary", str(run), "--json").stdout)
+    assert data["paused"] is True and data["silent_seconds"] is None
     bus.emit(EventType.EXTRACTION_COMPLETED, data={"message": "done"})
     os.utime(log, (two_hours_ago, two_hours_ago))
     done = json.loads(_herbdesk("summary", str(run), "--json").stdout)

@@ -81,7 +81,10 @@ def test_used_up_quota_pauses_the_run_and_loses_nothing(
     )
     assert types.index(EventType.EXTRACTION_PAUSED) < types.index(EventType.EXTRACTION_RESUMED)
     # the quota answer cost the specimen no attempt, and nothing was sent while paused
-    assert all(e.data["attempts"] == 1 for e in evs if e.event_type == EventType.SPECIMEN_COMPLETED)
+    done = [e for e in evs if e.event_type == EventType.SPECIMEN_COMPLETED]
+    assert all(e.data["attempts"] == 1 for e in done)
+    # the wait is not the specimen's processing time
+    assert all(e.data["processing_time_ms"] < 1000 for e in done)
     assert api.state.served.count("quota:1.5") == 1 and api.state.chat_requests == 7
     gap = max(b - a for a, b in itertools.pairwise(api.state.arrivals))
     assert gap >= 1.4 and took >= 1.4
@@ -125,3 +128,46 @@ def test_requests_are_paced_across_workers(tmp_path: Path, many_images) -> None:
     assert len(arrivals) == 5 and min(gaps) >= 0.24, gaps  # 240/min: one every 0.25 s
     started = next(e for e in events_of(p.run_dir) if e.event_type == EventType.EXTRACTION_STARTED)
     assert started.data["config"]["requests_per_minute"] == 240
+
+
+def test_user_and_quota_pauses_come_and_go_independently() -> None:
+    from herbdesk.events.types import Event
+
+    def ev(et: str, seq: int, **data: object) -> Event:
+        return Event(event_type=et, run_id="r", seq=seq, timestamp="", data=data)
+
+    quota = {"reason": "quota", "message": "quota used up; waits until 00:00 UTC"}
+    st = RunState()
+    st.apply(ev(EventType.EXTRACTION_STARTED, 1))
+    st.apply(ev(EventType.EXTRACTION_PAUSED, 2, **quota))
+    st.apply(ev(EventType.EXTRACTION_PAUSED, 3))  # the user pauses too
+    st.apply(ev(EventType.EXTRACTION_RESUMED, 4))  # ... and resumes: the quota still holds
+    assert st.paused and st.pause_message == quota["message"]
+    st.apply(ev(EventType.EXTRACTION_RESUMED, 5, reason="quota"))
+    assert not st.paused and st.pause_message == ""
+    st.apply(ev(EventType.EXTRACTION_PAUSED, 6))  # a user pause held across a quota reset
+    st.apply(ev(EventType.EXTRACTION_PAUSED, 7, **quota))
+    st.apply(ev(EventType.EXTRACTION_RESUMED, 8, reason="quota"))
+    assert st.paused and st.pause_message == ""
+
+
+def test_absurd_reset_times_wait_a_day_at_most_and_never_raise() -> None:
+    noon = datetime(2026, 11, 26, 12, 0, tzinfo=UTC).timestamp()
+    until_midnight = 12 * 3600 + limits.RESET_MARGIN_S
+    for ra in (1e12, float("inf"), 40 * 3600.0):
+        err = EngineError(ErrorKind.RATE_LIMITED, "HTTP 429: slow down", retry_after=ra)
+        assert is_quota_exhausted(err)
+        assert seconds_until_reset(err, now=noon) == pytest.approx(until_midnight)
+    past = EngineError(ErrorKind.RATE_LIMITED, "free-models-per-day", retry_after=0.0)
+    assert seconds_until_reset(past, now=noon) == limits.PAST_RESET_WAIT_S
+    events: list[tuple[str, dict]] = []
+
+    class Sink:
+        def emit(self, event_type: str, **kw: object) -> None:
+            events.append((event_type, dict(kw.get("data") or {})))  # type: ignore[call-overload]
+
+    lim = limits.RequestLimits(None, lambda s: True, Sink(), wall_clock=lambda: noon)
+    err = EngineError(ErrorKind.RATE_LIMITED, "slow", retry_after=float("inf"))
+    assert lim.quota_exhausted(err)
+    assert events[0][0] == EventType.EXTRACTION_PAUSED
+    assert events[0][1]["until"] == "2026-11-27T00:00:30Z"

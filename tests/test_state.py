@@ -116,3 +116,24 @@ def test_batcher_delivers_a_lone_event_promptly() -> None:
     batcher.close()
     assert got, "a single event was never delivered"
     print(f"lone event delivered after {1000 * (got[0] - t0):.1f} ms")
+
+
+def test_optional_floats_read_none_where_nothing_was_recorded() -> None:
+    import copy
+    import pickle
+
+    import numpy as np
+
+    from herbdesk.state import OptionalFloats
+
+    col = OptionalFloats([0.5, None, 2.0])
+    col.append(None)
+    col[0] = None
+    assert list(col) == [None, None, 2.0, None] == col.tolist() and col[1] is None
+    assert col[1:3] == [None, 2.0]
+    assert col == [None, None, 2.0, None]
+    assert (col != [None, None, 2.0, None]) is False  # array's own != would say True (NaN)
+    assert col != [None, None, 2.5, None]
+    for twin in (copy.copy(col), copy.deepcopy(col), pickle.loads(pickle.dumps(col))):
+        assert twin == col and twin[0] is None
+    assert np.isnan(np.frombuffer(col, np.float64)).tolist() == [True, True, False, True]

@@ -8,6 +8,7 @@ run until the reset and say so, not fail every remaining specimen.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,10 @@ PACE_SHARE = 0.9  # pace a little below a known cap: clocks and proxies are not 
 # A 429 whose reset is this far away is no burst limit to retry through: it is a quota.
 QUOTA_WAIT_S = 15 * 60
 RESET_MARGIN_S = 30.0  # wait this much past the announced reset before trying again
+# A daily quota resets within a day: a longer announced wait (or none that makes sense) is
+# taken as "the next UTC midnight"; a reset already past (clocks disagree) as a short wait.
+MAX_RESET_WAIT_S = 26 * 3600
+PAST_RESET_WAIT_S = 60.0
 
 
 def default_requests_per_minute(settings: EngineSettings) -> float | None:
@@ -67,9 +72,14 @@ def is_quota_exhausted(err: EngineError) -> bool:
 
 
 def seconds_until_reset(err: EngineError, now: float | None = None) -> float:
-    """From the server's reset time if it gave one, else until the next UTC midnight."""
-    if err.retry_after is not None and err.retry_after > 0:
-        return err.retry_after + RESET_MARGIN_S
+    """From the server's reset time if it gave a plausible one, else until the next UTC
+    midnight; always a finite number of seconds no longer than a day and a bit."""
+    ra = err.retry_after
+    if ra is not None and math.isfinite(ra):
+        if 0 < ra <= MAX_RESET_WAIT_S:
+            return ra + RESET_MARGIN_S
+        if ra <= 0:
+            return PAST_RESET_WAIT_S
     t = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
     midnight = (t + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return (midnight - t).total_seconds() + RESET_MARGIN_S
@@ -101,6 +111,19 @@ class RequestLimits:
     def before_request(self) -> bool:
         """Wait for a quota reset and the next paced slot; False if the run was stopped."""
         while True:
+            if not self._wait_for_quota():
+                return False
+            if self.pacer is not None:
+                delay = self.pacer.reserve()
+                if delay > 0 and not self._sleep(delay):
+                    return False
+            with self._lock:
+                if self._until == 0.0:
+                    return True
+            # the quota ran out while this request waited for its slot: wait for the reset
+
+    def _wait_for_quota(self) -> bool:
+        while True:
             with self._lock:
                 until = self._until
                 wait = until - self._now()
@@ -110,14 +133,9 @@ class RequestLimits:
             if resumed:
                 self._emitter.emit(EventType.EXTRACTION_RESUMED, data={"reason": "quota"})
             if wait <= 0:
-                break
+                return True
             if not self._sleep(wait):  # the run's own sleep: a stop cuts it short
                 return False
-        if self.pacer is not None:
-            delay = self.pacer.reserve()
-            if delay > 0 and not self._sleep(delay):
-                return False
-        return True
 
     def quota_exhausted(self, err: EngineError) -> bool:
         """If `err` says the quota is used up, pause until the reset and return True (the

@@ -452,12 +452,17 @@ def extract_with_retries(
     reset without costing the specimen an attempt.
     """
     t0 = time.monotonic()
+    waited = 0.0  # pacing and quota waits: not the specimen's processing time
     attempts = 0
     result: Extraction | None = None
     error: EngineError | None = None
     while True:
-        if limits is not None and not limits.before_request():
-            return _stopped(item, error, attempts, emitter)
+        if limits is not None:
+            w0 = time.monotonic()
+            go_on = limits.before_request()
+            waited += time.monotonic() - w0
+            if not go_on:
+                return _stopped(item, error, attempts, emitter)
         attempts += 1
         try:
             result = engine.extract(item)
@@ -484,7 +489,7 @@ def extract_with_retries(
         )
         if not sleep(delay):
             return _stopped(item, error, attempts, emitter)
-    elapsed_ms = (time.monotonic() - t0) * 1000.0
+    elapsed_ms = (time.monotonic() - t0 - waited) * 1000.0
     return SpecimenOutcome(result, error, attempts, elapsed_ms)
 
 

@@ -271,6 +271,7 @@ class AlertsConsumer:
         self._stall_thread: threading.Thread | None = None
         # what the messages say
         self._running = self._paused = False
+        self._paused_for: set[str] = set()
         self._last_mono = time.monotonic()
         self._last_seq, self._last_type, self._last_ts = 0, "", ""
         self._stalled_seq = -1
@@ -312,11 +313,17 @@ class AlertsConsumer:
                 self._metrics = dict(ev.metrics)
             if et == EventType.EXTRACTION_STARTED:
                 self._running, self._paused = True, False
+                self._paused_for.clear()
                 self._run_conf = dict(d.get("config") or {})
                 self._metrics.setdefault("total", d.get("total"))
             elif et in (EventType.EXTRACTION_PAUSED, EventType.EXTRACTION_RESUMED):
-                self._paused = et == EventType.EXTRACTION_PAUSED
-                if self._paused and d.get("reason") == "quota" and "paused" in events:
+                why = str(d.get("reason") or "user")  # user and quota pauses are independent
+                if et == EventType.EXTRACTION_PAUSED:
+                    self._paused_for.add(why)
+                else:
+                    self._paused_for.discard(why)
+                self._paused = bool(self._paused_for)
+                if et == EventType.EXTRACTION_PAUSED and why == "quota" and "paused" in events:
                     self._alert(
                         f"seq:{ev.seq}",
                         "paused",
