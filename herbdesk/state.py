@@ -610,8 +610,8 @@ class RunState:
         return self._finishes / el * 60.0 if el > 0 else 0.0
 
     def eta_s(self, now: float | None = None) -> float | None:
-        if self.total is None or self.status != "running":
-            return None
+        if self.total is None or self.status != "running" or self.paused:
+            return None  # a paused run has no honest ETA (a quota may hold it for hours)
         per_min = self.throughput_per_min(now)
         remaining = max(0, self.total - self.processed - self.skipped)
         return remaining / per_min * 60.0 if per_min > 0 else None

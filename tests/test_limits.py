@@ -138,8 +138,13 @@ def test_user_and_quota_pauses_come_and_go_independently() -> None:
 
     quota = {"reason": "quota", "message": "quota used up; waits until 00:00 UTC"}
     st = RunState()
-    st.apply(ev(EventType.EXTRACTION_STARTED, 1))
+    st.apply(ev(EventType.EXTRACTION_STARTED, 1, total=10))
     st.apply(ev(EventType.EXTRACTION_PAUSED, 2, **quota))
+    assert st.eta_s(now=1e9) is None  # no ETA while a quota holds the run
+    from herbdesk.ui.eventlog import summarize
+
+    line = summarize(ev(EventType.EXTRACTION_PAUSED, 2, until="2026-11-28T00:00:30Z", **quota))
+    assert line.startswith("paused (quota) until 2026-11-28T00:00:30Z — quota used up")
     st.apply(ev(EventType.EXTRACTION_PAUSED, 3))  # the user pauses too
     st.apply(ev(EventType.EXTRACTION_RESUMED, 4))  # ... and resumes: the quota still holds
     assert st.paused and st.pause_message == quota["message"]

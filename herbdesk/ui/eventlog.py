@@ -118,6 +118,11 @@ def _describe(ev: Event) -> str:
         return str(d.get("message") or f"success rate {_pct(d.get('success_rate'))}")
     if et == EventType.CONSUMER_ERROR:
         return f"{d.get('consumer')} on {d.get('on_event')} #{d.get('on_seq')}: {d.get('error')}"
+    if et in (EventType.EXTRACTION_PAUSED, EventType.EXTRACTION_RESUMED):
+        word = "paused" if et == EventType.EXTRACTION_PAUSED else "resumed"
+        why = d.get("reason") or "by the user"
+        until = f" until {d.get('until')}" if d.get("until") else ""
+        return f"{word} ({why}){until}" + (f" — {d.get('message')}" if d.get("message") else "")
     if et in (
         EventType.EXTRACTION_COMPLETED,
         EventType.EXTRACTION_FAILED,
