@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if not os.environ.get("QT_QPA_PLATFORM"):  # unset or empty (Qt aborts on an empty name)
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
 # Started in the background by a non-interactive shell (`bash .ci/run &`), the test run
 # inherits SIGINT ignored, and so would every `herbdesk` it starts: the Ctrl-C tests would
 # see a process that cannot be interrupted. Children of a process that handles SIGINT get

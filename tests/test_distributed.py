@@ -335,7 +335,11 @@ def test_tail_source_on_a_live_run(
         workers = [_worker(redis_url, "t", f"w{i}") for i in range(2)]
         qtbot.waitUntil(lambda: state.status == "running" and state.succeeded > 0, timeout=15000)
         assert state.succeeded < 20  # seen live, not after the fact
-        qtbot.waitUntil(lambda: state.status == "completed", timeout=30000)
+        # a worker's finished event may land just after another's terminal event (the
+        # record and count are atomic, the event follows): wait for both
+        qtbot.waitUntil(
+            lambda: state.status == "completed" and state.succeeded == 20, timeout=30000
+        )
         _wait_all(workers, 10)
         src.stop()
     assert state.succeeded == 20 and state.failed == 0 and state.seq_gaps == 0

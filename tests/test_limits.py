@@ -36,13 +36,15 @@ def test_pacer_spaces_request_starts_across_callers() -> None:
         RequestPacer(0)
 
 
-def test_only_openrouter_free_models_are_paced_by_default() -> None:
+def test_only_free_models_are_paced_by_default() -> None:
     free = EngineSettings(engine="openrouter", model="qwen/qwen2.5-vl-72b-instruct:free")
     assert default_requests_per_minute(free) == pytest.approx(18.0)
     assert default_requests_per_minute(EngineSettings(engine="openrouter")) == pytest.approx(18.0)
     paid = EngineSettings(engine="openrouter", model="openai/gpt-4o")
     assert default_requests_per_minute(paid) is None
-    local = EngineSettings(engine="openrouter", model="x:free", base_url="http://127.0.0.1:9/v1")
+    proxied = EngineSettings(engine="openrouter", model="x:free", base_url="http://127.0.0.1:9/v1")
+    assert default_requests_per_minute(proxied) == pytest.approx(18.0)  # told by the name
+    local = EngineSettings(engine="openrouter", model="llava", base_url="http://127.0.0.1:9/v1")
     assert default_requests_per_minute(local) is None
     assert default_requests_per_minute(EngineSettings(engine="ocr")) is None
 

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlparse
 
 from herbdesk.events.bus import Emitter
 from herbdesk.events.types import EventType
@@ -32,11 +31,13 @@ PAST_RESET_WAIT_S = 60.0
 
 
 def default_requests_per_minute(settings: EngineSettings) -> float | None:
-    """The pace a run gets when none is configured: only OpenRouter's free models have one."""
-    host = urlparse(settings.base_url).hostname or ""
+    """The pace a run gets when none is configured: only OpenRouter's free models have one.
+
+    Told by the model name (OpenRouter's `:free` suffix), whatever the base URL: a proxy or
+    gateway in front of OpenRouter is held to the same cap.
+    """
     model = settings.model or DEFAULT_MODEL
-    free = model.endswith(":free")
-    if settings.engine == "openrouter" and host.endswith("openrouter.ai") and free:
+    if settings.engine == "openrouter" and model.endswith(":free"):
         return FREE_MODEL_PER_MINUTE * PACE_SHARE
     return None
 
@@ -157,7 +158,7 @@ class RequestLimits:
                     "until": at.isoformat(timespec="seconds").replace("+00:00", "Z"),
                     "message": (
                         f"The API's request quota is used up ({err.message}). The run waits "
-                        f"until {at:%Y-%m-%d %H:%M} UTC and then goes on by itself; nothing "
+                        f"until {at:%Y-%m-%d %H:%M:%S} UTC and then goes on by itself; nothing "
                         "is lost meanwhile."
                     ),
                 },
