@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import json
 import random
+import re
+import textwrap
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,16 +15,19 @@ from typing import TYPE_CHECKING
 import pytest
 from test_ui_widgets import Events, column, realistic_run, sid, wait_text
 
-from herbdesk.events.codec import encode
-from herbdesk.events.reader import EventStore
+from herbdesk.events.codec import decode, encode
+from herbdesk.events.reader import EventIndex, EventStore
 from herbdesk.events.types import Event, EventType
+from herbdesk.ui import eventlog
 from herbdesk.ui import loader as loader_mod
 from herbdesk.ui.document import RunDocument
 from herbdesk.ui.eventlog import (
     COL_TYPE,
+    SUMMARY_LITERALS,
     EventFilterProxy,
     EventLogModel,
     EventLogPane,
+    raw_needle,
     summarize,
     type_mask,
 )
@@ -280,3 +288,211 @@ def test_type_mask_reads_codes_of_both_parts(tmp_path: Path) -> None:
     assert type_mask(store, 0, len(store), lambda t: t == FAILED).tolist() == want
     assert type_mask(events, 3, 20, lambda t: t == FAILED).tolist() == want[3:20]
     assert type_mask(store, 5, 5, lambda t: True).tolist() == []
+
+
+# --------------------------------------------------------------------------- text search
+# The text filter searches raw lines as bytes and decodes only the events that may match: it
+# must give exactly the rows of decoding and checking every event (`expected`).
+ODD_STRINGS = [
+    "DAO0123.jpg", "specimen_007.jpg", "bad_reply", "Québec", "STRASSE", "Straße", "ẞ",
+    "\u212aelvin", "İstanbul", "ﬁnch", "ſpecial", 'say "hi"', "back\\slash", "tab\there",
+    "line\nbreak", "unit\x1fsep", "nb\xa0sp", "zero\u200bwidth", "two  spaces", "None",
+    "true", "x" * 400, "a\u00e9b", "\u00c9COLE", "1e5", "0.87", "[1, 2]", "{'a': 1}",
+    "", " padded ",
+]  # fmt: skip
+RAW_NUMBERS = ["1e5", "1E-3", "1.50", "-0.0", "0.869", "12345678901234567890.5", "2.5e+2", "7"]
+KEYS = [
+    "image", "reason", "attempt", "delay_s", "error", "confidence", "processing_time_ms",
+    "fields_extracted", "checkpoint", "status", "success_rate", "threshold", "message",
+    "consumer", "on_event", "on_seq", "until", "processed", "succeeded", "total", "config",
+    "resumed", "checks", "other",
+]  # fmt: skip
+TYPES = [
+    *(v for k, v in vars(EventType).items() if k.isupper() and isinstance(v, str)),
+    "custom.thing",
+]
+
+
+def _value(rng: random.Random, depth: int = 0) -> object:
+    kind = rng.randrange(9 if depth < 2 else 6)
+    if kind < 2:
+        return rng.choice(ODD_STRINGS)
+    if kind == 2:
+        return f"@num{rng.randrange(len(RAW_NUMBERS))}@"  # written as a raw JSON number
+    if kind == 3:
+        return rng.choice([None, True, False])
+    if kind == 4:
+        return rng.choice([0, 3, 123, -4, 0.5, 0.869, 1e-5, 0.125])
+    if kind == 5:
+        return rng.choice(ODD_STRINGS) + rng.choice(ODD_STRINGS)
+    if kind == 6:
+        return {"kind": _value(rng, depth + 1), "message": _value(rng, depth + 1)}
+    if kind == 7:
+        return [{"name": _value(rng, depth + 1), "detail": _value(rng, depth + 1), "ok": False}]
+    return [_value(rng, depth + 1) for _ in range(rng.randrange(3))]
+
+
+def random_line(rng: random.Random, seq: int) -> tuple[bytes, str]:
+    """A raw JSON event line as any writer might produce it (escaped or not, numbers in any
+    form) and its event type."""
+    event_type = rng.choice(TYPES)
+    data = {k: _value(rng) for k in rng.sample(KEYS, rng.randrange(8))}
+    obj: dict[str, object] = {"seq": seq, "event_type": event_type, "timestamp": "", "run_id": ""}
+    if rng.random() < 0.7:
+        obj["specimen_id"] = rng.choice(ODD_STRINGS) + str(seq)
+    obj["data"] = data
+    text = json.dumps(obj, ensure_ascii=rng.random() < 0.3)
+    text = re.sub(r'"@num(\d+)@"', lambda m: RAW_NUMBERS[int(m.group(1))], text)
+    return text.encode() + b"\n", event_type
+
+
+def random_store(tmp_path: Path, seed: int, n: int = 160, held: int = 40) -> EventStore:
+    """An opened file of n random lines (indexed as the loader does) plus held events."""
+    rng = random.Random(seed)
+    path = tmp_path / f"events{seed}.jsonl"
+    index = EventIndex(path)
+    out, pos = [], 0
+    for seq in range(n):
+        line, event_type = random_line(rng, seq)
+        if rng.random() < 0.05:
+            out.append(b"\n")  # a blank line between events
+            pos += 1
+        index.add_line(pos, len(line), event_type)
+        out.append(line)
+        pos += len(line)
+    path.write_bytes(b"".join(out))
+    store = EventStore(index, len(index))
+    store.extend(decode(random_line(rng, n + k)[0]) for k in range(held))
+    return store
+
+
+def needles_for(store: EventStore, rng: random.Random, count: int) -> list[str]:
+    """Words and runs of what is shown, substrings of it and of the raw lines (in random
+    case), and odd ones."""
+    texts, words = [], set()
+    for e in store:
+        texts += [summarize(e), e.specimen_id or "", e.event_type]
+        shown_text = summarize(e).casefold()
+        words.update(shown_text.split(), re.findall(r"[!-~]+", shown_text))
+        words.update(re.findall(r"[0-9A-Za-z_.+-]+", shown_text))
+    assert store.file_index is not None and store.file_index.path is not None
+    texts += store.file_index.path.read_text("utf-8").splitlines()
+    out = [*SUMMARY_LITERALS, "0123", "87", "none", "true", "1e", "100000", "ss", "k", "fi"]
+    out += ["strasse", "xa0", "u200b", "two spaces", "say \"hi", "\\", "é", "a b", "1000.0"]
+    out += ["kelvin", "finch", "special", "xa0sp", "250.0", "0.001", "jpg:", "0.87", "1e-05"]
+    out += rng.sample(sorted(words), min(len(words), count))
+    count *= 2
+    while len(out) < count:
+        t = rng.choice(texts)
+        if not t:
+            continue
+        a = rng.randrange(len(t))
+        piece = t[a : a + rng.randrange(1, 12)]
+        out.append(piece.upper() if rng.random() < 0.3 else piece)
+    return out
+
+
+def finish(qtbot: QtBot, model: EventLogModel) -> None:
+    qtbot.waitUntil(lambda: not model.searching(), timeout=10000)
+
+
+@pytest.fixture()
+def tiny_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of a few events and no work at once: every filter goes on in slices."""
+    monkeypatch.setattr(eventlog, "BLOCK_EVENTS", 7)
+    monkeypatch.setattr(eventlog, "BLOCK_BYTES", 900)
+    monkeypatch.setattr(eventlog, "CHECK_CHUNK", 3)
+    monkeypatch.setattr(eventlog, "SYNC_S", 0.0)
+    monkeypatch.setattr(eventlog, "SLICE_S", 0.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_text_filter_same_rows_as_decoding_everything(
+    qtbot: QtBot, tmp_path: Path, seed: int
+) -> None:
+    store = random_store(tmp_path, seed)
+    model = EventLogModel()
+    model.reset(store)
+    rng = random.Random(seed)
+    for needle in needles_for(store, rng, 150):
+        event_type = rng.choice([None, None, None, *TYPES[:4]])
+        model.set_filter(event_type, needle.strip().casefold())
+        finish(qtbot, model)
+        assert shown(model) == expected(store, event_type, needle), (event_type, needle)
+
+
+def test_text_filter_in_slices_narrowing_and_growing(
+    qtbot: QtBot, qtmodeltester: ModelTester, tmp_path: Path, tiny_steps: None
+) -> None:
+    store = random_store(tmp_path, 7, n=200, held=0)
+    tail = [decode(random_line(random.Random(8), 500 + k)[0]) for k in range(60)]
+    model = EventLogModel()
+    model.reset(store)
+    proxy = EventFilterProxy()
+    proxy.setSourceModel(model)
+    qtmodeltester.check(proxy)
+    inserts: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _p, first, last: inserts.append((first, last)))
+    for needle in ["s", "sp", "spe", "specimen", "DAO", "dao0123.jpg", "é", "", "QUÉ", "xyz"]:
+        proxy.set_text_filter(needle)
+        if needle:
+            assert model.searching()  # nothing done at once: the timer finds the rows
+            qtbot.wait(1)
+            if store.limit == len(store) and needle == "DAO":  # events come during a scan
+                store.extend(tail[:30])
+                model.grow_to(len(store))
+        finish(qtbot, model)
+        assert shown(model) == expected(store, None, needle), needle
+        assert proxy.rowCount() == model.rowCount()
+    assert all(b[0] == a[1] + 1 for a, b in pairwise(inserts) if b[0] > a[0])
+    store.extend(tail[30:])  # and after one
+    model.grow_to(len(store))
+    finish(qtbot, model)
+    assert shown(model) == expected(store, None, "xyz")
+    proxy.set_text_filter("jpg")
+    finish(qtbot, model)
+    assert shown(model) == expected(store, None, "jpg")
+
+
+def test_pane_counts_while_searching(qtbot: QtBot, tmp_path: Path, tiny_steps: None) -> None:
+    store = random_store(tmp_path, 5, n=300)
+    pane = EventLogPane()
+    qtbot.addWidget(pane)
+    pane.reset(store)
+    pane.search_edit.setText("jpg")
+    assert pane.model.searching()
+    want = expected(store, None, "jpg")
+    wait_text(qtbot, pane.count_label, f"{len(want)} of {len(store)} events")
+    assert shown(pane.model) == want
+
+
+def test_raw_needle_is_only_used_where_it_cannot_miss() -> None:
+    assert raw_needle("dao0123") is not None
+    assert raw_needle("bad_reply") is not None
+    assert raw_needle("failed: bad_reply") is not None  # a copied run of it is searched
+    for needle in ["0123", "1.5", "none", "fields", "d", "s", ":", "·", "é", ""]:
+        assert raw_needle(needle) is None, needle
+
+
+def test_summary_literals_cover_what_summaries_write() -> None:
+    """Every string the summary code writes itself is in SUMMARY_LITERALS (keys looked up
+    with .get() or [] are not written)."""
+    skip: set[int] = set()
+    found: set[str] = set()
+    for fn in (eventlog._describe, eventlog._err, eventlog._pct, eventlog.summarize):
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr == "get" and node.args:
+                    skip.add(id(node.args[0]))
+            elif isinstance(node, ast.Subscript):
+                skip.add(id(node.slice))
+            elif isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+                skip.update(id(n) for n in ast.walk(node.format_spec))
+            elif isinstance(node, ast.FunctionDef) and ast.get_docstring(node):
+                skip.add(id(node.body[0].value))  # type: ignore[attr-defined]
+        for node in ast.walk(tree):
+            is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+            if is_text and node.value and id(node) not in skip:
+                found.add(node.value)
+    assert found - set(SUMMARY_LITERALS) == set()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from PySide6.QtCore import (
@@ -32,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from herbdesk.events.reader import EventStore
+from herbdesk.events.reader import EventIndex, EventStore, open_regular
 from herbdesk.events.types import Event, EventType
 from herbdesk.ui.columns import ROW_HEIGHT, SHORT_ID, STATUS_COLORS, plain_tooltip
 from herbdesk.ui.document import RunDocument
@@ -89,7 +92,9 @@ def _describe(ev: Event) -> str:
         resumed = " (resumed)" if d.get("resumed") else ""
         return f"{d.get('total', '?')} images{resumed}" + (f" · {engine}" if engine else "")
     if et == EventType.PREFLIGHT_COMPLETED:
-        bad = [c for c in d.get("checks") or [] if isinstance(c, Mapping) and not c.get("ok")]
+        checks = d.get("checks")  # a log may hold anything here: a number would raise
+        checks = checks if isinstance(checks, list | tuple) else []
+        bad = [c for c in checks if isinstance(c, Mapping) and not c.get("ok")]
         if not bad:
             return "all checks passed"
         return "failed: " + "; ".join(f"{c.get('name')}: {c.get('detail')}" for c in bad)
@@ -209,6 +214,271 @@ def _text_match(ev: Event, needle: str) -> bool:
     return needle in (ev.specimen_id or "").casefold() or needle in summarize(ev).casefold()
 
 
+# --------------------------------------------------------------------------- text search
+# Text `_describe`, `_err`, `_pct` and `summarize` write themselves, not copied from the event
+# (a test keeps this in step with their string constants). "None" is how a missing value shows.
+SUMMARY_LITERALS: tuple[str, ...] = (
+    " / ", " (resumed)", " images", " · ", "?", "all checks passed", "failed: ", "; ", ": ",
+    "attempt ", " failed, retry in ", " s — ", " · confidence ", " s", " fields",
+    "checkpoint at ", ", success rate ", " (threshold ", ")", "success rate ", " on ", " #",
+    "paused", "resumed", "by the user", " until ", " (", " — ", "/", " succeeded)", " ", "…",
+    "None",
+)  # fmt: skip
+_LITERALS_CF = tuple(s.casefold() for s in SUMMARY_LITERALS)
+# Punctuation a summary writes next to copied text (and JSON/repr structure): a needle holding
+# one could straddle copied and written text.
+_GLUE = frozenset(":,;()#/[]{}'%?\"\\")
+# What str() or a format spec makes of a number: 1e-05, inf, nan, 0.87 (rounded, not copied).
+_NUMBER_CHARS = frozenset("0123456789.+-einfa")
+
+BLOCK_EVENTS = 8192  # events per block of a scan (a block's rows show together)
+BLOCK_BYTES = 2 << 20  # at most this much of the file read per block
+CHECK_CHUNK = 256  # events decoded and checked per step (a few ms)
+SYNC_S = 0.03  # work done at once when a filter is set or events arrive
+SLICE_S = 0.015  # work per timer tick, between which the GUI runs
+
+
+# a run of printable ASCII but space and glue
+_TOKEN = re.compile("[" + re.escape("".join(sorted(set(map(chr, range(33, 127))) - _GLUE))) + "]+")
+
+
+def _copied_only(token: str) -> bool:
+    """Whether a token (printable ASCII, no space or glue) can only be found in a summary
+    inside text copied from the event: not inside a literal, not all number characters."""
+    return not set(token) <= _NUMBER_CHARS and not any(token in lit for lit in _LITERALS_CF)
+
+
+def raw_needle(needle: str) -> re.Pattern[bytes] | None:
+    """A pattern that the raw JSON line of every event whose summary or specimen id holds
+    the (casefolded) needle also holds once lowercased; None if there is none (then every
+    event is decoded and checked).
+
+    A summary copies strings from the event (whitespace collapsed, cut at MAX_SUMMARY) between
+    text it writes itself: SUMMARY_LITERALS, glue punctuation, formatted numbers, reprs. A
+    run of printable ASCII without spaces or glue lies inside one piece; if it is not inside
+    a literal and not made of number characters, that piece is copied, so the run's bytes are
+    in the line (`_line_hits` also flags lines with escapes or non-ASCII bytes, where JSON
+    escaping or case folding could hide them). Any such run of the needle will do: the
+    longest is the most selective.
+    """
+    tokens = [t for t in _TOKEN.findall(needle) if _copied_only(t)]
+    if not tokens:
+        return None
+    return re.compile(re.escape(max(tokens, key=len).encode("ascii")))
+
+
+def _line_hits(buf: bytes, starts: np.ndarray, pattern: re.Pattern[bytes]) -> np.ndarray:
+    """Which lines of `buf` (beginning at the ascending `starts`) may hold the pattern: a
+    match after ASCII lowercasing, or a backslash or non-ASCII byte."""
+    low = buf.lower()
+    pos = np.fromiter((m.start() for m in pattern.finditer(low)), np.int64)
+    if not low.isascii() or b"\\" in low:
+        arr = np.frombuffer(low, np.uint8)
+        pos = np.concatenate([pos, np.flatnonzero((arr >= 0x80) | (arr == ord("\\")))])
+    hits = np.zeros(len(starts), dtype=bool)
+    line = np.searchsorted(starts, pos, side="right") - 1
+    hits[line[line >= 0]] = True
+    return hits
+
+
+def _file_hits(
+    index: EventIndex, a: int, b: int, pattern: re.Pattern[bytes], fh: IO[bytes]
+) -> np.ndarray | None:
+    """`_line_hits` for events a..b-1 of an opened file, read in one piece (held events are
+    always flagged); None if the file no longer holds those lines."""
+    starts = np.frombuffer(index.starts[a:b], dtype=np.int64)
+    lengths = np.frombuffer(index.lengths[a:b], dtype=np.uint32)
+    hits = starts < 0  # held: decoded from elsewhere, checked as objects
+    lines = np.flatnonzero(~hits)
+    if not len(lines):
+        return hits
+    lo = int(starts[lines[0]])
+    hi = int(starts[lines[-1]]) + int(lengths[lines[-1]])
+    fh.seek(lo)
+    buf = fh.read(hi - lo)
+    if len(buf) != hi - lo:
+        return None
+    hits[lines] = _line_hits(buf, starts[lines] - lo, pattern)
+    return hits
+
+
+def _tail_hits(items: Sequence[bytes | Event], pattern: re.Pattern[bytes]) -> np.ndarray:
+    """`_line_hits` over held events (encoded lines; Events that could not be are flagged)."""
+    parts = [x if isinstance(x, bytes) else b"" for x in items]
+    lens = np.fromiter(map(len, parts), np.int64, len(parts)) + 1
+    hits = _line_hits(b"\n".join(parts), np.cumsum(lens) - lens, pattern)
+    hits |= np.fromiter((not isinstance(x, bytes) for x in items), bool, len(items))
+    return hits
+
+
+def _within_bytes(index: EventIndex, a: int, b: int, limit: int) -> int:
+    """How many of events a..b-1 (at least one) start within `limit` bytes of the first
+    line among them (held events, at -1, count as inside)."""
+    reach = np.maximum.accumulate(np.frombuffer(index.starts[a:b], dtype=np.int64))
+    if not len(reach) or reach[-1] < 0:
+        return b - a
+    base = int(reach[int(np.argmax(reach >= 0))])
+    return max(1, int(np.searchsorted(reach, base + limit)))
+
+
+def _exact_hits(events: Sequence[Event], idx: np.ndarray, needle: str) -> list[bool]:
+    """`_text_match` for some events (ascending indices), decoding runs of consecutive ones
+    a block at a time."""
+    cuts = (np.flatnonzero(np.diff(idx) != 1) + 1).tolist()
+    found: list[bool] = []
+    for a, b in zip([0, *cuts], [*cuts, len(idx)], strict=True):
+        first = int(idx[a])
+        if b - a == 1:  # a lone candidate: one read, no generator
+            found.append(_text_match(events[first], needle))
+            continue
+        run: Iterable[Event] = (
+            events.iter_range(first, first + b - a)
+            if isinstance(events, EventStore)
+            else events[first : first + b - a]
+        )
+        found.extend(_text_match(ev, needle) for ev in run)
+    return found
+
+
+@dataclass
+class _Block:
+    """Events a scan is deciding: `rows` pass the type filter; `auto` ones pass already (the
+    needle is in their type name); `check` ones are decoded and checked a chunk at a time."""
+
+    end: int
+    rows: np.ndarray
+    auto: np.ndarray
+    check: np.ndarray
+    found: list[bool] = field(default_factory=list)
+
+
+class _FilterScan:
+    """One filter's pass over the events, in log order, a block at a time.
+
+    With a text needle, `raw_needle` lets a block of the file (or of held lines) be searched
+    as bytes, and only the events whose line may match are decoded; otherwise every event of
+    the block is. Events before `within_end` are only those of `within` (a narrowing filter
+    searches the rows shown before).
+    """
+
+    def __init__(
+        self,
+        events: Sequence[Event],
+        event_type: str | None,
+        needle: str,
+        within: np.ndarray | None = None,
+        within_end: int = 0,
+    ) -> None:
+        self.events = events
+        self.event_type = event_type
+        self.needle = needle
+        self.pattern = raw_needle(needle)
+        self.within = within
+        self.within_end = within_end if within is not None else 0
+        self.pos = 0  # events before it are decided
+        self.block: _Block | None = None
+        self._fh: IO[bytes] | None = None
+
+    def done(self, stop: int) -> bool:
+        return self.block is None and self.pos >= stop
+
+    def busy(self) -> bool:
+        """Part of a block is checked: stopping now leaves its rows unshown until later."""
+        return self.block is not None
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def step(self, stop: int) -> np.ndarray | None:
+        """Decide a little more of events pos..stop-1: the rows of a finished block, else
+        None."""
+        if self.block is None:
+            if self.pos >= stop:
+                return None
+            self.block = self._open_block(stop)
+        block = self.block
+        k = len(block.found)
+        if k < len(block.check):
+            chunk = block.check[k : k + CHECK_CHUNK]
+            block.found.extend(_exact_hits(self.events, chunk, self.needle))
+            if len(block.found) < len(block.check):
+                return None
+        keep = block.auto.copy()
+        keep[np.searchsorted(block.rows, block.check)] = np.array(block.found, dtype=bool)
+        self.pos, self.block = block.end, None
+        return block.rows[keep]
+
+    # ------------------------------------------------------------------ blocks
+    def _open_block(self, stop: int) -> _Block:
+        a = self.pos
+        b = self._block_end(a, stop)
+        rows = self._rows(a, b)
+        needle = self.needle
+        if not needle:
+            return _Block(b, rows, np.ones(len(rows), dtype=bool), rows[:0])
+        auto = type_mask(self.events, a, b, lambda t: needle in t.casefold())[rows - a]
+        check = rows[~auto]
+        if self.pattern is not None and len(check) * 32 >= b - a:  # sparse: decode those
+            maybe = self._maybe(a, b)
+            if maybe is not None:
+                check = check[maybe[check - a]]
+        return _Block(b, rows, auto, check)
+
+    def _block_end(self, a: int, stop: int) -> int:
+        """Where the block from a ends: at most BLOCK_EVENTS events (or rows of `within`) and
+        BLOCK_BYTES of the file, never across `within_end` or the end of the file part."""
+        if not self.needle:
+            b = stop  # the type filter alone is numpy over type codes: all at once
+        elif a < self.within_end:
+            assert self.within is not None
+            k = int(np.searchsorted(self.within, a)) + BLOCK_EVENTS
+            b = min(stop, self.within_end, int(self.within[k]) if k < len(self.within) else stop)
+        else:
+            b = min(stop, a + BLOCK_EVENTS)
+        if a < self.within_end:
+            b = min(b, self.within_end)
+        events = self.events
+        if isinstance(events, EventStore) and a < events.limit:
+            b = min(b, events.limit)
+            if self.pattern is not None and events.file_index is not None:
+                b = a + _within_bytes(events.file_index, a, b, BLOCK_BYTES)
+        return max(b, a + 1)
+
+    def _rows(self, a: int, b: int) -> np.ndarray:
+        """The events of a..b-1 that pass the type filter (and are in `within`), ascending."""
+        if a < self.within_end:
+            assert self.within is not None
+            w = self.within
+            rows = w[int(np.searchsorted(w, a)) : int(np.searchsorted(w, b))]
+        else:
+            rows = np.arange(a, b, dtype=np.int64)
+        rows = rows.astype(np.int64, copy=False)
+        if self.event_type is not None and len(rows):
+            wanted = self.event_type
+            rows = rows[type_mask(self.events, a, b, lambda t: t == wanted)[rows - a]]
+        return rows
+
+    def _maybe(self, a: int, b: int) -> np.ndarray | None:
+        """Which of events a..b-1 may hold the needle, from their raw lines; None: unknown."""
+        events, pattern = self.events, self.pattern
+        assert pattern is not None
+        if not isinstance(events, EventStore):
+            return None
+        if a >= events.limit:
+            return _tail_hits(events.tail[a - events.limit : b - events.limit], pattern)
+        index = events.file_index
+        if index is None or index.path is None:
+            return None
+        try:
+            if self._fh is None:
+                self._fh = open_regular(index.path)
+            return _file_hits(index, a, b, pattern, self._fh)
+        except OSError:
+            return None
+
+
 class EventLogModel(QAbstractTableModel):
     """Rows are the events that pass the type and text filter, in log order; cells are computed
     on demand.
@@ -219,14 +489,17 @@ class EventLogModel(QAbstractTableModel):
 
     Filtering lives here, not in a proxy's filterAcceptsRow (one Python call per row from Qt,
     a million for a million events): `_order` maps a view row to its event, built with numpy
-    from the events' type codes, and is None while every event shows (rows map 1:1). The text
-    filter decodes the events that pass the type filter. `total_events` is the number of
-    events announced, which lags the store until `grow_to`, so views never see a row before
-    its `rowsInserted`.
+    from the events' type codes, and is None while every event shows (rows map 1:1). A text
+    filter searches the raw lines as bytes where it can and decodes only the events that may
+    match (`_FilterScan`); what does not fit in a few ms goes on in slices on a timer, rows
+    inserted as they are found. `total_events` is the number of events announced, which lags
+    the store until `grow_to`, so views never see a row before its `rowsInserted`.
     """
 
     total_changed = Signal()
     """More events are known (some may be filtered out, so no rowsInserted says so)."""
+    search_progressed = Signal()
+    """A filter's scan went on in the background (`searching` and `scanned` changed)."""
 
     CACHE_ROWS = 1024
 
@@ -236,10 +509,15 @@ class EventLogModel(QAbstractTableModel):
         self._known = 0  # events announced
         self._rows = 0  # rows shown (rowCount)
         self._order: np.ndarray | None = None  # view row -> event index; None: identity
+        self._buf: np.ndarray | None = None  # `_order` is a prefix of it (amortized appends)
+        self._scan: _FilterScan | None = None  # deciding the rows of a filter, if any
         self._type: str | None = None
         self._needle = ""
         self._summaries: dict[int, str] = {}  # by event index, like the cache
         self._cache: dict[int, Event] = {}
+        self._timer = QTimer(self)  # runs a scan a slice per tick while the GUI stays live
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._on_tick)
 
     # ------------------------------------------------------------------ feeding
     @property
@@ -260,7 +538,7 @@ class EventLogModel(QAbstractTableModel):
             self._type = event_type
         self._summaries = {}
         self._cache = {}
-        self._refilter(None)
+        self._refilter(None, 0)
         self.endResetModel()
         self.total_changed.emit()
 
@@ -277,24 +555,19 @@ class EventLogModel(QAbstractTableModel):
 
     def grow_to(self, n: int) -> None:
         """Announce events up to n (the shared store was appended to): those passing the
-        filter are inserted at the end, in one insertion."""
+        filter are inserted at the end, in one insertion (a text filter over many new
+        events goes on in slices, see `searching`)."""
         old = self._known
         n = min(n, len(self._events))
         if n <= old:
             return
         self._known = n
-        if self._order is None:  # every event shows
+        if self._scan is None:  # every event shows
             self.beginInsertRows(QModelIndex(), old, n - 1)
             self._rows = n
             self.endInsertRows()
-        else:
-            shown = self._passing(old, n)
-            if len(shown):
-                first = self._rows
-                self.beginInsertRows(QModelIndex(), first, first + len(shown) - 1)
-                self._order = np.concatenate([self._order, shown])
-                self._rows = len(self._order)
-                self.endInsertRows()
+        elif not self._timer.isActive():  # else the running scan reaches them
+            self._advance(SYNC_S, announce=True, whole_block=True)
         self.total_changed.emit()
 
     # ------------------------------------------------------------------ filtering
@@ -305,64 +578,85 @@ class EventLogModel(QAbstractTableModel):
         """The type filter (None: any) and the casefolded text filter ("" for none)."""
         return self._type, self._needle
 
+    def searching(self) -> bool:
+        """Rows of the filter are still being found (they are inserted as they are)."""
+        return self._scan is not None and not self._scan.done(self._known)
+
+    def scanned(self) -> int:
+        """Events the filter has decided so far (all known ones once `searching` is over)."""
+        return self._known if self._scan is None else min(self._scan.pos, self._known)
+
     def set_filter(self, event_type: str | None, needle: str) -> None:
         """Show only events of `event_type` (None: any) whose type, specimen id or summary
-        holds `needle` (casefolded). Resets the model."""
+        holds `needle` (casefolded). Resets the model with the rows found at once; a long
+        search goes on in slices on a timer, inserting rows as it finds them."""
         if (event_type, needle) == (self._type, self._needle):
             return
         old_type, old_needle = self._type, self._needle
-        # a longer needle of the same type only narrows: search the rows shown now
+        # a longer needle of the same type only narrows: search the rows shown now (those of
+        # the events decided so far; later ones are searched in full)
         narrowing = old_needle in needle and (old_type is None or old_type == event_type)
+        within, within_end = (self._order, self.scanned()) if narrowing else (None, 0)
         self.beginResetModel()
         self._type = event_type
         self._needle = needle
-        self._refilter(self._order if narrowing else None)
+        self._refilter(within, within_end)
         self.endResetModel()
 
-    def _refilter(self, within: np.ndarray | None) -> None:
-        """Rebuild the shown rows over the known events (or only those in `within`)."""
+    def _refilter(self, within: np.ndarray | None, within_end: int) -> None:
+        """Start deciding the shown rows over the known events (before `within_end`, only
+        those in `within`), and decide what fits in SYNC_S at once."""
+        if self._scan is not None:
+            self._scan.close()
+        self._timer.stop()
+        self._buf = None
         if not self.filtering():
-            self._order = None
-            self._rows = self._known
+            self._scan, self._order, self._rows = None, None, self._known
             return
-        self._order = self._passing(0, self._known, within)
-        self._rows = len(self._order)
+        self._scan = _FilterScan(self._events, self._type, self._needle, within, within_end)
+        self._order, self._rows = np.zeros(0, dtype=np.int64), 0
+        self._advance(SYNC_S, announce=False, whole_block=True)
 
-    def _passing(self, start: int, stop: int, within: np.ndarray | None = None) -> np.ndarray:
-        """The events of start..stop-1 (of `within` if given) that pass the filter, ascending."""
-        if self._type is not None:
-            wanted = self._type
-            mask = type_mask(self._events, start, stop, lambda t: t == wanted)
-            rows = start + np.flatnonzero(mask) if within is None else within[mask[within - start]]
-        else:
-            rows = np.arange(start, stop, dtype=np.int64) if within is None else within
-        rows = rows.astype(np.int64, copy=False)
-        if self._needle and len(rows):
-            rows = rows[self._text_hits(rows)]
-        return rows
+    def _on_tick(self) -> None:
+        self._advance(SLICE_S, announce=True, whole_block=False)
+        self.search_progressed.emit()
 
-    def _text_hits(self, rows: np.ndarray) -> np.ndarray:
-        """Which of some events (ascending indices) hold the needle; decodes those whose
-        type does not, reading runs of consecutive events a block at a time."""
-        needle, events = self._needle, self._events
-        start, stop = int(rows[0]), int(rows[-1]) + 1
-        hits = type_mask(events, start, stop, lambda t: needle in t.casefold())[rows - start]
-        todo = np.flatnonzero(~hits)
-        if not len(todo):
-            return hits
-        sub = rows[todo]
-        cuts = (np.flatnonzero(np.diff(sub) != 1) + 1).tolist()
-        found: list[bool] = []
-        for a, b in zip([0, *cuts], [*cuts, len(sub)], strict=True):
-            first = int(sub[a])
-            run: Iterable[Event] = (
-                events.iter_range(first, first + b - a)
-                if isinstance(events, EventStore)
-                else events[first : first + b - a]
-            )
-            found.extend(_text_match(ev, needle) for ev in run)
-        hits[todo] = found
-        return hits
+    def _advance(self, budget_s: float, announce: bool, whole_block: bool) -> None:
+        """Run the scan for about `budget_s` (finishing a started block if `whole_block`),
+        add the rows found, and keep the timer going while events are left."""
+        scan = self._scan
+        if scan is None:
+            return
+        deadline = time.perf_counter() + budget_s
+        found: list[np.ndarray] = []
+        while not scan.done(self._known):
+            rows = scan.step(self._known)
+            if rows is not None and len(rows):
+                found.append(rows)
+            if time.perf_counter() >= deadline and not (whole_block and scan.busy()):
+                break
+        if found:
+            self._add_rows(np.concatenate(found), announce)
+        if scan.done(self._known):
+            scan.close()
+            self._timer.stop()
+        elif not self._timer.isActive():
+            self._timer.start()
+
+    def _add_rows(self, rows: np.ndarray, announce: bool) -> None:
+        """Append found rows to `_order`, growing its buffer geometrically."""
+        first, need = self._rows, self._rows + len(rows)
+        buf = self._buf
+        if buf is None or len(buf) < need:
+            buf = np.empty(max(need, 2 * len(buf) if buf is not None else 0, 1024), np.int64)
+            buf[:first] = self._order if self._order is not None else []
+            self._buf = buf
+        if announce:
+            self.beginInsertRows(QModelIndex(), first, need - 1)
+        buf[first:need] = rows
+        self._order, self._rows = buf[:need], need
+        if announce:
+            self.endInsertRows()
 
     # ------------------------------------------------------------------ rows
     def event_index(self, row: int) -> int:
@@ -557,6 +851,7 @@ class EventLogPane(QWidget):
         for sig in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset):
             sig.connect(self._schedule_count)
         self.model.total_changed.connect(self._schedule_count)
+        self.model.search_progressed.connect(self._schedule_count)
         # A filter change resets the model: keep the current event and the place read.
         self._kept: tuple[Sequence[Event], int | None, int | None] | None = None
         self.proxy.modelAboutToBeReset.connect(self._before_reset)
@@ -674,6 +969,7 @@ class EventLogPane(QWidget):
 
     def _update_count(self) -> None:
         self._count_pending = False
-        self.count_label.setText(
-            f"{self.proxy.rowCount():,} of {self.model.total_events():,} events"
-        )
+        text = f"{self.proxy.rowCount():,} of {self.model.total_events():,} events"
+        if self.model.searching():
+            text += f" (searched {self.model.scanned():,})"
+        self.count_label.setText(text)
