@@ -11,6 +11,7 @@ specimen lines straight into typed structs (events/bulk.py).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from array import array
 from collections import deque
@@ -18,12 +19,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, SupportsIndex, cast, overload
 
+import numpy as np
 import orjson
 
 from herbdesk.events.bulk import BulkLine, decode_bulk, metrics_object
 from herbdesk.events.codec import BadLine, from_dict
+from herbdesk.events.fastscan import KIND_OTHER
 from herbdesk.events.reader import MAX_LINE_BYTES, EventIndex, LineChunk, ReadStats
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
+from herbdesk.fastfold import MIN_SEGMENT, TYPE_NAMES, fold_records
 from herbdesk.monitor.metrics import ROLLING_WINDOW
 
 STATUS_QUEUED = "queued"
@@ -243,8 +247,9 @@ class RunState:
         for line_no, start, head in chunk.too_long:
             stats.lines += 1
             stats.record_bad(line_no, start, f"line longer than {MAX_LINE_BYTES} bytes", head)
-        loads = orjson.loads
-        apply_object = self.apply_object
+        if chunk.records is not None:
+            self._apply_scanned(chunk, stats, decoder, index)
+            return
         fold_bulk = self._fold_bulk
         starts = chunk.starts
         line_no = chunk.first_line_no - 1
@@ -272,36 +277,119 @@ class RunState:
             if index is not None and at:
                 index.extend_lines(at, lengths, types)
                 at, lengths, types = [], [], []
-            try:
-                obj = loads(line)
-            except orjson.JSONDecodeError as exc:
-                stats.record_bad(line_no + i + 1, starts[i], f"invalid JSON: {exc}", line)
-                continue
-            if type(obj) is dict and "schema_version" in obj and "event_type" in obj:
-                if not apply_object(obj):
-                    try:
-                        self.apply(from_dict(obj))
-                    except BadLine as exc:
-                        stats.record_bad(line_no + i + 1, starts[i], str(exc), line)
-                        continue
-                events += 1
-                if index is not None:
-                    index.add_line(starts[i], len(raw), str(obj["event_type"]))
-                continue
-            try:
-                ev = decoder(line)
-            except BadLine as exc:
-                stats.record_bad(line_no + i + 1, starts[i], str(exc), line)
-                continue
-            self.apply(ev)
-            events += 1
-            if index is not None:
-                index.add_event(ev)
+            events += self._fold_general(
+                line, starts[i], len(raw), line_no + i + 1, stats, decoder, index
+            )
         if index is not None and at:
             index.extend_lines(at, lengths, types)
         stats.lines += lines
         stats.events += events
         self._decode_metrics()
+
+    def _fold_general(
+        self,
+        line: bytes,
+        start: int,
+        raw_len: int,
+        line_no: int,
+        stats: ReadStats,
+        decoder: Callable[[bytes], Event],
+        index: EventIndex | None,
+    ) -> bool:
+        """Fold one stripped line of any shape; False if it was bad (and counted)."""
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            stats.record_bad(line_no, start, f"invalid JSON: {exc}", line)
+            return False
+        if type(obj) is dict and "schema_version" in obj and "event_type" in obj:
+            if not self.apply_object(obj):
+                try:
+                    self.apply(from_dict(obj))
+                except BadLine as exc:
+                    stats.record_bad(line_no, start, str(exc), line)
+                    return False
+            if index is not None:
+                index.add_line(start, raw_len, str(obj["event_type"]))
+            return True
+        try:
+            ev = decoder(line)
+        except BadLine as exc:
+            stats.record_bad(line_no, start, str(exc), line)
+            return False
+        self.apply(ev)
+        if index is not None:
+            index.add_event(ev)
+        return True
+
+    def _fold_line(
+        self,
+        line: bytes,
+        start: int,
+        raw_len: int,
+        line_no: int,
+        stats: ReadStats,
+        decoder: Callable[[bytes], Event],
+        index: EventIndex | None,
+    ) -> bool:
+        """`_fold_general`, trying the typed decode of frequent specimen lines first."""
+        bulk = decode_bulk(line)
+        if bulk is None:
+            return self._fold_general(line, start, raw_len, line_no, stats, decoder, index)
+        self._fold_bulk(bulk)
+        if index is not None:
+            index.add_line(start, raw_len, bulk.event_type)
+        return True
+
+    def _apply_scanned(
+        self,
+        chunk: LineChunk,
+        stats: ReadStats,
+        decoder: Callable[[bytes], Event],
+        index: EventIndex | None,
+    ) -> None:
+        """`apply_chunk` for a block the compiled scanner read (events/fastscan.py).
+
+        Runs of scanned specimen lines fold in columns (fastfold.py); every other line, and
+        runs too short to be worth it, fold one by one as in the Python path.
+        """
+        recs, data, base, scanner = chunk.records, chunk.data, chunk.base, chunk.scanner
+        assert recs is not None and scanner is not None
+        kind = recs.kind
+        stats.lines += int(np.count_nonzero(kind))
+        events = 0
+        edges = [-1, *np.flatnonzero(kind == KIND_OTHER).tolist(), len(recs)]
+        for a, b in itertools.pairwise(edges):
+            sel = np.flatnonzero(kind[a + 1 : b]) + (a + 1)
+            if len(sel) >= MIN_SEGMENT:
+                run = recs.take(slice(a + 1, b) if len(sel) == b - a - 1 else sel)
+                fold_records(self, data, run, scanner)
+                if index is not None:
+                    starts = base + run.start.astype(np.int64)
+                    index.extend_kinds(starts, run.len, run.kind, TYPE_NAMES)
+                events += len(run)
+            else:
+                for i in sel.tolist():
+                    events += self._fold_scanned_line(chunk, i, stats, decoder, index)
+            if b < len(recs):
+                events += self._fold_scanned_line(chunk, b, stats, decoder, index)
+        stats.events += events
+        self._decode_metrics()
+
+    def _fold_scanned_line(
+        self,
+        chunk: LineChunk,
+        i: int,
+        stats: ReadStats,
+        decoder: Callable[[bytes], Event],
+        index: EventIndex | None,
+    ) -> bool:
+        assert chunk.records is not None
+        start, length = int(chunk.records.start[i]), int(chunk.records.len[i])
+        line = chunk.data[start : start + length].strip()
+        return self._fold_line(
+            line, chunk.base + start, length, chunk.first_line_no + i, stats, decoder, index
+        )
 
     def _fold_bulk(self, ev: BulkLine) -> None:
         """`_fold` for a typed specimen line (events/bulk.py): same outcome, no dicts."""

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from herbdesk.events.legacy import AutoDecoder
-from herbdesk.events.reader import ReadStats, iter_line_chunks, open_regular
+from herbdesk.events.reader import ReadStats, iter_line_chunks, open_regular, read_ahead
 from herbdesk.state import RunState
 
 # A run that has written nothing for this long while not finished has probably died (the
@@ -37,7 +37,7 @@ def load_state(path: Path) -> tuple[RunState, ReadStats]:
     stats = ReadStats()
     decoder = AutoDecoder()
     with open_regular(log) as fh, gc_paused():
-        for chunk in iter_line_chunks(fh):
+        for chunk in read_ahead(iter_line_chunks(fh)):
             state.apply_chunk(chunk, stats, decoder)
     state.bad_lines = stats.bad_lines
     return state, stats

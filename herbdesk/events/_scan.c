@@ -1,0 +1,890 @@
+/* Compiled scan of a block of event log lines for bulk folds (opening a log, `summary`).
+ *
+ * Nine lines in ten of a run's log are specimen queued/processing/completed/failed events.
+ * `scan` validates each line as JSON and, for those four types written the plain way (ASCII,
+ * no escapes in the fields read, numbers a double holds exactly), records the dozen fields
+ * the fold reads into one fixed-size record per line, without creating a Python object and
+ * without the GIL. Any line it is not sure of gets kind OTHER and goes through the general
+ * Python path, which converts or rejects it as for any event: this file only ever takes the
+ * lines whose meaning is beyond doubt. herbdesk/events/fastscan.py holds the record layout
+ * (it must match `Rec` below) and tests/test_fastscan.py checks both paths agree.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+
+enum { K_BLANK = 0, K_QUEUED = 1, K_PROCESSING = 2, K_COMPLETED = 3, K_FAILED = 4, K_OTHER = 255 };
+enum { TS_NONE = 0, TS_EPOCH = 1, TS_PYTHON = 2 };
+enum { B_FALSE = 0, B_TRUE = 1, B_NONE = 2 };
+
+#define MISSING INT64_MIN
+#define MAX_DEPTH 64
+
+typedef struct {
+    int64_t off, len; /* len -1: absent or null */
+} Span;
+
+typedef struct {
+    int64_t start, len; /* the line within the block, without its newline */
+    int64_t seq, sequence, fields, attempts, tokens, schema_version;
+    double conf, time_ms, cost, epoch;
+    Span ts, run, sid, image, path, error, metrics;
+    uint8_t kind, success, ts_kind, pad[5];
+} Rec;
+
+typedef struct {
+    const uint8_t *p, *end;
+    int other; /* a number a double may not hold (past 1e300): the general path judges */
+} Cur;
+
+static inline void skip_ws(Cur *c) {
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r' || *c->p == '\n'))
+        c->p++;
+}
+
+static inline int hexval(uint8_t ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* 1 for the bytes a string holds as they are: ASCII from 0x20, except '"' and '\\'. */
+static uint8_t PLAIN[256];
+
+static void init_tables(void) {
+    for (int ch = 0x20; ch < 0x80; ch++) PLAIN[ch] = ch != '"' && ch != '\\';
+}
+
+/* A string at c->p (its opening quote). Content span into *s; *escaped set if it holds a
+ * backslash escape. 0 if not valid JSON, or if it holds bytes beyond ASCII or an escaped
+ * surrogate (the general path judges those). */
+static int parse_string(Cur *c, const uint8_t *base, Span *s, int *escaped) {
+    const uint8_t *p = c->p + 1, *end = c->end;
+    *escaped = 0;
+    s->off = p - base;
+    while (p < end) {
+        while (p < end && PLAIN[*p]) p++; /* the common bytes, one table look-up each */
+        if (p >= end) break;
+        uint8_t ch = *p;
+        if (ch == '"') {
+            s->len = (p - base) - s->off;
+            c->p = p + 1;
+            return 1;
+        }
+        if (ch < 0x20 || ch >= 0x80) return 0;
+        if (ch == '\\') {
+            *escaped = 1;
+            if (++p >= end) return 0;
+            ch = *p;
+            if (ch == 'u') {
+                int v = 0;
+                for (int k = 1; k <= 4; k++) {
+                    if (p + k >= end) return 0;
+                    int h = hexval(p[k]);
+                    if (h < 0) return 0;
+                    v = v * 16 + h;
+                }
+                if (v >= 0xD800 && v <= 0xDFFF) return 0;
+                p += 4;
+            } else if (!strchr("\"\\/bfnrt", ch) || ch == 0) {
+                return 0;
+            }
+        }
+        p++;
+    }
+    return 0;
+}
+
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+#define NUM_INT 1    /* an integer literal that fits in int64 */
+#define NUM_EXACT 2  /* a value computed with one correctly rounded operation */
+
+/* A JSON number at c->p. Returns 0 if not valid JSON, else flags: NUM_INT with *iv set,
+ * NUM_EXACT with *dv set (mantissa below 2**53 and a power of ten up to 1e22: one division
+ * or multiplication, so the double is the correctly rounded value any parser gives). */
+static int parse_number(Cur *c, int64_t *iv, double *dv) {
+    const uint8_t *p = c->p, *end = c->end;
+    int neg = 0, int_ok = 1, digits = 0;
+    uint64_t mant = 0;
+    int mant_ok = 1, frac_digits = 0;
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= end) return 0;
+    if (*p == '0') {
+        p++;
+        digits = 1;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (mant > (UINT64_MAX - 9) / 10) mant_ok = 0;
+            else mant = mant * 10 + (*p - '0');
+            p++;
+            digits++;
+        }
+    } else {
+        return 0;
+    }
+    if (p < end && *p == '.') {
+        int_ok = 0;
+        p++;
+        if (p >= end || *p < '0' || *p > '9') return 0;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (mant > (UINT64_MAX - 9) / 10) mant_ok = 0;
+            else mant = mant * 10 + (*p - '0');
+            frac_digits++;
+            p++;
+        }
+    }
+    int64_t exp = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        int_ok = 0;
+        int eneg = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
+        if (p >= end || *p < '0' || *p > '9') return 0;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (exp < 100000) exp = exp * 10 + (*p - '0');
+            p++;
+        }
+        if (eneg) exp = -exp;
+    }
+    if (exp > 300 || exp < -300 || digits + frac_digits > 300) c->other = 1;
+    c->p = p;
+    int flags = 0;
+    if (int_ok && mant_ok) {
+        if (!neg && mant <= (uint64_t)INT64_MAX) {
+            *iv = (int64_t)mant;
+            flags |= NUM_INT;
+        } else if (neg && mant <= (uint64_t)INT64_MAX) {
+            *iv = -(int64_t)mant;
+            flags |= NUM_INT;
+        }
+    }
+    int64_t e10 = exp - frac_digits;
+    if (mant_ok && mant <= (1ULL << 53) && e10 >= -22 && e10 <= 22) {
+        double v = (double)mant;
+        v = e10 < 0 ? v / POW10[-e10] : v * POW10[e10];
+        *dv = neg ? -v : v;
+        flags |= NUM_EXACT;
+    }
+    return flags | 4; /* 4: valid */
+}
+
+/* Any JSON value, only validated. */
+static int skip_value(Cur *c, const uint8_t *base, int depth) {
+    if (depth > MAX_DEPTH) return 0;
+    skip_ws(c);
+    if (c->p >= c->end) return 0;
+    uint8_t ch = *c->p;
+    Span s;
+    int esc;
+    if (ch == '"') return parse_string(c, base, &s, &esc);
+    if (ch == '{' || ch == '[') {
+        uint8_t close = ch == '{' ? '}' : ']';
+        c->p++;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == close) {
+            c->p++;
+            return 1;
+        }
+        for (;;) {
+            if (ch == '{') {
+                skip_ws(c);
+                if (c->p >= c->end || *c->p != '"' || !parse_string(c, base, &s, &esc)) return 0;
+                skip_ws(c);
+                if (c->p >= c->end || *c->p != ':') return 0;
+                c->p++;
+            }
+            if (!skip_value(c, base, depth + 1)) return 0;
+            skip_ws(c);
+            if (c->p >= c->end) return 0;
+            if (*c->p == ',') {
+                c->p++;
+                continue;
+            }
+            if (*c->p == close) {
+                c->p++;
+                return 1;
+            }
+            return 0;
+        }
+    }
+    if (ch == '-' || (ch >= '0' && ch <= '9')) {
+        int64_t iv;
+        double dv;
+        return parse_number(c, &iv, &dv) != 0;
+    }
+    static const char *lits[] = {"true", "false", "null"};
+    for (int k = 0; k < 3; k++) {
+        size_t n = strlen(lits[k]);
+        if ((size_t)(c->end - c->p) >= n && memcmp(c->p, lits[k], n) == 0) {
+            c->p += n;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int key_is(const uint8_t *base, const Span *k, const char *name) {
+    size_t n = strlen(name);
+    return (size_t)k->len == n && memcmp(base + k->off, name, n) == 0;
+}
+
+/* Outcome of reading one field's value: ok, not valid JSON, or valid but not for us. */
+enum { V_OK = 1, V_BAD = 0, V_OTHER = 2 };
+
+static int is_null(Cur *c) {
+    if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+        c->p += 4;
+        return 1;
+    }
+    return 0;
+}
+
+/* A string field (no escapes) or null/absent (len -1 when null and null_ok). */
+static int field_string(Cur *c, const uint8_t *base, Span *out, int null_ok) {
+    if (*c->p == '"') {
+        int esc;
+        if (!parse_string(c, base, out, &esc)) return V_BAD;
+        return esc ? V_OTHER : V_OK;
+    }
+    if (is_null(c)) {
+        out->len = -1;
+        return null_ok ? V_OK : V_OTHER;
+    }
+    return skip_value(c, base, 1) ? V_OTHER : V_BAD;
+}
+
+/* An integer field (int64) or null (MISSING when null_ok). */
+static int field_int(Cur *c, const uint8_t *base, int64_t *out, int null_ok) {
+    uint8_t ch = *c->p;
+    if (ch == '-' || (ch >= '0' && ch <= '9')) {
+        double dv;
+        int f = parse_number(c, out, &dv);
+        if (!f) return V_BAD;
+        return (f & NUM_INT) ? V_OK : V_OTHER;
+    }
+    if (is_null(c)) {
+        *out = MISSING;
+        return null_ok ? V_OK : V_OTHER;
+    }
+    return skip_value(c, base, 1) ? V_OTHER : V_BAD;
+}
+
+#define EXACT53 9007199254740992.0
+
+/* A number field as the fold reads it: a double within +-2**53, else NaN ("no value"). */
+static int field_float(Cur *c, const uint8_t *base, double *out) {
+    uint8_t ch = *c->p;
+    if (ch == '-' || (ch >= '0' && ch <= '9')) {
+        int64_t iv;
+        double dv;
+        int f = parse_number(c, &iv, &dv);
+        if (!f) return V_BAD;
+        if (f & NUM_INT) {
+            /* an integer beyond 2**53 is no value the fold keeps */
+            *out = (iv <= (int64_t)EXACT53 && iv >= -(int64_t)EXACT53) ? (double)iv : NAN;
+            return V_OK;
+        }
+        if (f & NUM_EXACT) {
+            *out = (dv <= EXACT53 && dv >= -EXACT53) ? dv : NAN;
+            return V_OK;
+        }
+        return V_OTHER; /* needs a full parser: the general path */
+    }
+    if (is_null(c)) {
+        *out = NAN;
+        return V_OK;
+    }
+    return skip_value(c, base, 1) ? V_OTHER : V_BAD;
+}
+
+static int field_bool(Cur *c, const uint8_t *base, uint8_t *out) {
+    if (c->end - c->p >= 4 && memcmp(c->p, "true", 4) == 0) {
+        c->p += 4;
+        *out = B_TRUE;
+        return V_OK;
+    }
+    if (c->end - c->p >= 5 && memcmp(c->p, "false", 5) == 0) {
+        c->p += 5;
+        *out = B_FALSE;
+        return V_OK;
+    }
+    if (is_null(c)) {
+        *out = B_NONE;
+        return V_OK;
+    }
+    return skip_value(c, base, 1) ? V_OTHER : V_BAD;
+}
+
+/* A value kept raw (its span), or null (len -1) when null_ok; must be an object if obj_only. */
+static int field_raw(Cur *c, const uint8_t *base, Span *out, int obj_only) {
+    const uint8_t *start = c->p;
+    if (is_null(c)) {
+        out->len = -1;
+        return V_OK;
+    }
+    if (obj_only && *start != '{') return skip_value(c, base, 1) ? V_OTHER : V_BAD;
+    if (!skip_value(c, base, 1)) return V_BAD;
+    out->off = start - base;
+    out->len = c->p - start;
+    return V_OK;
+}
+
+static void reset_data(Rec *r) {
+    r->fields = r->attempts = r->tokens = MISSING;
+    r->conf = r->time_ms = r->cost = NAN;
+    r->image.len = r->path.len = r->error.len = -1;
+    r->success = B_NONE;
+}
+
+/* The `data` object's fields. */
+static int parse_data(Cur *c, const uint8_t *base, Rec *r) {
+    reset_data(r); /* a repeated "data" key replaces the first, as in any JSON reader */
+    c->p++;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return V_OK;
+    }
+    int outcome = V_OK;
+    for (;;) {
+        Span k;
+        int esc, f;
+        skip_ws(c);
+        if (c->p >= c->end || *c->p != '"' || !parse_string(c, base, &k, &esc)) return V_BAD;
+        skip_ws(c);
+        if (c->p >= c->end || *c->p != ':') return V_BAD;
+        c->p++;
+        skip_ws(c);
+        if (c->p >= c->end) return V_BAD;
+        if (esc) f = skip_value(c, base, 2) ? V_OTHER : V_BAD; /* an escaped key: not ours */
+        else if (key_is(base, &k, "image")) f = field_string(c, base, &r->image, 1);
+        else if (key_is(base, &k, "path")) f = field_string(c, base, &r->path, 1);
+        else if (key_is(base, &k, "success")) f = field_bool(c, base, &r->success);
+        else if (key_is(base, &k, "fields_extracted")) f = field_int(c, base, &r->fields, 1);
+        else if (key_is(base, &k, "confidence")) f = field_float(c, base, &r->conf);
+        else if (key_is(base, &k, "processing_time_ms")) f = field_float(c, base, &r->time_ms);
+        else if (key_is(base, &k, "attempts")) f = field_int(c, base, &r->attempts, 1);
+        else if (key_is(base, &k, "tokens")) f = field_int(c, base, &r->tokens, 1);
+        else if (key_is(base, &k, "cost_usd")) f = field_float(c, base, &r->cost);
+        else if (key_is(base, &k, "error")) f = field_raw(c, base, &r->error, 0);
+        else f = skip_value(c, base, 2) ? V_OK : V_BAD;
+        if (f == V_BAD) return V_BAD;
+        if (f == V_OTHER) outcome = V_OTHER;
+        skip_ws(c);
+        if (c->p >= c->end) return V_BAD;
+        if (*c->p == ',') {
+            c->p++;
+            continue;
+        }
+        if (*c->p == '}') {
+            c->p++;
+            return outcome;
+        }
+        return V_BAD;
+    }
+}
+
+static int days_in_month(int y, int m) {
+    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+    return dm[m - 1];
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int digits(const uint8_t *p, int n, int *out) {
+    int v = 0;
+    for (int k = 0; k < n; k++) {
+        if (p[k] < '0' || p[k] > '9') return 0;
+        v = v * 10 + (p[k] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+/* Epoch seconds of herbdesk's own timestamp shape, "YYYY-MM-DDTHH:MM:SS.mmmZ", computed as
+ * Python's datetime.timestamp() does (integer microseconds divided by 10**6, correctly
+ * rounded). Any other shape is left to Python (TS_PYTHON). */
+static void parse_timestamp(const uint8_t *p, int64_t n, Rec *r) {
+    int y, mo, d, h, mi, s, ms;
+    if (n == 0) {
+        r->ts_kind = TS_NONE;
+        return;
+    }
+    r->ts_kind = TS_PYTHON;
+    if (n != 24 || p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':' ||
+        p[19] != '.' || p[23] != 'Z')
+        return;
+    if (!digits(p, 4, &y) || !digits(p + 5, 2, &mo) || !digits(p + 8, 2, &d) ||
+        !digits(p + 11, 2, &h) || !digits(p + 14, 2, &mi) || !digits(p + 17, 2, &s) ||
+        !digits(p + 20, 3, &ms))
+        return;
+    /* years where the microsecond count stays below 2**53, so the division is exact-input */
+    if (y < 1900 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
+        h > 23 || mi > 59 || s > 59)
+        return;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    int64_t micros = secs * 1000000 + (int64_t)ms * 1000;
+    r->epoch = (double)micros / 1e6;
+    r->ts_kind = TS_EPOCH;
+}
+
+static const struct {
+    const char *name;
+    uint8_t kind;
+} TYPES[] = {{"specimen.queued", K_QUEUED},
+             {"specimen.processing", K_PROCESSING},
+             {"specimen.completed", K_COMPLETED},
+             {"specimen.failed", K_FAILED}};
+
+/* One line: fills *r, returns its kind. */
+static uint8_t scan_line(const uint8_t *base, const uint8_t *p, const uint8_t *end, Rec *r) {
+    Cur cur = {p, end, 0}, *c = &cur;
+    const uint8_t *q = p;
+    r->seq = 0;
+    r->sequence = MISSING;
+    r->schema_version = MISSING;
+    reset_data(r);
+    r->ts.len = r->run.len = r->sid.len = r->metrics.len = -1;
+    r->ts.off = r->run.off = r->sid.off = r->metrics.off = 0;
+    r->image.off = r->path.off = r->error.off = 0;
+    r->ts_kind = TS_NONE;
+    r->epoch = NAN;
+    while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\v' || *q == '\f')) q++;
+    if (q == end) return K_BLANK;
+    uint8_t kind = 0;
+    int seen_type = 0, other = 0;
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '{') return K_OTHER;
+    c->p++;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '}') return K_OTHER; /* {} : not an event of ours */
+    for (;;) {
+        Span k, v;
+        int esc, f;
+        skip_ws(c);
+        if (c->p >= c->end || *c->p != '"' || !parse_string(c, base, &k, &esc)) return K_OTHER;
+        skip_ws(c);
+        if (c->p >= c->end || *c->p != ':') return K_OTHER;
+        c->p++;
+        skip_ws(c);
+        if (c->p >= c->end) return K_OTHER;
+        if (esc) {
+            f = skip_value(c, base, 1) ? V_OTHER : V_BAD;
+        } else if (key_is(base, &k, "event_type")) {
+            f = field_string(c, base, &v, 0);
+            if (f == V_OK) {
+                kind = 0;
+                for (size_t t = 0; t < sizeof TYPES / sizeof TYPES[0]; t++)
+                    if (key_is(base, &v, TYPES[t].name)) kind = TYPES[t].kind;
+                seen_type = 1;
+            }
+        } else if (key_is(base, &k, "schema_version")) {
+            f = field_int(c, base, &r->schema_version, 0);
+        } else if (key_is(base, &k, "seq")) {
+            f = field_int(c, base, &r->seq, 0);
+            if (f == V_OK && r->seq < 0) f = V_OTHER;
+        } else if (key_is(base, &k, "timestamp")) {
+            f = field_string(c, base, &r->ts, 0);
+        } else if (key_is(base, &k, "run_id")) {
+            f = field_string(c, base, &r->run, 0);
+        } else if (key_is(base, &k, "specimen_id")) {
+            f = field_string(c, base, &r->sid, 1);
+        } else if (key_is(base, &k, "sequence")) {
+            f = field_int(c, base, &r->sequence, 1);
+        } else if (key_is(base, &k, "data")) {
+            f = *c->p == '{' ? parse_data(c, base, r) : (skip_value(c, base, 1) ? V_OTHER : V_BAD);
+        } else if (key_is(base, &k, "metrics")) {
+            f = field_raw(c, base, &r->metrics, 1);
+        } else {
+            f = skip_value(c, base, 1) ? V_OK : V_BAD;
+        }
+        if (f == V_BAD) return K_OTHER;
+        if (f == V_OTHER) other = 1;
+        skip_ws(c);
+        if (c->p >= c->end) return K_OTHER;
+        if (*c->p == ',') {
+            c->p++;
+            continue;
+        }
+        if (*c->p == '}') {
+            c->p++;
+            break;
+        }
+        return K_OTHER;
+    }
+    skip_ws(c);
+    if (c->p != c->end) return K_OTHER; /* anything after the object: the general path judges */
+    if (other || c->other || !seen_type || kind == 0 || r->schema_version == MISSING)
+        return K_OTHER;
+    /* rows are keyed by specimen id; lines without one take the general path */
+    if (r->sid.len <= 0) return K_OTHER;
+    if (r->ts.len > 0) parse_timestamp(base + r->ts.off, r->ts.len, r);
+    return kind;
+}
+
+/* ------------------------------------------------------------------ the Scanner type
+ *
+ * Scans blocks of one load in order. Besides the columns it numbers specimen ids by a
+ * 64-bit hash of their bytes, in order of first appearance ("provisional ids"; a table of
+ * hashes only, no Python objects, no copy of the ids), so the fold can map most lines to
+ * rows with an array look-up instead of a dict look-up under the GIL. Two ids with the same
+ * hash share a number: the fold checks every line's id against its row's (`verify`) and
+ * looks up the rest in the dict, so a collision costs time, never a wrong row.
+ */
+
+/* Output columns: int32 spans and line places, int64 values, float64 values, uint8 codes. */
+enum { C_START, C_LEN, C_TS_OFF, C_TS_LEN, C_RUN_OFF, C_RUN_LEN, C_SID_OFF, C_SID_LEN,
+       C_IMAGE_OFF, C_IMAGE_LEN, C_PATH_OFF, C_PATH_LEN, C_ERROR_OFF, C_ERROR_LEN,
+       C_METRICS_OFF, C_METRICS_LEN, N_I32 };
+enum { C_SEQ, C_SEQUENCE, C_FIELDS, C_ATTEMPTS, C_TOKENS, C_PROV, N_I64 };
+enum { C_CONF, C_TIME, C_COST, C_EPOCH, N_F64 };
+enum { C_KIND, C_SUCCESS, C_TS_KIND, N_U8 };
+#define ROW_BYTES (N_I32 * 4 + N_I64 * 8 + N_F64 * 8 + N_U8)
+
+typedef struct {
+    PyObject_HEAD
+    uint64_t *slots; /* (hash >> 32) << 32 | (prov + 1); 0 = empty */
+    size_t nslots;
+    uint64_t *hashes; /* per provisional id, its full hash */
+    size_t nprov, prov_cap;
+    uint64_t mask; /* all ones; fewer bits in tests, to force collisions */
+} Scanner;
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    h ^= h >> 33; /* spread the low bits into the high ones (the tag) */
+    h *= 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 33);
+}
+
+static int grow_slots(Scanner *sc) {
+    size_t n = sc->nslots ? sc->nslots * 2 : 1 << 16;
+    uint64_t *slots = calloc(n, sizeof *slots);
+    if (!slots) return 0;
+    for (size_t i = 0; i < sc->nslots; i++) {
+        uint64_t e = sc->slots[i];
+        if (!e) continue;
+        size_t j = (size_t)sc->hashes[(e & 0xffffffffu) - 1] & (n - 1);
+        while (slots[j]) j = (j + 1) & (n - 1);
+        slots[j] = e;
+    }
+    free(sc->slots);
+    sc->slots = slots;
+    sc->nslots = n;
+    return 1;
+}
+
+/* The provisional id of an id's bytes (a new one if its hash is new); -1 if out of memory. */
+static int64_t provisional(Scanner *sc, const uint8_t *key, size_t len) {
+    if ((sc->nprov + 1) * 4 > sc->nslots * 3 && !grow_slots(sc)) return -1;
+    if (sc->nprov >= 0xfffffffeu) return -1;
+    uint64_t h = hash_bytes(key, len) & sc->mask, tag = (h >> 32) << 32;
+    size_t j = (size_t)h & (sc->nslots - 1);
+    for (;;) {
+        uint64_t e = sc->slots[j];
+        if (!e) break;
+        if ((e & 0xffffffff00000000ULL) == tag && sc->hashes[(e & 0xffffffffu) - 1] == h)
+            return (int64_t)(e & 0xffffffffu) - 1;
+        j = (j + 1) & (sc->nslots - 1);
+    }
+    if (sc->nprov == sc->prov_cap) {
+        size_t cap = sc->prov_cap ? sc->prov_cap * 2 : 1 << 14;
+        uint64_t *hs = realloc(sc->hashes, cap * sizeof *hs);
+        if (!hs) return -1;
+        sc->hashes = hs;
+        sc->prov_cap = cap;
+    }
+    int64_t prov = (int64_t)sc->nprov++;
+    sc->hashes[prov] = h;
+    sc->slots[j] = tag | (uint64_t)(prov + 1);
+    return prov;
+}
+
+static int Scanner_init(Scanner *sc, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"hash_bits", NULL};
+    int bits = 64;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i", kwlist, &bits)) return -1;
+    if (bits < 1 || bits > 64) {
+        PyErr_SetString(PyExc_ValueError, "hash_bits must be 1..64");
+        return -1;
+    }
+    sc->mask = bits == 64 ? ~0ULL : (1ULL << bits) - 1;
+    return 0;
+}
+
+static void Scanner_dealloc(Scanner *sc) {
+    free(sc->slots);
+    free(sc->hashes);
+    Py_TYPE(sc)->tp_free((PyObject *)sc);
+}
+
+/* Scanner.scan(block) -> (n, columns): one row per line of `block` (whole lines separated
+ * by b"\n"; the last may lack its newline); `columns` is a bytearray holding, one after
+ * another, N_I32 int32 columns, N_I64 int64, N_F64 float64 and N_U8 uint8 columns of n. */
+static PyObject *Scanner_scan(Scanner *sc, PyObject *args) {
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
+    if (buf.len > INT32_MAX) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "block larger than 2 GiB");
+        return NULL;
+    }
+    const uint8_t *base = buf.buf, *end = base + buf.len, *p;
+    Py_ssize_t n = 0;
+    for (p = base; p < end; n++) {
+        const uint8_t *nl = memchr(p, '\n', end - p);
+        if (!nl) {
+            n++;
+            break;
+        }
+        p = nl + 1;
+    }
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, n * ROW_BYTES);
+    if (!out) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    char *o = PyByteArray_AS_STRING(out);
+    int32_t *i32 = (int32_t *)o;
+    int64_t *i64 = (int64_t *)(o + (size_t)n * N_I32 * 4);
+    double *f64 = (double *)(o + (size_t)n * (N_I32 * 4 + N_I64 * 8));
+    uint8_t *u8 = (uint8_t *)(o + (size_t)n * (N_I32 * 4 + N_I64 * 8 + N_F64 * 8));
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t i = 0;
+    for (p = base; i < n; i++) {
+        const uint8_t *nl = memchr(p, '\n', end - p);
+        const uint8_t *line_end = nl ? nl : end;
+        Rec r;
+        r.kind = scan_line(base, p, line_end, &r);
+        r.start = p - base;
+        r.len = line_end - p;
+        int64_t prov = -1;
+        if (r.kind != K_BLANK && r.kind != K_OTHER) {
+            prov = provisional(sc, base + r.sid.off, (size_t)r.sid.len);
+            if (prov < 0) {
+                failed = 1;
+                break;
+            }
+        }
+        const Span *spans[] = {&r.ts, &r.run, &r.sid, &r.image, &r.path, &r.error, &r.metrics};
+        i32[C_START * n + i] = (int32_t)r.start;
+        i32[C_LEN * n + i] = (int32_t)r.len;
+        for (int k = 0; k < 7; k++) {
+            int blank = r.kind == K_BLANK || r.kind == K_OTHER;
+            i32[(C_TS_OFF + 2 * k) * n + i] = blank ? 0 : (int32_t)spans[k]->off;
+            i32[(C_TS_LEN + 2 * k) * n + i] = blank ? -1 : (int32_t)spans[k]->len;
+        }
+        int64_t iv[N_I64] = {r.seq, r.sequence, r.fields, r.attempts, r.tokens, prov};
+        for (int k = 0; k < N_I64; k++) i64[k * n + i] = iv[k];
+        double fv[N_F64] = {r.conf, r.time_ms, r.cost, r.epoch};
+        for (int k = 0; k < N_F64; k++) f64[k * n + i] = fv[k];
+        u8[C_KIND * n + i] = r.kind;
+        u8[C_SUCCESS * n + i] = r.success;
+        u8[C_TS_KIND * n + i] = r.ts_kind;
+        if (!nl) {
+            i++;
+            break;
+        }
+        p = nl + 1;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    if (failed) {
+        Py_DECREF(out);
+        return PyErr_NoMemory();
+    }
+    return Py_BuildValue("nN", n, out);
+}
+
+static PyObject *Scanner_count(Scanner *sc, PyObject *noargs) {
+    (void)noargs;
+    return PyLong_FromSize_t(sc->nprov);
+}
+
+static PyMethodDef Scanner_methods[] = {
+    {"scan", (PyCFunction)Scanner_scan, METH_VARARGS, "Scan a block of lines into columns."},
+    {"count", (PyCFunction)Scanner_count, METH_NOARGS, "Provisional ids handed out so far."},
+    {NULL, NULL, 0, NULL}};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "herbdesk.events._scan.Scanner",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Scans the blocks of one load in order.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Scanner_init,
+    .tp_dealloc = (destructor)Scanner_dealloc,
+    .tp_methods = Scanner_methods,
+};
+
+/* A str from ASCII bytes the scanner has already checked (no validation pass). */
+static PyObject *ascii_str(const char *p, Py_ssize_t n) {
+    PyObject *s = PyUnicode_New(n, 127);
+    if (s) memcpy(PyUnicode_DATA(s), p, n);
+    return s;
+}
+
+/* rows(block, offsets, lengths, row_of, keys, out_rows) -> rows added
+ * For each (offset, length) span of `block` (ASCII specimen ids): its row in `row_of`; a
+ * new id gets the next row (len(keys)) and is appended to `keys`. Rows go to `out_rows`
+ * (int64). The fold's `_row` lookup for a whole segment at once. */
+static PyObject *rows(PyObject *self, PyObject *args) {
+    Py_buffer buf, offs, lens, out;
+    PyObject *row_of, *keys;
+    if (!PyArg_ParseTuple(args, "y*y*y*O!O!w*", &buf, &offs, &lens, &PyDict_Type, &row_of,
+                          &PyList_Type, &keys, &out))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = offs.len / (Py_ssize_t)sizeof(int64_t), added = 0;
+    const int64_t *o = offs.buf, *l = lens.buf;
+    int64_t *rows_out = out.buf;
+    if (lens.len != offs.len || out.len < offs.len) {
+        PyErr_SetString(PyExc_ValueError, "offsets, lengths and rows differ in size");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (o[i] < 0 || l[i] < 0 || o[i] + l[i] > buf.len) {
+            PyErr_SetString(PyExc_ValueError, "span outside the block");
+            goto done;
+        }
+        PyObject *key = ascii_str((const char *)buf.buf + o[i], l[i]);
+        if (!key) goto done;
+        PyObject *row = PyDict_GetItemWithError(row_of, key); /* borrowed */
+        if (row) {
+            rows_out[i] = PyLong_AsLongLong(row);
+            Py_DECREF(key);
+            if (rows_out[i] == -1 && PyErr_Occurred()) goto done;
+            continue;
+        }
+        if (PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto done;
+        }
+        Py_ssize_t next = PyList_GET_SIZE(keys);
+        PyObject *num = PyLong_FromSsize_t(next);
+        if (!num || PyDict_SetItem(row_of, key, num) < 0 || PyList_Append(keys, key) < 0) {
+            Py_XDECREF(num);
+            Py_DECREF(key);
+            goto done;
+        }
+        Py_DECREF(num);
+        Py_DECREF(key);
+        rows_out[i] = next;
+        added++;
+    }
+    result = PyLong_FromSsize_t(added);
+done:
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&offs);
+    PyBuffer_Release(&lens);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+/* verify(block, offsets, lengths, rows, keys) -> bytearray
+ * 1 where keys[rows[i]] is exactly the i-th span of `block`, else 0 (row -1: unknown). */
+static PyObject *verify(PyObject *self, PyObject *args) {
+    Py_buffer buf, offs, lens, rws;
+    PyObject *keys, *out = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*O!", &buf, &offs, &lens, &rws, &PyList_Type, &keys))
+        return NULL;
+    Py_ssize_t n = offs.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *o = offs.buf, *l = lens.buf, *r = rws.buf;
+    if (lens.len != offs.len || rws.len != offs.len) {
+        PyErr_SetString(PyExc_ValueError, "offsets, lengths and rows differ in size");
+        goto done;
+    }
+    out = PyByteArray_FromStringAndSize(NULL, n);
+    if (!out) goto done;
+    uint8_t *ok = (uint8_t *)PyByteArray_AS_STRING(out);
+    Py_ssize_t nkeys = PyList_GET_SIZE(keys);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ok[i] = 0;
+        if (r[i] < 0 || r[i] >= nkeys || o[i] < 0 || l[i] < 0 || o[i] + l[i] > buf.len) continue;
+        PyObject *key = PyList_GET_ITEM(keys, r[i]);
+        if (!PyUnicode_Check(key) || !PyUnicode_IS_ASCII(key) || PyUnicode_GET_LENGTH(key) != l[i])
+            continue;
+        ok[i] = memcmp(PyUnicode_1BYTE_DATA(key), (const char *)buf.buf + o[i], l[i]) == 0;
+    }
+done:
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&offs);
+    PyBuffer_Release(&lens);
+    PyBuffer_Release(&rws);
+    return out;
+}
+
+/* strings(block, offsets, lengths) -> list[str]: ASCII spans as text ("" for length -1). */
+static PyObject *strings(PyObject *self, PyObject *args) {
+    Py_buffer buf, offs, lens;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &buf, &offs, &lens)) return NULL;
+    Py_ssize_t n = offs.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *o = offs.buf, *l = lens.buf;
+    PyObject *list = NULL;
+    if (lens.len != offs.len) {
+        PyErr_SetString(PyExc_ValueError, "offsets and lengths differ in size");
+        goto done;
+    }
+    list = PyList_New(n);
+    if (!list) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t len = l[i] < 0 ? 0 : l[i];
+        if (o[i] < 0 || o[i] + len > buf.len) {
+            PyErr_SetString(PyExc_ValueError, "span outside the block");
+            Py_CLEAR(list);
+            goto done;
+        }
+        PyObject *s = ascii_str((const char *)buf.buf + o[i], len);
+        if (!s) {
+            Py_CLEAR(list);
+            goto done;
+        }
+        PyList_SET_ITEM(list, i, s);
+    }
+done:
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&offs);
+    PyBuffer_Release(&lens);
+    return list;
+}
+
+static PyMethodDef methods[] = {
+    {"rows", rows, METH_VARARGS, "Rows of specimen ids, adding new ones."},
+    {"verify", verify, METH_VARARGS, "Whether each span equals its row's id."},
+    {"strings", strings, METH_VARARGS, "ASCII spans of a block as str."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__scan(void) {
+    init_tables();
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyType_Ready(&ScannerType) < 0 || PyModule_AddIntConstant(m, "ROW_BYTES", ROW_BYTES) < 0 ||
+        PyModule_AddType(m, &ScannerType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
