@@ -95,7 +95,9 @@ def _seq_sum(start: float, values: np.ndarray) -> float:
     return float(np.cumsum(np.concatenate(([start], values)))[-1])
 
 
-def fold_records(state: RunState, block: bytes, recs: Columns, scanner: BlockScanner) -> None:
+def fold_records(
+    state: RunState, block: bytes | bytearray, recs: Columns, scanner: BlockScanner
+) -> None:
     """Fold consecutive scanned specimen lines (kinds 1-4) of `block` into `state`."""
     from herbdesk.state import (
         STATUS_COMPLETED,
@@ -161,13 +163,13 @@ def fold_records(state: RunState, block: bytes, recs: Columns, scanner: BlockSca
     # the newest metrics snapshot that is a non-empty object
     for i in np.flatnonzero(recs.metrics_len > 2)[::-1].tolist():
         off, ln = int(recs.metrics_off[i]), int(recs.metrics_len[i])
-        raw = block[off : off + ln]
+        raw = bytes(block[off : off + ln])
         if raw[1:-1].strip():
             state._metrics_raw = raw
             break
 
 
-def _header(state: RunState, block: bytes, recs: Columns) -> None:
+def _header(state: RunState, block: bytes | bytearray, recs: Columns) -> None:
     """`RunState._header` for every line: counts, sequence gaps, first/last timestamps."""
     n = len(recs)
     state.events += n
@@ -199,12 +201,15 @@ def _header(state: RunState, block: bytes, recs: Columns) -> None:
             state.run_id = recs.text(block, "run", int(with_run[0]))
 
 
-def _rows(state: RunState, block: bytes, recs: Columns, scanner: BlockScanner) -> np.ndarray:
+def _rows(
+    state: RunState, block: bytes | bytearray, recs: Columns, scanner: BlockScanner
+) -> np.ndarray:
     """Each line's row, creating rows for new ids in line order (as `RunState._row`).
 
     Most lines map through the scanner's numbers with one array look-up, checked against
-    the row's id; the others (ids new to this fold, or sharing a number) go through the
-    state's dict, in line order.
+    the row's id. Numbers first seen here are resolved once, by their first line: found in
+    the indexed rows, or a new row (left for `RunState.row_of` to index). If two ids share a
+    number, every line that does not check out goes through the dict, in line order.
     """
     prov = recs.prov
     table = scanner.rows_table(int(prov.max()) + 1)
@@ -213,24 +218,32 @@ def _rows(state: RunState, block: bytes, recs: Columns, scanner: BlockScanner) -
     needs = np.flatnonzero(~ok)
     if not len(needs):
         return guess
+    if (guess[needs] == -1).all():
+        nums, first, inverse = np.unique(prov[needs], return_index=True, return_inverse=True)
+        lead = needs[first][inverse]  # each line's number's first line
+        off, ln = recs.sid_off, recs.sid_len
+        if fastscan.same(block, off[needs], ln[needs], off[lead], ln[lead]).all():
+            order = np.argsort(first, kind="stable")
+            firsts = needs[first[order]]
+            found = fastscan.lookup(
+                block, recs.sid_off[firsts], recs.sid_len[firsts], state._row_of, state.specimen_id
+            )
+            table[nums[order]] = found
+            return table[prov]
+    # ids sharing a number: never trust it again; the dict decides, in line order
+    table[prov[needs]] = -2
+    row_of = state.row_of
     found, _ = fastscan.rows(
-        block, recs.sid_off[needs], recs.sid_len[needs], state.row_of, state.specimen_id
+        block, recs.sid_off[needs], recs.sid_len[needs], row_of, state.specimen_id
     )
+    state._indexed = len(state.specimen_id)
     rows = guess.copy()
     rows[needs] = found
-    # learn the numbers seen with a single row; a number two ids share is never trusted
-    p = prov[needs]
-    pairs = np.unique((p.astype(np.uint64) << np.uint64(32)) | found.astype(np.uint64))
-    nums, count = np.unique((pairs >> np.uint64(32)).astype(np.int64), return_counts=True)
-    shared = np.union1d(nums[count > 1], p[guess[needs] >= 0])
-    fresh = (guess[needs] == -1) & ~np.isin(p, shared)
-    table[p[fresh]] = found[fresh]
-    table[shared] = -2
     return rows
 
 
 def _fill_first(
-    block: bytes,
+    block: bytes | bytearray,
     offsets: np.ndarray,
     lengths: np.ndarray,
     rows: np.ndarray,
@@ -257,7 +270,7 @@ def _fill_first(
 
 def _fold_finished(
     state: RunState,
-    block: bytes,
+    block: bytes | bytearray,
     f: Columns,
     frows: np.ndarray,
     ok: np.ndarray,

@@ -137,7 +137,9 @@ class RunState:
         self.last_ts: str | None = None
         self.type_counts: dict[str, int] = {}
         # per specimen (row) columns
-        self.row_of: dict[str, int] = {}
+        # specimen id -> row; rows the column fold appends are indexed on first use (`row_of`)
+        self._row_of: dict[str, int] = {}
+        self._indexed = 0  # rows specimen_id[:_indexed] are in _row_of
         self.specimen_id: list[str] = []
         self.image: list[str] = []
         self.path: list[str] = []
@@ -181,6 +183,20 @@ class RunState:
         self.last_finished_row: int | None = None
         # change tracking for views: rows added since / rows changed since last take
         self._changed: set[int] = set()
+
+    @property
+    def row_of(self) -> dict[str, int]:
+        """Each specimen id's row.
+
+        The column fold of a bulk load appends rows without this dict (it maps ids to rows
+        by their scanned hash, checked against `specimen_id`); they are indexed here, in one
+        pass, the first time anything asks. A headless `summary` never does.
+        """
+        if self._indexed < len(self.specimen_id):
+            start, self._indexed = self._indexed, len(self.specimen_id)
+            new = range(start, self._indexed)
+            self._row_of.update(zip(self.specimen_id[start:], new, strict=True))
+        return self._row_of
 
     # ------------------------------------------------------------------ folding
     def apply_batch(self, events: Iterable[Event]) -> None:
@@ -386,7 +402,7 @@ class RunState:
     ) -> bool:
         assert chunk.records is not None
         start, length = int(chunk.records.start[i]), int(chunk.records.len[i])
-        line = chunk.data[start : start + length].strip()
+        line = bytes(chunk.data[start : start + length]).strip()
         return self._fold_line(
             line, chunk.base + start, length, chunk.first_line_no + i, stats, decoder, index
         )
@@ -625,11 +641,13 @@ class RunState:
         self, specimen_id: str | None, sequence: int | None, seq: int, image: Any, path: Any
     ) -> int:
         sid = specimen_id or f"#{sequence or seq}"
-        row = self.row_of.get(sid)
+        row_of = self.row_of
+        row = row_of.get(sid)
         if row is None:
             row = len(self.specimen_id)
-            self.row_of[sid] = row
+            row_of[sid] = row
             self.specimen_id.append(sid)
+            self._indexed += 1
             self.image.append(str(image or ""))
             self.path.append(str(path or ""))
             self.row_status.append(STATUS_QUEUED)

@@ -177,6 +177,38 @@ static int parse_number(Cur *c, int64_t *iv, double *dv) {
     return flags | 4; /* 4: valid */
 }
 
+static inline int is_digit(uint8_t ch) { return ch >= '0' && ch <= '9'; }
+
+/* A JSON number only validated (values nobody reads): flags huge ones as parse_number does. */
+static int skip_number(Cur *c) {
+    const uint8_t *p = c->p, *end = c->end, *start;
+    if (p < end && *p == '-') p++;
+    start = p;
+    if (p >= end) return 0;
+    if (*p == '0') p++;
+    else if (is_digit(*p)) while (p < end && is_digit(*p)) p++;
+    else return 0;
+    if (p < end && *p == '.') {
+        if (++p >= end || !is_digit(*p)) return 0;
+        while (p < end && is_digit(*p)) p++;
+    }
+    int64_t digits = p - start;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        int64_t exp = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end || !is_digit(*p)) return 0;
+        while (p < end && is_digit(*p)) {
+            if (exp < 100000) exp = exp * 10 + (*p - '0');
+            p++;
+        }
+        if (exp > 300) c->other = 1;
+    }
+    if (digits > 300) c->other = 1;
+    c->p = p;
+    return 1;
+}
+
 /* Any JSON value, only validated. */
 static int skip_value(Cur *c, const uint8_t *base, int depth) {
     if (depth > MAX_DEPTH) return 0;
@@ -216,11 +248,7 @@ static int skip_value(Cur *c, const uint8_t *base, int depth) {
             return 0;
         }
     }
-    if (ch == '-' || (ch >= '0' && ch <= '9')) {
-        int64_t iv;
-        double dv;
-        return parse_number(c, &iv, &dv) != 0;
-    }
+    if (ch == '-' || (ch >= '0' && ch <= '9')) return skip_number(c);
     static const char *lits[] = {"true", "false", "null"};
     for (int k = 0; k < 3; k++) {
         size_t n = strlen(lits[k]);
@@ -637,18 +665,20 @@ static void Scanner_dealloc(Scanner *sc) {
     Py_TYPE(sc)->tp_free((PyObject *)sc);
 }
 
-/* Scanner.scan(block) -> (n, columns): one row per line of `block` (whole lines separated
- * by b"\n"; the last may lack its newline); `columns` is a bytearray holding, one after
+/* Scanner.scan(block, length=-1) -> (n, columns): one row per line of the first `length`
+ * bytes of `block` (whole lines separated by b"\n"; the last may lack its newline); `columns` is a bytearray holding, one after
  * another, N_I32 int32 columns, N_I64 int64, N_F64 float64 and N_U8 uint8 columns of n. */
 static PyObject *Scanner_scan(Scanner *sc, PyObject *args) {
     Py_buffer buf;
-    if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
-    if (buf.len > INT32_MAX) {
+    Py_ssize_t limit = -1;
+    if (!PyArg_ParseTuple(args, "y*|n", &buf, &limit)) return NULL;
+    if (limit < 0 || limit > buf.len) limit = buf.len;
+    if (limit > INT32_MAX) {
         PyBuffer_Release(&buf);
         PyErr_SetString(PyExc_ValueError, "block larger than 2 GiB");
         return NULL;
     }
-    const uint8_t *base = buf.buf, *end = base + buf.len, *p;
+    const uint8_t *base = buf.buf, *end = base + limit, *p;
     Py_ssize_t n = 0;
     for (p = base; p < end; n++) {
         const uint8_t *nl = memchr(p, '\n', end - p);
@@ -744,15 +774,17 @@ static PyObject *ascii_str(const char *p, Py_ssize_t n) {
     return s;
 }
 
-/* rows(block, offsets, lengths, row_of, keys, out_rows) -> rows added
+/* rows(block, offsets, lengths, row_of, keys, out_rows, insert=1) -> rows added
  * For each (offset, length) span of `block` (ASCII specimen ids): its row in `row_of`; a
- * new id gets the next row (len(keys)) and is appended to `keys`. Rows go to `out_rows`
- * (int64). The fold's `_row` lookup for a whole segment at once. */
+ * new id gets the next row (len(keys)) and is appended to `keys`, and put in `row_of` unless
+ * `insert` is 0 (the caller then knows no id repeats). Rows go to `out_rows` (int64). The
+ * fold's `_row` lookup for a whole segment at once. */
 static PyObject *rows(PyObject *self, PyObject *args) {
     Py_buffer buf, offs, lens, out;
     PyObject *row_of, *keys;
-    if (!PyArg_ParseTuple(args, "y*y*y*O!O!w*", &buf, &offs, &lens, &PyDict_Type, &row_of,
-                          &PyList_Type, &keys, &out))
+    int insert = 1;
+    if (!PyArg_ParseTuple(args, "y*y*y*O!O!w*|p", &buf, &offs, &lens, &PyDict_Type, &row_of,
+                          &PyList_Type, &keys, &out, &insert))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t n = offs.len / (Py_ssize_t)sizeof(int64_t), added = 0;
@@ -781,13 +813,19 @@ static PyObject *rows(PyObject *self, PyObject *args) {
             goto done;
         }
         Py_ssize_t next = PyList_GET_SIZE(keys);
-        PyObject *num = PyLong_FromSsize_t(next);
-        if (!num || PyDict_SetItem(row_of, key, num) < 0 || PyList_Append(keys, key) < 0) {
+        if (insert) {
+            PyObject *num = PyLong_FromSsize_t(next);
+            int failed = !num || PyDict_SetItem(row_of, key, num) < 0;
             Py_XDECREF(num);
+            if (failed) {
+                Py_DECREF(key);
+                goto done;
+            }
+        }
+        if (PyList_Append(keys, key) < 0) {
             Py_DECREF(key);
             goto done;
         }
-        Py_DECREF(num);
         Py_DECREF(key);
         rows_out[i] = next;
         added++;
@@ -835,6 +873,37 @@ done:
     return out;
 }
 
+/* same(block, offsets, lengths, offsets2, lengths2) -> bytearray
+ * 1 where the two spans of `block` hold the same bytes. */
+static PyObject *same(PyObject *self, PyObject *args) {
+    Py_buffer buf, o1, l1, o2, l2;
+    PyObject *out = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &buf, &o1, &l1, &o2, &l2)) return NULL;
+    Py_ssize_t n = o1.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *a = o1.buf, *al = l1.buf, *b = o2.buf, *bl = l2.buf;
+    if (l1.len != o1.len || o2.len != o1.len || l2.len != o1.len) {
+        PyErr_SetString(PyExc_ValueError, "spans differ in number");
+        goto done;
+    }
+    out = PyByteArray_FromStringAndSize(NULL, n);
+    if (!out) goto done;
+    uint8_t *eq = (uint8_t *)PyByteArray_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int inside = a[i] >= 0 && b[i] >= 0 && al[i] >= 0 && bl[i] >= 0 &&
+                     a[i] + al[i] <= buf.len && b[i] + bl[i] <= buf.len;
+        eq[i] = inside && al[i] == bl[i] &&
+                memcmp((const char *)buf.buf + a[i], (const char *)buf.buf + b[i], al[i]) == 0;
+    }
+done:
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&o1);
+    PyBuffer_Release(&l1);
+    PyBuffer_Release(&o2);
+    PyBuffer_Release(&l2);
+    return out;
+}
+
 /* strings(block, offsets, lengths) -> list[str]: ASCII spans as text ("" for length -1). */
 static PyObject *strings(PyObject *self, PyObject *args) {
     Py_buffer buf, offs, lens;
@@ -872,6 +941,7 @@ done:
 static PyMethodDef methods[] = {
     {"rows", rows, METH_VARARGS, "Rows of specimen ids, adding new ones."},
     {"verify", verify, METH_VARARGS, "Whether each span equals its row's id."},
+    {"same", same, METH_VARARGS, "Whether pairs of spans hold the same bytes."},
     {"strings", strings, METH_VARARGS, "ASCII spans of a block as str."},
     {NULL, NULL, 0, NULL}};
 

@@ -104,7 +104,7 @@ class Columns:
     def __len__(self) -> int:
         return self.n
 
-    def text(self, block: bytes, name: str, i: int) -> str:
+    def text(self, block: bytes | bytearray, name: str, i: int) -> str:
         """The span `name` of line i as text ("" if absent)."""
         off, ln = int(getattr(self, f"{name}_off")[i]), int(getattr(self, f"{name}_len")[i])
         return block[off : off + ln].decode("ascii") if ln > 0 else ""
@@ -126,8 +126,9 @@ class BlockScanner:
         self.has_image = np.zeros(0, bool)
         self.has_path = np.zeros(0, bool)
 
-    def scan(self, block: bytes) -> Columns:
-        n, raw = self._scanner.scan(block)
+    def scan(self, block: bytes | bytearray, length: int = -1) -> Columns:
+        """The lines of `block` (of its first `length` bytes if given) as columns."""
+        n, raw = self._scanner.scan(block, length)
         return Columns.from_bytes(n, raw)
 
     def rows_table(self, size: int) -> np.ndarray:
@@ -151,7 +152,11 @@ def _grown(a: np.ndarray, size: int, fill: object) -> np.ndarray:
 
 
 def verify(
-    block: bytes, offsets: np.ndarray, lengths: np.ndarray, rows: np.ndarray, keys: list[str]
+    block: bytes | bytearray,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    rows: np.ndarray,
+    keys: list[str],
 ) -> np.ndarray:
     """True where `keys[row]` is exactly the span's id (False for rows < 0)."""
     assert _scan is not None
@@ -166,7 +171,11 @@ def verify(
 
 
 def rows(
-    block: bytes, offsets: np.ndarray, lengths: np.ndarray, row_of: dict[str, int], keys: list[str]
+    block: bytes | bytearray,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    row_of: dict[str, int],
+    keys: list[str],
 ) -> tuple[np.ndarray, int]:
     """Each span's row in `row_of`; unseen ids get the next rows and join `keys` (in order)."""
     assert _scan is not None
@@ -182,7 +191,34 @@ def rows(
     return out, int(added)
 
 
-def strings(block: bytes, offsets: np.ndarray, lengths: np.ndarray) -> list[str]:
+def lookup(
+    block: bytes | bytearray,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    row_of: dict[str, int],
+    keys: list[str],
+) -> np.ndarray:
+    """`rows` for distinct ids, leaving `row_of` as it is: new ids only join `keys`."""
+    assert _scan is not None
+    out = np.empty(len(offsets), np.int64)
+    _scan.rows(block, _i64(offsets), _i64(lengths), row_of, keys, out, False)
+    return out
+
+
+def same(
+    block: bytes | bytearray, off1: np.ndarray, len1: np.ndarray, off2: np.ndarray, len2: np.ndarray
+) -> np.ndarray:
+    """True where the two spans of `block` hold the same bytes."""
+    assert _scan is not None
+    eq = _scan.same(block, _i64(off1), _i64(len1), _i64(off2), _i64(len2))
+    return np.frombuffer(eq, np.bool_)
+
+
+def _i64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, np.int64)
+
+
+def strings(block: bytes | bytearray, offsets: np.ndarray, lengths: np.ndarray) -> list[str]:
     """The spans as str ("" for an absent one)."""
     assert _scan is not None
     result: list[str] = _scan.strings(

@@ -155,7 +155,7 @@ class LineChunk:
     too_long: list[tuple[int, int, bytes]] = field(default_factory=list)
     # Scanned blocks (events/fastscan.py) leave `lines` and `starts` empty: the block itself,
     # its file offset and one record per line stand for them.
-    data: bytes = b""
+    data: bytes | bytearray = b""
     base: int = 0
     records: fastscan.Columns | None = None
     scanner: fastscan.BlockScanner | None = None
@@ -172,7 +172,9 @@ def iter_line_chunks(
     split (in the calling thread, without the GIL: the window's loader does it beside the
     fold).
     """
-    scanner = fastscan.BlockScanner() if fastscan.AVAILABLE else None
+    if fastscan.AVAILABLE:
+        yield from _scanned_chunks(fh, fastscan.BlockScanner(), chunk_bytes, first_bytes)
+        return
     carry = b""
     pos = 0  # offset of `carry`'s first byte
     line_no = 1
@@ -197,17 +199,6 @@ def iter_line_chunks(
             skip_start = -1
             block = block[j + 1 :]
         buf = carry + block if carry else block
-        if scanner and len(buf) < MAX_LINE_BYTES:  # no line in it can be over-long
-            cut = buf.rfind(b"\n") + 1
-            carry = buf[cut:]
-            if cut or pending:
-                data = buf[:cut] if cut < len(buf) else buf
-                records = scanner.scan(data)
-                yield LineChunk([], [], line_no, pos + cut, pending, data, pos, records, scanner)
-                pending = []
-                line_no += len(records)
-                pos += cut
-            continue
         lines = buf.split(b"\n")
         carry = lines.pop()
         first = line_no
@@ -231,10 +222,7 @@ def iter_line_chunks(
             pending = []
     if skip_start >= 0:
         pending.append((line_no, skip_start, skip_head))
-    if scanner and carry and len(carry) < MAX_LINE_BYTES:
-        records = scanner.scan(carry)
-        yield LineChunk([], [], line_no, pos + len(carry), pending, carry, pos, records, scanner)
-    elif carry or pending:
+    if carry or pending:
         lines = [carry] if carry else []
         starts = [pos] if carry else []
         yield LineChunk(lines, starts, line_no, pos + len(carry), pending)
@@ -453,6 +441,62 @@ class EventStore(Sequence[Event]):
                 code = code_of[ev.event_type] = len(self._type_names)
                 self._type_names.append(ev.event_type)
             types.append(code)
+
+
+def _scanned_chunks(
+    fh: IO[bytes], scanner: fastscan.BlockScanner, chunk_bytes: int, first_bytes: int | None
+) -> Iterator[LineChunk]:
+    """`iter_line_chunks` with the compiled scanner: blocks are scanned, never split.
+
+    Each block is read into a fresh buffer behind the previous block's unfinished line (one
+    copy of the file's bytes in all); the scan stops at the block's last newline.
+    """
+    carry = b""
+    pos = 0  # file offset of the buffer's first byte
+    line_no = 1
+    skipping: list[int] | None = None  # [start, length] of an over-long line being discarded
+    skip_head = b""
+    pending: list[tuple[int, int, bytes]] = []
+    size = first_bytes or chunk_bytes
+    while True:
+        buf = bytearray(len(carry) + size)
+        buf[: len(carry)] = carry
+        got = fh.readinto(memoryview(buf)[len(carry) :])  # type: ignore[attr-defined]  # binary files have it
+        size = chunk_bytes
+        if not got:
+            break
+        del buf[len(carry) + got :]
+        if skipping is not None:  # carry is empty while a line is discarded
+            j = buf.find(b"\n")
+            if j < 0:
+                skipping[1] += len(buf)
+                continue
+            pending.append((line_no, skipping[0], skip_head))
+            line_no += 1
+            pos = skipping[0] + skipping[1] + j + 1
+            skipping = None
+            del buf[: j + 1]
+        cut = buf.rfind(b"\n") + 1
+        carry = bytes(buf[cut:])
+        if len(carry) >= MAX_LINE_BYTES:
+            skipping, skip_head, carry = [pos + cut, len(carry)], carry[:200], b""
+        if cut or pending:
+            records = scanner.scan(buf, cut)
+            for i in np.flatnonzero(records.len >= MAX_LINE_BYTES).tolist():
+                start = int(records.start[i])
+                pending.append((line_no + i, pos + start, bytes(buf[start : start + 200])))
+                records.kind[i] = fastscan.KIND_BLANK  # counted as too long, never folded
+            yield LineChunk([], [], line_no, pos + cut, pending, buf, pos, records, scanner)
+            pending = []
+            line_no += len(records)
+            pos += cut
+    if skipping is not None:
+        pending.append((line_no, skipping[0], skip_head))
+    if carry:
+        records = scanner.scan(carry)
+        yield LineChunk([], [], line_no, pos + len(carry), pending, carry, pos, records, scanner)
+    elif pending:
+        yield LineChunk([], [], line_no, pos, pending)
 
 
 def read_ahead(chunks: Iterator[LineChunk], depth: int = 2) -> Iterator[LineChunk]:

@@ -127,6 +127,8 @@ class PlotsPanel(QWidget):
         lay.addWidget(self.tp_plot, 2)
         lay.addWidget(self.conf_plot, 2)
 
+        self._conf_hist = np.zeros(CONF_BINS.size - 1, np.int64)
+        self._conf_seen = 0  # values of state.finish_conf counted in _conf_hist
         self._pending: set[str] = set()
         self._next = 0
         self._timer = QTimer(self)
@@ -143,6 +145,8 @@ class PlotsPanel(QWidget):
             self._state = state
             for series in self._series.values():
                 series.clear()
+            self._conf_hist[:] = 0
+            self._conf_seen = 0
         self._pending.update(PARTS)
         if not self._timer.isActive():
             self._step()
@@ -169,9 +173,7 @@ class PlotsPanel(QWidget):
         elif part == "throughput":
             self._update_throughput(state)
         else:
-            conf = self._series["conf"].sync(state.finish_conf)
-            hist, _ = np.histogram(np.clip(conf, 0, 1), bins=CONF_BINS)
-            self.conf_bars.setOpts(height=hist)
+            self.conf_bars.setOpts(height=self._conf_counts(state))
 
     def _update_rate(self, state: RunState) -> None:
         n = len(state.finish_x)
@@ -207,5 +209,17 @@ class PlotsPanel(QWidget):
         edges = np.arange(0.0, span + width, width)
         if edges.size < 2:
             edges = np.array([0.0, width])
-        counts, edges = np.histogram(rel, bins=edges)
+        # equal bins given as a count and a range: numpy bins them without sorting the data
+        counts, _ = np.histogram(rel, bins=edges.size - 1, range=(0.0, float(edges[-1])))
         self.tp_curve.setData(edges, counts / width)
+
+    def _conf_counts(self, state: RunState) -> np.ndarray:
+        """Confidence histogram, counting only values appended since the last call."""
+        conf = self._series["conf"].sync(state.finish_conf)
+        if len(conf) < self._conf_seen:  # another run's values
+            self._conf_hist[:] = 0
+            self._conf_seen = 0
+        new = np.clip(conf[self._conf_seen :], 0, 1)
+        self._conf_hist += np.histogram(new, bins=CONF_BINS.size - 1, range=(0.0, 1.0))[0]
+        self._conf_seen = len(conf)
+        return self._conf_hist.copy()
