@@ -39,6 +39,12 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"herbdesk {__version__}")
+    # handled in main() before parsing (it takes no command); declared so --help lists it
+    p.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="self-test the install: run the sample sheets offscreen",
+    )
     sub = p.add_subparsers(dest="command")
     sub.add_parser("app", help="open the desktop app (the default with no command); see app --help")
     sub.add_parser("open", help="open a run directory or events.jsonl in the app (--screenshot F)")
@@ -121,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         return _launch_app(argv[1:] if argv else [])
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.smoke_test:  # `--smoke-test` after another option
+        if args.command is not None:
+            parser.error("--smoke-test takes no command")
+        from herbdesk.smoke import run_smoke_test
+
+        return run_smoke_test()
     from herbdesk.distributed.cli import maybe_run_distributed
 
     if (code := maybe_run_distributed(args)) is not None:

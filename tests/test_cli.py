@@ -33,6 +33,20 @@ def test_help_documents_exit_codes() -> None:
     assert "exit codes" in r.stdout and "130" in r.stdout
 
 
+def test_top_level_help_lists_every_entry_point() -> None:
+    r = _herbdesk("--help")
+    assert r.returncode == 0
+    for command in ("app", "open", "run", "worker", "tail", "summary"):
+        assert command in r.stdout
+    # the self-test of an install is an option, not a command: it is listed all the same
+    lines = [line for line in r.stdout.splitlines() if line.strip().startswith("--smoke-test")]
+    assert len(lines) == 1 and "self-test" in lines[0], r.stdout
+    assert "[--smoke-test]" in r.stdout  # in the usage line too
+    # it takes no command: combined with one it is a usage error, not a silent run
+    bad = _herbdesk("--smoke", "summary", "nowhere")
+    assert bad.returncode == 2 and "takes no command" in bad.stderr
+
+
 def test_empty_input_is_a_clear_usage_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("no images here")

@@ -178,3 +178,99 @@ def test_absurd_reset_times_wait_a_day_at_most_and_never_raise() -> None:
     assert lim.quota_exhausted(err)
     assert events[0][0] == EventType.EXTRACTION_PAUSED
     assert events[0][1]["until"] == "2026-11-27T00:00:30Z"
+
+
+def _processing_spans(evs: list, offset: float) -> tuple[list[float], int]:
+    """Monotonic times the `specimen.processing` events were logged (from their wall-clock
+    timestamps), and the most specimens "processing" at once as the window and `summary`
+    count them (RunState.in_flight)."""
+    starts: list[float] = []
+    st = RunState()
+    most = 0
+    for e in evs:
+        if e.event_type == EventType.SPECIMEN_PROCESSING:
+            starts.append(datetime.fromisoformat(e.timestamp).timestamp() - offset)
+        st.apply(e)
+        most = max(most, st.in_flight)
+    return starts, most
+
+
+def test_specimens_waiting_for_a_paced_slot_are_not_processing(tmp_path: Path, many_images) -> None:
+    """With pacing, a worker holds its specimen until its slot comes: the log must call it
+    "processing" only from then on, when its request really goes out."""
+    images = many_images(6)
+    concurrency = 3
+    offset = time.time() - time.monotonic()  # wall clock minus the server's clock
+    with FakeApi(delay_s=1.0) as api:  # replies overlap: several requests in flight at once
+        cfg = api_config(
+            images,
+            tmp_path / "runs",
+            api.base_url,
+            concurrency=concurrency,
+            requests_per_minute=120,  # one request start every 0.5 s
+        )
+        outcome, p = run(cfg)
+        arrivals = sorted(api.state.arrivals)
+        in_flight = api.state.max_in_flight
+    assert outcome.status == "completed", outcome.message
+    evs = events_of(p.run_dir)
+    starts, most = _processing_spans(evs, offset)
+    assert len(starts) == len(arrivals) == 6
+    # each specimen turns "processing" just before its request reaches the server, never
+    # while its worker still waits for the slot (a wait of up to 1 s here); timestamps
+    # are cut to the millisecond, hence the small slack the other way
+    lags = [a - s for s, a in zip(sorted(starts), arrivals, strict=True)]
+    assert all(-0.01 <= lag < 0.25 for lag in lags), lags
+    assert 2 <= in_flight <= concurrency
+    assert most <= concurrency
+    assert min(b - a for a, b in itertools.pairwise(arrivals)) >= 0.49
+    # the documented order still holds: queued, then processing, then the result
+    for sid in {e.specimen_id for e in evs if e.specimen_id}:
+        mine = [e.event_type for e in evs if e.specimen_id == sid]
+        assert mine == [
+            EventType.SPECIMEN_QUEUED,
+            EventType.SPECIMEN_PROCESSING,
+            EventType.SPECIMEN_COMPLETED,
+        ]
+    done = [e for e in evs if e.event_type == EventType.SPECIMEN_COMPLETED]
+    assert all(e.data["processing_time_ms"] < 1500 for e in done)  # the wait is not counted
+    assert next(e for e in reversed(evs)).data["started"] == 6
+
+
+def test_a_stop_while_waiting_for_a_slot_never_shows_the_specimen_processing(
+    tmp_path: Path, many_images
+) -> None:
+    images = many_images(3)
+    with FakeApi() as api:
+        # one request every 10 s: after the first, both workers wait for their slots
+        cfg = api_config(
+            images, tmp_path / "runs", api.base_url, concurrency=2, requests_per_minute=6
+        )
+        p = Pipeline(cfg)
+        first_done = threading.Event()
+        p.subscribe(
+            lambda e: first_done.set() if e.event_type == EventType.SPECIMEN_COMPLETED else None
+        )
+        box: list = []
+        th = threading.Thread(target=lambda: box.append(p.run()))
+        th.start()
+        assert first_done.wait(10)
+        st = RunState()
+        st.apply_batch(events_of(p.run_dir))
+        assert st.in_flight == 0  # the ones waiting for their slots are still just queued
+        t0 = time.monotonic()
+        p.cancel()
+        th.join(10)
+        assert not th.is_alive() and time.monotonic() - t0 < 3
+        assert api.state.chat_requests == 1
+    assert box[0].status == "cancelled"
+    evs = events_of(p.run_dir)
+    types = [e.event_type for e in evs]
+    assert types.count(EventType.SPECIMEN_PROCESSING) == 1
+    skipped = [e for e in evs if e.event_type == EventType.SPECIMEN_SKIPPED]
+    # the second worker's specimen waited for its slot; the first worker may or may not have
+    # taken the third before the stop
+    assert 1 <= len(skipped) <= 2 and all(e.data["reason"] == "stopped" for e in skipped)
+    processing = {e.specimen_id for e in evs if e.event_type == EventType.SPECIMEN_PROCESSING}
+    assert not processing & {e.specimen_id for e in skipped}
+    assert evs[-1].data["started"] == 1

@@ -281,13 +281,17 @@ class Pipeline:
         return backoff_delay(attempt, err, self.config.backoff_base_s, self.config.backoff_max_s)
 
     def _process(self, engine: Engine, item: SpecimenInput) -> None:
-        with self._finish_lock:
-            self.started_count += 1
-        self.bus.emit(
-            EventType.SPECIMEN_PROCESSING,
-            specimen_id=item.specimen_id,
-            data={"image": item.path.name, "path": str(item.path)},
-        )
+        def begin() -> None:
+            # Called once the paced slot (and any quota reset) has come: a specimen whose
+            # worker still waits is not "processing", and one stopped meanwhile never started.
+            with self._finish_lock:
+                self.started_count += 1
+            self.bus.emit(
+                EventType.SPECIMEN_PROCESSING,
+                specimen_id=item.specimen_id,
+                data={"image": item.path.name, "path": str(item.path)},
+            )
+
         outcome = extract_with_retries(
             engine,
             item,
@@ -296,6 +300,7 @@ class Pipeline:
             self.control.sleep,
             self.bus,
             self._limits,
+            on_start=begin,
         )
         if outcome.stopped:
             return
@@ -445,11 +450,14 @@ def extract_with_retries(
     sleep: Callable[[float], bool],
     emitter: Emitter,
     limits: RequestLimits | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> SpecimenOutcome:
     """engine.extract with retries on transient errors; `sleep` returns False when stopped.
 
     With `limits`, each request waits for its paced slot, and a used-up quota pauses until the
-    reset without costing the specimen an attempt.
+    reset without costing the specimen an attempt. `on_start` is called once, just before the
+    first request is sent (after those waits): where the caller says the specimen is being
+    processed. A specimen stopped before then is skipped without ever having started.
     """
     t0 = time.monotonic()
     waited = 0.0  # pacing and quota waits: not the specimen's processing time
@@ -463,6 +471,9 @@ def extract_with_retries(
             waited += time.monotonic() - w0
             if not go_on:
                 return _stopped(item, error, attempts, emitter)
+        if on_start is not None:
+            on_start()
+            on_start = None
         attempts += 1
         try:
             result = engine.extract(item)

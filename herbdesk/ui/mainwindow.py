@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -58,6 +59,9 @@ class MainWindow(QMainWindow):
         self.tail_source: TailSource | None = None
         self.setAcceptDrops(True)
         self._notified: set[str] = set()
+        # the opened/tailed run's configuration the setup panel shows (not the app settings)
+        self._shown_config: dict[str, Any] | None = None
+        self._run_config_tailed = False
         self.stale_after_s = float(
             str(
                 self.settings.value("stale_after_s", DEFAULT_STALE_AFTER_S) or DEFAULT_STALE_AFTER_S
@@ -124,6 +128,7 @@ class MainWindow(QMainWindow):
         )
 
         self.setup.start_requested.connect(self.start_run)
+        self.setup.mode_changed.connect(self._setup_mode_changed)
         self.setup.pause_toggled.connect(self._pause_toggled)
         self.setup.stop_requested.connect(self.stop_run)
         self.setup.resume_run_requested.connect(lambda d: self.start_run(resume_dir=Path(d)))
@@ -199,7 +204,8 @@ class MainWindow(QMainWindow):
         run_menu = mb.addMenu("&Run")
         self.start_action = QAction("&Start", self)
         self.start_action.setShortcut(QKeySequence("Ctrl+R"))
-        self.start_action.triggered.connect(self.start_run)
+        # the same path as the Start button: with an opened run shown, the settings come first
+        self.start_action.triggered.connect(self.setup.request_start)
         self.pause_action = QAction("&Pause / resume", self)
         self.pause_action.setShortcut(QKeySequence("Ctrl+P"))
         self.pause_action.triggered.connect(self.setup.pause_btn.toggle)
@@ -252,10 +258,12 @@ class MainWindow(QMainWindow):
             config = self.setup.build_config(resume_dir=resume_dir if resume_dir else None)
             worker = RunWorker(config, self)
         except (ValueError, OSError) as exc:
+            self.setup.show_settings()  # the form is where the problem gets fixed
             self.setup.message.setText(str(exc))
             self.statusBar().showMessage(str(exc), 10000)
             return False
         self.setup.message.setText("")
+        self.setup.show_settings()  # the panel shows what this run is started with
         self.stop_tail()
         self.replay.clear()
         self.replay.hide()
@@ -315,6 +323,7 @@ class MainWindow(QMainWindow):
         self._cancel_loader()
         self.stop_tail()
         self.document.reset(log.parent, f"Opened: {log}")
+        self._show_run_config(tailed=False)
         loader = LogLoader(log, self)
         loader.events_loaded.connect(self.document.apply_events)
         loader.progress.connect(self._load_progress)
@@ -384,6 +393,7 @@ class MainWindow(QMainWindow):
         self.replay.clear()
         self.replay.hide()
         self.document.reset(source.run_dir, f"Tail ({source.mode}): {source.target}", live=True)
+        self._show_run_config(tailed=True)
         source.events_arrived.connect(self.document.apply_events)
         source.status_changed.connect(self._tail_status)
         self.tail_source = source
@@ -397,6 +407,34 @@ class MainWindow(QMainWindow):
             self.tail_source.stop()
             self.tail_source.deleteLater()
             self.tail_source = None
+
+    # ---------------------------------------------------------------- setup panel
+    def _show_run_config(self, *, tailed: bool) -> None:
+        """Show the new source's own configuration (none until its log tells it)."""
+        self._run_config_tailed = tailed
+        self._shown_config = None
+        self.setup.show_run_config(None, None, tailed=tailed)
+        self._setup_mode_changed(True)  # also when it already showed another run
+        self._sync_run_config()
+
+    def _sync_run_config(self) -> None:
+        """Fill in the opened run's configuration once its extraction.started is folded.
+
+        A replay that seeks back folds from nothing again: the configuration already shown
+        stays (it is the same log's), so only a non-empty, different one replaces it.
+        """
+        if not self.setup.showing_run_config:
+            return
+        st = self.document.state
+        if st.config and st.config is not self._shown_config:
+            self._shown_config = st.config
+            self.setup.show_run_config(st.config, st.run_id, tailed=self._run_config_tailed)
+
+    def _setup_mode_changed(self, showing_run: bool) -> None:
+        what = "followed" if self._run_config_tailed else "opened"
+        self.setup_dock.setWindowTitle(
+            f"Run setup — {what} run's configuration" if showing_run else "Run setup"
+        )
 
     def _tail_status(self, text: str) -> None:
         self.source_label.setText(f"{self.document.source_label} — {text}")
@@ -514,6 +552,7 @@ class MainWindow(QMainWindow):
                     self._follow_detail()
         elif self._detail_row is not None and self._detail_row in changed:
             self._show_detail(self._detail_row)
+        self._sync_run_config()
         self.kpis.update_from(st)
         self.plots.update_from(st)
         self.banners.update_from(st)
@@ -611,6 +650,7 @@ class MainWindow(QMainWindow):
             if p.suffix == ".jsonl" or is_run:
                 self.open_path(p)
             elif p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES:
+                self.setup.show_settings()  # images dropped are for the next run
                 self.setup.images.setText(str(p if p.is_dir() else p.parent))
             else:
                 continue

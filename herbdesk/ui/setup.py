@@ -1,8 +1,15 @@
-"""Run setup: inputs, engine, key, thresholds, output; Start/Pause/Stop/Resume buttons."""
+"""Run setup: inputs, engine, key, thresholds, output; Start/Pause/Stop/Resume buttons.
+
+The form holds the app's own settings, for the next run started here. An opened or tailed
+run is shown with the configuration it was started with instead (read-only, from its log):
+the app's settings are not what that run used, and must not read as if they were.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
@@ -16,7 +23,9 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
+    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -30,6 +39,12 @@ from herbdesk.extraction.pipeline import RunConfig
 from herbdesk.monitor.validation import ValidationConfig
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+ENGINE_LABELS = {
+    "ocr": "Offline OCR (RapidOCR)",
+    "openrouter": "Vision LLM (OpenRouter / OpenAI-compatible)",
+}
+MAX_VALUE_CHARS = 400  # a config comes from a log file: a huge value must not blow up the panel
+NOT_RECORDED = "—"
 
 
 def _path_row(edit: QLineEdit, pick) -> QWidget:
@@ -57,10 +72,23 @@ class RunSetupPanel(QWidget):
     resume_run_requested = Signal(str)
     """The user chose a previous run directory to continue."""
 
+    mode_changed = Signal(bool)
+    """True: an opened run's configuration is shown; False: the app's editable settings."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
         outer = QVBoxLayout(self)
+        self.pages = QStackedWidget()
+        settings_page = QWidget()
+        form_lay = QVBoxLayout(settings_page)
+        form_lay.setContentsMargins(0, 0, 0, 0)
+        self.run_view = RunConfigView()
+        self.run_view.back_requested.connect(self.show_settings)
+        self.pages.addWidget(settings_page)
+        self.pages.addWidget(self.run_view)
+        self._set_page(0)
+        outer.addWidget(self.pages)
 
         box = QGroupBox("Input and engine")
         form = QFormLayout(box)
@@ -68,8 +96,8 @@ class RunSetupPanel(QWidget):
         self.images.setPlaceholderText("Folder of specimen images (or drop one here)")
         form.addRow("Images", _path_row(self.images, self._pick_images))
         self.engine = QComboBox()
-        self.engine.addItem("Offline OCR (RapidOCR)", "ocr")
-        self.engine.addItem("Vision LLM (OpenRouter / OpenAI-compatible)", "openrouter")
+        for name, label in ENGINE_LABELS.items():
+            self.engine.addItem(label, name)
         self.engine.currentIndexChanged.connect(self._engine_changed)
         form.addRow("Engine", self.engine)
         self.model = QLineEdit(DEFAULT_MODEL)
@@ -86,7 +114,7 @@ class RunSetupPanel(QWidget):
         self.concurrency.setRange(1, 64)
         self.concurrency.setValue(1)
         form.addRow("Concurrency", self.concurrency)
-        outer.addWidget(box)
+        form_lay.addWidget(box)
 
         vbox = QGroupBox("Validation")
         vform = QFormLayout(vbox)
@@ -104,18 +132,18 @@ class RunSetupPanel(QWidget):
         self.max_consecutive.setValue(d.max_consecutive_failures)
         self.max_consecutive.setSpecialValueText("off")
         vform.addRow("Max failures in a row", self.max_consecutive)
-        outer.addWidget(vbox)
+        form_lay.addWidget(vbox)
 
         obox = QGroupBox("Output")
         oform = QFormLayout(obox)
         self.out_dir = QLineEdit(str(Path.cwd() / "runs"))
         oform.addRow("Runs folder", _path_row(self.out_dir, self._pick_out))
-        outer.addWidget(obox)
+        form_lay.addWidget(obox)
 
         buttons = QHBoxLayout()
         self.start_btn = QPushButton("Start")
         self.start_btn.setDefault(True)
-        self.start_btn.clicked.connect(self.start_requested)
+        self.start_btn.clicked.connect(self.request_start)
         self.pause_btn = QPushButton("Pause")
         self.pause_btn.setCheckable(True)
         self.pause_btn.toggled.connect(self._pause_toggled)
@@ -143,6 +171,55 @@ class RunSetupPanel(QWidget):
         b.setDecimals(2)
         b.setValue(value)
         return b
+
+    # ---------------------------------------------------------------- mode
+    @property
+    def showing_run_config(self) -> bool:
+        """True while an opened run's configuration is shown instead of the settings."""
+        return self.pages.currentWidget() is self.run_view
+
+    def show_run_config(
+        self, config: Mapping[str, Any] | None, run_id: str | None = None, *, tailed: bool = False
+    ) -> None:
+        """Show an opened (or tailed) run's own configuration, read-only.
+
+        `config` is `data.config` of the run's `extraction.started` event; None or empty
+        while the log has not told it (yet). The editable settings stay as they were.
+        """
+        self.run_view.show_config(config, run_id, tailed=tailed)
+        if not self.showing_run_config:
+            self._set_page(1)
+            self.start_btn.setText("New run…")
+            self.start_btn.setToolTip("Back to your settings, to start a new run")
+            self.mode_changed.emit(True)
+
+    def show_settings(self) -> None:
+        """Back to the app's editable settings (a new run is about to be set up)."""
+        if self.showing_run_config:
+            self._set_page(0)
+            self.start_btn.setText("Start")
+            self.start_btn.setToolTip("")
+            self.mode_changed.emit(False)
+
+    def _set_page(self, index: int) -> None:
+        # A stacked widget is as tall as its tallest page: the hidden page must not count,
+        # or the settings form stretches and pushes Start below the fold.
+        for i in range(self.pages.count()):
+            page = self.pages.widget(i)
+            if page is None:
+                continue
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(policy, policy)
+        self.pages.setCurrentIndex(index)
+        self.pages.updateGeometry()
+
+    def request_start(self) -> None:
+        """Start from the settings; while an opened run is shown, show the settings first,
+        so nobody starts a run believing it uses the opened run's configuration."""
+        if self.showing_run_config:
+            self.show_settings()
+        else:
+            self.start_requested.emit()
 
     # ---------------------------------------------------------------- state
     def set_running(self, running: bool) -> None:
@@ -193,6 +270,7 @@ class RunSetupPanel(QWidget):
         for url in event.mimeData().urls():
             p = Path(url.toLocalFile())
             if p.exists():
+                self.show_settings()  # images dropped here are for the next run
                 self.images.setText(str(p if p.is_dir() else p.parent))
                 event.acceptProposedAction()
                 return
@@ -275,3 +353,192 @@ class RunSetupPanel(QWidget):
             val = s.value(f"setup/{key}")
             if val is not None:
                 dspin.setValue(float(str(val)))
+
+
+# -------------------------------------------------------------------- an opened run's config
+def format_config_value(value: Any) -> str:
+    """One value of a logged config as plain text (logs may hold anything: keep it short)."""
+    if value is None or value == "" or value == []:
+        text = NOT_RECORDED
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    elif isinstance(value, list | tuple):
+        text = "\n".join(format_config_value(v) for v in value)
+    elif isinstance(value, Mapping):
+        text = ", ".join(f"{k}={format_config_value(v)}" for k, v in value.items())
+    else:
+        text = str(value)
+    if len(text) > MAX_VALUE_CHARS:
+        text = text[: MAX_VALUE_CHARS - 1] + "…"
+    return text
+
+
+def _engine_label(v: Any) -> str:
+    return ENGINE_LABELS.get(str(v), format_config_value(v))
+
+
+def _pace_label(v: Any) -> str:
+    return "unpaced" if v in (None, 0) else f"{format_config_value(v)} requests a minute"
+
+
+def _limit_label(v: Any) -> str:
+    return "all images" if v is None else format_config_value(v)
+
+
+def _failures_label(v: Any) -> str:
+    return "off" if v == 0 else format_config_value(v)
+
+
+def _prompt_label(v: Any) -> str:
+    return "none given" if v is None else format_config_value(v)
+
+
+def _digest_label(v: Any) -> str:
+    text = format_config_value(v)
+    return text[:12] + "…" if len(text) > 16 else text  # the full digest is in the tooltip
+
+
+def _unit(suffix: str) -> Callable[[Any], str]:
+    return lambda v: format_config_value(v) if v is None else f"{format_config_value(v)} {suffix}"
+
+
+# (group, label, key path, formatter): what the editable form shows, in the same places,
+# plus what only the command line sets. Keys a config has beyond these are listed after.
+_CONFIG_ROWS: list[tuple[str, str, tuple[str, ...], Callable[[Any], str]]] = [
+    ("Input and engine", "Images", ("inputs",), format_config_value),
+    ("Input and engine", "Engine", ("engine",), _engine_label),
+    ("Input and engine", "Model", ("model",), format_config_value),
+    ("Input and engine", "Base URL", ("base_url",), format_config_value),
+    ("Input and engine", "Concurrency", ("concurrency",), format_config_value),
+    ("Input and engine", "Request pace", ("requests_per_minute",), _pace_label),
+    ("Input and engine", "Max attempts", ("max_attempts",), format_config_value),
+    ("Input and engine", "Timeout", ("timeout_s",), _unit("s")),
+    ("Input and engine", "Max image side", ("max_side",), _unit("px")),
+    ("Input and engine", "Limit", ("limit",), _limit_label),
+    ("Input and engine", "Prompt file", ("prompt_path",), _prompt_label),
+    ("Input and engine", "Prompt SHA-256", ("prompt_sha256",), _digest_label),
+    ("Validation", "Checkpoint after", ("validation", "checkpoint_after"), format_config_value),
+    ("Validation", "Halt below", ("validation", "checkpoint_threshold"), format_config_value),
+    ("Validation", "Warn every", ("validation", "warning_every"), format_config_value),
+    ("Validation", "Warn below", ("validation", "warning_threshold"), format_config_value),
+    (
+        "Validation",
+        "Max failures in a row",
+        ("validation", "max_consecutive_failures"),
+        _failures_label,
+    ),
+    ("Output", "Runs folder", ("out_dir",), format_config_value),
+]
+_KNOWN_TOP = {path[0] for _, _, path, _ in _CONFIG_ROWS}
+_KNOWN_VALIDATION = {path[1] for _, _, path, _ in _CONFIG_ROWS if len(path) == 2}
+
+
+def _lookup(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = config
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _value_label() -> QLabel:
+    lab = QLabel()
+    lab.setTextFormat(Qt.TextFormat.PlainText)  # a log's text is never markup
+    lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    lab.setWordWrap(True)
+    # A path or URL has no place to wrap: let it be cut at the panel's edge (the tooltip and
+    # a selection give all of it) rather than widen the dock.
+    lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return lab
+
+
+class RunConfigView(QWidget):
+    """An opened run's configuration from its log, read-only and labelled as that run's."""
+
+    back_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.header = QLabel()
+        self.header.setTextFormat(Qt.TextFormat.PlainText)
+        self.header.setWordWrap(True)
+        self.header.setObjectName("run_config_header")
+        self.header.setStyleSheet(
+            "#run_config_header { background: #e3eefb; color: #123d6a; border: 1px solid #8fb3dc;"
+            " border-radius: 4px; padding: 6px; }"
+        )
+        lay.addWidget(self.header)
+        self.note = QLabel()
+        self.note.setTextFormat(Qt.TextFormat.PlainText)
+        self.note.setWordWrap(True)
+        lay.addWidget(self.note)
+        self.values: dict[str, QLabel] = {}
+        self._forms: dict[str, QFormLayout] = {}
+        self._boxes: list[QGroupBox] = []
+        for group, label, _, _ in _CONFIG_ROWS:
+            if group not in self._forms:
+                box = QGroupBox(f"{group} (read-only)")
+                self._forms[group] = QFormLayout(box)
+                self._boxes.append(box)
+                lay.addWidget(box)
+            value = _value_label()
+            self.values[label] = value
+            self._forms[group].addRow(label, value)
+        self.other_box = QGroupBox("Other settings (read-only)")
+        self.other_form = QFormLayout(self.other_box)
+        lay.addWidget(self.other_box)
+        self.back_btn = QPushButton("Back to my settings")
+        self.back_btn.setToolTip("Edit the app's own settings, for a new run")
+        self.back_btn.clicked.connect(self.back_requested)
+        lay.addWidget(self.back_btn)
+        self.config: dict[str, Any] = {}
+
+    def show_config(
+        self, config: Mapping[str, Any] | None, run_id: str | None, *, tailed: bool = False
+    ) -> None:
+        self.config = dict(config or {})
+        what = "Followed run" if tailed else "Opened run"
+        name = f" {run_id}" if run_id else ""
+        self.header.setText(
+            f"{what}{name}: the configuration it was started with, from its log. "
+            "Read-only; your own settings for new runs are kept."
+        )
+        has = bool(self.config)
+        self.note.setText(
+            ""
+            if has
+            else "This log records no configuration yet: it comes with the run's "
+            "extraction.started event (logs of the original extraction scripts have none)."
+        )
+        self.note.setVisible(not has)
+        for box in self._boxes:
+            box.setVisible(has)
+        for _, label, path, fmt in _CONFIG_ROWS:
+            value = _lookup(self.config, path)
+            self.values[label].setText(fmt(value) if has else "")
+            self.values[label].setToolTip(format_config_value(value) if has else "")
+        while self.other_form.rowCount():
+            self.other_form.removeRow(0)
+        extra = [(k, v) for k, v in self.config.items() if k not in _KNOWN_TOP]
+        validation = self.config.get("validation")
+        if isinstance(validation, Mapping):
+            extra += [
+                (f"validation.{k}", v) for k, v in validation.items() if k not in _KNOWN_VALIDATION
+            ]
+        for key, value in extra:
+            lab = _value_label()
+            lab.setText(format_config_value(value))
+            lab.setToolTip(lab.text())
+            name_lab = QLabel(format_config_value(key))
+            name_lab.setTextFormat(Qt.TextFormat.PlainText)
+            self.other_form.addRow(name_lab, lab)
+        self.other_box.setVisible(bool(extra))
+
+    def text_of(self, label: str) -> str:
+        """The shown value of one row (tests, screenshots)."""
+        return self.values[label].text()
