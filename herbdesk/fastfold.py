@@ -22,6 +22,9 @@ import orjson
 
 from herbdesk.events import fastscan
 from herbdesk.events.fastscan import (
+    FIX_CONF,
+    FIX_COST,
+    FIX_TIME,
     KIND_COMPLETED,
     KIND_PROCESSING,
     MISSING,
@@ -75,8 +78,12 @@ def _gather(column: list[Any], rows: np.ndarray) -> list[Any]:
 
 
 def _counts(values: np.ndarray) -> np.ndarray:
-    """`_count` of an int64 column: absent, null or beyond 2**53 count as 0."""
-    return np.where((values >= -_EXACT) & (values <= _EXACT), values, 0)  # MISSING is below
+    """`_count` of an int64 column: absent, null or past 2**53 count as 0, except +-(2**53+1),
+    which `float()` rounds to +-2**53 (kept, as `_count` keeps it)."""
+    out = np.where((values >= -_EXACT) & (values <= _EXACT), values, 0)  # MISSING is below
+    out[values == _EXACT + 1] = _EXACT
+    out[values == -_EXACT - 1] = -_EXACT
+    return out
 
 
 def _int_sum(values: np.ndarray) -> int:
@@ -111,6 +118,7 @@ def fold_records(
 
     kind = recs.kind
     _header(state, block, recs)
+    _read_left_numbers(block, recs)
 
     n0 = len(state.specimen_id)
     rows = _rows(state, block, recs, scanner)
@@ -167,6 +175,23 @@ def fold_records(
         if raw[1:-1].strip():
             state._metrics_raw = raw
             break
+
+
+def _read_left_numbers(block: bytes | bytearray, recs: Columns) -> None:
+    """The number fields the scanner left to a full parser, read with orjson as `_fold` does."""
+    from herbdesk.state import _num
+
+    for i in np.flatnonzero(recs.fix).tolist():
+        start = int(recs.start[i])
+        data = orjson.loads(bytes(block[start : start + int(recs.len[i])]))["data"]
+        for bit, name, column in (
+            (FIX_CONF, "confidence", recs.conf),
+            (FIX_TIME, "processing_time_ms", recs.time_ms),
+            (FIX_COST, "cost_usd", recs.cost),
+        ):
+            if recs.fix[i] & bit:
+                value = _num(data.get(name))
+                column[i] = np.nan if value is None else value
 
 
 def _header(state: RunState, block: bytes | bytearray, recs: Columns) -> None:

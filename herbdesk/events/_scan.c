@@ -31,7 +31,7 @@ typedef struct {
     int64_t seq, sequence, fields, attempts, tokens, schema_version;
     double conf, time_ms, cost, epoch;
     Span ts, run, sid, image, path, error, metrics;
-    uint8_t kind, success, ts_kind, pad[5];
+    uint8_t kind, success, ts_kind, fix, pad[4];
 } Rec;
 
 typedef struct {
@@ -98,6 +98,12 @@ static int parse_string(Cur *c, const uint8_t *base, Span *s, int *escaped) {
     return 0;
 }
 
+/* Numbers a double may not hold (past about 1e300 in magnitude, or too many digits to judge
+ * simply) send the line to the general path, whose parser rejects an infinite value. */
+static inline void flag_magnitude(Cur *c, int64_t int_digits, int64_t exp, int64_t digits) {
+    if (int_digits + exp > 300 || exp < -300 || digits > 300) c->other = 1;
+}
+
 static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
@@ -155,7 +161,8 @@ static int parse_number(Cur *c, int64_t *iv, double *dv) {
         }
         if (eneg) exp = -exp;
     }
-    if (exp > 300 || exp < -300 || digits + frac_digits > 300) c->other = 1;
+    flag_magnitude(c, *c->p == '0' || (c->p[0] == '-' && c->p[1] == '0') ? 0 : digits, exp,
+                   digits + frac_digits);
     c->p = p;
     int flags = 0;
     if (int_ok && mant_ok) {
@@ -188,23 +195,26 @@ static int skip_number(Cur *c) {
     if (*p == '0') p++;
     else if (is_digit(*p)) while (p < end && is_digit(*p)) p++;
     else return 0;
+    int64_t int_digits = *start == '0' ? 0 : p - start, digits = p - start;
     if (p < end && *p == '.') {
-        if (++p >= end || !is_digit(*p)) return 0;
+        const uint8_t *frac = ++p;
+        if (p >= end || !is_digit(*p)) return 0;
         while (p < end && is_digit(*p)) p++;
+        digits += p - frac;
     }
-    int64_t digits = p - start;
+    int64_t exp = 0;
     if (p < end && (*p == 'e' || *p == 'E')) {
-        int64_t exp = 0;
+        int eneg = 0;
         p++;
-        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
         if (p >= end || !is_digit(*p)) return 0;
         while (p < end && is_digit(*p)) {
             if (exp < 100000) exp = exp * 10 + (*p - '0');
             p++;
         }
-        if (exp > 300) c->other = 1;
+        if (eneg) exp = -exp;
     }
-    if (digits > 300) c->other = 1;
+    flag_magnitude(c, int_digits, exp, digits);
     c->p = p;
     return 1;
 }
@@ -308,27 +318,30 @@ static int field_int(Cur *c, const uint8_t *base, int64_t *out, int null_ok) {
 
 #define EXACT53 9007199254740992.0
 
-/* A number field as the fold reads it: a double within +-2**53, else NaN ("no value"). */
-static int field_float(Cur *c, const uint8_t *base, double *out) {
+/* A number field as the fold reads it: a double within +-2**53, else NaN ("no value"), as
+ * `_num` does: an integer is converted first (2**53 + 1 becomes 2**53 and is kept). A number
+ * that needs a full parser (17 significant digits, say) is left to Python: NaN here and
+ * `bit` set in *fix, so the fold reads the line's value with orjson. */
+static int field_float(Cur *c, const uint8_t *base, double *out, uint8_t *fix, uint8_t bit) {
     uint8_t ch = *c->p;
     if (ch == '-' || (ch >= '0' && ch <= '9')) {
         int64_t iv;
         double dv;
         int f = parse_number(c, &iv, &dv);
         if (!f) return V_BAD;
-        if (f & NUM_INT) {
-            /* an integer beyond 2**53 is no value the fold keeps */
-            *out = (iv <= (int64_t)EXACT53 && iv >= -(int64_t)EXACT53) ? (double)iv : NAN;
-            return V_OK;
-        }
-        if (f & NUM_EXACT) {
+        if (f & NUM_INT) dv = (double)iv; /* round to nearest, like Python's float(int) */
+        if (f & (NUM_INT | NUM_EXACT)) {
             *out = (dv <= EXACT53 && dv >= -EXACT53) ? dv : NAN;
-            return V_OK;
+            *fix &= (uint8_t)~bit; /* a repeated key: the last value is the one */
+        } else {
+            *out = NAN;
+            *fix |= bit;
         }
-        return V_OTHER; /* needs a full parser: the general path */
+        return V_OK;
     }
     if (is_null(c)) {
         *out = NAN;
+        *fix &= (uint8_t)~bit;
         return V_OK;
     }
     return skip_value(c, base, 1) ? V_OTHER : V_BAD;
@@ -367,6 +380,7 @@ static int field_raw(Cur *c, const uint8_t *base, Span *out, int obj_only) {
 }
 
 static void reset_data(Rec *r) {
+    r->fix = 0;
     r->fields = r->attempts = r->tokens = MISSING;
     r->conf = r->time_ms = r->cost = NAN;
     r->image.len = r->path.len = r->error.len = -1;
@@ -398,11 +412,12 @@ static int parse_data(Cur *c, const uint8_t *base, Rec *r) {
         else if (key_is(base, &k, "path")) f = field_string(c, base, &r->path, 1);
         else if (key_is(base, &k, "success")) f = field_bool(c, base, &r->success);
         else if (key_is(base, &k, "fields_extracted")) f = field_int(c, base, &r->fields, 1);
-        else if (key_is(base, &k, "confidence")) f = field_float(c, base, &r->conf);
-        else if (key_is(base, &k, "processing_time_ms")) f = field_float(c, base, &r->time_ms);
+        else if (key_is(base, &k, "confidence")) f = field_float(c, base, &r->conf, &r->fix, 1);
+        else if (key_is(base, &k, "processing_time_ms"))
+            f = field_float(c, base, &r->time_ms, &r->fix, 2);
         else if (key_is(base, &k, "attempts")) f = field_int(c, base, &r->attempts, 1);
         else if (key_is(base, &k, "tokens")) f = field_int(c, base, &r->tokens, 1);
-        else if (key_is(base, &k, "cost_usd")) f = field_float(c, base, &r->cost);
+        else if (key_is(base, &k, "cost_usd")) f = field_float(c, base, &r->cost, &r->fix, 4);
         else if (key_is(base, &k, "error")) f = field_raw(c, base, &r->error, 0);
         else f = skip_value(c, base, 2) ? V_OK : V_BAD;
         if (f == V_BAD) return V_BAD;
@@ -584,7 +599,7 @@ enum { C_START, C_LEN, C_TS_OFF, C_TS_LEN, C_RUN_OFF, C_RUN_LEN, C_SID_OFF, C_SI
        C_METRICS_OFF, C_METRICS_LEN, N_I32 };
 enum { C_SEQ, C_SEQUENCE, C_FIELDS, C_ATTEMPTS, C_TOKENS, C_PROV, N_I64 };
 enum { C_CONF, C_TIME, C_COST, C_EPOCH, N_F64 };
-enum { C_KIND, C_SUCCESS, C_TS_KIND, N_U8 };
+enum { C_KIND, C_SUCCESS, C_TS_KIND, C_FIX, N_U8 };
 #define ROW_BYTES (N_I32 * 4 + N_I64 * 8 + N_F64 * 8 + N_U8)
 
 typedef struct {
@@ -731,6 +746,7 @@ static PyObject *Scanner_scan(Scanner *sc, PyObject *args) {
         u8[C_KIND * n + i] = r.kind;
         u8[C_SUCCESS * n + i] = r.success;
         u8[C_TS_KIND * n + i] = r.ts_kind;
+        u8[C_FIX * n + i] = r.fix;
         if (!nl) {
             i++;
             break;

@@ -24,6 +24,8 @@ KIND_BLANK, KIND_QUEUED, KIND_PROCESSING, KIND_COMPLETED, KIND_FAILED = range(5)
 KIND_OTHER = 255
 TS_NONE, TS_EPOCH, TS_PYTHON = range(3)
 SUCCESS_FALSE, SUCCESS_TRUE, SUCCESS_NONE = range(3)
+# numbers the scanner left to Python (see field_float in _scan.c): read from the line
+FIX_CONF, FIX_TIME, FIX_COST = 1, 2, 4
 MISSING = np.iinfo(np.int64).min  # an integer field absent or null
 
 # The column order of Scanner.scan's output in _scan.c, group by group.
@@ -34,7 +36,7 @@ I32 = (
 )  # fmt: skip
 I64 = ("seq", "sequence", "fields", "attempts", "tokens", "prov")
 F64 = ("conf", "time_ms", "cost", "epoch")
-U8 = ("kind", "success", "ts_kind")
+U8 = ("kind", "success", "ts_kind", "fix")  # fix: FIX_* bits
 _GROUPS = ((I32, np.dtype(np.int32)), (I64, np.dtype(np.int64)), (F64, np.dtype(np.float64)),
            (U8, np.dtype(np.uint8)))  # fmt: skip
 ROW_BYTES = sum(len(names) * dt.itemsize for names, dt in _GROUPS)
@@ -80,6 +82,7 @@ class Columns:
     kind: np.ndarray
     success: np.ndarray
     ts_kind: np.ndarray
+    fix: np.ndarray
 
     @classmethod
     def from_bytes(cls, n: int, raw: bytearray) -> Columns:
