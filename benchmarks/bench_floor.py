@@ -8,7 +8,9 @@ Times, on the same file and in one process (min of --runs):
   polars_fields    the same plus the `data` fields the fold reads (a struct projection)
   split            reading the file in 4 MB blocks and splitting them into lines
   orjson_lines     orjson.loads of every line (what the general path parses)
-  msgspec_lines    herbdesk's typed decode of every line (events/bulk.py, the fast path)
+  msgspec_lines    herbdesk's typed decode of every line (events/bulk.py, the Python path)
+  scan             the compiled scanner over the file in 4 MB blocks (events/_scan.c), no fold
+  fold_python      load_state(LOG) without the compiled scanner (the install without a compiler)
   fold             herbdesk.summary.load_state(LOG): the whole fold, as the open figure times it
 Prints one JSON line of seconds.
 """
@@ -24,13 +26,43 @@ from benchmarks.common import emit_json
 
 
 def _lines(path: Path) -> list[bytes]:
-    from herbdesk.events.reader import iter_line_chunks, open_regular
-
+    """The file's lines, split a 4 MB block at a time."""
     out: list[bytes] = []
-    with open_regular(path) as fh:
-        for chunk in iter_line_chunks(fh):
-            out.extend(chunk.lines)
+    carry = b""
+    with path.open("rb") as fh:
+        while block := fh.read(4 << 20):
+            lines = (carry + block).split(b"\n")
+            carry = lines.pop()
+            out.extend(lines)
+    if carry:
+        out.append(carry)
     return out
+
+
+def _scan(path: Path) -> int:
+    from herbdesk.events import fastscan
+
+    scanner = fastscan.BlockScanner()
+    n = 0
+    carry = b""
+    with path.open("rb") as fh:
+        while block := fh.read(4 << 20):
+            buf = carry + block
+            cut = buf.rfind(b"\n") + 1
+            n += len(scanner.scan(buf, cut))
+            carry = buf[cut:]
+    return n
+
+
+def _fold_python(path: Path) -> None:
+    from herbdesk.events import fastscan
+    from herbdesk.summary import load_state
+
+    saved, fastscan.AVAILABLE = fastscan.AVAILABLE, False
+    try:
+        load_state(path)
+    finally:
+        fastscan.AVAILABLE = saved
 
 
 def main() -> None:
@@ -82,6 +114,8 @@ def main() -> None:
         "split": lambda: _lines(a.log),
         "orjson_lines": orjson_all,
         "msgspec_lines": msgspec_all,
+        "scan": lambda: _scan(a.log),
+        "fold_python": lambda: _fold_python(a.log),
         "fold": lambda: load_state(a.log),
     }
     out: dict[str, float] = {}

@@ -111,8 +111,6 @@ def fold_records(
         STATUS_FAILED,
         STATUS_PROCESSING,
         STATUS_QUEUED,
-        STATUS_RETRYING,
-        STATUS_SKIPPED,
         parse_ts,
     )
 
@@ -146,21 +144,13 @@ def fold_records(
         srows, last = _last_per_row(rows[sets])
         at = sets[last]
         status_of = np.where(kind[at] == KIND_PROCESSING, 0, np.where(ok_all[at], 1, 2))
-        names = (STATUS_PROCESSING, STATUS_COMPLETED, STATUS_FAILED)
-        new = [names[i] for i in status_of.tolist()]
+        names = np.array([STATUS_PROCESSING, STATUS_COMPLETED, STATUS_FAILED], dtype=object)
+        new = names[status_of].tolist()
         rs = state.row_status
         before = _gather(rs, srows)
         for statuses, sign in ((before, -1), (new, 1)):
             for status in set(statuses):
-                count = statuses.count(status) * sign
-                if status == STATUS_COMPLETED:
-                    state.succeeded += count
-                elif status == STATUS_FAILED:
-                    state.failed += count
-                elif status == STATUS_SKIPPED:
-                    state.skipped += count
-                elif status in (STATUS_PROCESSING, STATUS_RETRYING):
-                    state.in_flight += count
+                state._tally(status, statuses.count(status) * sign)
         _assign(rs, srows, new)
 
     if len(finished):

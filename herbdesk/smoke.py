@@ -136,9 +136,12 @@ def run_smoke_test() -> int:
         return 1
     shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.monotonic() - started
+    from herbdesk.events import fastscan
+
+    scan = "compiled log scanner" if fastscan.AVAILABLE else "log scanner not built (Python path)"
     print(
         f"{MARKER_OK} {run.live_summary['total']} specimens, {run.live_summary['events']} events, "
-        f"{seconds:.1f}s",
+        f"{seconds:.1f}s, {scan}",
         flush=True,
     )
     return 0

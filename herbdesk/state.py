@@ -670,16 +670,20 @@ class RunState:
         old = self.row_status[row]
         if old == status:
             return
-        for st, delta in ((old, -1), (status, 1)):
-            if st == STATUS_COMPLETED:
-                self.succeeded += delta
-            elif st == STATUS_FAILED:
-                self.failed += delta
-            elif st == STATUS_SKIPPED:
-                self.skipped += delta
-            elif st in (STATUS_PROCESSING, STATUS_RETRYING):
-                self.in_flight += delta
+        self._tally(old, -1)
+        self._tally(status, 1)
         self.row_status[row] = status
+
+    def _tally(self, status: str, delta: int) -> None:
+        """Counters over rows follow their statuses: `delta` rows entered (left) `status`."""
+        if status == STATUS_COMPLETED:
+            self.succeeded += delta
+        elif status == STATUS_FAILED:
+            self.failed += delta
+        elif status == STATUS_SKIPPED:
+            self.skipped += delta
+        elif status in (STATUS_PROCESSING, STATUS_RETRYING):
+            self.in_flight += delta
 
     # ------------------------------------------------------------------ reading
     @property

@@ -75,6 +75,11 @@ if [ "$rc" -ne 0 ] || ! grep -q '^HERBDESK-SMOKE-OK ' "$tmp/smoke.out"; then
     exit 1
 fi
 check_stderr "--smoke-test" "$tmp/smoke.err"
+# CI builds the compiled log scanner; a bundle without it opens big logs several times slower
+if [ -n "${HERBDESK_REQUIRE_SCAN:-}" ] && ! grep -q 'compiled log scanner' "$tmp/smoke.out"; then
+    echo "smoke_frozen: FAIL: the bundle lacks the compiled log scanner (herbdesk.events._scan)" >&2
+    exit 1
+fi
 
 size_mib=$(du -sm "$bundle" | cut -f1)
 build_info="$root/build/last-build.txt"

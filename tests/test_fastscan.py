@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import random
 import struct
 from array import array
@@ -927,3 +928,12 @@ def test_loading_a_log_survives_an_overflowing_error(tmp_path: Path) -> None:
     ref = _fold_reference(log.read_bytes())
     assert (state.events, stats.bad_lines) == (47, 1)
     assert not _diff_states(state, ref.state)
+
+
+def test_the_compiled_scanner_is_built_where_required() -> None:
+    """CI sets HERBDESK_REQUIRE_SCAN=1: an install whose C build failed (the extension is
+    optional) must fail there, not silently open every log through the Python path."""
+    if not os.environ.get("HERBDESK_REQUIRE_SCAN"):
+        pytest.skip("HERBDESK_REQUIRE_SCAN is not set (CI sets it)")
+    assert fastscan._scan is not None, "herbdesk.events._scan was not built (no C compiler?)"
+    assert fastscan.AVAILABLE

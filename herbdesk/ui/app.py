@@ -71,7 +71,7 @@ def run_app(argv: list[str]) -> int:
 
     from herbdesk.assets import sample_specimens_dir
     from herbdesk.ui.icons import app_icon
-    from herbdesk.ui.mainwindow import MainWindow
+    from herbdesk.ui.mainwindow import MainWindow, drop_source_cache
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
@@ -102,6 +102,7 @@ def run_app(argv: list[str]) -> int:
     if args.screenshot:
         win.resize(size)
     win.show()
+    drop_source_cache()  # the imports are done
     rc = 0
     if args.path is not None and not win.open_path(args.path):
         print(f"herbdesk: error: no event log at {args.path}", file=sys.stderr)

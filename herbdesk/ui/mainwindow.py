@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import linecache
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,16 @@ from herbdesk.ui.worker import RunWorker
 MAX_RECENT = 10
 DEFAULT_STALE_AFTER_S = 600  # a run silent for 10 minutes has probably died
 DETAIL_FOLLOW_MS = 500
+
+
+def drop_source_cache() -> None:
+    """Forget the source text PySide6 cached while modules were imported.
+
+    PySide6's `__feature__` import hook reads every module imported after it through
+    `inspect`, and `linecache` keeps the text: about 18 MB once numpy and pyqtgraph are in.
+    Only tracebacks use it, and they read the files again when needed.
+    """
+    linecache.clearcache()
 
 
 class MainWindow(QMainWindow):
@@ -461,6 +472,7 @@ class MainWindow(QMainWindow):
             self.loader.wait()
             self.loader.deleteLater()
             self.loader = None
+        drop_source_cache()
 
     def is_loading(self) -> bool:
         return self.loader is not None
