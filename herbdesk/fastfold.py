@@ -47,6 +47,11 @@ TYPE_NAMES = (
     EventType.SPECIMEN_FAILED,
 )
 _EXACT = 2**53
+# the columns a finish reads (the first eight: what the row keeps of its last finish)
+FINISH_FIELDS = (
+    "conf", "time_ms", "cost", "sequence", "fields", "attempts", "error_off", "error_len",
+    "tokens", "epoch", "ts_kind", "ts_off", "ts_len",
+)  # fmt: skip
 # below this a segment's lines are folded one by one: the column fold's fixed cost (a few
 # dozen numpy calls) only pays off over many lines
 MIN_SEGMENT = 48
@@ -154,7 +159,7 @@ def fold_records(
         _assign(rs, srows, new)
 
     if len(finished):
-        done = recs.take(finished)
+        done = recs.take(finished, FINISH_FIELDS)
         _fold_finished(state, block, done, rows[finished], ok_all[finished], parse_ts)
 
     state._changed.update(rows.tolist())
@@ -299,7 +304,7 @@ def _fold_finished(
 
     # per row, the last finish sets the row's fields
     urows, last = _last_per_row(frows)
-    lf = f.take(last)
+    lf = f.take(last, FINISH_FIELDS[:8])
     for col, values in (
         (state.confidence, lf.conf),
         (state.time_ms, lf.time_ms),
@@ -316,9 +321,14 @@ def _fold_finished(
     attempts[attempts == 0] = 1
     _assign(state.attempts, urows, attempts.tolist())
     errors = [""] * len(urows)
+    seen: dict[bytes, str] = {}  # a run's failures mostly repeat a few errors
     for j in np.flatnonzero(~ok[last]).tolist():
         off, ln = int(lf.error_off[j]), int(lf.error_len[j])
-        errors[j] = _error_str(orjson.loads(block[off : off + ln]) if ln >= 0 else None)
+        raw = bytes(block[off : off + ln]) if ln >= 0 else b"null"
+        text = seen.get(raw)
+        if text is None:
+            text = seen[raw] = _error_str(orjson.loads(raw))
+        errors[j] = text
     _assign(state.error, urows, errors)
 
     # totals and series over every finish, in order

@@ -575,9 +575,10 @@ class RunState:
             }[et]
             self.reason = d.get("reason")
             self.message = str(d.get("message") or "")
-            for row, st in enumerate(self.row_status):  # nothing is in flight after the end
-                if st in (STATUS_PROCESSING, STATUS_RETRYING):
-                    self._set_status(row, STATUS_QUEUED)
+            if self.in_flight:  # nothing is in flight after the end
+                for row, st in enumerate(self.row_status):
+                    if st in (STATUS_PROCESSING, STATUS_RETRYING):
+                        self._set_status(row, STATUS_QUEUED)
         if metrics:
             self.latest_metrics = dict(metrics)
             self._metrics_raw = None

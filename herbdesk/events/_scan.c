@@ -31,6 +31,7 @@ typedef struct {
     int64_t seq, sequence, fields, attempts, tokens, schema_version;
     double conf, time_ms, cost, epoch;
     Span ts, run, sid, image, path, error, metrics;
+    uint64_t sid_hash; /* of the last specimen_id read, for the scanner's table */
     uint8_t kind, success, ts_kind, fix, pad[4];
 } Rec;
 
@@ -58,6 +59,18 @@ static void init_tables(void) {
     for (int ch = 0x20; ch < 0x80; ch++) PLAIN[ch] = ch != '"' && ch != '\\';
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* 1 if none of the eight bytes of w ends or escapes a string or is beyond ASCII. A byte
+ * below 0x20 may also make it 0 falsely when another byte is >= 0x80: either way the byte
+ * loop then decides exactly. */
+static inline int plain8(uint64_t w) {
+    uint64_t quote = w ^ (ONES * '"'), slash = w ^ (ONES * '\\');
+    uint64_t t = ((quote - ONES) & ~quote) | ((slash - ONES) & ~slash) | ((w - ONES * 0x20) & ~w) | w;
+    return (t & HIGHS) == 0;
+}
+
 /* A string at c->p (its opening quote). Content span into *s; *escaped set if it holds a
  * backslash escape. 0 if not valid JSON, or if it holds bytes beyond ASCII or an escaped
  * surrogate (the general path judges those). */
@@ -66,6 +79,12 @@ static int parse_string(Cur *c, const uint8_t *base, Span *s, int *escaped) {
     *escaped = 0;
     s->off = p - base;
     while (p < end) {
+        while (end - p >= 8) { /* eight plain bytes at a time */
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if (!plain8(w)) break;
+            p += 8;
+        }
         while (p < end && PLAIN[*p]) p++; /* the common bytes, one table look-up each */
         if (p >= end) break;
         uint8_t ch = *p;
@@ -489,6 +508,33 @@ static void parse_timestamp(const uint8_t *p, int64_t n, Rec *r) {
     r->ts_kind = TS_EPOCH;
 }
 
+/* A 64-bit hash of an id's bytes, eight bytes at a time (FNV-style mixing, then a final
+ * avalanche so the high bits, used as the slot tag, depend on every byte). */
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+    uint64_t h = 1469598103934665603ULL ^ (n * 0x9e3779b97f4a7c15ULL);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, p, n);
+    h = (h ^ tail) * 0x100000001b3ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
+}
+
+/* What scan_line needs of the scanner: the mask of its id hashes. */
+typedef struct {
+    uint64_t mask;
+} Hint;
+
 static const struct {
     const char *name;
     uint8_t kind;
@@ -498,7 +544,8 @@ static const struct {
              {"specimen.failed", K_FAILED}};
 
 /* One line: fills *r, returns its kind. */
-static uint8_t scan_line(const uint8_t *base, const uint8_t *p, const uint8_t *end, Rec *r) {
+static uint8_t scan_line(const uint8_t *base, const uint8_t *p, const uint8_t *end, Rec *r,
+                         const Hint *hint) {
     Cur cur = {p, end, 0}, *c = &cur;
     const uint8_t *q = p;
     r->seq = 0;
@@ -550,6 +597,8 @@ static uint8_t scan_line(const uint8_t *base, const uint8_t *p, const uint8_t *e
             f = field_string(c, base, &r->run, 0);
         } else if (key_is(base, &k, "specimen_id")) {
             f = field_string(c, base, &r->sid, 1);
+            if (f == V_OK && r->sid.len > 0)
+                r->sid_hash = hash_bytes(base + r->sid.off, (size_t)r->sid.len) & hint->mask;
         } else if (key_is(base, &k, "sequence")) {
             f = field_int(c, base, &r->sequence, 1);
         } else if (key_is(base, &k, "data")) {
@@ -603,32 +652,27 @@ enum { C_KIND, C_SUCCESS, C_TS_KIND, C_FIX, N_U8 };
 #define ROW_BYTES (N_I32 * 4 + N_I64 * 8 + N_F64 * 8 + N_U8)
 
 typedef struct {
+    uint64_t hash;
+    uint64_t prov1; /* provisional id + 1; 0 = empty */
+} Slot;
+
+typedef struct {
     PyObject_HEAD
-    uint64_t *slots; /* (hash >> 32) << 32 | (prov + 1); 0 = empty */
+    Slot *slots;
     size_t nslots;
-    uint64_t *hashes; /* per provisional id, its full hash */
-    size_t nprov, prov_cap;
+    size_t nprov;
     uint64_t mask; /* all ones; fewer bits in tests, to force collisions */
 } Scanner;
 
-static uint64_t hash_bytes(const uint8_t *p, size_t n) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
-    h ^= h >> 33; /* spread the low bits into the high ones (the tag) */
-    h *= 0xff51afd7ed558ccdULL;
-    return h ^ (h >> 33);
-}
-
 static int grow_slots(Scanner *sc) {
     size_t n = sc->nslots ? sc->nslots * 2 : 1 << 16;
-    uint64_t *slots = calloc(n, sizeof *slots);
+    Slot *slots = calloc(n, sizeof *slots);
     if (!slots) return 0;
     for (size_t i = 0; i < sc->nslots; i++) {
-        uint64_t e = sc->slots[i];
-        if (!e) continue;
-        size_t j = (size_t)sc->hashes[(e & 0xffffffffu) - 1] & (n - 1);
-        while (slots[j]) j = (j + 1) & (n - 1);
-        slots[j] = e;
+        if (!sc->slots[i].prov1) continue;
+        size_t j = (size_t)sc->slots[i].hash & (n - 1);
+        while (slots[j].prov1) j = (j + 1) & (n - 1);
+        slots[j] = sc->slots[i];
     }
     free(sc->slots);
     sc->slots = slots;
@@ -636,30 +680,19 @@ static int grow_slots(Scanner *sc) {
     return 1;
 }
 
-/* The provisional id of an id's bytes (a new one if its hash is new); -1 if out of memory. */
-static int64_t provisional(Scanner *sc, const uint8_t *key, size_t len) {
+/* The provisional id of an id's hash (a new one if the hash is new); -1 if out of memory. */
+static int64_t provisional(Scanner *sc, uint64_t h) {
     if ((sc->nprov + 1) * 4 > sc->nslots * 3 && !grow_slots(sc)) return -1;
-    if (sc->nprov >= 0xfffffffeu) return -1;
-    uint64_t h = hash_bytes(key, len) & sc->mask, tag = (h >> 32) << 32;
     size_t j = (size_t)h & (sc->nslots - 1);
     for (;;) {
-        uint64_t e = sc->slots[j];
-        if (!e) break;
-        if ((e & 0xffffffff00000000ULL) == tag && sc->hashes[(e & 0xffffffffu) - 1] == h)
-            return (int64_t)(e & 0xffffffffu) - 1;
+        Slot *e = &sc->slots[j];
+        if (!e->prov1) break;
+        if (e->hash == h) return (int64_t)e->prov1 - 1;
         j = (j + 1) & (sc->nslots - 1);
     }
-    if (sc->nprov == sc->prov_cap) {
-        size_t cap = sc->prov_cap ? sc->prov_cap * 2 : 1 << 14;
-        uint64_t *hs = realloc(sc->hashes, cap * sizeof *hs);
-        if (!hs) return -1;
-        sc->hashes = hs;
-        sc->prov_cap = cap;
-    }
-    int64_t prov = (int64_t)sc->nprov++;
-    sc->hashes[prov] = h;
-    sc->slots[j] = tag | (uint64_t)(prov + 1);
-    return prov;
+    sc->slots[j].hash = h;
+    sc->slots[j].prov1 = ++sc->nprov;
+    return (int64_t)sc->nprov - 1;
 }
 
 static int Scanner_init(Scanner *sc, PyObject *args, PyObject *kwds) {
@@ -676,7 +709,6 @@ static int Scanner_init(Scanner *sc, PyObject *args, PyObject *kwds) {
 
 static void Scanner_dealloc(Scanner *sc) {
     free(sc->slots);
-    free(sc->hashes);
     Py_TYPE(sc)->tp_free((PyObject *)sc);
 }
 
@@ -720,16 +752,14 @@ static PyObject *Scanner_scan(Scanner *sc, PyObject *args) {
         const uint8_t *nl = memchr(p, '\n', end - p);
         const uint8_t *line_end = nl ? nl : end;
         Rec r;
-        r.kind = scan_line(base, p, line_end, &r);
+        Hint hint = {sc->mask};
+        r.kind = scan_line(base, p, line_end, &r, &hint);
         r.start = p - base;
         r.len = line_end - p;
+        /* the id's hash for now; its number is looked up below, several lines at a time */
         int64_t prov = -1;
         if (r.kind != K_BLANK && r.kind != K_OTHER) {
-            prov = provisional(sc, base + r.sid.off, (size_t)r.sid.len);
-            if (prov < 0) {
-                failed = 1;
-                break;
-            }
+            prov = (int64_t)r.sid_hash;
         }
         const Span *spans[] = {&r.ts, &r.run, &r.sid, &r.image, &r.path, &r.error, &r.metrics};
         i32[C_START * n + i] = (int32_t)r.start;
@@ -752,6 +782,19 @@ static PyObject *Scanner_scan(Scanner *sc, PyObject *args) {
             break;
         }
         p = nl + 1;
+    }
+    /* Numbers for the hashes, with each slot fetched eight lines ahead: the table is too big
+     * for the cache, and looking them up one by one waited on memory most of the time. */
+    int64_t *provs = i64 + (size_t)C_PROV * n;
+    const uint8_t *kinds = u8 + (size_t)C_KIND * n;
+    for (Py_ssize_t k = 0; k < n && !failed; k++) {
+        Py_ssize_t ahead = k + 8;
+        if (ahead < n && kinds[ahead] != K_BLANK && kinds[ahead] != K_OTHER && sc->nslots)
+            __builtin_prefetch(&sc->slots[(uint64_t)provs[ahead] & (sc->nslots - 1)]);
+        if (kinds[k] == K_BLANK || kinds[k] == K_OTHER) continue;
+        int64_t prov = provisional(sc, (uint64_t)provs[k]);
+        if (prov < 0) failed = 1;
+        provs[k] = prov;
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&buf);
@@ -817,7 +860,8 @@ static PyObject *rows(PyObject *self, PyObject *args) {
         }
         PyObject *key = ascii_str((const char *)buf.buf + o[i], l[i]);
         if (!key) goto done;
-        PyObject *row = PyDict_GetItemWithError(row_of, key); /* borrowed */
+        /* borrowed; an empty dict (a fresh load) needs no look-up, nor the id's hash */
+        PyObject *row = PyDict_GET_SIZE(row_of) ? PyDict_GetItemWithError(row_of, key) : NULL;
         if (row) {
             rows_out[i] = PyLong_AsLongLong(row);
             Py_DECREF(key);

@@ -10,6 +10,7 @@ the Python path; `HERBDESK_NO_SCAN=1` forces that (tests compare both).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from types import ModuleType
 
 import numpy as np
@@ -39,6 +40,7 @@ F64 = ("conf", "time_ms", "cost", "epoch")
 U8 = ("kind", "success", "ts_kind", "fix")  # fix: FIX_* bits
 _GROUPS = ((I32, np.dtype(np.int32)), (I64, np.dtype(np.int64)), (F64, np.dtype(np.float64)),
            (U8, np.dtype(np.uint8)))  # fmt: skip
+ALL = I32 + I64 + F64 + U8
 ROW_BYTES = sum(len(names) * dt.itemsize for names, dt in _GROUPS)
 
 AVAILABLE = (
@@ -95,13 +97,13 @@ class Columns:
                 offset += n * dt.itemsize
         return cols
 
-    def take(self, sel: slice | np.ndarray) -> Columns:
-        """The selected lines (a slice gives views, an index array copies)."""
+    def take(self, sel: slice | np.ndarray, names: Sequence[str] | None = None) -> Columns:
+        """The selected lines (a slice gives views, an index array copies); only the columns
+        `names` if given (copying all thirty for a subset is a cost on a big load)."""
         cols = Columns()
-        for names, _ in _GROUPS:
-            for name in names:
-                setattr(cols, name, getattr(self, name)[sel])
-        cols.n = len(cols.kind)
+        for name in names if names is not None else ALL:
+            setattr(cols, name, getattr(self, name)[sel])
+        cols.n = len(range(self.n)[sel]) if isinstance(sel, slice) else len(sel)
         return cols
 
     def __len__(self) -> int:

@@ -9,6 +9,7 @@ events back from the file instead of holding a million objects.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from herbdesk.events.reader import EventIndex, LineChunk, ReadStats, iter_line_c
 FIRST_BYTES = 128 << 10  # ~300 events: the first rows and plots appear within a blink
 # then ~5,000 events a block: about 10 ms of folding each with the compiled scanner, a few
 # tens of ms without it (events/fastscan.py)
-CHUNK_BYTES = 2 << 20
+CHUNK_BYTES = 4 << 20
+PROGRESS_S = 0.1  # the progress bar moves ten times a second
 MAX_PENDING = 3  # blocks read ahead of the fold: bounds memory whatever the file size
 
 
@@ -71,7 +73,7 @@ class LogLoader(QThread):
     def run(self) -> None:
         load = self.load
         offset = 0
-        shown = -1
+        shown = 0.0
         try:
             size = self.path.stat().st_size
             with open_regular(self.path) as fh:
@@ -83,9 +85,9 @@ class LogLoader(QThread):
                         break
                     offset = chunk.end_offset
                     self.events_loaded.emit([LoadedChunk(load, chunk)])
-                    percent = 100 * offset // max(size, 1)
-                    if percent != shown:  # a hundred repaints of the bar at most
-                        shown = percent
+                    now = time.monotonic()
+                    if now - shown >= PROGRESS_S:  # each repaint of the bar costs a ms
+                        shown = now
                         self.progress.emit(offset, size)
                 self.progress.emit(offset, size)
         except OSError as exc:

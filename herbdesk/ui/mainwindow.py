@@ -566,7 +566,7 @@ class MainWindow(QMainWindow):
             self._show_detail(self._detail_row)
         self._sync_run_config()
         self.kpis.update_from(st)
-        self.plots.update_from(st)
+        self.plots.update_from(st, loading=self.is_loading())
         self.banners.update_from(st)
         bad = f" · {st.bad_lines} bad line(s) skipped" if st.bad_lines else ""
         self.counts_label.setText(f"{st.events:,} events{bad}")

@@ -22,6 +22,7 @@ from herbdesk.state import RunState
 CHECKPOINT_THRESHOLD = 0.5
 WARNING_THRESHOLD = 0.7
 CONF_BINS = np.linspace(0.0, 1.0, 21)
+LOADING_STEP_MS = 1000  # while a file loads: its views refresh once a second too
 PLOT_STEP_MS = 90  # one plot redrawn per step: each of the three about 3.7 times a second
 PARTS = ("rate", "throughput", "confidence")
 
@@ -139,8 +140,13 @@ class PlotsPanel(QWidget):
         self.update_from(RunState())
         self.flush()
 
-    def update_from(self, state: RunState) -> None:
-        """Note new data; the plots catch up on their timer (the first one at once)."""
+    def update_from(self, state: RunState, loading: bool = False) -> None:
+        """Note new data; the plots catch up on their timer (the first one at once).
+
+        While a file loads they step less often: each redraw repaints axes and labels (a few
+        ms a plot), time the load itself needs; the end of the load flushes them.
+        """
+        self._timer.setInterval(LOADING_STEP_MS if loading else PLOT_STEP_MS)
         if state is not self._state:  # another run: start the growing copies over
             self._state = state
             for series in self._series.values():

@@ -122,20 +122,23 @@ class SpecimenTableModel(QAbstractTableModel):
             self.set_state(self._document.state)
             return
         old, n = self._known, self._state.rows
-        existing = [r for r in changed_rows if r < old]
-        changed = bool(existing)
-        if self.filtering() and existing and not self._refilter_existing(existing):
+        # in numpy: a bulk load hands over hundreds of thousands of rows per refresh
+        touched = np.fromiter(changed_rows, np.int64, len(changed_rows))
+        existing = touched[touched < old]
+        changed = bool(len(existing))
+        if self.filtering() and changed and not self._refilter_existing(existing.tolist()):
             self._reset_for(n)  # too many separate ranges: start over, keeping the place
-            existing = []
+            existing = existing[:0]
         if n > self._known:
             self._append(self._known, n)
-        if existing:
+        if len(existing):
             pos = self._pos
-            view_rows = existing if pos is None else [v for v in pos[existing].tolist() if v >= 0]
-            if view_rows:
+            view_rows = existing if pos is None else pos[existing]
+            view_rows = view_rows[view_rows >= 0]
+            if len(view_rows):
                 last_col = len(HEADERS) - 1
                 self.dataChanged.emit(
-                    self.index(min(view_rows), 0), self.index(max(view_rows), last_col)
+                    self.index(int(view_rows.min()), 0), self.index(int(view_rows.max()), last_col)
                 )
         if n > old:
             self.total_changed.emit()
