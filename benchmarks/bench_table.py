@@ -32,7 +32,6 @@ def build_state(n: int):  # type: ignore[no-untyped-def]
     rng = random.Random(3)
     st = RunState()
     st.specimen_id = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)]
-    st.row_of = {s: i for i, s in enumerate(st.specimen_id)}
     st.image = [f"DAO{i:07d}.jpg" for i in range(n)]
     st.path = [f"/data/sheets/DAO{i:07d}.jpg" for i in range(n)]
     status = []
