@@ -342,6 +342,10 @@ class MainWindow(QMainWindow):
         self.loader = loader
         self.load_progress.setValue(0)
         self.load_progress.show()
+        # the replay bar takes its place now, empty: the layout stays still while the file
+        # loads (a bar or banner appearing mid-load resized and repainted every plot)
+        self.replay.clear()
+        self.replay.show()
         self._add_recent(path)
         loader.start()
         return True
@@ -467,6 +471,8 @@ class MainWindow(QMainWindow):
         self.replay.load(self.document.events)
         self.replay.show()
         self._set_bad_lines(stats)
+        # banners first: the layout settles before the views draw the whole file, once
+        self.banners.update_from(self.document.state)
         self.document.flush()
         if self.loader is not None:
             self.loader.wait()
@@ -566,8 +572,10 @@ class MainWindow(QMainWindow):
             self._show_detail(self._detail_row)
         self._sync_run_config()
         self.kpis.update_from(st)
-        self.plots.update_from(st, loading=self.is_loading())
-        self.banners.update_from(st)
+        loading = self.is_loading()
+        self.plots.update_from(st, loading=loading)
+        if not loading:  # banners come with the whole file (see open_path)
+            self.banners.update_from(st)
         bad = f" · {st.bad_lines} bad line(s) skipped" if st.bad_lines else ""
         self.counts_label.setText(f"{st.events:,} events{bad}")
         self._notify(st)
