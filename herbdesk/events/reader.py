@@ -417,6 +417,12 @@ class EventStore(Sequence[Event]):
             return self.file_index.event_type(i)
         return self._type_names[self._tail_types[i - self.limit]]
 
+    def held_type_codes(self, start: int, stop: int) -> tuple[array[int], list[str]]:
+        """The type codes of the held events among events start..stop-1 (a copy) and the type
+        names they index, read after the codes, so every code has its name."""
+        codes = self._tail_types[max(0, start - self.limit) : max(0, stop - self.limit)]
+        return codes, list(self._type_names)
+
     def types_in(self, start: int, stop: int) -> set[str]:
         """The distinct event types of events start..stop-1."""
         out: set[str] = set()
