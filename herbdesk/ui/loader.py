@@ -8,6 +8,7 @@ events back from the file instead of holding a million objects.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ FIRST_BYTES = 128 << 10  # ~300 events: the first rows and plots appear within a
 # then ~5,000 events a block: about 10 ms of folding each with the compiled scanner, a few
 # tens of ms without it (events/fastscan.py)
 CHUNK_BYTES = 4 << 20
+LOAD_SWITCH_S = 0.0005
 PROGRESS_S = 0.1  # the progress bar moves ten times a second
 MAX_PENDING = 3  # blocks read ahead of the fold: bounds memory whatever the file size
 
@@ -71,6 +73,19 @@ class LogLoader(QThread):
         self.load.cancelled = True  # blocks already queued are dropped by the document
 
     def run(self) -> None:
+        # The GUI thread folds while this thread scans: each time a scan or read returns here,
+        # this thread waits for the GIL until the fold reaches a switch point (every 5 ms by
+        # default), several times a block. Handing it over every 0.5 ms while a file loads
+        # cut the window's load of a 1M-event log by ~8 % (alternating runs); the default
+        # comes back when the load ends.
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(min(previous, LOAD_SWITCH_S))
+        try:
+            self._run()
+        finally:
+            sys.setswitchinterval(previous)
+
+    def _run(self) -> None:
         load = self.load
         offset = 0
         shown = 0.0
