@@ -25,8 +25,9 @@ FIRST_BYTES = 128 << 10  # ~300 events: the first rows and plots appear within a
 CHUNK_BYTES = 4 << 20
 LOAD_SWITCH_S = 0.0005
 PROGRESS_S = 0.1  # the progress bar moves ten times a second
-MAX_PENDING = 2  # blocks read ahead of the fold: bounds memory whatever the file size (a 1M-event
-# window load peaked at 377-398 MB with 3, against a 400 MB target)
+# Blocks read ahead of the fold: bounds memory whatever the file size (with three, a 1M-event
+# window load peaked at 377-398 MB against a 400 MB target).
+MAX_PENDING = 2
 
 
 @dataclass
