@@ -4,14 +4,12 @@ Live runs, opened logs, tailed logs and distributed runs all go through `apply`,
 log and the live view cannot disagree. Per-specimen data is kept in columns (lists indexed by
 row; the plot series in array('d')), not one object per event, and the fold records which rows
 changed so a view can update incrementally on its own timer. Opened logs fold through
-`apply_chunk`, which builds no Event at all for herbdesk lines and decodes the frequent
-specimen lines straight into typed structs (events/bulk.py).
+`apply_chunk` (bulkload.py), which builds no Event for herbdesk lines: scanned blocks fold in
+columns (fastfold.py), the rest line by line into these same rules.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import math
 from array import array
 from collections import deque
@@ -19,15 +17,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, SupportsIndex, cast, overload
 
-import numpy as np
-import orjson
-
-from herbdesk.events.bulk import BulkLine, decode_bulk, metrics_object
-from herbdesk.events.codec import BadLine, from_dict
-from herbdesk.events.fastscan import KIND_OTHER
-from herbdesk.events.reader import MAX_LINE_BYTES, EventIndex, LineChunk, ReadStats
+from herbdesk import bulkload
+from herbdesk.events.reader import EventIndex, LineChunk, ReadStats
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
-from herbdesk.fastfold import MIN_SEGMENT, TYPE_NAMES, fold_records
 from herbdesk.monitor.metrics import ROLLING_WINDOW
 
 STATUS_QUEUED = "queued"
@@ -256,215 +248,11 @@ class RunState:
     ) -> None:
         """Fold a block of raw log lines (bulk loads): bad lines are counted, never fatal.
 
-        herbdesk lines are folded from their decoded objects with no Event built; other
-        shapes (the original scripts' logs, result records) go through `decoder`. With an
-        `index`, every event's place in the file is recorded for lazy views.
+        herbdesk lines are folded with no Event built (bulkload.py); other shapes (the
+        original scripts' logs, result records) go through `decoder`. With an `index`, every
+        event's place in the file is recorded for lazy views.
         """
-        for line_no, start, head in chunk.too_long:
-            stats.lines += 1
-            stats.record_bad(line_no, start, f"line longer than {MAX_LINE_BYTES} bytes", head)
-        if chunk.records is not None:
-            self._apply_scanned(chunk, stats, decoder, index)
-            return
-        fold_bulk = self._fold_bulk
-        starts = chunk.starts
-        line_no = chunk.first_line_no - 1
-        # where the typed lines are, handed to the index in one go (kept in file order: the
-        # list is flushed before any other line is indexed)
-        at: list[int] = []
-        lengths: list[int] = []
-        types: list[str] = []
-        keep = index is not None
-        lines = events = 0
-        for i, raw in enumerate(chunk.lines):
-            line = raw.strip()
-            if not line:
-                continue
-            lines += 1
-            bulk = decode_bulk(line)
-            if bulk is not None:
-                fold_bulk(bulk)
-                events += 1
-                if keep:
-                    at.append(starts[i])
-                    lengths.append(len(raw))
-                    types.append(bulk.event_type)
-                continue
-            if index is not None and at:
-                index.extend_lines(at, lengths, types)
-                at, lengths, types = [], [], []
-            events += self._fold_general(
-                line, starts[i], len(raw), line_no + i + 1, stats, decoder, index
-            )
-        if index is not None and at:
-            index.extend_lines(at, lengths, types)
-        stats.lines += lines
-        stats.events += events
-        self._decode_metrics()
-
-    def _fold_general(
-        self,
-        line: bytes,
-        start: int,
-        raw_len: int,
-        line_no: int,
-        stats: ReadStats,
-        decoder: Callable[[bytes], Event],
-        index: EventIndex | None,
-    ) -> bool:
-        """Fold one stripped line of any shape; False if it was bad (and counted)."""
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            stats.record_bad(line_no, start, f"invalid JSON: {exc}", line)
-            return False
-        if type(obj) is dict and "schema_version" in obj and "event_type" in obj:
-            if not self.apply_object(obj):
-                try:
-                    self.apply(from_dict(obj))
-                except BadLine as exc:
-                    stats.record_bad(line_no, start, str(exc), line)
-                    return False
-            if index is not None:
-                index.add_line(start, raw_len, str(obj["event_type"]))
-            return True
-        try:
-            ev = decoder(line)
-        except BadLine as exc:
-            stats.record_bad(line_no, start, str(exc), line)
-            return False
-        self.apply(ev)
-        if index is not None:
-            index.add_event(ev)
-        return True
-
-    def _fold_line(
-        self,
-        line: bytes,
-        start: int,
-        raw_len: int,
-        line_no: int,
-        stats: ReadStats,
-        decoder: Callable[[bytes], Event],
-        index: EventIndex | None,
-    ) -> bool:
-        """`_fold_general`, trying the typed decode of frequent specimen lines first."""
-        bulk = decode_bulk(line)
-        if bulk is None:
-            return self._fold_general(line, start, raw_len, line_no, stats, decoder, index)
-        self._fold_bulk(bulk)
-        if index is not None:
-            index.add_line(start, raw_len, bulk.event_type)
-        return True
-
-    def _apply_scanned(
-        self,
-        chunk: LineChunk,
-        stats: ReadStats,
-        decoder: Callable[[bytes], Event],
-        index: EventIndex | None,
-    ) -> None:
-        """`apply_chunk` for a block the compiled scanner read (events/fastscan.py).
-
-        Runs of scanned specimen lines fold in columns (fastfold.py); every other line, and
-        runs too short to be worth it, fold one by one as in the Python path.
-        """
-        recs, data, base, scanner = chunk.records, chunk.data, chunk.base, chunk.scanner
-        assert recs is not None and scanner is not None
-        kind = recs.kind
-        stats.lines += int(np.count_nonzero(kind))
-        events = 0
-        edges = [-1, *np.flatnonzero(kind == KIND_OTHER).tolist(), len(recs)]
-        for a, b in itertools.pairwise(edges):
-            sel = np.flatnonzero(kind[a + 1 : b]) + (a + 1)
-            if len(sel) >= MIN_SEGMENT:
-                run = recs.take(slice(a + 1, b) if len(sel) == b - a - 1 else sel)
-                fold_records(self, data, run, scanner)
-                if index is not None:
-                    starts = base + run.start.astype(np.int64)
-                    index.extend_kinds(starts, run.len, run.kind, TYPE_NAMES)
-                events += len(run)
-            else:
-                for i in sel.tolist():
-                    events += self._fold_scanned_line(chunk, i, stats, decoder, index)
-            if b < len(recs):
-                events += self._fold_scanned_line(chunk, b, stats, decoder, index)
-        stats.events += events
-        self._decode_metrics()
-
-    def _fold_scanned_line(
-        self,
-        chunk: LineChunk,
-        i: int,
-        stats: ReadStats,
-        decoder: Callable[[bytes], Event],
-        index: EventIndex | None,
-    ) -> bool:
-        assert chunk.records is not None
-        start, length = int(chunk.records.start[i]), int(chunk.records.len[i])
-        line = bytes(chunk.data[start : start + length]).strip()
-        return self._fold_line(
-            line, chunk.base + start, length, chunk.first_line_no + i, stats, decoder, index
-        )
-
-    def _fold_bulk(self, ev: BulkLine) -> None:
-        """`_fold` for a typed specimen line (events/bulk.py): same outcome, no dicts."""
-        et, seq, sid, sequence, d = ev.event_type, ev.seq, ev.specimen_id, ev.sequence, ev.data
-        # `_header`, written out: this runs for nine lines in ten of an opened log
-        self.events += 1
-        if seq:
-            last = self.last_seq
-            if last and seq > last + 1:
-                self.seq_gaps += seq - last - 1
-            if seq > last:
-                self.last_seq = seq
-        ts = ev.timestamp
-        if ts:
-            if self.first_ts is None:
-                self.first_ts = ts
-            self.last_ts = ts
-        tc = self.type_counts
-        tc[et] = tc.get(et, 0) + 1
-        if self.run_id is None and ev.run_id:
-            self.run_id = ev.run_id
-        if et == EventType.SPECIMEN_PROCESSING or et == EventType.SPECIMEN_QUEUED:
-            # a known row with nothing to fill in: `_row`'s work is only marking it changed
-            row = self.row_of.get(sid) if sid else None
-            if row is None or (d.image and not self.image[row]) or (d.path and not self.path[row]):
-                row = self._row(sid, sequence, seq, d.image, d.path)
-            else:
-                self._changed.add(row)
-            if et == EventType.SPECIMEN_PROCESSING and self.row_status[row] != STATUS_PROCESSING:
-                self._set_status(row, STATUS_PROCESSING)
-        else:
-            self._apply_finished(
-                et,
-                ev.timestamp,
-                sid,
-                sequence,
-                seq,
-                d.image,
-                d.path,
-                d.success,
-                d.fields_extracted,
-                d.confidence,
-                d.processing_time_ms,
-                d.cost_usd,
-                orjson.loads(memoryview(d.error)) if d.error else None,
-                d.attempts,
-                d.tokens,
-            )
-        if ev.metrics:
-            raw = metrics_object(ev.metrics)
-            if raw is not None:
-                self._metrics_raw = raw
-
-    def _decode_metrics(self) -> None:
-        if self._metrics_raw is not None:
-            # e.g. 1e400 in it: msgspec skipped over it, orjson cannot read it
-            with contextlib.suppress(orjson.JSONDecodeError):
-                self.latest_metrics = orjson.loads(self._metrics_raw)
-            self._metrics_raw = None
+        bulkload.apply_chunk(self, chunk, stats, decoder, index)
 
     def _header(self, et: str, run_id: str, seq: int, timestamp: str) -> None:
         """What every event updates: counts, sequence gaps, first and last timestamps."""

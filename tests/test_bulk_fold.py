@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_perf_bulk import _same_state
 
-from herbdesk.events import bulk
+import herbdesk.bulkload as bulkload
+from herbdesk.events import bulk, fastscan
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.reader import ReadStats, iter_line_chunks
 from herbdesk.state import RunState
@@ -108,19 +109,19 @@ def lines(draw: st.DrawFn) -> bytes:
 
 
 def _fold(data: bytes, fast: bool) -> RunState:
+    """The Python path (no compiled scanner: tests/test_fastscan.py covers that one), with the
+    typed decode (`fast`) or the general path for every line."""
     state, stats = RunState(), ReadStats()
-    saved = bulk.decode_bulk
-    if not fast:  # the general path for every line
-        import herbdesk.state as state_mod
-
-        state_mod.decode_bulk = lambda _line: None  # type: ignore[assignment]
+    saved = bulkload.decode_bulk, fastscan.AVAILABLE
+    fastscan.AVAILABLE = False
+    if not fast:
+        bulkload.decode_bulk = lambda _line: None  # type: ignore[assignment]
     try:
         for chunk in iter_line_chunks(io.BytesIO(data), chunk_bytes=512):
+            assert chunk.records is None
             state.apply_chunk(chunk, stats, AutoDecoder())
     finally:
-        import herbdesk.state as state_mod
-
-        state_mod.decode_bulk = saved
+        bulkload.decode_bulk, fastscan.AVAILABLE = saved
     state.bad_lines = stats.bad_lines
     return state
 

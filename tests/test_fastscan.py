@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import herbdesk.state as state_mod
+import herbdesk.bulkload as bulkload
 from herbdesk import fastfold
 from herbdesk.events import bulk, fastscan
 from herbdesk.events.legacy import AutoDecoder
@@ -69,7 +69,7 @@ def _fold_reference(data: bytes) -> Fold:
     chunk = LineChunk(lines, starts, 1, len(data))
     state, stats, index = RunState(), ReadStats(), EventIndex()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(state_mod, "decode_bulk", _no_bulk)
+        mp.setattr(bulkload, "decode_bulk", _no_bulk)
         mp.setattr(fastscan, "AVAILABLE", False)
         state.apply_chunk(chunk, stats, AutoDecoder(), index)
     state.bad_lines = stats.bad_lines
@@ -94,10 +94,10 @@ def _fold_scanned(
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fastscan, "AVAILABLE", True)
-        mp.setattr(state_mod, "MIN_SEGMENT", min_segment)
-        mp.setattr(state_mod, "fold_records", counting)
+        mp.setattr(bulkload, "MIN_SEGMENT", min_segment)
+        mp.setattr(bulkload, "fold_records", counting)
         if not msgspec_path:
-            mp.setattr(state_mod, "decode_bulk", _no_bulk)
+            mp.setattr(bulkload, "decode_bulk", _no_bulk)
         dec = AutoDecoder()
         for chunk in iter_line_chunks(io.BytesIO(data), chunk_bytes, first_bytes):
             assert chunk.records is not None  # the block really was scanned
