@@ -28,9 +28,9 @@ def money(usd: float | None) -> str:
 
 
 def rate(per_min: float) -> str:
-    """Throughput that fits a KPI card: 12.3/min, 4,560/min, 1.05M/min."""
+    """Throughput that fits a KPI card: 12.3/min, 4,560/min, 1.1M/min."""
     if per_min >= 1_000_000:
-        return f"{per_min / 1_000_000:.2f}M/min"
+        return f"{per_min / 1_000_000:.1f}M/min"
     if per_min >= 10_000:
         return f"{per_min / 1000:.0f}k/min"
     if per_min >= 100:
@@ -40,3 +40,14 @@ def rate(per_min: float) -> str:
 
 def count(n: int | None) -> str:
     return "–" if n is None else f"{n:,}"
+
+
+def short_count(n: int | None) -> str:
+    """A count that fits a KPI card beside nine others: 9,999, 50k, 333k, 1.2M."""
+    if n is None:
+        return "–"
+    if abs(n) < 10_000:
+        return f"{n:,}"
+    if abs(n) < 1_000_000:
+        return f"{n / 1000:.0f}k"
+    return f"{n / 1_000_000:.1f}M"

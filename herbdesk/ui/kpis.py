@@ -51,15 +51,17 @@ class KpiCard(QFrame):
         self.value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         vf = self.value.font()
-        vf.setPointSizeF(vf.pointSizeF() * 1.35)
+        vf.setPointSizeF(vf.pointSizeF() * 1.2)
         vf.setBold(True)
         self.value.setFont(vf)
         lay.addWidget(self.title)
         lay.addWidget(self.value)
 
-    def set(self, text: str, color: str | None = None) -> None:
+    def set(self, text: str, color: str | None = None, exact: str = "") -> None:
+        """Show `text`; `exact`, when the card shows a rounded value, is its tooltip."""
         self.value.setText(text)
         self.value.setStyleSheet(f"color: {color};" if color else "")
+        self.setToolTip(exact)
 
 
 class KpiStrip(QWidget):
@@ -84,19 +86,28 @@ class KpiStrip(QWidget):
         now = time.time()
         total = state.total
         c = self.cards
-        c["processed"].set(f"{fmt.count(state.processed)} / {fmt.count(total)}")
+        # big counts are rounded to fit ten cards beside the setup dock (the bar below and
+        # the tooltip give them exactly)
+        c["processed"].set(
+            f"{fmt.short_count(state.processed)} / {fmt.short_count(total)}",
+            exact=f"{fmt.count(state.processed)} of {fmt.count(total)} processed",
+        )
         rate = state.success_rate if state.processed else None
         color = None
         if rate is not None:
             color = "#2e9d4a" if rate >= 0.7 else ("#d08a00" if rate >= 0.5 else "#d03030")
         c["success"].set(fmt.percent(rate), color)
-        c["failed"].set(fmt.count(state.failed), "#d03030" if state.failed else None)
+        c["failed"].set(
+            fmt.short_count(state.failed),
+            "#d03030" if state.failed else None,
+            exact=f"{fmt.count(state.failed)} failed",
+        )
         c["throughput"].set(fmt.rate(state.throughput_per_min(now)))
         avg_t = state.avg_time_ms
         c["avg_time"].set("–" if avg_t is None else f"{avg_t / 1000:.1f} s")
         conf = state.avg_confidence
         c["confidence"].set("–" if conf is None else f"{conf:.2f}")
-        c["tokens"].set(fmt.count(state.tokens))
+        c["tokens"].set(fmt.short_count(state.tokens), exact=f"{fmt.count(state.tokens)} tokens")
         c["cost"].set(fmt.money(state.cost_total))
         c["eta"].set(fmt.duration(state.eta_s(now)))
         c["elapsed"].set(fmt.duration(state.elapsed_s(now)))
