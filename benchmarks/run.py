@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import PY, ROOT, Figure, print_table, run_child
+from benchmarks.common import PY, ROOT, Figure, child_cwd, code_path, print_table, run_child
 
 
 def machine() -> str:
@@ -37,6 +37,18 @@ def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), "
             f"{mem:.0f} GiB RAM, Python {platform.python_version()}")
+
+
+def scanner_state() -> str:
+    """Which log scanner the measured code has: the open figures depend on it."""
+    probe = "from herbdesk.events import fastscan; print(fastscan.AVAILABLE)"
+    env = dict(os.environ, PYTHONPATH=code_path() + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([PY, "-c", probe], cwd=child_cwd(), env=env, capture_output=True,
+                         text=True, check=False).stdout.strip()
+    if out == "True":
+        return "compiled log scanner"
+    return ("log scanner NOT built: the open figures measure the Python path "
+            "(pip install -e '.[bench]' in this checkout builds it)")
 
 
 def ensure_log(path: Path | None, specimens: int) -> Path:
@@ -175,8 +187,12 @@ def main() -> None:
     q = a.quick
     only = set(a.only.split(","))
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    text = [f"Machine: {machine()}\n", f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    text = [f"Machine: {machine()}\n", f"herbdesk: {scanner_state()}\n",
+            f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
             f"{' (--quick)' if q else ''}\n\n"]
+    if q:
+        text.append("--quick shrinks every workload: the figures check the scripts; the met "
+                    "column does not apply (200 specimens at concurrency 16 become 40).\n\n")
     print("".join(text))
     if "open" in only:
         log = ensure_log(a.log, 33_334 if q else 333_333)

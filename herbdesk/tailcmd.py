@@ -178,10 +178,14 @@ def format_event(ev: Event) -> str:
         info = f"{d.get('consumer')}: {d.get('error')}"
     elif t in TERMINAL_EVENT_TYPES:
         reason = f" ({d.get('reason')})" if d.get("reason") else ""
-        info = (
-            f"{d.get('status', t.split('.')[-1])}{reason}: {d.get('message', '')} "
-            f"[{d.get('processed')} processed: {d.get('succeeded')} ok, {d.get('failed')} failed]"
+        message = f": {d['message']}" if d.get("message") else ""
+        processed, ok, failed = d.get("processed"), d.get("succeeded"), d.get("failed")
+        if failed is None and isinstance(processed, int) and isinstance(ok, int):
+            failed = processed - ok  # a writer that left it out (older or other tools)
+        counts = (
+            f" [{processed} processed: {ok} ok, {failed} failed]" if processed is not None else ""
         )
+        info = f"{d.get('status', t.split('.')[-1])}{reason}{message}{counts}"
     else:
         info = " ".join(str(d[k]) for k in ("image", "reason") if d.get(k))
     return f"{ts}  {_clean(t, 24):<22}  {sid:<8}  {_clean(info)}".rstrip()

@@ -375,7 +375,7 @@ class SpecimenDetail(QWidget):
         raw = rec.get("raw_text")
         self.raw_text.setPlainText(raw if isinstance(raw, str) else _value_text(raw))
         self.raw_text.setPlaceholderText(
-            "No raw text recorded." if record else "No result in raw.jsonl for this specimen yet."
+            "No raw text recorded." if record else "No result in raw.jsonl for this specimen."
         )
         self._load_image(state.path[row] or str(rec.get("image_path") or ""))
         self._update_buttons()
