@@ -172,3 +172,14 @@ def test_config_from_a_log_is_shown_as_bounded_plain_text(qtbot) -> None:
     assert view.text_of("Checkpoint after") == format_config_value(None)
     assert not view.other_box.isHidden()
     assert view.other_form.rowCount() == 1
+
+
+def test_keys_a_log_does_not_record_are_not_shown_as_defaults(qtbot) -> None:
+    """A log that records only some settings: the others read "—", not the values a missing
+    key would default to (found opening a log that records only its engine)."""
+    view = RunConfigView()
+    qtbot.addWidget(view)
+    view.show_config({"engine": "openrouter", "limit": None}, "r")
+    assert view.text_of("Limit") == "all images"  # recorded as null: no limit
+    for label in ("Request pace", "Prompt file", "Checkpoint after", "Model"):
+        assert view.text_of(label) == "—", label

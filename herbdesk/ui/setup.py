@@ -435,12 +435,15 @@ _KNOWN_TOP = {path[0] for _, _, path, _ in _CONFIG_ROWS}
 _KNOWN_VALIDATION = {path[1] for _, _, path, _ in _CONFIG_ROWS if len(path) == 2}
 
 
+_ABSENT = object()  # a key the log does not record: shown as such, not as its default
+
+
 def _lookup(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = config
     for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
+        if not isinstance(value, Mapping) or key not in value:
+            return _ABSENT
+        value = value[key]
     return value
 
 
@@ -520,8 +523,12 @@ class RunConfigView(QWidget):
             box.setVisible(has)
         for _, label, path, fmt in _CONFIG_ROWS:
             value = _lookup(self.config, path)
-            self.values[label].setText(fmt(value) if has else "")
-            self.values[label].setToolTip(format_config_value(value) if has else "")
+            if value is _ABSENT:
+                text, tip = "—", "not recorded in this run's log"
+            else:
+                text, tip = fmt(value), format_config_value(value)
+            self.values[label].setText(text if has else "")
+            self.values[label].setToolTip(tip if has else "")
         while self.other_form.rowCount():
             self.other_form.removeRow(0)
         extra = [(k, v) for k, v in self.config.items() if k not in _KNOWN_TOP]
