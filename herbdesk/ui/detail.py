@@ -275,9 +275,12 @@ class SpecimenDetail(QWidget):
         self.fields_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.fields_table.verticalHeader().setDefaultSectionSize(22)
         hh = self.fields_table.horizontalHeader()
-        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        # the term column never takes more than a third: in a narrow pane (the setup dock
+        # open on a laptop screen) sized to its contents it left every value as "..."
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.fields_model.modelReset.connect(self._fit_term_column)
 
         self.raw_text = QPlainTextEdit()
         self.raw_text.setReadOnly(True)
@@ -327,6 +330,15 @@ class SpecimenDetail(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
         self.clear()
+
+    def _fit_term_column(self) -> None:
+        table = self.fields_table
+        cap = max(60, table.viewport().width() // 3)
+        table.setColumnWidth(0, min(table.sizeHintForColumn(0), cap))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit_term_column()
 
     # ------------------------------------------------------------------ public
     @property
