@@ -556,3 +556,20 @@ def test_table_with_100k_rows(qtbot: QtBot, doc: RunDocument) -> None:
     assert failed == n // 10
     assert hits == 1
     assert view.proxy.index(0, COL_FILE).data() == "specimen_9993.jpg"
+
+
+def test_plots_draw_the_runs_own_thresholds(qtbot) -> None:
+    """The halt and warning lines follow the run's logged config, not the defaults (seen in a
+    run halted at 0.6 whose plot still showed "halt 0.5")."""
+    from herbdesk.ui.plots import PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    state = RunState()
+    state.config = {"validation": {"checkpoint_threshold": 0.6, "warning_threshold": 0.8}}
+    panel.update_from(state)
+    lines = panel._threshold_lines
+    assert (lines["halt"].value(), lines["warn"].value()) == (0.6, 0.8)
+    assert lines["halt"].label.format == "halt 0.6"
+    panel.update_from(RunState())  # a run that logged no config: the defaults
+    assert (lines["halt"].value(), lines["warn"].value()) == (0.5, 0.7)

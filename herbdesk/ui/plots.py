@@ -92,17 +92,20 @@ class PlotsPanel(QWidget):
             symbolBrush="#1f77b4",
             symbolPen=None,
         )
-        for y, color, label in (
-            (CHECKPOINT_THRESHOLD, "#d03030", "halt 0.5"),
-            (WARNING_THRESHOLD, "#d08a00", "warn 0.7"),
+        # the run's own thresholds once its config is known (see _show_thresholds)
+        self._threshold_lines: dict[str, pg.InfiniteLine] = {}
+        for key, y, color in (
+            ("halt", CHECKPOINT_THRESHOLD, "#d03030"),
+            ("warn", WARNING_THRESHOLD, "#d08a00"),
         ):
             line = pg.InfiniteLine(
                 pos=y,
                 angle=0,
                 pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
-                label=label,
+                label=f"{key} {y:g}",
                 labelOpts={"position": 0.02, "color": color, "anchors": [(0, 1), (0, 1)]},
             )
+            self._threshold_lines[key] = line
             self.rate_plot.addItem(line)
         self.cp_scatter = pg.ScatterPlotItem(size=14, pen=pg.mkPen("k", width=1))
         self.rate_plot.addItem(self.cp_scatter)
@@ -147,6 +150,7 @@ class PlotsPanel(QWidget):
         ms a plot), time the load itself needs; the end of the load flushes them.
         """
         self._timer.setInterval(LOADING_STEP_MS if loading else PLOT_STEP_MS)
+        self._show_thresholds(state)
         if state is not self._state:  # another run: start the growing copies over
             self._state = state
             for series in self._series.values():
@@ -157,6 +161,22 @@ class PlotsPanel(QWidget):
         if not self._timer.isActive():
             self._step()
             self._timer.start()
+
+    def _show_thresholds(self, state: RunState) -> None:
+        """Draw the halt and warning lines at the run's own values (its logged config)."""
+        validation = state.config.get("validation") if isinstance(state.config, dict) else None
+        given = validation if isinstance(validation, dict) else {}
+        for key, name, default in (
+            ("halt", "checkpoint_threshold", CHECKPOINT_THRESHOLD),
+            ("warn", "warning_threshold", WARNING_THRESHOLD),
+        ):
+            value = given.get(name, default)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                value = default
+            line = self._threshold_lines[key]
+            if line.value() != value:
+                line.setValue(float(value))
+                line.label.setFormat(f"{key} {float(value):g}")
 
     def flush(self) -> None:
         """Redraw every plot with pending data now (end of a load, screenshots, tests)."""
