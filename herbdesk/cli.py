@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_smoke_test()
     if not argv or argv[0] in ("app", "open"):
         # `open PATH` and `app …` go straight to the app's own argument parser
-        return _launch_app(argv[1:] if argv else [])
+        return _launch_app(argv[1:] if argv else [], f"herbdesk {argv[0] if argv else 'app'}")
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.smoke_test:  # `--smoke-test` after another option
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_USAGE
 
 
-def _launch_app(argv: list[str]) -> int:
+def _launch_app(argv: list[str], prog: str = "herbdesk app") -> int:
     try:
         from herbdesk.ui.app import run_app
     except ImportError as exc:
@@ -160,7 +160,7 @@ def _launch_app(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    return run_app(argv)
+    return run_app(argv, prog)
 
 
 def _load_config(path: Path | None) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="herbdesk app", description="The herbdesk desktop app.")
+def _parse(argv: list[str], prog: str = "herbdesk app") -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description="The herbdesk desktop app.")
     p.add_argument("path", nargs="?", type=Path, help="a run directory or events.jsonl to open")
     p.add_argument("--images", type=Path, help="preselect this image folder")
     p.add_argument("--sample", action="store_true", help="preselect the bundled sample sheets")
@@ -62,8 +62,8 @@ def _quit_on_signals(app, win) -> list[int]:
     return exit_code
 
 
-def run_app(argv: list[str]) -> int:
-    args = _parse(argv)
+def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
+    args = _parse(argv, prog)
     if args.screenshot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtCore import QSettings, QSize, QTimer
