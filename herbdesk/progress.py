@@ -98,6 +98,9 @@ class TerminalProgress:
                     f"{str(err.get('message', ''))[:160]}",
                     style="red",
                 )
+        elif et == EventType.SPECIMEN_SKIPPED and d.get("reason") != "already completed":
+            # duplicates and unreadable images; a resume's finished ones are not news
+            self.note(f"  skipped {d.get('image')}: {d.get('reason')}", style="dim")
         elif et == EventType.SPECIMEN_RETRYING:
             err = d.get("error") or {}
             self.note(

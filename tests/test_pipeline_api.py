@@ -261,8 +261,16 @@ def test_duplicate_images_are_processed_once(tmp_path: Path, many_images) -> Non
     with FakeApi() as api:
         outcome, _ = run(api_config(images, tmp_path / "runs", api.base_url))
         assert api.state.chat_requests == 3
-    skipped = [e for e in events_of(outcome.run_dir) if e.event_type == EventType.SPECIMEN_SKIPPED]
+    events = events_of(outcome.run_dir)
+    skipped = [e for e in events if e.event_type == EventType.SPECIMEN_SKIPPED]
     assert len(skipped) == 1 and "duplicate" in skipped[0].data["reason"]
+    original = skipped[0].data["duplicate_of"]
+    assert skipped[0].specimen_id != original  # its own row, not the original's
+    assert any(
+        e.specimen_id == original for e in events if e.event_type == EventType.SPECIMEN_COMPLETED
+    )
+    s = load_state(outcome.run_dir)[0].summary()
+    assert (s["total"], s["processed"], s["skipped"]) == (4, 3, 1)  # every image accounted for
 
 
 def test_api_key_never_written_to_any_file(tmp_path: Path, many_images) -> None:

@@ -230,12 +230,25 @@ class Pipeline:
                     data={"image": path.name, "path": str(path), "reason": f"unreadable: {exc}"},
                 )
                 continue
-            if sid in done or sid in seen:
-                reason = "already completed" if sid in done else "duplicate of an earlier image"
+            if sid in done:
                 self.bus.emit(
                     EventType.SPECIMEN_SKIPPED,
                     specimen_id=sid,
-                    data={"image": path.name, "path": str(path), "reason": reason},
+                    data={"image": path.name, "path": str(path), "reason": "already completed"},
+                )
+                continue
+            if sid in seen:
+                # Its own row, keyed by its path as an unreadable image is: under the
+                # original's id it showed as the original skipped, and was never counted.
+                self.bus.emit(
+                    EventType.SPECIMEN_SKIPPED,
+                    specimen_id=hashlib.sha256(str(path).encode()).hexdigest(),
+                    data={
+                        "image": path.name,
+                        "path": str(path),
+                        "reason": "duplicate of an earlier image",
+                        "duplicate_of": sid,
+                    },
                 )
                 continue
             seen.add(sid)
