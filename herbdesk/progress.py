@@ -29,6 +29,8 @@ class TerminalProgress:
         self.console = Console(stderr=True, highlight=False)
         self.quiet = quiet
         self._lock = threading.Lock()
+        self._done_before = 0  # specimens a resume skips: finished by an earlier invocation
+        self._skipped = 0  # duplicates, unreadable images, ones stopped while they waited
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -98,9 +100,12 @@ class TerminalProgress:
                     f"{str(err.get('message', ''))[:160]}",
                     style="red",
                 )
-        elif et == EventType.SPECIMEN_SKIPPED and d.get("reason") != "already completed":
-            # duplicates and unreadable images; a resume's finished ones are not news
-            self.note(f"  skipped {d.get('image')}: {d.get('reason')}", style="dim")
+        elif et == EventType.SPECIMEN_SKIPPED:
+            if d.get("reason") == "already completed":  # counted on the final line instead
+                self._done_before += 1
+            else:
+                self._skipped += 1
+                self.note(f"  skipped {d.get('image')}: {d.get('reason')}", style="dim")
         elif et == EventType.SPECIMEN_RETRYING:
             err = d.get("error") or {}
             self.note(
@@ -142,6 +147,11 @@ class TerminalProgress:
         style = {"completed": "bold green", "cancelled": "bold yellow"}.get(
             outcome.status, "bold red"
         )
+        extra = [f"{self._skipped} skipped"] if self._skipped else []
+        if self._done_before:
+            extra.append(f"{self._done_before} already done by an earlier invocation")
+        if extra:
+            line += f"; {', '.join(extra)}"
         if outcome.reason == "preflight_failed":
             line = "NOT STARTED: preflight failed, no specimen was attempted"
         self.console.print(line, style=style, markup=False, soft_wrap=True)

@@ -133,6 +133,8 @@ def test_good_api_run_exits_0_and_resume_adds_nothing(tmp_path: Path, many_image
         r2 = _herbdesk("run", "--resume", str(tmp_path / "ok"), env=env)
         assert r2.returncode == 0, r2.stderr
         assert api.state.chat_requests == 6
+        # the final line says where the six went, not just "0 processed"
+        assert "6 already done by an earlier invocation" in r2.stderr, r2.stderr
     summary = json.loads(_herbdesk("summary", str(tmp_path / "ok"), "--json").stdout)
     assert summary["succeeded"] == 6 and summary["status"] == "completed"
 
