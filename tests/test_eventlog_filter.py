@@ -24,7 +24,6 @@ from herbdesk.ui.document import RunDocument
 from herbdesk.ui.eventlog import (
     COL_TYPE,
     SUMMARY_LITERALS,
-    EventFilterProxy,
     EventLogModel,
     EventLogPane,
     raw_needle,
@@ -123,13 +122,13 @@ def test_type_filter_over_opened_log_and_live_events(
     blocks = open_log(qtbot, doc, write_log(tmp_path / "events.jsonl", run_events(ev, 150)))
     store, model = doc.events, pane.model
     assert len(blocks) > 5 and store.file_index is not None and store.limit == len(store)
-    assert model.rowCount() == pane.proxy.rowCount() == len(store)
+    assert pane.table.model() is model and model.rowCount() == len(store)
 
     pane.type_combo.setCurrentText(FAILED)
     want = expected(store, FAILED, "")
     assert 10 < len(want) < 60
     assert shown(model) == want
-    assert column(pane.proxy, COL_TYPE) == [FAILED] * len(want)
+    assert column(pane.model, COL_TYPE) == [FAILED] * len(want)
     wait_text(qtbot, pane.count_label, f"{len(want)} of {len(store)} events")
 
     # live events after the opened file (held in the store's tail): matching ones appear
@@ -143,8 +142,8 @@ def test_type_filter_over_opened_log_and_live_events(
     assert model.rowCount() == len(want)  # announced on the refresh tick
     doc.flush()
     assert shown(model) == [*want, total + 1, total + 3]
-    assert column(pane.proxy, COL_TYPE)[-2:] == [FAILED, FAILED]
-    assert pane.proxy.index(pane.proxy.rowCount() - 1, 3).data() == sid(501)[:12]
+    assert column(pane.model, COL_TYPE)[-2:] == [FAILED, FAILED]
+    assert pane.model.index(pane.model.rowCount() - 1, 3).data() == sid(501)[:12]
     qtbot.waitUntil(lambda: sb.value() == sb.maximum())  # still following the newest
     wait_text(qtbot, pane.count_label, f"{len(want) + 2} of {total + 4} events")
     doc.apply_events([ev.queued(502)])  # none matching: nothing inserted, the total grows
@@ -196,39 +195,35 @@ def test_text_filter_narrows_widens_and_clears(
 
     pane.search_edit.clear()
     pane.type_combo.setCurrentText("All")
-    assert model.rowCount() == pane.proxy.rowCount() == total
+    assert pane.table.model() is model and model.rowCount() == total
     assert model._order is None  # no filter: rows map 1:1, no permutation is built
     assert shown(model) == list(range(total))
     wait_text(qtbot, pane.count_label, f"{total} of {total} events")
 
 
-def test_filtered_model_and_proxy_pass_modeltester(
-    qtmodeltester: ModelTester, doc: RunDocument
-) -> None:
+def test_filtered_model_passes_modeltester(qtmodeltester: ModelTester, doc: RunDocument) -> None:
     ev = Events()
     model = EventLogModel()
     events = run_events(ev, 20)
     store = EventStore()
     store.extend(events)
     model.reset(store)
-    proxy = EventFilterProxy()
-    proxy.setSourceModel(model)
-    proxy.set_type_filter(FAILED)
-    proxy.set_text_filter("TIMEOUT")
+    model.set_type_filter(FAILED)
+    model.set_text_filter("TIMEOUT")
+    assert model.filter() == (FAILED, "timeout")
     assert model.rowCount() == len(expected(store, FAILED, "timeout")) > 0
-    qtmodeltester.check(model)
-    qtmodeltester.check(proxy)  # and every insertion below
+    qtmodeltester.check(model)  # and every insertion below
     more = [ev.failed(90, "timeout"), ev.queued(91), ev.failed(92, "http_500")]
     store.extend(more)
     model.grow_to(len(store))
     assert shown(model) == expected(store, FAILED, "timeout")
-    assert proxy.rowCount() == model.rowCount()
-    assert column(proxy, 3)[-1] == sid(90)[:12]
-    proxy.set_text_filter("")
+    assert column(model, 3)[-1] == sid(90)[:12]
+    model.set_text_filter("")
     assert shown(model) == expected(store, FAILED, "")
-    proxy.set_type_filter("All")
+    model.set_type_filter("All")
+    assert model.filter() == (None, "")
     assert shown(model) == list(range(len(store)))
-    qtmodeltester.check(proxy)
+    qtmodeltester.check(model)
 
 
 def test_rows_announced_per_refresh_not_per_block(
@@ -239,14 +234,14 @@ def test_rows_announced_per_refresh_not_per_block(
     pane.attach(doc)
     inserts: list[tuple[int, int]] = []
     pane.model.rowsInserted.connect(lambda _p, first, last: inserts.append((first, last)))
-    proxy_inserts: list[int] = []
-    pane.proxy.rowsInserted.connect(lambda *_a: proxy_inserts.append(1))
+    view_inserts: list[int] = []  # what the view sees: the model itself, no proxy between
+    pane.table.model().rowsInserted.connect(lambda *_a: view_inserts.append(1))
     blocks = open_log(qtbot, doc, write_log(tmp_path / "events.jsonl", run_events(Events(), 300)))
     total = len(doc.events)
     assert len(blocks) >= 20
     # the load folds ~4 refreshes a second: a handful of insertions, not one per block
     assert 1 <= len(inserts) <= max(3, len(blocks) // 5), (len(inserts), len(blocks))
-    assert len(proxy_inserts) == len(inserts)
+    assert len(view_inserts) == len(inserts)
     assert inserts[0][0] == 0 and inserts[-1][1] == total - 1
     assert all(b[0] == a[1] + 1 for a, b in pairwise(inserts))
 
@@ -270,7 +265,7 @@ def test_selection_kept_across_filter_changes(qtbot: QtBot, doc: RunDocument) ->
     doc.flush()
     model = pane.model
     target = next(i for i in expected(doc.events, FAILED, "") if i > 100)
-    pane.table.setCurrentIndex(pane.proxy.index(model.view_row(target), 0))
+    pane.table.setCurrentIndex(pane.model.index(model.view_row(target), 0))
     pane.type_combo.setCurrentText(FAILED)
     assert model.event_index(pane.table.currentIndex().row()) == target
     pane.type_combo.setCurrentText("All")
@@ -428,13 +423,11 @@ def test_text_filter_in_slices_narrowing_and_growing(
     tail = [decode(random_line(random.Random(8), 500 + k)[0]) for k in range(60)]
     model = EventLogModel()
     model.reset(store)
-    proxy = EventFilterProxy()
-    proxy.setSourceModel(model)
-    qtmodeltester.check(proxy)
+    qtmodeltester.check(model)
     inserts: list[tuple[int, int]] = []
     model.rowsInserted.connect(lambda _p, first, last: inserts.append((first, last)))
     for needle in ["s", "sp", "spe", "specimen", "DAO", "dao0123.jpg", "é", "", "QUÉ", "xyz"]:
-        proxy.set_text_filter(needle)
+        model.set_text_filter(needle)
         if needle:
             assert model.searching()  # nothing done at once: the timer finds the rows
             qtbot.wait(1)
@@ -443,13 +436,13 @@ def test_text_filter_in_slices_narrowing_and_growing(
                 model.grow_to(len(store))
         finish(qtbot, model)
         assert shown(model) == expected(store, None, needle), needle
-        assert proxy.rowCount() == model.rowCount()
+        assert model.filter() == (None, needle.strip().casefold())
     assert all(b[0] == a[1] + 1 for a, b in pairwise(inserts) if b[0] > a[0])
     store.extend(tail[30:])  # and after one
     model.grow_to(len(store))
     finish(qtbot, model)
     assert shown(model) == expected(store, None, "xyz")
-    proxy.set_text_filter("jpg")
+    model.set_text_filter("jpg")
     finish(qtbot, model)
     assert shown(model) == expected(store, None, "jpg")
 

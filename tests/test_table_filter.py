@@ -15,7 +15,7 @@ from herbdesk.ui import table_model as table_mod
 from herbdesk.ui.columns import COL_CONFIDENCE, COL_FILE, COL_STATUS
 from herbdesk.ui.document import RunDocument
 from herbdesk.ui.table import SpecimenTableView
-from herbdesk.ui.table_model import SpecimenFilterProxy, SpecimenTableModel
+from herbdesk.ui.table_model import SpecimenTableModel
 from herbdesk.ui.table_sort import sorted_rows, status_set
 
 if TYPE_CHECKING:
@@ -63,37 +63,37 @@ def test_filter_and_sort_combined(qtbot: QtBot, doc: RunDocument) -> None:
         events.append(ev.failed(i) if c is None else ev.completed(i, c))
     doc.apply_events(events)  # 8 stays queued
     doc.flush()
-    proxy = view.proxy
+    model = view.model
 
     view.table.sortByColumn(COL_CONFIDENCE, DESC)
     view.status_combo.setCurrentText("completed")
-    assert column(proxy, COL_CONFIDENCE) == ["0.90", "0.70", "0.60", "0.50", "0.30", "0.10"]
+    assert column(model, COL_CONFIDENCE) == ["0.90", "0.70", "0.60", "0.50", "0.30", "0.10"]
     wait_text(qtbot, view.count_label, "6 of 9 specimens")
     # the sort indicator survives the model reset a filter change makes
     assert view.table.horizontalHeader().sortIndicatorSection() == COL_CONFIDENCE
 
     view.search_edit.setText("SPECIMEN_00")  # all of them: same rows
-    assert proxy.rowCount() == 6
+    assert model.rowCount() == 6
     view.search_edit.setText(sid(4)[:9])
-    assert files(proxy) == [name(4)]
+    assert files(model) == [name(4)]
     view.search_edit.clear()
 
     # re-sorting while filtered keeps the filter
     view.table.sortByColumn(COL_CONFIDENCE, ASC)
-    assert column(proxy, COL_CONFIDENCE) == ["0.10", "0.30", "0.50", "0.60", "0.70", "0.90"]
+    assert column(model, COL_CONFIDENCE) == ["0.10", "0.30", "0.50", "0.60", "0.70", "0.90"]
     view.table.sortByColumn(COL_FILE, DESC)
-    assert files(proxy) == [name(i) for i in (7, 5, 4, 3, 1, 0)]
+    assert files(model) == [name(i) for i in (7, 5, 4, 3, 1, 0)]
     # back to run order, still filtered
     view.table.sortByColumn(-1, ASC)
-    assert files(proxy) == [name(i) for i in (0, 1, 3, 4, 5, 7)]
+    assert files(model) == [name(i) for i in (0, 1, 3, 4, 5, 7)]
 
     # another status, sorted: missing values last
     view.table.sortByColumn(COL_CONFIDENCE, DESC)
     view.status_combo.setCurrentText("failed")
-    assert files(proxy) == [name(2), name(6)]
+    assert files(model) == [name(2), name(6)]
     view.status_combo.setCurrentText("All")
-    assert column(proxy, COL_CONFIDENCE)[:3] == ["0.90", "0.70", "0.60"]
-    assert column(proxy, COL_CONFIDENCE)[-3:] == ["", "", ""]
+    assert column(model, COL_CONFIDENCE)[:3] == ["0.90", "0.70", "0.60"]
+    assert column(model, COL_CONFIDENCE)[-3:] == ["", "", ""]
     wait_text(qtbot, view.count_label, "9 of 9 specimens")
 
 
@@ -102,8 +102,8 @@ def test_live_rows_join_and_leave_a_status_filter(
 ) -> None:
     view = SpecimenTableView(doc)
     qtbot.addWidget(view)
-    model, proxy = view.model, view.proxy
-    qtmodeltester.check(proxy)  # keeps checking every insert and removal below
+    model = view.model
+    qtmodeltester.check(model)  # keeps checking every insert and removal below
     ev = Events()
     doc.apply_events([ev.queued(i) for i in range(6)])
     doc.apply_events([ev(EventType.SPECIMEN_PROCESSING, i) for i in (1, 2, 4)])
@@ -116,33 +116,33 @@ def test_live_rows_join_and_leave_a_status_filter(
     model.rowsInserted.connect(lambda _p, a, b: inserted.append((a, b)))
 
     view.status_combo.setCurrentText("processing")
-    assert files(proxy) == [name(1), name(2), name(4)]
+    assert files(model) == [name(1), name(2), name(4)]
     assert resets == [True]  # a user's filter change resets once
 
     # a row finishing leaves the processing filter; a retrying one stays (it is in flight)
     doc.apply_events([ev.completed(2, 0.8), ev(EventType.SPECIMEN_RETRYING, 4, attempt=1)])
     doc.flush()
-    assert files(proxy) == [name(1), name(4)]
+    assert files(model) == [name(1), name(4)]
     assert removed == [(1, 1)]
     # a queued row starting joins at its place in run order; an appended one at the end
     doc.apply_events([ev(EventType.SPECIMEN_PROCESSING, 3), ev.queued(6), ev.queued(7)])
     doc.apply_events([ev(EventType.SPECIMEN_PROCESSING, 7)])
     doc.flush()
-    assert files(proxy) == [name(1), name(3), name(4), name(7)]
+    assert files(model) == [name(1), name(3), name(4), name(7)]
     assert inserted == [(1, 1), (3, 3)]
     assert resets == [True]  # live changes never reset (the view keeps its scroll place)
     wait_text(qtbot, view.count_label, "4 of 8 specimens")
 
     # "failed": a processing row that fails appears, in run order
     view.status_combo.setCurrentText("failed")
-    assert proxy.rowCount() == 0
+    assert model.rowCount() == 0
     doc.apply_events([ev.failed(4), ev.failed(1)])
     doc.flush()
-    assert files(proxy) == [name(1), name(4)]
+    assert files(model) == [name(1), name(4)]
     # rows appended that do not pass stay hidden but count
     doc.apply_events([ev.queued(8)])
     doc.flush()
-    assert proxy.rowCount() == 2
+    assert model.rowCount() == 2
     wait_text(qtbot, view.count_label, "2 of 9 specimens")
     assert not view.select_state_row(8)
     assert view.select_state_row(4)
@@ -154,23 +154,23 @@ def test_live_rows_join_the_end_while_sorted_until_resorted(
 ) -> None:
     view = SpecimenTableView(doc)
     qtbot.addWidget(view)
-    proxy = view.proxy
-    qtmodeltester.check(proxy)
+    model = view.model
+    qtmodeltester.check(model)
     ev = Events()
     doc.apply_events([ev.queued(i) for i in range(5)])
     doc.apply_events([ev.completed(0, 0.2), ev.completed(1, 0.9), ev.failed(2)])
     doc.flush()
     view.table.sortByColumn(COL_CONFIDENCE, DESC)
     view.status_combo.setCurrentText("completed")
-    assert files(proxy) == [name(1), name(0)]
+    assert files(model) == [name(1), name(0)]
 
     doc.apply_events([ev.completed(3, 0.5), ev.queued(5), ev.completed(5, 0.95)])
     doc.flush()
     # shown at once, at the end, then placed by the re-sort timer
-    assert sorted(files(proxy)) == [name(i) for i in (0, 1, 3, 5)]
-    assert files(proxy)[:2] == [name(1), name(0)]
-    qtbot.waitUntil(lambda: files(proxy) == [name(i) for i in (5, 1, 3, 0)], timeout=3000)
-    assert column(proxy, COL_CONFIDENCE) == ["0.95", "0.90", "0.50", "0.20"]
+    assert sorted(files(model)) == [name(i) for i in (0, 1, 3, 5)]
+    assert files(model)[:2] == [name(1), name(0)]
+    qtbot.waitUntil(lambda: files(model) == [name(i) for i in (5, 1, 3, 0)], timeout=3000)
+    assert column(model, COL_CONFIDENCE) == ["0.95", "0.90", "0.50", "0.20"]
     assert view.select_state_row(3) and view.current_state_row() == 3
     assert not view.select_state_row(2)  # failed: filtered out
     assert not view.select_state_row(4)  # queued
@@ -188,7 +188,7 @@ def test_selection_kept_across_filter_changes(qtbot: QtBot, doc: RunDocument) ->
     events += [ev.failed(i) if i % 4 == 1 else ev.completed(i, i / n) for i in range(n - 20)]
     doc.apply_events(events)
     doc.flush()
-    table, proxy = view.table, view.proxy
+    table, model = view.table, view.model
     assert view.select_state_row(301)  # failed, far down
     selected: list[int] = []
     view.specimen_selected.connect(selected.append)
@@ -203,7 +203,7 @@ def test_selection_kept_across_filter_changes(qtbot: QtBot, doc: RunDocument) ->
         )
 
     view.status_combo.setCurrentText("failed")
-    assert proxy.rowCount() == 95
+    assert model.rowCount() == 95
     assert shows(301)
     view.search_edit.setText("specimen_3")
     assert shows(301)
@@ -226,35 +226,31 @@ def test_selection_kept_across_filter_changes(qtbot: QtBot, doc: RunDocument) ->
 
     # a new source starts afresh
     doc.reset(None)
-    assert view.current_state_row() is None and proxy.rowCount() == 0
+    assert view.current_state_row() is None and model.rowCount() == 0
 
 
 def test_modeltester_with_filter_active(qtmodeltester: ModelTester, doc: RunDocument) -> None:
     model = SpecimenTableModel(doc)
-    proxy = SpecimenFilterProxy()
-    proxy.set_status_filter("completed")  # before a source model: forwarded when set
-    proxy.setSourceModel(model)
+    model.set_status_filter("completed")  # before any rows: applied as they come
     ev = Events()
     doc.apply_events([ev.queued(i) for i in range(8)])
     doc.apply_events([ev.completed(i, 0.1 * i) for i in range(0, 8, 2)] + [ev.failed(3)])
     doc.flush()
-    assert files(proxy) == [name(i) for i in (0, 2, 4, 6)]
+    assert files(model) == [name(i) for i in (0, 2, 4, 6)]
     qtmodeltester.check(model)
-    qtmodeltester.check(proxy)
-    proxy.sort(COL_CONFIDENCE, DESC)
-    proxy.set_text_filter("SPECIMEN_00")
+    model.sort(COL_CONFIDENCE, DESC)
+    model.set_text_filter("SPECIMEN_00")
     qtmodeltester.check(model)
-    qtmodeltester.check(proxy)
-    assert files(proxy) == [name(i) for i in (6, 4, 2, 0)]
+    assert files(model) == [name(i) for i in (6, 4, 2, 0)]
     assert model.total_rows() == 8 and model.rowCount() == 4
     assert model.view_row(3) == -1 and model.view_row(6) == 0
-    proxy.set_text_filter("nothing matches")
-    qtmodeltester.check(proxy)
-    assert proxy.rowCount() == 0
-    proxy.set_status_filter("All")
-    proxy.set_text_filter("")
+    model.set_text_filter("nothing matches")
+    qtmodeltester.check(model)
+    assert model.rowCount() == 0
+    model.set_status_filter("All")
+    model.set_text_filter("")
     assert model.rowCount() == 8 and model.view_row(3) == 5  # None last, in run order
-    proxy.sort(-1)
+    model.sort(-1)
     assert files(model) == [name(i) for i in range(8)] and model.view_row(3) == 3
 
 
@@ -275,11 +271,11 @@ def test_many_live_changes_reset_once_and_keep_the_selection(
     doc.apply_events([ev.completed(i, 0.5) for i in range(0, 20, 2)])  # 10 separate ranges
     doc.flush()
     assert resets == [True]
-    assert files(view.proxy) == [name(i) for i in range(1, 20, 2)]
+    assert files(view.model) == [name(i) for i in range(1, 20, 2)]
     assert view.current_state_row() == 11
     doc.apply_events([ev.completed(5, 0.5)])  # one range: no reset
     doc.flush()
-    assert resets == [True] and view.proxy.rowCount() == 9
+    assert resets == [True] and view.model.rowCount() == 9
 
 
 @pytest.mark.parametrize("max_ranges", [2, 64])  # 2: many refreshes take the reset path
@@ -299,9 +295,7 @@ def test_random_live_updates_match_a_plain_filter(
     statuses = ["All", "completed", "failed", "processing", "queued", "skipped"]
     needles = ["", "", "specimen_01", "TIMEOUT", "7"]
     status, needle = "All", ""
-    proxy = SpecimenFilterProxy()
-    proxy.setSourceModel(model)
-    qtmodeltester.check(proxy)  # and every insertion, removal, layout change and reset after
+    qtmodeltester.check(model)  # and every insertion, removal, layout change and reset after
     n = 0
     for _step in range(60):
         batch = []
@@ -335,13 +329,13 @@ def test_random_live_updates_match_a_plain_filter(
         action = rng.random()
         if action < 0.2:
             status = rng.choice(statuses)
-            proxy.set_status_filter(status)
+            model.set_status_filter(status)
         elif action < 0.35:
             needle = rng.choice(needles)
-            proxy.set_text_filter(needle)
+            model.set_text_filter(needle)
         elif action < 0.5:
             col = rng.choice([-1, COL_CONFIDENCE, COL_FILE, COL_STATUS])
-            proxy.sort(col, rng.choice([ASC, DESC]))
+            model.sort(col, rng.choice([ASC, DESC]))
         if model.sort_column() >= 0 and action < 0.5:  # placed now: exactly the sort order
             desc = model._sort_order == DESC
             ref = sorted_rows(state, state.rows, model.sort_column(), desc)

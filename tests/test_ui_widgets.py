@@ -34,7 +34,7 @@ from herbdesk.ui.detail import SpecimenDetail
 from herbdesk.ui.document import RunDocument
 from herbdesk.ui.eventlog import EventLogModel, EventLogPane, summarize
 from herbdesk.ui.table import SpecimenTableView
-from herbdesk.ui.table_model import SpecimenFilterProxy, SpecimenTableModel
+from herbdesk.ui.table_model import SpecimenTableModel
 
 if TYPE_CHECKING:  # pytestqt.modeltest needs pytest-qt's Qt API set up before import
     from pytestqt.modeltest import ModelTester
@@ -184,8 +184,6 @@ def doc(qtbot: QtBot) -> RunDocument:
 # --------------------------------------------------------------------------- specimen table
 def test_specimen_model_passes_modeltester(qtmodeltester: ModelTester, doc: RunDocument) -> None:
     model = SpecimenTableModel(doc)
-    proxy = SpecimenFilterProxy()
-    proxy.setSourceModel(model)
     events = realistic_run(Events())
     doc.apply_events(events[:10])
     doc.flush()
@@ -221,11 +219,10 @@ def test_specimen_model_passes_modeltester(qtmodeltester: ModelTester, doc: RunD
     assert model.index(0, COL_FILE).data(fg) is None  # only the status column is coloured
 
     # sorted (a permutation inside the model) and filtered, both still consistent models
-    proxy.sort(COL_CONFIDENCE, Qt.SortOrder.DescendingOrder)
-    proxy.set_text_filter("specimen_00")
+    model.sort(COL_CONFIDENCE, Qt.SortOrder.DescendingOrder)
+    model.set_text_filter("specimen_00")
     qtmodeltester.check(model)
-    qtmodeltester.check(proxy)
-    assert column(proxy, COL_CONFIDENCE)[:3] == ["0.91", "0.77", "0.42"]
+    assert column(model, COL_CONFIDENCE)[:3] == ["0.91", "0.77", "0.42"]
 
 
 def test_sync_inserts_once_and_reports_changes(qtbot: QtBot, doc: RunDocument) -> None:
@@ -263,7 +260,7 @@ def test_sync_inserts_once_and_reports_changes(qtbot: QtBot, doc: RunDocument) -
     assert model.rowCount() == 1 and model.index(0, COL_FILE).data() == "specimen_009.jpg"
 
 
-def test_proxy_sorts_and_filters(qtbot: QtBot, doc: RunDocument) -> None:
+def test_view_sorts_and_filters_through_the_model(qtbot: QtBot, doc: RunDocument) -> None:
     view = SpecimenTableView(doc)
     qtbot.addWidget(view)
     ev = Events()
@@ -276,42 +273,43 @@ def test_proxy_sorts_and_filters(qtbot: QtBot, doc: RunDocument) -> None:
     events.append(ev(EventType.SPECIMEN_PROCESSING, 5))
     doc.apply_events(events)
     doc.flush()
-    proxy = view.proxy
+    model = view.model
+    assert view.table.model() is model  # no proxy between
     wait_text(qtbot, view.count_label, "6 of 6 specimens")
 
     view.table.sortByColumn(COL_CONFIDENCE, Qt.SortOrder.AscendingOrder)
-    assert column(proxy, COL_CONFIDENCE) == ["0.10", "0.50", "0.70", "0.90", "", ""]
+    assert column(model, COL_CONFIDENCE) == ["0.10", "0.50", "0.70", "0.90", "", ""]
     view.table.sortByColumn(COL_CONFIDENCE, Qt.SortOrder.DescendingOrder)
-    assert column(proxy, COL_CONFIDENCE) == ["0.90", "0.70", "0.50", "0.10", "", ""]  # None last
+    assert column(model, COL_CONFIDENCE) == ["0.90", "0.70", "0.50", "0.10", "", ""]  # None last
 
-    # selection reports the RunState row, not the proxy row
+    # selection reports the RunState row, not the sorted view row
     with qtbot.waitSignal(view.specimen_selected) as sig:
-        view.table.setCurrentIndex(proxy.index(0, 0))
+        view.table.setCurrentIndex(model.index(0, 0))
     assert sig.args == [1]
     assert view.current_state_row() == 1
 
     view.status_combo.setCurrentText("failed")
-    assert column(proxy, COL_FILE) == ["specimen_002.jpg"]
+    assert column(model, COL_FILE) == ["specimen_002.jpg"]
     wait_text(qtbot, view.count_label, "1 of 6 specimens")
     view.status_combo.setCurrentText("processing")
-    assert column(proxy, COL_STATUS) == ["processing"]
+    assert column(model, COL_STATUS) == ["processing"]
     view.status_combo.setCurrentText("All")
     view.search_edit.setText("UPSTREAM")  # error text, case-insensitive
-    assert column(proxy, COL_FILE) == ["specimen_002.jpg"]
+    assert column(model, COL_FILE) == ["specimen_002.jpg"]
     view.search_edit.setText(sid(3)[:10].upper())  # specimen id
-    assert column(proxy, COL_FILE) == ["specimen_003.jpg"]
+    assert column(model, COL_FILE) == ["specimen_003.jpg"]
     view.search_edit.setText("specimen_00")  # file name
-    assert proxy.rowCount() == 6
+    assert model.rowCount() == 6
     view.search_edit.clear()
 
     # live: a failure leaves the "completed" filter, a new row joins the sorted order
     view.status_combo.setCurrentText("completed")
-    assert proxy.rowCount() == 4
+    assert model.rowCount() == 4
     doc.apply_events([ev.failed(5), ev.queued(6), ev.completed(6, 0.99)])
     doc.flush()
-    assert proxy.rowCount() == 5
-    qtbot.waitUntil(lambda: column(proxy, COL_FILE)[0] == "specimen_006.jpg", timeout=3000)
-    assert column(proxy, COL_CONFIDENCE) == ["0.99", "0.90", "0.70", "0.50", "0.10"]
+    assert model.rowCount() == 5
+    qtbot.waitUntil(lambda: column(model, COL_FILE)[0] == "specimen_006.jpg", timeout=3000)
+    assert column(model, COL_CONFIDENCE) == ["0.99", "0.90", "0.70", "0.50", "0.10"]
     assert view.select_state_row(3)
     assert view.current_state_row() == 3
     assert not view.select_state_row(2)  # failed: filtered out
@@ -496,17 +494,17 @@ def test_event_log_pane_filters_and_follows(qtbot: QtBot, doc: RunDocument) -> N
     qtbot.waitUntil(lambda: sb.maximum() > 0)
     assert sb.value() == sb.maximum()  # followed to the bottom
     doc.apply_events([ev.queued(i) for i in range(10, 30)])
-    qtbot.waitUntil(lambda: sb.value() == sb.maximum() and pane.proxy.rowCount() == n + 20)
+    qtbot.waitUntil(lambda: sb.value() == sb.maximum() and pane.model.rowCount() == n + 20)
     sb.setValue(0)  # the user scrolls up to read: new events must not pull the view down
     doc.apply_events([ev.queued(i) for i in range(30, 50)])
     qtbot.wait(20)
     assert sb.value() == 0 and sb.maximum() > 0
 
     pane.type_combo.setCurrentText(EventType.SPECIMEN_FAILED)
-    assert pane.proxy.rowCount() == 1
+    assert pane.model.rowCount() == 1
     pane.type_combo.setCurrentText("All")
     pane.search_edit.setText("RATE_LIMITED")
-    assert column(pane.proxy, 2) == [EventType.SPECIMEN_RETRYING]
+    assert column(pane.model, 2) == [EventType.SPECIMEN_RETRYING]
     pane.search_edit.clear()
     wait_text(qtbot, pane.count_label, f"{n + 40} of {n + 40} events")
 
@@ -533,17 +531,17 @@ def test_table_with_100k_rows(qtbot: QtBot, doc: RunDocument) -> None:
     doc.apply_events(batch)
     t2 = time.perf_counter()
     doc.flush()
-    assert view.model.rowCount() == n and view.proxy.rowCount() == n
+    assert view.model.rowCount() == n and view.table.model() is view.model
     t3 = time.perf_counter()
     view.table.sortByColumn(COL_CONFIDENCE, Qt.SortOrder.AscendingOrder)
-    first = view.proxy.index(0, COL_CONFIDENCE).data()
+    first = view.model.index(0, COL_CONFIDENCE).data()
     t4 = time.perf_counter()
     view.status_combo.setCurrentText("failed")
-    failed = view.proxy.rowCount()
+    failed = view.model.rowCount()
     t5 = time.perf_counter()
     wait_text(qtbot, view.count_label, "10,000 of 100,000 specimens")
     view.search_edit.setText("SPECIMEN_9993.")
-    hits = view.proxy.rowCount()
+    hits = view.model.rowCount()
     t6 = time.perf_counter()
     QGuiApplication.processEvents()
     t7 = time.perf_counter()
@@ -555,7 +553,7 @@ def test_table_with_100k_rows(qtbot: QtBot, doc: RunDocument) -> None:
     assert first == "0.00"
     assert failed == n // 10
     assert hits == 1
-    assert view.proxy.index(0, COL_FILE).data() == "specimen_9993.jpg"
+    assert view.model.index(0, COL_FILE).data() == "specimen_9993.jpg"
 
 
 def test_plots_draw_the_runs_own_thresholds(qtbot) -> None:

@@ -1,7 +1,8 @@
 """The specimen table view: the filter bar, the table and its "N of M specimens" count.
 
-The model, proxy and their sort/filter helpers live in table_model and table_sort; the columns
-and constants shared with other widgets in columns.
+The model and its sort/filter helpers live in table_model and table_sort; the columns and
+constants shared with other widgets in columns. The table views the model directly, which sorts
+and filters itself: a pass-through QSortFilterProxyModel built an O(n) mapping per insertion.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
 from herbdesk.state import RunState
 from herbdesk.ui.columns import ROW_HEIGHT, STATUS_FILTERS
 from herbdesk.ui.document import RunDocument
-from herbdesk.ui.table_model import SpecimenFilterProxy, SpecimenTableModel
+from herbdesk.ui.table_model import SpecimenTableModel
 
 
 class SpecimenTableView(QWidget):
@@ -36,8 +37,6 @@ class SpecimenTableView(QWidget):
     def __init__(self, document: RunDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = SpecimenTableModel(document, self)
-        self.proxy = SpecimenFilterProxy(self)
-        self.proxy.setSourceModel(self.model)
 
         self.status_combo = QComboBox()
         self.status_combo.addItems(list(STATUS_FILTERS))
@@ -49,7 +48,7 @@ class SpecimenTableView(QWidget):
         self.count_label.setTextFormat(Qt.TextFormat.PlainText)
 
         self.table = QTableView()
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)  # header clicks call model.sort
         hh = self.table.horizontalHeader()
         hh.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # run order until a header click
         hh.setSortIndicatorClearable(True)  # a third click goes back to run order
@@ -79,54 +78,54 @@ class SpecimenTableView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.table)
 
-        self.status_combo.currentTextChanged.connect(self.proxy.set_status_filter)
-        self.search_edit.textChanged.connect(self.proxy.set_text_filter)
+        self.status_combo.currentTextChanged.connect(self.model.set_status_filter)
+        self.search_edit.textChanged.connect(self.model.set_text_filter)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         for sig in (
-            self.proxy.rowsInserted,
-            self.proxy.rowsRemoved,
-            self.proxy.modelReset,
-            self.proxy.layoutChanged,
+            self.model.rowsInserted,
+            self.model.rowsRemoved,
+            self.model.modelReset,
+            self.model.layoutChanged,
         ):
             sig.connect(self._schedule_count)
         self.model.total_changed.connect(self._schedule_count)
         # A filter change resets the model: keep the current specimen and the scroll place.
         self._kept: tuple[RunState, int | None, int | None] | None = None
         self._restoring: int | None = None
-        self.proxy.modelAboutToBeReset.connect(self._before_reset)
-        self.proxy.modelReset.connect(self._after_reset)
+        self.model.modelAboutToBeReset.connect(self._before_reset)
+        self.model.modelReset.connect(self._after_reset)
         self._count_pending = False
         self._update_count()
 
     def current_state_row(self) -> int | None:
         """The RunState row of the selected specimen, if any."""
         idx = self.table.currentIndex()
-        return self.proxy.state_row(idx.row()) if idx.isValid() else None
+        return self.model.state_row(idx.row()) if idx.isValid() else None
 
     def select_state_row(self, row: int) -> bool:
         """Select and reveal a specimen by its RunState row; False if filtered out or unknown."""
-        idx = self._proxy_index(row)
+        idx = self._index_of(row)
         if not idx.isValid():
             return False
         self.table.setCurrentIndex(idx)
         self.table.scrollTo(idx)
         return True
 
-    def _proxy_index(self, row: int) -> QModelIndex:
-        """The proxy index showing a RunState row; invalid if filtered out or unknown."""
+    def _index_of(self, row: int) -> QModelIndex:
+        """The model index showing a RunState row; invalid if filtered out or unknown."""
         if not 0 <= row < self.model.total_rows():
             return QModelIndex()
         view_row = self.model.view_row(row)
         if view_row < 0:
             return QModelIndex()
-        return self.proxy.mapFromSource(self.model.index(view_row, 0))
+        return self.model.index(view_row, 0)
 
     def _before_reset(self) -> None:
         top = self.table.indexAt(QPoint(0, 0))
         self._kept = (
             self.model.state,
             self.current_state_row(),
-            self.proxy.state_row(top.row()) if top.isValid() else None,
+            self.model.state_row(top.row()) if top.isValid() else None,
         )
 
     def _after_reset(self) -> None:
@@ -135,11 +134,11 @@ class SpecimenTableView(QWidget):
             return
         _state, current, top = kept
         if top is not None:
-            idx = self._proxy_index(top)
+            idx = self._index_of(top)
             if idx.isValid():
                 self.table.scrollTo(idx, QAbstractItemView.ScrollHint.PositionAtTop)
         if current is not None:
-            idx = self._proxy_index(current)
+            idx = self._index_of(current)
             if idx.isValid():
                 self._restoring = current  # the same specimen: no new specimen_selected
                 try:
@@ -150,8 +149,8 @@ class SpecimenTableView(QWidget):
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
-            row = self.proxy.state_row(current.row())
-            if row is not None and row != self._restoring:
+            row = self.model.state_row(current.row())
+            if row != self._restoring:
                 self.specimen_selected.emit(row)
 
     def _schedule_count(self, *_args: Any) -> None:
@@ -163,5 +162,5 @@ class SpecimenTableView(QWidget):
     def _update_count(self) -> None:
         self._count_pending = False
         self.count_label.setText(
-            f"{self.proxy.rowCount():,} of {self.model.total_rows():,} specimens"
+            f"{self.model.rowCount():,} of {self.model.total_rows():,} specimens"
         )
