@@ -162,7 +162,7 @@ def fold_records(
         done = recs.take(finished, FINISH_FIELDS)
         _fold_finished(state, block, done, rows[finished], ok_all[finished], parse_ts)
 
-    state._changed.update(rows.tolist())
+    state._changed.add_array(rows)
     # the newest metrics snapshot that is a non-empty object
     for i in np.flatnonzero(recs.metrics_len > 2)[::-1].tolist():
         off, ln = int(recs.metrics_off[i]), int(recs.metrics_len[i])

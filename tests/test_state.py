@@ -58,8 +58,8 @@ def test_fold_counts_rows_and_summary() -> None:
     assert s["status"] == "failed" and s["reason"] == "fatal_error"
     assert s["tokens"] == 10 and s["cost_usd"] == 0.5
     assert list(st.cum_rate) == [1.0, 0.5]
-    assert st.take_changed_rows() == {0, 1, 2}
-    assert st.take_changed_rows() == set()
+    assert st.take_changed_rows().tolist() == [0, 1, 2]
+    assert st.take_changed_rows().tolist() == []
 
 
 def test_refinished_specimen_is_counted_once() -> None:

@@ -29,8 +29,9 @@ class RunDocument(QObject):
     """A batch of Event objects was folded (live sources; blocks of an opened file are not)."""
     events_added = Signal(int, int)
     """(first, count): events appended to `events`, from any source (the event log pane)."""
-    refreshed = Signal(set)
-    """Timer tick after changes; carries the table rows touched since the last tick."""
+    refreshed = Signal(object)
+    """Timer tick after changes; carries the table rows touched since the last tick (a sorted
+    int64 array, `RunState.take_changed_rows`)."""
     flushed = Signal()
     """`flush` refreshed the views: ones that spread their redraws over time catch up now."""
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 from herbdesk import __version__
 from herbdesk.events.reader import ReadStats, iter_events
 from herbdesk.extraction.pipeline import RunOutcome
+from herbdesk.state import row_in
 from herbdesk.ui.banners import BannerBar
 from herbdesk.ui.detail import SpecimenDetail
 from herbdesk.ui.document import RunDocument
@@ -561,14 +563,14 @@ class MainWindow(QMainWindow):
             self.banners.remove_banner("stale")
             self._notified.discard("stale")
 
-    def _refresh(self, changed: set[int]) -> None:
+    def _refresh(self, changed: np.ndarray) -> None:
         st = self.document.state
         if self._follow_latest and st.last_finished_row is not None:
-            if st.last_finished_row != self._detail_row or st.last_finished_row in changed:
+            if st.last_finished_row != self._detail_row or row_in(changed, st.last_finished_row):
                 self._detail_pending = True
                 if not self._detail_cooldown.isActive():
                     self._follow_detail()
-        elif self._detail_row is not None and self._detail_row in changed:
+        elif self._detail_row is not None and row_in(changed, self._detail_row):
             self._show_detail(self._detail_row)
         self._sync_run_config()
         self.kpis.update_from(st)
