@@ -571,3 +571,30 @@ def test_plots_draw_the_runs_own_thresholds(qtbot) -> None:
     assert lines["halt"].label.format == "halt 0.6"
     panel.update_from(RunState())  # a run that logged no config: the defaults
     assert (lines["halt"].value(), lines["warn"].value()) == (0.5, 0.7)
+
+
+def test_count_axes_label_compactly_at_a_fixed_width(qtbot) -> None:
+    """Counts past 10,000 read 50k / 1.25M; the axis width never follows the labels (it grew
+    from 28 to 57 px as a loaded file's counts grew, relaying the plot)."""
+    import pyqtgraph as pg
+
+    from herbdesk.ui.plots import PlotsPanel, compact_ticks
+
+    assert compact_ticks([0.0, 2500.0, 5000.0], 2500.0) is None  # small: pyqtgraph's own
+    assert compact_ticks([0.0, 100_000.0, 200_000.0, 300_000.0], 100_000.0) == [
+        "0", "100k", "200k", "300k",
+    ]  # fmt: skip
+    assert compact_ticks([10_000.0, 10_500.0, 11_000.0], 500.0) == ["10.0k", "10.5k", "11.0k"]
+    assert compact_ticks([1_000_000.0, 1_250_000.0], 250_000.0) == ["1.00M", "1.25M"]
+    assert compact_ticks([0.0, 2_000_000.0], 2_000_000.0) == ["0", "2M"]
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    axis = panel.conf_plot.getAxis("left")
+    width = axis.width()
+    assert width > 0
+    assert axis.tickStrings([0.0, 50_000.0], 1.0, 50_000.0) == ["0", "50k"]
+    small = axis.tickStrings([0.0, 0.5, 1.0], 1.0, 0.5)
+    assert small == pg.AxisItem.tickStrings(axis, [0.0, 0.5, 1.0], 1.0, 0.5)  # pyqtgraph's own
+    axis._updateMaxTextSize(200)  # labels far wider than any compact one
+    assert axis.width() == width

@@ -418,7 +418,7 @@ class EventLogPane(QWidget):
         vh.setDefaultSectionSize(ROW_HEIGHT)
         vh.hide()
         self.table.horizontalHeader().setStretchLastSection(True)
-        for col, width in enumerate((56, 96, 150, 110)):
+        for col, width in enumerate((68, 96, 150, 110)):  # seq: seven digits
             self.table.setColumnWidth(col, width)
 
         bar = QHBoxLayout()

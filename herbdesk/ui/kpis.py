@@ -76,6 +76,8 @@ class KpiStrip(QWidget):
             card = KpiCard(title, self)
             self.cards[key] = card
             grid.addWidget(card, 0, i)
+            # "333k / 333k" is the longest value: a quarter wider than the other cards
+            grid.setColumnStretch(i, 5 if key == "processed" else 4)
         outer.addLayout(grid)
         self.progress = QProgressBar(self)
         self.progress.setTextVisible(True)

@@ -10,12 +10,13 @@ and never all three in one frame (together they stalled the loop for ~100 ms at 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtGui import QFontMetrics, QPalette
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
 from herbdesk.state import RunState
 
@@ -52,8 +53,45 @@ class GrowingSeries:
         return self._buf[:m]
 
 
-def _themed_plot(title: str, palette: QPalette) -> pg.PlotWidget:
-    pw = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
+def compact_ticks(values: Sequence[float], spacing: float) -> list[str] | None:
+    """Tick labels for large values as 50k / 1.25M (None: small values, the default labels).
+
+    Six characters at most ("0" stays "0"), so a count axis keeps one width however large
+    the run grows.
+    """
+    big = max((abs(v) for v in values), default=0.0)
+    if big < 10_000:
+        return None
+    unit, suffix = (1e6, "M") if big >= 1e6 else (1e3, "k")
+    step = spacing / unit
+    decimals = 0  # as many as the tick spacing needs: 0.25M apart reads 1.00M, 1.25M
+    while decimals < 3 and abs(round(step, decimals) - step) > 1e-9 * max(step, 1.0):
+        decimals += 1
+    return [f"{v / unit:.{decimals}f}{suffix}" if v else "0" for v in values]
+
+
+class CompactAxis(pg.AxisItem):
+    """An axis of counts or rates: compact labels and a width fixed from the font.
+
+    A width that followed the labels changed when a loaded file's counts grew (28 -> 57 px),
+    which relaid and repainted each plot a second time at the end of every load.
+    """
+
+    def __init__(self, orientation: str, **kwargs: Any) -> None:
+        super().__init__(orientation, **kwargs)
+        if orientation in ("left", "right"):
+            widest = QFontMetrics(QApplication.font()).horizontalAdvance("888.8k")
+            self.setWidth(widest + 12)  # tick text offset, tick length, a margin
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        labels = compact_ticks([v * scale for v in values], spacing * scale)
+        return labels if labels is not None else super().tickStrings(values, scale, spacing)
+
+
+def _themed_plot(title: str, palette: QPalette, counts: tuple[str, ...] = ()) -> pg.PlotWidget:
+    """A plot in the window's colours; the axes named in `counts` label compactly."""
+    axes = {name: CompactAxis(name) for name in counts}
+    pw = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base), axisItems=axes)
     fg = palette.color(QPalette.ColorRole.Text)
     pw.setTitle(title, color=fg.name(), size="10pt")
     for axis in ("left", "bottom"):
@@ -77,7 +115,7 @@ class PlotsPanel(QWidget):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
 
-        self.rate_plot = _themed_plot("Success rate", pal)
+        self.rate_plot = _themed_plot("Success rate", pal, counts=("bottom",))
         self.rate_plot.setLabel("bottom", "specimen")
         self.rate_plot.setYRange(0, 1.05, padding=0)
         self.rate_plot.setLimits(yMin=-0.05, yMax=1.1)
@@ -110,7 +148,7 @@ class PlotsPanel(QWidget):
         self.cp_scatter = pg.ScatterPlotItem(size=14, pen=pg.mkPen("k", width=1))
         self.rate_plot.addItem(self.cp_scatter)
 
-        self.tp_plot = _themed_plot("Throughput (specimens/min)", pal)
+        self.tp_plot = _themed_plot("Throughput (specimens/min)", pal, counts=("left",))
         self.tp_plot.setLabel("bottom", "minutes since start")
         self.tp_curve = self.tp_plot.plot(
             pen=pg.mkPen("#2ca02c", width=2),
@@ -119,7 +157,7 @@ class PlotsPanel(QWidget):
             brush=pg.mkBrush(44, 160, 44, 60),
         )
 
-        self.conf_plot = _themed_plot("Confidence", pal)
+        self.conf_plot = _themed_plot("Confidence", pal, counts=("left",))
         self.conf_plot.setLabel("bottom", "mean field confidence")
         self.conf_plot.setXRange(0, 1, padding=0.02)
         self.conf_bars = pg.BarGraphItem(
@@ -182,6 +220,10 @@ class PlotsPanel(QWidget):
         """Redraw every plot with pending data now (end of a load, screenshots, tests)."""
         while self._pending:
             self._step()
+        for plot in (self.rate_plot, self.tp_plot, self.conf_plot):
+            # settle the auto range now: left to the paint, it changed the range there and
+            # had the success-rate plot (333k points) painted twice at the end of a load
+            plot.getViewBox().prepareForPaint()
 
     def _step(self) -> None:
         state = self._state
