@@ -204,6 +204,24 @@ def test_open_legacy_raw_file(qtbot, window: MainWindow) -> None:
     assert window.document.state.succeeded == 2
 
 
+def test_a_view_failing_at_the_end_of_a_load_does_not_leave_it_loading(
+    qtbot, window: MainWindow, monkeypatch
+) -> None:
+    """An exception while the views take the whole file (a bug in one of them) is reported,
+    and the window still leaves its loading state: it must not wait for the load forever."""
+    fixtures = Path(__file__).parent / "fixtures"
+
+    def broken(_state) -> None:
+        raise RuntimeError("a view bug")
+
+    monkeypatch.setattr(window.banners, "update_from", broken)
+    with qtbot.capture_exceptions() as raised:
+        assert window.open_path(fixtures / "legacy_raw_flat.jsonl")
+        qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
+    assert [str(e[1]) for e in raised] == ["a view bug"]
+    assert window.document.state.rows > 0
+
+
 def test_replay_steps_through_an_opened_run(
     qtbot, window: MainWindow, many_images, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from herbdesk.state import RunState
+from herbdesk.ui import formatting as fmt
 
 STYLES = {
     "ok": ("#1f7a3a", "#e6f4ea"),
@@ -120,7 +121,7 @@ class BannerBar(QWidget):
                 "end",
                 "ok",
                 f"Run completed: {state.succeeded:,} of {state.processed:,} succeeded "
-                f"({state.success_rate:.0%}).",
+                f"({fmt.percent(state.success_rate)}).",  # as the KPI card shows it
             )
         elif state.status == "cancelled":
             self.show_banner("end", "info", "Run stopped. Resume it to process the rest.")

@@ -469,18 +469,20 @@ class MainWindow(QMainWindow):
         self.load_progress.setValue(int(100 * done / total) if total else 100)
 
     def _load_done(self, stats) -> None:
-        self.load_progress.hide()
-        self.replay.load(self.document.events)
-        self.replay.show()
-        self._set_bad_lines(stats)
-        # banners first: the layout settles before the views draw the whole file, once
-        self.banners.update_from(self.document.state)
-        self.document.flush()
-        if self.loader is not None:
-            self.loader.wait()
-            self.loader.deleteLater()
-            self.loader = None
-        drop_source_cache()
+        try:
+            self.load_progress.hide()
+            self.replay.load(self.document.events)
+            self.replay.show()
+            self._set_bad_lines(stats)
+            # banners first: the layout settles before the views draw the whole file, once
+            self.banners.update_from(self.document.state)
+            self.document.flush()
+        finally:  # a view that fails to show the file must not leave the window "loading"
+            if self.loader is not None:
+                self.loader.wait()
+                self.loader.deleteLater()
+                self.loader = None
+            drop_source_cache()
 
     def is_loading(self) -> bool:
         return self.loader is not None
