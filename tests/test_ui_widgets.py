@@ -411,7 +411,8 @@ def test_detail_loads_sample_sheet(qtbot: QtBot, tmp_path: Path) -> None:
     qtbot.addWidget(detail)
     detail.resize(1100, 650)
     detail.show()
-    detail.show_specimen(state, 0, None)
+    with qtbot.waitSignal(detail.image_loaded, timeout=10000):  # decoded off the GUI thread
+        detail.show_specimen(state, 0, None)
     view = detail.image_view
     assert detail.image_stack.currentWidget() is view
     pixmap = view._item.pixmap()
@@ -428,7 +429,8 @@ def test_detail_loads_sample_sheet(qtbot: QtBot, tmp_path: Path) -> None:
 
     big = tmp_path / "big.jpg"
     Image.new("RGB", (6000, 1500), (200, 190, 170)).save(big)
-    detail.show_specimen(_state_with(Events(), big.name, str(big)), 0, None)
+    with qtbot.waitSignal(detail.image_loaded, timeout=10000):
+        detail.show_specimen(_state_with(Events(), big.name, str(big)), 0, None)
     pixmap = view._item.pixmap()
     assert (pixmap.width(), pixmap.height()) == (3000, 750)
 

@@ -6,11 +6,25 @@ plain text and the fields sit in a model: `<img src=...>` in a reply must show a
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEventLoop,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRunnable,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -51,6 +65,8 @@ Index = QModelIndex | QPersistentModelIndex
 MAX_DISPLAY_SIDE = 3000  # a 10k-px scan decoded at full size costs hundreds of MB for nothing
 LOW_CONFIDENCE = 0.5
 ZOOM_STEP = 1.25
+LOADING_TEXT = "Loading image…"
+DECODE_THREADS = 2  # one stale decode may still run while the wanted one starts
 _LOW_BG = QColor("#ffc94d")  # amber with dark text: readable in light and dark themes
 _LOW_FG = QColor("#1a1a1a")
 
@@ -197,12 +213,26 @@ class ImageView(QGraphicsView):
             self.fit()
 
 
-def load_image(path: str) -> tuple[QImage | None, str]:
-    """The image scaled to MAX_DISPLAY_SIDE (EXIF orientation applied), or None and why not."""
+def image_problem(path: str) -> str:
+    """Why there is nothing to decode at `path` (no path, no file), or "" if there may be.
+
+    Cheap (one stat), so the GUI thread answers these at once without a "Loading" flash.
+    """
     if not path:
-        return None, "No image path is recorded for this specimen."
+        return "No image path is recorded for this specimen."
     if not Path(path).is_file():
-        return None, f"Image not found:\n{path}"
+        return f"Image not found:\n{path}"
+    return ""
+
+
+def load_image(path: str) -> tuple[QImage | None, str]:
+    """The image scaled to MAX_DISPLAY_SIDE (EXIF orientation applied), or None and why not.
+
+    Safe off the GUI thread (QImage, not QPixmap): SpecimenDetail runs it in a thread pool.
+    """
+    why = image_problem(path)
+    if why:
+        return None, why
     reader = QImageReader(path)
     reader.setAutoTransform(True)
     size = reader.size()
@@ -217,13 +247,103 @@ def load_image(path: str) -> tuple[QImage | None, str]:
     return image, ""
 
 
+# ---------------------------------------------------------------------- background decoding
+# A 6000-px sheet takes 50-300 ms to decode: done on the GUI thread it froze the window each
+# time the detail pane followed a new result. Jobs run in a small private pool and report
+# through one long-lived emitter that belongs to no widget, so a job that finishes after its
+# SpecimenDetail is gone holds no reference to it and emits into nothing (Qt drops the
+# connection with the receiver). Every request gets a fresh token; a widget takes only the
+# result carrying its current token, and a job whose token was withdrawn before it started
+# (the user moved on, clear()) skips the decode altogether.
+
+
+class _DecodeSignals(QObject):
+    """Lives on the GUI thread; emitted from pool threads, so delivery is queued."""
+
+    decoded = Signal(int, str, QImage, str)  # token, path, image (null on failure), why not
+
+
+_tokens = itertools.count(1)
+_wanted: set[int] = set()  # tokens some widget still waits for
+_wanted_lock = threading.Lock()
+_signals: _DecodeSignals | None = None
+_pool: QThreadPool | None = None
+
+
+def _decoder() -> tuple[_DecodeSignals, QThreadPool]:
+    """The shared emitter and pool, made on first use (on the GUI thread, by a widget)."""
+    global _signals, _pool
+    if _signals is None or _pool is None:
+        _signals = _DecodeSignals()
+        _pool = QThreadPool()
+        _pool.setMaxThreadCount(DECODE_THREADS)
+    return _signals, _pool
+
+
+def _want(token: int) -> None:
+    with _wanted_lock:
+        _wanted.add(token)
+
+
+def _unwant(token: int) -> bool:
+    """Withdraw a token; True if it was still wanted."""
+    with _wanted_lock:
+        if token in _wanted:
+            _wanted.discard(token)
+            return True
+        return False
+
+
+def _still_wanted(token: int) -> bool:
+    with _wanted_lock:
+        return token in _wanted
+
+
+def wait_for_decodes(timeout_ms: int = 5000) -> bool:
+    """Wait for running image decodes to end (shutdown); True if none is left."""
+    return True if _pool is None else bool(_pool.waitForDone(timeout_ms))
+
+
+class _DecodeJob(QRunnable):
+    """Decode one sheet off the GUI thread. Holds the emitter, a path and a token: no widget."""
+
+    def __init__(self, signals: _DecodeSignals, token: int, path: str) -> None:
+        super().__init__()
+        self._signals = signals
+        self._token = token
+        self._path = path
+
+    def run(self) -> None:
+        if not _still_wanted(self._token):
+            return  # withdrawn while queued: nobody will look at it
+        try:
+            image, why = load_image(self._path)
+        except Exception as exc:  # a pool thread must not die without telling the pane why
+            image, why = None, f"Cannot read image:\n{self._path}\n{exc}"
+        with contextlib.suppress(RuntimeError):  # the emitter is gone: the app is exiting
+            self._signals.decoded.emit(
+                self._token, self._path, image if image is not None else QImage(), why
+            )
+        _unwant(self._token)  # delivered (or its pane is gone): nothing waits on it here
+
+
 class SpecimenDetail(QWidget):
-    """The sheet on the left; header, Darwin Core fields and raw text on the right."""
+    """The sheet on the left; header, Darwin Core fields and raw text on the right.
+
+    The sheet is decoded in a background thread: show_specimen() returns at once with
+    "Loading image…" in the pane, and `image_loaded` fires when the pane has settled.
+    """
+
+    image_loaded = Signal(bool)  # the pane settled after a request: True if a sheet is shown
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._record: dict[str, Any] | None = None
-        self._image_path: str | None = None
+        self._image_path: str | None = None  # the sheet shown, or being decoded
+        self._token = 0  # the decode this pane waits for; 0 when none
+        signals, self._pool = _decoder()
+        self._signals = signals
+        signals.decoded.connect(self._on_decoded)
 
         # left: image with zoom controls, or a plain-text placeholder
         self.image_view = ImageView()
@@ -349,6 +469,7 @@ class SpecimenDetail(QWidget):
     def clear(self) -> None:
         """Show nothing (no specimen selected, or a new source was opened)."""
         self._record = None
+        self._cancel_decode()
         self._image_path = None
         self.image_view.clear_image()
         self._show_placeholder("Select a specimen to see its sheet and fields.")
@@ -392,6 +513,31 @@ class SpecimenDetail(QWidget):
         self._load_image(state.path[row] or str(rec.get("image_path") or ""))
         self._update_buttons()
 
+    def image_pending(self) -> bool:
+        """True while the shown specimen's sheet is being decoded."""
+        return self._token != 0
+
+    def wait_for_image(self, timeout_ms: int = 10000) -> bool:
+        """Run the event loop until the pending sheet is shown (screenshots, tests).
+
+        Returns True if nothing is pending any more; False on timeout.
+        """
+        if not self._token:
+            return True
+        loop = QEventLoop()
+        self.image_loaded.connect(loop.quit)
+        timer = QTimer()
+        timer.setSingleShot(True)
+        timer.timeout.connect(loop.quit)
+        timer.start(max(0, timeout_ms))
+        try:
+            if self._token:  # not settled between the check and the connect
+                loop.exec()
+        finally:
+            timer.stop()
+            self.image_loaded.disconnect(loop.quit)
+        return not self._token
+
     def fields_json(self) -> str:
         """The shown fields as {term: {value, confidence}} JSON, in Darwin Core order."""
         rows = ordered_fields((self._record or {}).get("dwc"))
@@ -422,16 +568,40 @@ class SpecimenDetail(QWidget):
         return " · ".join(parts)
 
     def _load_image(self, path: str) -> None:
-        if path == self._image_path and self.image_view.has_image():
-            return  # a live refresh of the same specimen: keep zoom and pan
+        if path == self._image_path and (self._token or self.image_view.has_image()):
+            return  # a live refresh of the same specimen: keep zoom and pan, or the decode
+        self._cancel_decode()
         self._image_path = path
-        image, why = load_image(path)
-        if image is None:
-            self.image_view.clear_image()
+        self.image_view.clear_image()  # never the previous specimen's sheet under this one
+        why = image_problem(path)
+        if why:
             self._show_placeholder(why)
+            self.image_loaded.emit(False)
+            return
+        self._show_placeholder(LOADING_TEXT)
+        self._token = next(_tokens)
+        _want(self._token)
+        self._pool.start(_DecodeJob(self._signals, self._token, path))
+
+    def _cancel_decode(self) -> None:
+        """Forget the pending decode: a queued job skips it, a late result is ignored."""
+        if self._token:
+            _unwant(self._token)
+            self._token = 0
+
+    def _on_decoded(self, token: int, path: str, image: QImage, why: str) -> None:
+        if not token or token != self._token:
+            return  # another pane's, or stale: the user (or follow-latest) moved on
+        _unwant(token)
+        self._token = 0
+        if image.isNull():
+            self.image_view.clear_image()
+            self._show_placeholder(why or f"Cannot read image:\n{path}")
+            self.image_loaded.emit(False)
             return
         self.image_stack.setCurrentWidget(self.image_view)
         self.image_view.set_image(image)
+        self.image_loaded.emit(True)
 
     def _show_placeholder(self, text: str) -> None:
         self.placeholder.setText(text)

@@ -31,7 +31,7 @@ from herbdesk.events.reader import ReadStats, iter_events
 from herbdesk.extraction.pipeline import RunOutcome
 from herbdesk.state import row_in
 from herbdesk.ui.banners import BannerBar
-from herbdesk.ui.detail import SpecimenDetail
+from herbdesk.ui.detail import SpecimenDetail, wait_for_decodes
 from herbdesk.ui.document import RunDocument
 from herbdesk.ui.eventlog import EventLogPane
 from herbdesk.ui.icons import app_icon
@@ -621,7 +621,8 @@ class MainWindow(QMainWindow):
     def save_screenshot(self, path: Path, size: QSize | None = None) -> bool:
         if size is not None:
             self.resize(size)
-        self.document.flush()
+        self.document.flush()  # may select another specimen
+        self.detail.wait_for_image(10000)  # its sheet is decoded off the GUI thread
         for _ in range(5):
             QApplication.processEvents()
             time.sleep(0.02)
@@ -688,6 +689,7 @@ class MainWindow(QMainWindow):
         if self.worker is not None and self.worker.isRunning():
             self.worker.stop()
             self.worker.wait(timeout_ms)
+        wait_for_decodes(2000)  # no sheet decode left running into interpreter exit
 
     def force_close(self) -> None:
         """Close without asking (signals, scripted exits); the run was already stopped."""
