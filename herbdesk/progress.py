@@ -108,6 +108,8 @@ class TerminalProgress:
                 self.note(f"  skipped {d.get('image')}: {d.get('reason')}", style="dim")
         elif et == EventType.SPECIMEN_RETRYING:
             err = d.get("error") or {}
+            if d.get("reason") == "quota":  # the run's pause says it once; no line per specimen
+                return
             self.note(
                 f"  retrying in {d.get('delay_s')}s after {err.get('kind')}: "
                 f"{str(err.get('message', ''))[:120]}",

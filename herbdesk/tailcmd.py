@@ -153,7 +153,10 @@ def format_event(ev: Event) -> str:
         bad = [c.get("name") for c in checks if not c.get("ok")]
         info = "ok" if d.get("ok") else "FAILED " + ", ".join(map(str, bad))
     elif t == EventType.SPECIMEN_RETRYING:
-        info = f"attempt {d.get('attempt')} in {d.get('delay_s')}s: {d.get('error')}"
+        if d.get("reason") == "quota":
+            info = f"waits for the quota reset ({d.get('delay_s')}s): {d.get('error')}"
+        else:
+            info = f"attempt {d.get('attempt')} in {d.get('delay_s')}s: {d.get('error')}"
     elif t in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
         info = f"#{ev.sequence} {d.get('image', '')}"
         if t == EventType.SPECIMEN_COMPLETED:

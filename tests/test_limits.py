@@ -90,7 +90,17 @@ def test_used_up_quota_pauses_the_run_and_loses_nothing(
     assert api.state.served.count("quota:1.5") == 1 and api.state.chat_requests == 7
     gap = max(b - a for a, b in itertools.pairwise(api.state.arrivals))
     assert gap >= 1.4 and took >= 1.4
+    # the refused specimen is shown waiting for the reset, with the quota's error, not as
+    # still being processed
+    waits = [e for e in evs if e.event_type == EventType.SPECIMEN_RETRYING]
+    assert len(waits) == 1 and waits[0].data["reason"] == "quota"
+    assert waits[0].data["attempt"] == 0 and 0 < waits[0].data["delay_s"] <= 1.7
+    assert "free-models-per-day" in waits[0].data["error"]["message"]
     # what the window and `summary` make of it while paused, and after
+    st = RunState()
+    st.apply_batch(evs[: types.index(EventType.SPECIMEN_RETRYING) + 1])
+    row = st.row_of[waits[0].specimen_id]
+    assert st.row_status[row] == "retrying" and "free-models-per-day" in st.error[row]
     st = RunState()
     st.apply_batch(evs[: types.index(EventType.EXTRACTION_PAUSED) + 1])
     assert st.paused and "waits until" in st.pause_message

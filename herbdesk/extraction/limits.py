@@ -138,6 +138,12 @@ class RequestLimits:
             if not self._sleep(wait):  # the run's own sleep: a stop cuts it short
                 return False
 
+    def quota_wait_s(self) -> float:
+        """Seconds until the quota resets (0 when it is not used up)."""
+        with self._lock:
+            until = self._until
+        return max(0.0, until - self._now()) if until else 0.0
+
     def quota_exhausted(self, err: EngineError) -> bool:
         """If `err` says the quota is used up, pause until the reset and return True (the
         attempt is not the specimen's fault and is tried again); False for any other error."""

@@ -497,7 +497,18 @@ def extract_with_retries(
         except Exception as exc:  # an engine bug fails this specimen, not the run
             error = EngineError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
         if limits is not None and limits.quota_exhausted(error):
-            attempts -= 1
+            attempts -= 1  # not the specimen's fault: it is tried again after the reset
+            # it waits with the run: shown as waiting for the reset, not as still processing
+            emitter.emit(
+                EventType.SPECIMEN_RETRYING,
+                specimen_id=item.specimen_id,
+                data={
+                    "attempt": attempts,
+                    "delay_s": round(limits.quota_wait_s(), 2),
+                    "reason": "quota",
+                    "error": {"kind": error.kind, "message": error.message},
+                },
+            )
             continue
         if not error.retryable or attempts >= max_attempts:
             break

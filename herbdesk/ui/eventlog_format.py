@@ -62,6 +62,10 @@ def _describe(ev: Event) -> str:
     if et == EventType.SPECIMEN_SKIPPED:
         return f"{image}: {d.get('reason') or ''}"
     if et == EventType.SPECIMEN_RETRYING:
+        if d.get("reason") == "quota":
+            return f"waits for the API quota to reset (in {d.get('delay_s')} s) — " + _err(
+                d.get("error")
+            )
         return f"attempt {d.get('attempt')} failed, retry in {d.get('delay_s')} s — " + _err(
             d.get("error")
         )
@@ -113,6 +117,7 @@ def summarize(ev: Event) -> str:
 SUMMARY_LITERALS: tuple[str, ...] = (
     " / ", " (resumed)", " images", " · ", "?", "all checks passed", "failed: ", "; ", ": ",
     "attempt ", " failed, retry in ", " s — ", " · confidence ", " s", " fields",
+    "waits for the API quota to reset (in ", " s) — ",
     "checkpoint at ", ", success rate ", " (threshold ", ")", "success rate ", " on ", " #",
     "paused", "resumed", "by the user", " until ", " (", " — ", "/", " succeeded)", " ", "…",
     "None",
