@@ -451,3 +451,40 @@ def test_double_processing_is_recorded_once(
     _check_exact(events, 9)
     assert chat_requests > 9  # some specimens really were extracted twice
     assert client.hlen(RedisRun(client, "d").keys.results) == 9
+
+
+def test_worker_waits_out_a_used_up_quota(
+    client: Any, redis_url: str, many_images: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A daily-quota refusal pauses a worker until the reset, costs the specimen no attempt
+    and fails nothing (a worker used to retry it as a burst limit and fail it, and every
+    specimen after it, until the run halted at its checkpoint)."""
+    import threading
+
+    from herbdesk.distributed.worker import Worker
+    from herbdesk.extraction import limits
+
+    monkeypatch.setattr(limits, "RESET_MARGIN_S", 0.1)
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-test-good")
+    imgs = many_images(4)
+    with FakeApi(script=["good", "quota:1.5"]) as api:
+        enqueue_run(client, api_config(imgs, tmp_path, api.base_url, run_id="q"), redis_url)
+        worker = Worker(client, concurrency=1, run_id="q", block_ms=100, name="wq")
+        t0 = time.monotonic()
+        th = threading.Thread(target=worker.run)
+        th.start()
+        th.join(60)
+        took = time.monotonic() - t0
+        served = list(api.state.served)
+    assert not th.is_alive()
+    events = _stream_events(client, "q")
+    _check_exact(events, 4)
+    types = [e.event_type for e in events]
+    assert EventType.SPECIMEN_FAILED not in types
+    assert types.count(EventType.EXTRACTION_PAUSED) == 1
+    assert types.count(EventType.EXTRACTION_RESUMED) == 1
+    waits = [e for e in events if e.event_type == EventType.SPECIMEN_RETRYING]
+    assert len(waits) == 1 and waits[0].data["reason"] == "quota"
+    done = [e for e in events if e.event_type == EventType.SPECIMEN_COMPLETED]
+    assert all(e.data["attempts"] == 1 for e in done)
+    assert served.count("quota:1.5") == 1 and took >= 1.4

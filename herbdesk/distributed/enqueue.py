@@ -49,6 +49,7 @@ def build_manifest(
             "timeout_s": e.timeout_s,
         },
         "api_key_env": api_key_env,
+        "requests_per_minute": config.pace(),  # None: unpaced; each worker keeps it
         "max_attempts": config.max_attempts,
         "backoff_base_s": config.backoff_base_s,
         "backoff_max_s": config.backoff_max_s,

@@ -22,6 +22,7 @@ from herbdesk.distributed.keys import GROUP, RUNS_KEY, redact_url
 from herbdesk.events.types import EventType, HaltReason
 from herbdesk.extraction.engines import Engine, EngineSettings, create_engine
 from herbdesk.extraction.engines.base import SpecimenInput
+from herbdesk.extraction.limits import RequestLimits, default_requests_per_minute
 from herbdesk.extraction.pipeline import (
     backoff_delay,
     extract_with_retries,
@@ -54,6 +55,12 @@ class _RunContext:
             max_side=int(e.get("max_side") or 2048),
             timeout_s=float(e.get("timeout_s") or 120.0),
         )
+        # the run's pace (requests a minute, kept by each worker process), as enqueued; a
+        # run enqueued before it was recorded keeps the engine's known cap
+        self.pace: float | None = default_requests_per_minute(self.settings)
+        if "requests_per_minute" in m:  # None there: unpaced
+            self.pace = float(m["requests_per_minute"] or 0) or None
+        self.limits: RequestLimits | None = None  # made by the Worker, with its stop-aware sleep
         self.max_attempts = int(m.get("max_attempts") or 4)
         self.backoff_base_s = float(m.get("backoff_base_s") or 2.0)
         self.backoff_max_s = float(m.get("backoff_max_s") or 120.0)
@@ -133,6 +140,9 @@ class Worker:
                 if not run.manifest:
                     return None
                 ctx = self._contexts[run_id] = _RunContext(run)
+                # pacing and quota waits shared by this process's threads for the run: a used-up
+                # daily quota pauses them until the reset instead of failing every specimen
+                ctx.limits = RequestLimits(ctx.pace, lambda d: self._sleep(run, d), run)
             return ctx
 
     def _active(self) -> list[_RunContext]:
@@ -251,12 +261,15 @@ class Worker:
             return
         if run.r.exists(run.keys.control):
             return  # halted while this read blocked: leave it pending, start nothing new
-        run.r.hincrby(run.keys.stats, "started", 1)
-        run.emit(
-            EventType.SPECIMEN_PROCESSING,
-            specimen_id=sid,
-            data={"image": item.path.name, "path": str(item.path), "worker": consumer},
-        )
+
+        def started() -> None:  # after the paced slot and any quota wait, as in a local run
+            run.r.hincrby(run.keys.stats, "started", 1)
+            run.emit(
+                EventType.SPECIMEN_PROCESSING,
+                specimen_id=sid,
+                data={"image": item.path.name, "path": str(item.path), "worker": consumer},
+            )
+
         engine = ctx.engine()
         outcome = extract_with_retries(
             engine,
@@ -265,6 +278,8 @@ class Worker:
             lambda n, err: backoff_delay(n, err, ctx.backoff_base_s, ctx.backoff_max_s),
             lambda d: self._sleep(run, d),
             run,
+            limits=ctx.limits,
+            on_start=started,
         )
         if outcome.stopped:
             return  # left pending: not finished, so not recorded
