@@ -245,6 +245,12 @@ def test_resume_skips_completed_and_records_each_once(tmp_path: Path, many_image
     raw = raw_records(first.run_dir)
     ok = Counter(r["specimen_id"] for r in raw if r["success"])
     assert len(ok) == 20 and set(ok.values()) == {1}
+    # finishes are numbered across both invocations: the table's "#" never repeats
+    ends = (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED)
+    finished = [e.sequence for e in evs if e.event_type in ends]
+    assert len(finished) > 20  # the first invocation's failures finished again
+    assert sorted(finished) == list(range(1, len(finished) + 1))
+    assert sorted(r["sequence"] for r in raw) == sorted(finished)
     with open(first.run_dir / "occurrences.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 20

@@ -34,7 +34,7 @@ from herbdesk.extraction.engines.base import (
 from herbdesk.extraction.images import scan_images, specimen_id_of
 from herbdesk.extraction.limits import RequestLimits, default_requests_per_minute
 from herbdesk.extraction.preflight import run_preflight
-from herbdesk.extraction.results import ResultsWriter, completed_specimen_ids
+from herbdesk.extraction.results import ResultsWriter, resume_point
 from herbdesk.monitor.metrics import MetricsAccumulator, MetricsFileConsumer
 from herbdesk.monitor.validation import ValidationConfig, ValidationConsumer
 
@@ -214,9 +214,10 @@ class Pipeline:
         return self._finish()
 
     def _queue_specimens(self, images: list[Path]) -> queue.Queue[SpecimenInput]:
-        done = (
-            completed_specimen_ids(self.run_dir / runfiles.RAW) if self.config.resume_dir else set()
-        )
+        done: set[str] = set()
+        if self.config.resume_dir:
+            # finishes are numbered on from the earlier invocations' (the table's "#")
+            done, self._sequence = resume_point(self.run_dir / runfiles.RAW)
         seen: set[str] = set()
         todo: queue.Queue[SpecimenInput] = queue.Queue()
         for path in images:

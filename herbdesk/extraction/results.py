@@ -61,15 +61,27 @@ class ResultsWriter:
 
 def completed_specimen_ids(raw_path: Path) -> set[str]:
     """Specimen ids with a successful record in an existing raw.jsonl (for --resume)."""
+    return resume_point(raw_path)[0]
+
+
+def resume_point(raw_path: Path) -> tuple[set[str], int]:
+    """What a resumed run continues from: the specimen ids with a successful record in an
+    existing raw.jsonl, and the highest finish ordinal (`sequence`) recorded there."""
     done: set[str] = set()
+    last = 0
     if not raw_path.exists():
-        return done
+        return done, last
     with open(raw_path, "rb") as fh:
         for line in fh:
             try:
                 rec = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue  # a torn last line from a crash: that specimen is simply redone
-            if isinstance(rec, dict) and rec.get("success") and rec.get("specimen_id"):
+            if not isinstance(rec, dict):
+                continue
+            if rec.get("success") and rec.get("specimen_id"):
                 done.add(str(rec["specimen_id"]))
-    return done
+            seq = rec.get("sequence")
+            if type(seq) is int and seq > last:
+                last = seq
+    return done, last
