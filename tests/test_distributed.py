@@ -131,16 +131,24 @@ def _ts(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def _check_exact(events: list[Any], n: int) -> None:
-    """No loss, no double count, seq strictly increasing, one terminal event."""
+def _check_exact(events: list[Any], n: int, failed: int = 0) -> None:
+    """No loss, no double count, seq strictly increasing, one terminal event; `failed` of the
+    n specimens end as specimen.failed, the rest as specimen.completed."""
     seqs = [e.seq for e in events]
     assert seqs == list(range(1, len(seqs) + 1))
-    finished = [e for e in events if e.event_type == EventType.SPECIMEN_COMPLETED]
+    finished = [
+        e
+        for e in events
+        if e.event_type in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED)
+    ]
     assert len(finished) == n
     assert len({e.specimen_id for e in finished}) == n
     assert sorted(e.sequence for e in finished) == list(range(1, n + 1))
+    assert sum(1 for e in finished if e.event_type == EventType.SPECIMEN_FAILED) == failed
     terminal = [e for e in events if e.event_type == EventType.EXTRACTION_COMPLETED]
     assert len(terminal) == 1 and terminal[0].data["processed"] == n
+    assert terminal[0].data["failed"] == failed and terminal[0].data["succeeded"] == n - failed
+    assert not [e for e in events if e.event_type == EventType.EXTRACTION_FAILED]
 
 
 def test_redact_and_parse_target() -> None:
@@ -488,3 +496,116 @@ def test_worker_waits_out_a_used_up_quota(
     done = [e for e in events if e.event_type == EventType.SPECIMEN_COMPLETED]
     assert all(e.data["attempts"] == 1 for e in done)
     assert served.count("quota:1.5") == 1 and took >= 1.4
+
+
+def _crashed_deliveries(client: Any, run_id: str, times: int) -> tuple[bytes, str]:
+    """Deliver the run's first entry `times` times to consumers that die on it (read, then
+    claimed by one dead consumer after another, never acked), as after `times` worker crashes.
+    Returns the entry id and its specimen id."""
+    stream = RedisRun(client, run_id).keys.specimens
+    ((_, [(entry_id, fields)]),) = client.xreadgroup(GROUP, "dead-1", {stream: ">"}, count=1)
+    for i in range(2, times + 1):
+        # idle set past any claim-idle: a worker claims it on its first look
+        client.xclaim(stream, GROUP, f"dead-{i}", 0, [entry_id], idle=3_600_000)
+    (p,) = client.xpending_range(stream, GROUP, entry_id, entry_id, 1)
+    assert p["times_delivered"] == times and p["time_since_delivered"] >= 1_000
+    return entry_id, fields[b"specimen_id"].decode()
+
+
+def _serve(client: Any, run_id: str, **kw: Any) -> Any:
+    """An in-process worker serving the run to its end (claim-idle tiny: it claims at once)."""
+    import threading
+
+    from herbdesk.distributed.worker import Worker
+
+    worker = Worker(
+        client, concurrency=1, run_id=run_id, claim_idle_s=0.05, block_ms=100, name="live", **kw
+    )
+    th = threading.Thread(target=worker.run)
+    th.start()
+    th.join(60)
+    assert not th.is_alive()
+    return worker
+
+
+def test_specimen_that_kills_every_worker_is_failed_at_the_delivery_limit(
+    client: Any,
+    redis_url: str,
+    many_images: Any,
+    tmp_path: Path,
+    monkeypatch: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An entry delivered MAX_DELIVERIES times without being finished (each worker that took
+    it crashed) is failed as worker_crashed on the next claim, never sent to the API again;
+    the others complete and the run completes, each specimen recorded once."""
+    from herbdesk.distributed.keys import MAX_DELIVERIES
+
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-test-good")
+    imgs = many_images(6)
+    with FakeApi() as api:
+        enqueue_run(client, api_config(imgs, tmp_path, api.base_url, run_id="p"), redis_url)
+        _, poisoned = _crashed_deliveries(client, "p", MAX_DELIVERIES)
+        with caplog.at_level("WARNING", logger="herbdesk.distributed.worker"):
+            worker = _serve(client, "p")
+        chat_requests = api.state.chat_requests
+    events = _stream_events(client, "p")
+    _check_exact(events, 6, failed=1)
+    (fail,) = [e for e in events if e.event_type == EventType.SPECIMEN_FAILED]
+    assert fail.specimen_id == poisoned
+    err = fail.data["error"]
+    assert err["kind"] == "worker_crashed"
+    assert f"taken by workers {MAX_DELIVERIES} times and never finished" in err["message"]
+    assert "crash or kill" in err["message"] and "Check the image" in err["message"]
+    assert fail.data["success"] is False and fail.data["attempts"] == MAX_DELIVERIES
+    rec = RedisRun(client, "p").stored_record(poisoned)
+    assert rec is not None and rec["success"] is False and rec["error"] == err
+    # not processed again: no processing event for it, and no request about it
+    assert not [
+        e
+        for e in events
+        if e.event_type == EventType.SPECIMEN_PROCESSING and e.specimen_id == poisoned
+    ]
+    assert chat_requests == 5
+    assert worker.processed == 6
+    assert client.xpending(RedisRun(client, "p").keys.specimens, GROUP)["pending"] == 0
+    assert any(
+        r.levelname == "WARNING" and poisoned in r.getMessage() and "5 times" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_entry_at_the_delivery_limit_is_still_processed(
+    client: Any, redis_url: str, many_images: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """One delivery short of the limit a claimed entry is extracted as usual; the limit is the
+    worker's (`--max-deliveries`)."""
+    from herbdesk.distributed.keys import MAX_DELIVERIES
+
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-test-good")
+    imgs = many_images(4)
+    with FakeApi() as api:
+        enqueue_run(client, api_config(imgs, tmp_path, api.base_url, run_id="b"), redis_url)
+        _, claimed = _crashed_deliveries(client, "b", MAX_DELIVERIES - 1)
+        _serve(client, "b")  # its claim is delivery MAX_DELIVERIES: not over the limit
+        chat_requests = api.state.chat_requests
+    events = _stream_events(client, "b")
+    _check_exact(events, 4)
+    assert any(
+        e.event_type == EventType.SPECIMEN_COMPLETED and e.specimen_id == claimed for e in events
+    )
+    assert chat_requests == 4
+    # a lower limit set on the worker applies to the same history
+    client.flushall()
+    with FakeApi() as api:
+        enqueue_run(client, api_config(imgs, tmp_path, api.base_url, run_id="b2"), redis_url)
+        _, claimed = _crashed_deliveries(client, "b2", 2)
+        _serve(client, "b2", max_deliveries=2)
+        chat_requests = api.state.chat_requests
+    events = _stream_events(client, "b2")
+    _check_exact(events, 4, failed=1)
+    (fail,) = [e for e in events if e.event_type == EventType.SPECIMEN_FAILED]
+    assert (
+        fail.specimen_id == claimed and "taken by workers 2 times" in fail.data["error"]["message"]
+    )
+    assert chat_requests == 3

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from herbdesk.distributed.keys import is_broker_url, redact_url
+from herbdesk.distributed.keys import MAX_DELIVERIES, is_broker_url, redact_url
 
 BROKER_ENV = "HERBDESK_BROKER"
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_PREFLIGHT = 0, 1, 2, 3
@@ -55,6 +55,15 @@ def add_worker_parser(sub: Any) -> argparse.ArgumentParser:
         default=60.0,
         metavar="SECONDS",
         help="claim specimens pending this long on another (dead) worker (default 60)",
+    )
+    w.add_argument(
+        "--max-deliveries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fail a specimen (worker_crashed) instead of taking it again once workers have "
+        f"taken it N times without finishing it (each one crashed or was killed; default "
+        f"{MAX_DELIVERIES})",
     )
     w.add_argument("--name", help="consumer name (default host-pid)")
     w.add_argument("-v", "--verbose", action="store_true")
@@ -104,6 +113,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
     if args.concurrency < 1:
         return _err("--concurrency must be >= 1", EXIT_USAGE)
+    max_deliveries = MAX_DELIVERIES if args.max_deliveries is None else args.max_deliveries
+    if max_deliveries < 1:
+        return _err("--max-deliveries must be >= 1", EXIT_USAGE)
     try:
         client = _client(args.broker)
     except ValueError as exc:
@@ -116,6 +128,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         claim_idle_s=args.claim_idle,
         name=args.name,
+        max_deliveries=max_deliveries,
     )
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     print(

@@ -15,6 +15,10 @@ GROUP = "workers"
 # behind see the run from the oldest kept event (the coordinator's mirror holds everything).
 EVENTS_MAXLEN = 1_000_000
 SCHEMES = ("redis", "rediss", "unix")
+# deliveries of one specimen entry (Redis's count: the first read plus each claim) before a
+# claimed entry is failed (`worker_crashed`) instead of processed again; a specimen that kills
+# every worker that takes it would otherwise be re-claimed each claim-idle, forever
+MAX_DELIVERIES = 5
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,11 @@ Delivery is at-least-once: an entry is acknowledged (XACK) only after its record
 and its finished event added, and entries idle past `claim_idle_s` on a dead worker are
 claimed (XAUTOCLAIM) by live ones. The result hash makes the effect exactly-once: a specimen
 done twice is recorded, counted and announced once.
+
+A claimed entry Redis has delivered more than `max_deliveries` times (every worker that took it
+died on it: a decoder crash, an OOM kill on a gigantic sheet) is not tried again: it is recorded
+as a failed specimen (`worker_crashed`) through the same path as any failure, and acknowledged,
+so the run still completes.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from typing import Any
 
 from herbdesk.apikeys import get_api_key
 from herbdesk.distributed.broker import RedisRun
-from herbdesk.distributed.keys import GROUP, RUNS_KEY, redact_url
+from herbdesk.distributed.keys import GROUP, MAX_DELIVERIES, RUNS_KEY, redact_url
 from herbdesk.events.types import EventType, HaltReason
 from herbdesk.extraction.engines import Engine, EngineSettings, create_engine
-from herbdesk.extraction.engines.base import SpecimenInput
+from herbdesk.extraction.engines.base import EngineError, ErrorKind, SpecimenInput
 from herbdesk.extraction.limits import RequestLimits, default_requests_per_minute
 from herbdesk.extraction.pipeline import (
+    SpecimenOutcome,
     backoff_delay,
     extract_with_retries,
     finished_event_data,
@@ -91,14 +97,18 @@ class Worker:
         claim_idle_s: float = 60.0,
         block_ms: int = 250,
         name: str | None = None,
+        max_deliveries: int = MAX_DELIVERIES,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
+        if max_deliveries < 1:
+            raise ValueError("max_deliveries must be >= 1")
         self.r = client
         self.concurrency = concurrency
         self.run_id = run_id
         self.claim_idle_ms = max(1, int(claim_idle_s * 1000))
         self.block_ms = block_ms
+        self.max_deliveries = max_deliveries
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.processed = 0
         self._stop = threading.Event()
@@ -190,10 +200,13 @@ class Worker:
             return True
         state["seen_run"] = True
         item: tuple[_RunContext, bytes, dict[bytes, bytes]] | None = None
+        deliveries = 1  # an entry read as new (">") is on its first delivery
         now = time.monotonic()
         if now - state["last_claim"] >= min(1.0, self.claim_idle_ms / 2000):
             state["last_claim"] = now
             item = self._claim(runs, consumer)
+            if item is not None:
+                deliveries = self._deliveries(item[0], item[1])
         if item is None:
             item = self._read(runs, consumer)
         if item is None:
@@ -202,7 +215,10 @@ class Worker:
             return True
         ctx, entry_id, fields = item
         try:
-            self._handle(ctx, consumer, entry_id, fields)
+            if deliveries > self.max_deliveries:
+                self._give_up(ctx, consumer, entry_id, fields, deliveries)
+            else:
+                self._handle(ctx, consumer, entry_id, fields)
         except redis.RedisError:
             raise
         except Exception as exc:  # a bug halts the run with a reason, like a local run
@@ -238,6 +254,12 @@ class Worker:
                 if fields:  # None for an entry trimmed from the stream
                     return ctx, entry_id, fields
         return None
+
+    def _deliveries(self, ctx: _RunContext, entry_id: bytes) -> int:
+        """How many times Redis has delivered the entry (this claim included); 0 if it is no
+        longer pending (acknowledged meanwhile)."""
+        rows = self.r.xpending_range(ctx.run.keys.specimens, GROUP, entry_id, entry_id, 1)
+        return int(rows[0]["times_delivered"]) if rows else 0
 
     # ------------------------------------------------------------- one specimen
     def _sleep(self, run: RedisRun, seconds: float) -> bool:
@@ -283,6 +305,58 @@ class Worker:
         )
         if outcome.stopped:
             return  # left pending: not finished, so not recorded
+        self._finish(ctx, item, entry_id, engine, outcome)
+
+    def _give_up(
+        self,
+        ctx: _RunContext,
+        consumer: str,
+        entry_id: bytes,
+        fields: dict[bytes, bytes],
+        deliveries: int,
+    ) -> None:
+        """A claimed entry over the delivery limit: every worker that took it before died on
+        it. Fail it without trying again (recorded, announced, acked like any failure)."""
+        run = ctx.run
+        sid = fields[b"specimen_id"].decode()
+        item = SpecimenInput(path=Path(fields[b"path"].decode()), specimen_id=sid)
+        if run.r.hexists(run.keys.results, sid):
+            self._settle_recorded(ctx, item, entry_id)
+            return
+        if run.r.exists(run.keys.control):
+            return  # halted: leave it pending, record nothing new
+        taken = deliveries - 1  # the deliveries before this claim, none of which finished
+        log.warning(
+            "%s: specimen %s (%s) was taken %d times and never finished (a worker crash or "
+            "kill each time); failing it as worker_crashed without another try (limit %d "
+            "deliveries)",
+            consumer,
+            sid,
+            item.path,
+            taken,
+            self.max_deliveries,
+        )
+        error = EngineError(
+            ErrorKind.WORKER_CRASHED,
+            f"taken by workers {taken} times and never finished (a worker crash or kill each "
+            f"time, e.g. a decoder crash or running out of memory on this image); not tried "
+            f"again. Check the image (does it open? how large is it?) and the workers' logs, "
+            f"then process it again in a new run (resuming a distributed run is not supported "
+            f"yet)",
+        )
+        outcome = SpecimenOutcome(None, error, taken, 0.0)
+        self._finish(ctx, item, entry_id, ctx.engine(), outcome)
+
+    def _finish(
+        self,
+        ctx: _RunContext,
+        item: SpecimenInput,
+        entry_id: bytes,
+        engine: Engine,
+        outcome: SpecimenOutcome,
+    ) -> None:
+        """Record a finished specimen once, announce it, ack its entry, run validation."""
+        run = ctx.run
         record = specimen_record(run.run_id, 0, item, engine, outcome)
         counts = run.record(record, *outcome.metrics_args())
         if counts is None:  # another worker recorded it meanwhile (a claimed duplicate)
@@ -291,7 +365,7 @@ class Worker:
         sequence, processed, succeeded, consecutive = counts
         _, snap = run.snapshot()
         run.emit_finished(
-            sid, outcome.event_type, sequence, finished_event_data(item, outcome), snap
+            item.specimen_id, outcome.event_type, sequence, finished_event_data(item, outcome), snap
         )
         run.r.xack(run.keys.specimens, GROUP, entry_id)
         self.processed += 1

@@ -24,6 +24,9 @@ class ErrorKind:
     OUTPUT = "output_error"  # cannot write results: fatal
     CANCELLED = "cancelled"
     INTERNAL = "internal_error"
+    # distributed runs: taken by workers too many times, none of them finished it (each one
+    # crashed or was killed on it); failed without another try
+    WORKER_CRASHED = "worker_crashed"
 
 
 FATAL_KINDS = frozenset(
