@@ -284,13 +284,16 @@ class Worker:
         if run.r.exists(run.keys.control):
             return  # halted while this read blocked: leave it pending, start nothing new
 
-        def started() -> None:  # after the paced slot and any quota wait, as in a local run
+        def started() -> bool:  # after the paced slot and any quota wait, as in a local run
+            if run.r.exists(run.keys.control):
+                return False  # halted meanwhile: leave it pending, start nothing new
             run.r.hincrby(run.keys.stats, "started", 1)
             run.emit(
                 EventType.SPECIMEN_PROCESSING,
                 specimen_id=sid,
                 data={"image": item.path.name, "path": str(item.path), "worker": consumer},
             )
+            return True
 
         engine = ctx.engine()
         outcome = extract_with_retries(

@@ -56,6 +56,12 @@ class EventBus:
     def last_seq(self) -> int:
         return self._seq
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while an event is written and its consumers run (re-entrant): a caller holding
+        it sees no event, and no consumer's reaction to one (a halt), happen meanwhile."""
+        return self._lock
+
     def subscribe(self, handler: Handler, name: str | None = None) -> None:
         """Add a consumer; it receives every event emitted after this call."""
         with self._lock:

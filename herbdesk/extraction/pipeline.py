@@ -295,16 +295,23 @@ class Pipeline:
         return backoff_delay(attempt, err, self.config.backoff_base_s, self.config.backoff_max_s)
 
     def _process(self, engine: Engine, item: SpecimenInput) -> None:
-        def begin() -> None:
+        def begin() -> bool:
             # Called once the paced slot (and any quota reset) has come: a specimen whose
-            # worker still waits is not "processing", and one stopped meanwhile never started.
-            with self._finish_lock:
-                self.started_count += 1
-            self.bus.emit(
-                EventType.SPECIMEN_PROCESSING,
-                specimen_id=item.specimen_id,
-                data={"image": item.path.name, "path": str(item.path)},
-            )
+            # worker still waits is not "processing", and one stopped meanwhile never starts.
+            # Under the bus's lock: a checkpoint halts the run from inside the dispatch of a
+            # finish event, so either this start comes first, or it sees the halt (checking
+            # outside the lock let a start slip in after the failed checkpoint's event).
+            # (Not _finish_lock here: a finish takes it, then the bus's lock.)
+            with self.bus.lock:
+                if self.control.should_stop:
+                    return False
+                self.started_count += 1  # counted under the bus's lock, read at the end
+                self.bus.emit(
+                    EventType.SPECIMEN_PROCESSING,
+                    specimen_id=item.specimen_id,
+                    data={"image": item.path.name, "path": str(item.path)},
+                )
+            return True
 
         outcome = extract_with_retries(
             engine,
@@ -464,14 +471,15 @@ def extract_with_retries(
     sleep: Callable[[float], bool],
     emitter: Emitter,
     limits: RequestLimits | None = None,
-    on_start: Callable[[], None] | None = None,
+    on_start: Callable[[], bool] | None = None,
 ) -> SpecimenOutcome:
     """engine.extract with retries on transient errors; `sleep` returns False when stopped.
 
     With `limits`, each request waits for its paced slot, and a used-up quota pauses until the
     reset without costing the specimen an attempt. `on_start` is called once, just before the
     first request is sent (after those waits): where the caller says the specimen is being
-    processed. A specimen stopped before then is skipped without ever having started.
+    processed, or returns False if the run was stopped meanwhile. A specimen stopped before
+    then is skipped without ever having started.
     """
     t0 = time.monotonic()
     waited = 0.0  # pacing and quota waits: not the specimen's processing time
@@ -486,7 +494,8 @@ def extract_with_retries(
             if not go_on:
                 return _stopped(item, error, attempts, emitter)
         if on_start is not None:
-            on_start()
+            if not on_start():
+                return _stopped(item, error, attempts, emitter)
             on_start = None
         attempts += 1
         try:
