@@ -218,7 +218,9 @@ def test_a_view_failing_at_the_end_of_a_load_does_not_leave_it_loading(
     with qtbot.capture_exceptions() as raised:
         assert window.open_path(fixtures / "legacy_raw_flat.jsonl")
         qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
-    assert [str(e[1]) for e in raised] == ["a view bug"]
+        monkeypatch.undo()  # the view works again: the refreshes that follow must not raise
+    # the end of the load raised (and maybe a refresh tick before the undo)
+    assert raised and all(str(e[1]) == "a view bug" for e in raised)
     assert window.document.state.rows > 0
 
 
