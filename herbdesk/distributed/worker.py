@@ -272,17 +272,29 @@ class Worker:
                 return False
             time.sleep(min(STOP_POLL_S, left))
 
-    def _handle(
-        self, ctx: _RunContext, consumer: str, entry_id: bytes, fields: dict[bytes, bytes]
-    ) -> None:
+    def _take(
+        self, ctx: _RunContext, entry_id: bytes, fields: dict[bytes, bytes]
+    ) -> SpecimenInput | None:
+        """The entry's specimen, or None when there is nothing to do with it: already recorded
+        (settled here), or the run halted while the read blocked (left pending)."""
         run = ctx.run
         sid = fields[b"specimen_id"].decode()
         item = SpecimenInput(path=Path(fields[b"path"].decode()), specimen_id=sid)
         if run.r.hexists(run.keys.results, sid):
             self._settle_recorded(ctx, item, entry_id)
-            return
+            return None
         if run.r.exists(run.keys.control):
-            return  # halted while this read blocked: leave it pending, start nothing new
+            return None  # halted: leave it pending, start nothing new
+        return item
+
+    def _handle(
+        self, ctx: _RunContext, consumer: str, entry_id: bytes, fields: dict[bytes, bytes]
+    ) -> None:
+        run = ctx.run
+        item = self._take(ctx, entry_id, fields)
+        if item is None:
+            return
+        sid = item.specimen_id
 
         def started() -> bool:  # after the paced slot and any quota wait, as in a local run
             if run.r.exists(run.keys.control):
@@ -320,14 +332,10 @@ class Worker:
     ) -> None:
         """A claimed entry over the delivery limit: every worker that took it before died on
         it. Fail it without trying again (recorded, announced, acked like any failure)."""
-        run = ctx.run
-        sid = fields[b"specimen_id"].decode()
-        item = SpecimenInput(path=Path(fields[b"path"].decode()), specimen_id=sid)
-        if run.r.hexists(run.keys.results, sid):
-            self._settle_recorded(ctx, item, entry_id)
+        item = self._take(ctx, entry_id, fields)
+        if item is None:
             return
-        if run.r.exists(run.keys.control):
-            return  # halted: leave it pending, record nothing new
+        sid = item.specimen_id
         taken = deliveries - 1  # the deliveries before this claim, none of which finished
         log.warning(
             "%s: specimen %s (%s) was taken %d times and never finished (a worker crash or "
