@@ -187,7 +187,9 @@ def test_dropped_connection_resumes_at_the_right_byte(tmp_path: Path, ssh_follow
     n = 2000
     p = tmp_path / "events.jsonl"
     f, col = ssh_follow(p)
-    writer = start_writer(p, n, seed=7, pause=0.01)  # about 3 s of writing
+    # about 10 s of writing: time for three drops and reconnects even on a loaded machine
+    # (with ~3 s, a slow reconnect let the writer finish after a single drop)
+    writer = start_writer(p, n, seed=7, pause=0.04)
     drops = 0
     while writer.poll() is None and drops < 3:
         want = 300 * (drops + 1)
