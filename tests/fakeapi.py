@@ -302,6 +302,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: sixteen workers connecting at once had some
+    # SYNs dropped and retried a second later (TCP's initial timeout), so a concurrency-16 run
+    # sometimes started six workers a second late and needed one more round of requests. A real
+    # API accepts them; so does this one now.
+    request_queue_size = 128
     state: FakeApiState
 
     def handle_error(self, request: Any, client_address: Any) -> None:
