@@ -239,6 +239,12 @@ def fold_bulk(state: RunState, ev: BulkLine) -> None:
             d.attempts,
             d.tokens,
         )
+        q = d.quality
+        if q or state.quality:
+            row = state.last_finished_row
+            assert row is not None
+            ok = et == EventType.SPECIMEN_COMPLETED and d.success is not False
+            state.quality.set(row, orjson.loads(memoryview(q)) if q and ok else None)
     if ev.metrics:
         raw = metrics_object(ev.metrics)
         if raw is not None:

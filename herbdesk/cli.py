@@ -17,6 +17,7 @@ EXIT_USAGE = 2
 EXIT_PREFLIGHT = 3
 EXIT_HALTED = 4
 EXIT_FATAL = 5
+EXIT_BELOW_THRESHOLD = 6
 EXIT_CANCELLED = 130
 
 EXIT_CODES_HELP = """exit codes:
@@ -24,8 +25,10 @@ EXIT_CODES_HELP = """exit codes:
   1    internal error
   2    usage error (bad arguments, no images, unreadable config)
   3    preflight failed (no/refused API key, model missing, output not writable); nothing attempted
-  4    halted by validation (checkpoint failed or too many consecutive failures)
+  4    halted by validation: a checkpoint failed (success or record quality), too many
+       failures in a row, identical records, the run degraded, or known-answer sheets wrong
   5    halted by a fatal error mid-run (key revoked, model gone, disk full)
+  6    ran to the end but below threshold (success rate or share of usable records)
   130  cancelled (Ctrl-C); in-flight specimens were finished or left for --resume
 """
 
@@ -96,6 +99,43 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--warning-threshold", type=float, help="warn below this success rate (0.7)")
     v.add_argument(
         "--max-consecutive-failures", type=int, help="halt after N failures in a row (10; 0=off)"
+    )
+    q = r.add_argument_group("record quality (docs/quality.md)")
+    q.add_argument(
+        "--quality-threshold",
+        type=float,
+        help="halt at the checkpoint, and fail the end verdict, below this share of usable "
+        "records (0.5)",
+    )
+    q.add_argument(
+        "--no-degraded-halt",
+        dest="degraded_halt",
+        action="store_false",
+        default=None,
+        help="do not halt when the last 50 specimens fall below the thresholds",
+    )
+    q.add_argument(
+        "--require",
+        metavar="TERMS",
+        help="terms a usable record needs: comma between groups, | between alternatives "
+        "(default scientificName,eventDate|recordedBy|locality)",
+    )
+    q.add_argument("--catalog-pattern", metavar="REGEX", help="catalogNumber must match this")
+    q.add_argument(
+        "--gold",
+        type=Path,
+        metavar="FILE",
+        help="known-answer sheets (CSV: image or catalogNumber, then expected terms); "
+        "queued first, a run whose answers are wrong halts",
+    )
+    q.add_argument(
+        "--gold-threshold", type=float, help="halt below this share of right gold terms (0.7)"
+    )
+    q.add_argument(
+        "--checklist",
+        type=Path,
+        metavar="FILE",
+        help="names checklist (text, CSV with scientificName, DwC-A, COLDP) to match names",
     )
     r.add_argument("--quiet", action="store_true", help="no live progress, only the final line")
     from herbdesk.monitor.alerts import add_alert_arguments
@@ -186,6 +226,7 @@ def build_run_config(args: argparse.Namespace) -> Any:
     from herbdesk.extraction.engines import EngineSettings
     from herbdesk.extraction.pipeline import RunConfig
     from herbdesk.monitor.validation import ValidationConfig
+    from herbdesk.quality.judge import QualitySettings
 
     conf = _load_config(args.config)
     run_conf: dict[str, Any] = dict(conf.get("run", {}))
@@ -244,6 +285,9 @@ def build_run_config(args: argparse.Namespace) -> Any:
         ("warning_every", "warning_every"),
         ("warning_threshold", "warning_threshold"),
         ("max_consecutive_failures", "max_consecutive_failures"),
+        ("quality_threshold", "quality_threshold"),
+        ("degraded_halt", "degraded_halt"),
+        ("gold_threshold", "gold_threshold"),
     ):
         val = getattr(args, flag)
         if val is not None:
@@ -256,6 +300,21 @@ def build_run_config(args: argparse.Namespace) -> Any:
     if concurrency < 1:
         raise SystemExit(_usage_error("--concurrency must be >= 1"))
     limit = pick(args.limit, "limit", None)
+    q_conf: dict[str, Any] = {**prev.get("quality", {}), **conf.get("quality", {})}
+
+    def qpick(flag: Any, key: str) -> Any:
+        return flag if flag is not None else q_conf.get(key)
+
+    gold, checklist = qpick(args.gold, "gold"), qpick(args.checklist, "checklist")
+    quality = QualitySettings(
+        require=qpick(args.require, "require"),
+        catalog_pattern=qpick(args.catalog_pattern, "catalog_pattern"),
+        gold_path=Path(gold).absolute() if gold else None,
+        checklist_path=Path(checklist).absolute() if checklist else None,
+    )
+    for path in (quality.gold_path, quality.checklist_path):
+        if path is not None and not path.is_file():
+            raise SystemExit(_usage_error(f"not found: {path}"))
     return RunConfig(
         inputs=inputs,
         out_dir=Path(pick(args.out, "out_dir", "runs")),
@@ -268,6 +327,7 @@ def build_run_config(args: argparse.Namespace) -> Any:
         limit=int(limit) if limit is not None else None,
         resume_dir=args.resume,
         validation=validation,
+        quality=quality,
         max_attempts=int(pick(args.max_attempts, "max_attempts", 4)),
         requests_per_minute=_pace(pick(args.requests_per_minute, "requests_per_minute", None)),
     )
@@ -356,12 +416,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = outcome_box[0]
     progress.final(outcome)
     if outcome.status == "completed":
-        return EXIT_OK
+        return EXIT_BELOW_THRESHOLD if outcome.verdict == "below_threshold" else EXIT_OK
     if outcome.status == "cancelled":
         return EXIT_CANCELLED
     return {
         "preflight_failed": EXIT_PREFLIGHT,
         "early_validation_failed": EXIT_HALTED,
         "consecutive_failures": EXIT_HALTED,
+        "early_quality_failed": EXIT_HALTED,
+        "identical_records": EXIT_HALTED,
+        "degraded": EXIT_HALTED,
+        "gold_failed": EXIT_HALTED,
         "fatal_error": EXIT_FATAL,
     }.get(outcome.reason or "", EXIT_INTERNAL)

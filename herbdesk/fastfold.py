@@ -50,7 +50,7 @@ _EXACT = 2**53
 # the columns a finish reads (the first eight: what the row keeps of its last finish)
 FINISH_FIELDS = (
     "conf", "time_ms", "cost", "sequence", "fields", "attempts", "error_off", "error_len",
-    "tokens", "epoch", "ts_kind", "ts_off", "ts_len",
+    "tokens", "epoch", "ts_kind", "ts_off", "ts_len", "quality_off", "quality_len",
 )  # fmt: skip
 # below this a segment's lines are folded one by one: the column fold's fixed cost (a few
 # dozen numpy calls) only pays off over many lines
@@ -288,6 +288,32 @@ def _fill_first(
     _assign(column, crow, values)
 
 
+def lf_quality(f: Columns, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The quality spans of each row's last finish."""
+    return f.quality_off[last], f.quality_len[last]
+
+
+def _fold_quality(
+    state: RunState,
+    block: bytes | bytearray,
+    spans: tuple[np.ndarray, np.ndarray],
+    urows: np.ndarray,
+    ok: np.ndarray,
+) -> None:
+    """`RunState`'s quality rule per row: its last finish's quality object (none if failed)."""
+    off, ln = spans
+    tally = state.quality
+    has = (ln > 0) & ok
+    if not tally and not has.any():
+        return  # logs written before quality was judged: nothing to do per row
+    for j, row in enumerate(urows.tolist()):
+        if has[j]:
+            o, n = int(off[j]), int(ln[j])
+            tally.set(row, orjson.loads(bytes(block[o : o + n])))
+        elif tally:
+            tally.clear_row(row)
+
+
 def _fold_finished(
     state: RunState,
     block: bytes | bytearray,
@@ -330,6 +356,7 @@ def _fold_finished(
             text = seen[raw] = _error_str(orjson.loads(raw))
         errors[j] = text
     _assign(state.error, urows, errors)
+    _fold_quality(state, block, lf_quality(f, last), urows, ok[last])
 
     # totals and series over every finish, in order
     state.tokens += _int_sum(_counts(f.tokens))

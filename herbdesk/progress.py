@@ -122,6 +122,26 @@ class TerminalProgress:
                 f"success rate {float(d.get('success_rate', 0)):.0%}",
                 style="bold green" if passed else "bold white on red",
             )
+        elif et == EventType.QUALITY_CHECKPOINT:
+            passed = d.get("status") == "passed"
+            terms = d.get("failed_terms") or {}
+            shown = "; ".join(
+                f"{t}: {', '.join(repr(str(v)[:40]) for v in vals)}" for t, vals in terms.items()
+            )
+            self.note(
+                f"QUALITY CHECKPOINT {d.get('checkpoint')}: {str(d.get('status')).upper()} - "
+                f"{float(d.get('usable_rate', 0)):.0%} of records usable"
+                + (f" (invalid: {shown})" if shown and not passed else ""),
+                style="bold green" if passed else "bold white on red",
+            )
+        elif et == EventType.QUALITY_GOLD:
+            right, n = d.get("correct"), d.get("compared")
+            wrong = [t for t, r in (d.get("terms") or {}).items() if r != "correct"]
+            self.note(
+                f"  known answer {d.get('image')}: {right}/{n} terms right"
+                + (f" (wrong or missing: {', '.join(wrong)})" if wrong else ""),
+                style="green" if not wrong else "yellow",
+            )
         elif et == EventType.VALIDATION_WARNING:
             self.note(f"WARNING: {d.get('message')}", style="bold yellow")
         elif et == EventType.EXTRACTION_PAUSED and d.get("message"):
@@ -134,8 +154,11 @@ class TerminalProgress:
     @staticmethod
     def _stats(m: Mapping[str, Any]) -> str:
         cost = m.get("cost_usd") or 0.0
+        usable = m.get("usable_rate")
         return (
-            f"ok {m.get('success_rate', 0):.0%} | {m.get('specimens_per_minute', 0):.1f}/min"
+            f"ok {m.get('success_rate', 0):.0%}"
+            + (f" | usable {usable:.0%}" if isinstance(usable, (int, float)) else "")
+            + f" | {m.get('specimens_per_minute', 0):.1f}/min"
             f" | ETA {fmt_duration(m.get('eta_seconds'))}" + (f" | ${cost:.4f}" if cost else "")
         )
 
@@ -149,6 +172,15 @@ class TerminalProgress:
         style = {"completed": "bold green", "cancelled": "bold yellow"}.get(
             outcome.status, "bold red"
         )
+        below = outcome.status == "completed" and getattr(outcome, "verdict", None) == (
+            "below_threshold"
+        )
+        usable = m.get("usable_rate")
+        if isinstance(usable, (int, float)) and m.get("total_processed"):
+            line += f", {m.get('usable_count', 0)} usable ({usable:.0%})"
+        if below:
+            line = line.replace("COMPLETED", "COMPLETED BELOW THRESHOLD", 1)
+            style = "bold red"
         extra = [f"{self._skipped} skipped"] if self._skipped else []
         if self._done_before:
             extra.append(f"{self._done_before} already done by an earlier invocation")
@@ -159,6 +191,10 @@ class TerminalProgress:
         self.console.print(line, style=style, markup=False, soft_wrap=True)
         if outcome.status != "completed":
             self.console.print(f"  {outcome.message}", style=style, markup=False, soft_wrap=True)
+        elif below:
+            self.console.print(
+                f"  {outcome.verdict_message}", style=style, markup=False, soft_wrap=True
+            )
         self.console.print(f"  run directory: {outcome.run_dir}", markup=False, soft_wrap=True)
         self.console.print(
             f"  summary: herbdesk summary {outcome.run_dir}", markup=False, soft_wrap=True

@@ -23,6 +23,8 @@ from herbdesk import bulkload
 from herbdesk.events.reader import EventIndex, LineChunk, ReadStats
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
 from herbdesk.monitor.metrics import ROLLING_WINDOW
+from herbdesk.quality.checks import judge_record
+from herbdesk.quality.tally import QualityTally
 
 STATUS_QUEUED = "queued"
 STATUS_PROCESSING = "processing"
@@ -213,6 +215,12 @@ class RunState:
         self._finish_ok = 0
         self.started_epoch: float | None = None
         self.checkpoints: list[dict[str, Any]] = []
+        # record quality (herbdesk/quality): per-row findings and the run's counts
+        self.quality = QualityTally()
+        self.quality_checkpoints: list[dict[str, Any]] = []
+        self.gold: list[dict[str, Any]] = []
+        self.verdict: str | None = None  # "passed" | "below_threshold" at a completed end
+        self.verdict_message = ""
         self.warnings: list[dict[str, Any]] = []
         self.consumer_errors: list[dict[str, Any]] = []
         self.latest_metrics: dict[str, Any] = {}
@@ -351,6 +359,19 @@ class RunState:
                 g("attempts"),
                 g("tokens"),
             )
+            q = g("quality")
+            values = g("dwc")
+            if q is None and isinstance(values, Mapping):  # a record read from a raw.jsonl
+                q = judge_record(values).to_data()
+            if q is not None or self.quality:
+                ok = et == EventType.SPECIMEN_COMPLETED and g("success") is not False
+                frow = self.last_finished_row
+                assert frow is not None
+                self.quality.set(frow, q if ok else None)
+        elif et == EventType.QUALITY_CHECKPOINT:
+            self.quality_checkpoints.append(dict(d))
+        elif et == EventType.QUALITY_GOLD:
+            self.gold.append(dict(d))
         elif et == EventType.EXTRACTION_STARTED:
             self.status = "running"
             self.reason, self.message = None, ""
@@ -408,6 +429,9 @@ class RunState:
             }[et]
             self.reason = d.get("reason")
             self.message = str(d.get("message") or "")
+            verdict = d.get("verdict")
+            self.verdict = verdict if isinstance(verdict, str) else None
+            self.verdict_message = str(d.get("verdict_message") or "")
             if self.in_flight:  # nothing is in flight after the end
                 for row, st in enumerate(self.row_status):
                     if st in (STATUS_PROCESSING, STATUS_RETRYING):
@@ -571,6 +595,29 @@ class RunState:
         changed, self._changed = self._changed, ChangedRows()
         return changed.rows()
 
+    def quality_summary(self) -> dict[str, Any]:
+        """The `quality` object (docs/quality.md): counts over finished specimens."""
+        return self.quality.summary(self.processed)
+
+    @property
+    def usable_rate(self) -> float | None:
+        return self.quality.usable / self.processed if self.processed and self.quality else None
+
+    def gold_summary(self) -> dict[str, Any] | None:
+        """Known-answer sheets: how many terms were right, over all gold results seen."""
+        if not self.gold:
+            return None
+        results = [
+            r for g in self.gold if isinstance(g.get("terms"), dict) for r in g["terms"].values()
+        ]
+        right = sum(1 for r in results if r == "correct")
+        return {
+            "sheets": len(self.gold),
+            "terms": len(results),
+            "correct": right,
+            "accuracy": round(right / len(results), 4) if results else None,
+        }
+
     def summary(self) -> dict[str, Any]:
         """What `herbdesk summary` prints: a stable, documented shape."""
         return {
@@ -593,6 +640,11 @@ class RunState:
                 for c in self.checkpoints
             ],
             "warnings": [dict(w) for w in self.warnings],
+            "verdict": self.verdict,
+            "verdict_message": self.verdict_message,
+            "quality": self.quality_summary(),
+            "quality_checkpoints": [dict(c) for c in self.quality_checkpoints],
+            "gold": self.gold_summary(),
             "tokens": self.tokens,
             "cost_usd": round(self.cost_total, 6),
             "bad_lines": self.bad_lines,

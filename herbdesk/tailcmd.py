@@ -25,6 +25,7 @@ EXIT_USAGE = 2
 EXIT_PREFLIGHT = 3
 EXIT_HALTED = 4
 EXIT_FATAL = 5
+EXIT_BELOW_THRESHOLD = 6
 EXIT_CANCELLED = 130
 
 TAIL_EPILOG = """targets:
@@ -34,7 +35,8 @@ TAIL_EPILOG = """targets:
   redis://host:6379/0/RUN_ID  a distributed run on a Redis broker (mirrored to ./runs/RUN_ID)
 
 exit codes with --until-done (as `herbdesk run`):
-  0 completed, 3 preflight failed, 4 halted by validation, 5 fatal error, 130 cancelled,
+  0 completed, 3 preflight failed, 4 halted by validation or quality, 5 fatal error,
+  6 completed below threshold, 130 cancelled,
   1 any other end; 2 usage error. Ctrl-C exits with 130.
 """
 
@@ -42,6 +44,10 @@ _HALT_EXIT = {
     HaltReason.PREFLIGHT_FAILED: EXIT_PREFLIGHT,
     HaltReason.EARLY_VALIDATION_FAILED: EXIT_HALTED,
     HaltReason.CONSECUTIVE_FAILURES: EXIT_HALTED,
+    HaltReason.EARLY_QUALITY_FAILED: EXIT_HALTED,
+    HaltReason.IDENTICAL_RECORDS: EXIT_HALTED,
+    HaltReason.DEGRADED: EXIT_HALTED,
+    HaltReason.GOLD_FAILED: EXIT_HALTED,
     HaltReason.FATAL_ERROR: EXIT_FATAL,
 }
 _NL = orjson.OPT_APPEND_NEWLINE
@@ -125,7 +131,7 @@ def exit_code_for(ev: Event | None) -> int:
     if ev is None:
         return EXIT_INTERNAL
     if ev.event_type == EventType.EXTRACTION_COMPLETED:
-        return EXIT_OK
+        return EXIT_BELOW_THRESHOLD if ev.data.get("verdict") == "below_threshold" else EXIT_OK
     if ev.event_type == EventType.EXTRACTION_CANCELLED:
         return EXIT_CANCELLED
     return _HALT_EXIT.get(str(ev.data.get("reason") or ""), EXIT_INTERNAL)

@@ -2,7 +2,9 @@
 benchmarks. Each chat request consumes the next action of the script (then `default`).
 
 Actions (faults are injected on the wire, so the engine's real HTTP code meets them):
-  good, fenced (code-fenced JSON), garbage (prose), wrong_terms (JSON without Darwin Core
+  good (a real-looking record that differs per sheet), the junk replies that parse
+  (basis_only, placeholders, prompt_example, term_names, boilerplate, identical), fenced
+  (code-fenced JSON), garbage (prose), wrong_terms (JSON without Darwin Core
   terms), no_terms (`{}`), partial_terms, empty_choices, malformed (a 200 whose body is not
   JSON), oversize:N (a valid reply padded to N bytes), trickle:S (the good reply dribbled out
   over S seconds), sleep:S (answer after S seconds: a read timeout for short client timeouts),
@@ -17,6 +19,7 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import socket
@@ -29,13 +32,106 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-GOOD_FIELDS = {
-    "scientificName": {"value": "Malva neglecta Wallr.", "confidence": 0.92},
-    "eventDate": {"value": "1984-09-08", "confidence": 0.88},
-    "recordedBy": {"value": "M. Malley", "confidence": 0.8},
-    "country": {"value": "Canada", "confidence": 0.95},
-    "stateProvince": {"value": "Saskatchewan", "confidence": 0.9},
+# Good replies differ per sheet, as a real model's do: the record is chosen from these by a
+# hash of the request's image (one canned record for every sheet is what the
+# identical-records check rightly stops).
+_TAXA = (
+    ("Carex aurea Nutt.", "wet meadow"), ("Agropyron cristatum (L.) Gaertn.", "dry hillside"),
+    ("Coreopsis tinctoria Nutt.", "roadside ditch"), ("Helianthus annuus L.", "waste ground"),
+    ("Poa pratensis L.", "lawn edge"), ("Symphyotrichum laeve (L.) A. Love & D. Love", "prairie"),
+    ("Artemisia frigida Willd.", "eroded slope"), ("Bouteloua gracilis (Kunth) Lag. ex Griffiths",
+    "shortgrass prairie"), ("Solidago canadensis L.", "aspen parkland"),
+    ("Rosa arkansana Porter", "sandy bank"), ("Populus tremuloides Michx.", "bluff"),
+    ("Elymus trachycaulus (Link) Gould", "coulee"), ("Malva rotundifolia L.", "garden plot"),
+    ("Achillea millefolium L.", "pasture"), ("Geum triflorum Pursh", "grassland"),
+    ("Anemone patens L.", "south-facing slope"), ("Typha latifolia L.", "slough margin"),
+    ("Salix bebbiana Sarg.", "creek bank"), ("Astragalus bisulcatus (Hook.) A. Gray", "badlands"),
+    ("Opuntia polyacantha Haw.", "sand hills"),
+)  # fmt: skip
+_PEOPLE = ("M. Molloy", "D. E. Wade", "A. J. Breitung", "G. F. Ledingham", "J. H. Hudson",
+           "W. P. Fraser", "R. C. Russell", "B. Boivin", "K. M. Pearson", "S. Bowes")  # fmt: skip
+_PLACES = (
+    ("Swift Current Research Station", "Saskatchewan", "Canada"),
+    ("Regina Waterfowl Park", "Saskatchewan", "Canada"),
+    ("Cypress Hills, 12 km S of Maple Creek", "Saskatchewan", "Canada"),
+    ("Lethbridge, Oldman River valley", "Alberta", "Canada"),
+    ("Brandon, Assiniboine River", "Manitoba", "Canada"),
+    ("Medicine Hat, Police Point Park", "Alberta", "Canada"),
+    ("Grasslands National Park, Frenchman River", "Saskatchewan", "Canada"),
+    ("Fargo, Red River bank", "North Dakota", "United States"),
+)  # fmt: skip
+
+
+def good_fields(body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A real-looking record for the request's sheet: the same sheet gets the same record."""
+    return record_for(json.dumps((body or {}).get("messages"), sort_keys=True))
+
+
+def record_for(key: str) -> dict[str, Any]:
+    """The record a good model would give for the sheet `key` stands for (deterministic)."""
+    rng = random.Random(hashlib.sha256(key.encode()).digest())
+    name, habitat = rng.choice(_TAXA)
+    locality, province, country = rng.choice(_PLACES)
+    year = rng.randint(1921, 1995)
+    return {
+        "catalogNumber": {"value": f"{rng.randint(1, 99999):06d}", "confidence": 0.9},
+        "scientificName": {"value": name, "confidence": round(rng.uniform(0.75, 0.97), 2)},
+        "eventDate": {
+            "value": f"{year}-{rng.randint(5, 9):02d}-{rng.randint(1, 28):02d}",
+            "confidence": round(rng.uniform(0.7, 0.95), 2),
+        },
+        "recordedBy": {"value": rng.choice(_PEOPLE), "confidence": round(rng.uniform(0.6, 0.9), 2)},
+        "recordNumber": {"value": str(rng.randint(10, 4999)), "confidence": 0.8},
+        "locality": {"value": locality, "confidence": 0.85},
+        "habitat": {"value": habitat, "confidence": 0.8},
+        "stateProvince": {"value": province, "confidence": 0.9},
+        "country": {"value": country, "confidence": 0.95},
+    }
+
+
+# Replies that parse but carry junk (the quality gate's cases).
+JUNK_REPLIES: dict[str, Any] = {
+    "basis_only": {"basisOfRecord": {"value": "PreservedSpecimen", "confidence": 0.99}},
+    "placeholders": {
+        "scientificName": {"value": "-", "confidence": 0.9},
+        "eventDate": {"value": "?", "confidence": 0.9},
+        "recordedBy": {"value": "not visible", "confidence": 0.9},
+        "locality": {"value": "<string>", "confidence": 0.9},
+    },
+    "prompt_example": {
+        "scientificName": {"value": "Malva neglecta Wallr.", "confidence": 0.9},
+        "eventDate": {"value": "1984-09-08", "confidence": 0.85},
+    },
+    "term_names": {
+        "scientificName": {"value": "scientificName", "confidence": 0.9},
+        "eventDate": {"value": "eventDate", "confidence": 0.9},
+        "locality": {"value": "locality", "confidence": 0.9},
+    },
+    "boilerplate": None,  # varied label text in the name, impossible dates: see junk_fields
 }
+_BOILER = ("Identified by", "Checked by", "Duplicate confirmed", "Calibrite colorchecker",
+           "Plants of Saskatchewan", "Host")  # fmt: skip
+
+
+def junk_fields(action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    if action == "identical":  # a stuck model: one plausible record for every sheet
+        return {
+            "scientificName": {"value": "Carex aurea Nutt.", "confidence": 0.93},
+            "eventDate": {"value": "1961-06-08", "confidence": 0.9},
+            "recordedBy": {"value": "D. E. Wade", "confidence": 0.9},
+            "locality": {"value": "Regina Waterfowl Park", "confidence": 0.9},
+        }
+    if action == "boilerplate":
+        rng = random.Random(json.dumps((body or {}).get("messages"), sort_keys=True))
+        return {
+            "scientificName": {"value": rng.choice(_BOILER), "confidence": 0.9},
+            "eventDate": {"value": rng.choice(("2809", "0195", "1222", "3011")), "confidence": 0.8},
+            "recordedBy": {"value": rng.choice(("Collector", "det.", "Coll.")), "confidence": 0.7},
+        }
+    return dict(JUNK_REPLIES[action])
+
+
+JUNK_ACTIONS = frozenset({*JUNK_REPLIES, "identical"})
 
 
 @dataclass
@@ -167,8 +263,9 @@ class _Handler(BaseHTTPRequestHandler):
             "total_tokens": 1350,
             "cost": 0.0012,
         }
-        if action == "good":
-            content = st.reply_text or json.dumps(GOOD_FIELDS)
+        if action == "good" or action in JUNK_ACTIONS:
+            fields = good_fields(body) if action == "good" else junk_fields(action, body)
+            content = st.reply_text or json.dumps(fields)
             self._send(
                 200,
                 {
@@ -179,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         elif action == "fenced":
-            content = "Here you go:\n```json\n" + json.dumps(GOOD_FIELDS) + "\n```"
+            content = "Here you go:\n```json\n" + json.dumps(good_fields(body)) + "\n```"
             self._send(
                 200,
                 {
@@ -234,7 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "no_terms":
             self._send(200, {**reply, "choices": [{"message": {"content": "{}"}}]})
         elif name == "partial_terms":
-            content = json.dumps({"scientificName": GOOD_FIELDS["scientificName"], "x": 1})
+            content = json.dumps({"scientificName": good_fields(body)["scientificName"], "x": 1})
             self._send(200, {**reply, "choices": [{"message": {"content": content}}]})
         elif name == "empty_choices":
             self._send(200, {**reply, "choices": []})
@@ -242,11 +339,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b'{"id": "x", "choices": [{"message": {"content": "{\\"scient')
         elif name == "oversize":
             pad = " " * max(0, int(arg) - 600)
-            self._send(200, self._good_body(body, json.dumps(GOOD_FIELDS) + pad, usage))
+            self._send(200, self._good_body(body, json.dumps(good_fields(body)) + pad, usage))
         elif name == "trickle":
-            self._trickle(self._good_body(body, json.dumps(GOOD_FIELDS), usage), float(arg))
+            self._trickle(self._good_body(body, json.dumps(good_fields(body)), usage), float(arg))
         elif name == "reset":
-            self._reset_mid_body(self._good_body(body, json.dumps(GOOD_FIELDS), usage))
+            self._reset_mid_body(self._good_body(body, json.dumps(good_fields(body)), usage))
         elif name == "429-bare":
             self._send(429, {"error": {"code": 429, "message": "Rate limit exceeded"}})
         elif name == "429":

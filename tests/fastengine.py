@@ -1,9 +1,9 @@
 """A fast fake extraction engine for crash, soak and disk tests: no model, no network.
 
 It reads the image bytes (so an unreadable file still fails like a real engine), waits a
-little, and returns fixed Darwin Core fields; a share of attempts can fail with transient
-(retried) or recorded (failed specimen) errors. Settings come from `EngineSettings.extra` or,
-for `herbdesk run` subprocesses, from environment variables:
+little, and returns a real-looking record that differs per sheet (fakeapi.record_for); a
+share of attempts can fail with transient (retried) or recorded (failed specimen) errors.
+Settings come from `EngineSettings.extra` or, for `herbdesk run` subprocesses, from environment variables:
   HERBDESK_FAST_DELAY   seconds per extraction (default 0)
   HERBDESK_FAST_FAULTS  share of attempts that fail (default 0)
   HERBDESK_FAST_SEED    seed of the fault dice (default 0)
@@ -15,11 +15,14 @@ Register it in-process with `register_fast_engine(monkeypatch)`, or run
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
 import time
 from typing import Any
+
+from fakeapi import record_for
 
 from herbdesk.extraction.engines.base import (
     Check,
@@ -35,11 +38,6 @@ ENGINE_NAME = "fast"
 ENGINE_SPEC = "fastengine:FastEngine"
 TRANSIENT = (ErrorKind.SERVER, ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT, ErrorKind.NETWORK)
 RECORDED = (ErrorKind.BAD_REPLY, ErrorKind.NO_FIELDS)
-FIELDS = {
-    "scientificName": FieldValue("Malva neglecta Wallr.", 0.92),
-    "country": FieldValue("Canada", 0.95),
-    "recordedBy": FieldValue("M. Malley", 0.8),
-}
 
 
 def _setting(settings: EngineSettings, key: str, env: str, default: float) -> float:
@@ -81,9 +79,11 @@ class FastEngine:
             with self._lock:
                 self.faults[kind] = self.faults.get(kind, 0) + 1
             raise EngineError(kind, f"injected {kind}", raw_text="(fake reply)")
+        record = record_for(specimen.specimen_id)  # a different record for each sheet
+        fields = {t: FieldValue(v["value"], v["confidence"]) for t, v in record.items()}
         return Extraction(
-            fields=dict(FIELDS),
-            raw_text='{"scientificName": "Malva neglecta Wallr."}',
+            fields=fields,
+            raw_text=json.dumps({t: v["value"] for t, v in record.items()}),
             usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
             cost_usd=0.0001,
             model=self.model,

@@ -45,6 +45,7 @@ class BulkData(msgspec.Struct, gc=False):
     tokens: int | None = None
     cost_usd: float | None = None
     error: msgspec.Raw = _NO_RAW  # any JSON (an object or a string); decoded only if present
+    quality: msgspec.Raw = _NO_RAW  # the record's quality object; decoded by the fold
 
 
 class BulkLine(msgspec.Struct, gc=False):
@@ -81,6 +82,9 @@ def decode_bulk(line: bytes) -> BulkLine | None:
     m = ev.metrics
     if m and memoryview(m)[0] != _BRACE and bytes(m) != b"null":
         return None  # the general path rejects metrics that are not an object
+    q = ev.data.quality
+    if q and memoryview(q)[0] != _BRACE and bytes(q) != b"null":
+        return None  # not an object: the general path ignores it the same way
     if ev.data.error:
         try:  # decoded again by the fold; checked here so a bad one never half-folds a line
             orjson.loads(memoryview(ev.data.error))

@@ -33,7 +33,7 @@ MISSING = np.iinfo(np.int64).min  # an integer field absent or null
 I32 = (
     "start", "len", "ts_off", "ts_len", "run_off", "run_len", "sid_off", "sid_len",
     "image_off", "image_len", "path_off", "path_len", "error_off", "error_len",
-    "metrics_off", "metrics_len",
+    "metrics_off", "metrics_len", "quality_off", "quality_len",
 )  # fmt: skip
 I64 = ("seq", "sequence", "fields", "attempts", "tokens", "prov")
 F64 = ("conf", "time_ms", "cost", "epoch")
@@ -71,6 +71,8 @@ class Columns:
     error_len: np.ndarray
     metrics_off: np.ndarray
     metrics_len: np.ndarray
+    quality_off: np.ndarray
+    quality_len: np.ndarray
     seq: np.ndarray
     sequence: np.ndarray
     fields: np.ndarray

@@ -151,6 +151,8 @@ class AutoDecoder:
             "tokens": int(tokens or 0),
             "cost_usd": cost if isinstance(cost, (int, float)) else None,
         }
+        if success:  # the fold judges the values (the original scripts counted any term a success)
+            data["dwc"] = values
         if not success:
             data["error"] = _error_obj(
                 error or ("no Darwin Core fields" if not values else "failed")

@@ -36,7 +36,9 @@ from herbdesk.extraction.limits import RequestLimits, default_requests_per_minut
 from herbdesk.extraction.preflight import run_preflight
 from herbdesk.extraction.results import ResultsWriter, resume_point
 from herbdesk.monitor.metrics import MetricsAccumulator, MetricsFileConsumer
+from herbdesk.monitor.quality import QualityConsumer
 from herbdesk.monitor.validation import ValidationConfig, ValidationConsumer
+from herbdesk.quality.judge import QualitySettings, RecordJudge
 
 
 @dataclass
@@ -52,6 +54,7 @@ class RunConfig:
     limit: int | None = None
     resume_dir: Path | None = None
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    quality: QualitySettings = field(default_factory=QualitySettings)
     max_attempts: int = 4
     backoff_base_s: float = 2.0
     backoff_max_s: float = 120.0
@@ -85,6 +88,7 @@ class RunConfig:
             "max_attempts": self.max_attempts,
             "requests_per_minute": self.pace(),
             "validation": vars(self.validation).copy(),
+            "quality": self.quality.public_dict(),
         }
 
 
@@ -98,6 +102,9 @@ class RunOutcome:
     reason: str | None = None
     message: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    verdict: str | None = None  # completed runs: "passed" | "below_threshold"
+    verdict_message: str = ""
+    quality: dict[str, Any] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -116,6 +123,8 @@ class Pipeline:
         if config.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         self.config = config
+        # loaded before anything is written: a bad gold file or checklist is a usage error
+        self.judge = RecordJudge.from_settings(config.quality, config.engine.prompt_text)
         self.control = control or RunControl()
         self._engine = engine
         if config.resume_dir is not None:
@@ -137,6 +146,8 @@ class Pipeline:
         self._metrics_file = MetricsFileConsumer(self.run_dir / runfiles.METRICS)
         self.validation = ValidationConsumer(config.validation, self.bus, self.control)
         self.bus.subscribe(self.validation, "validation")
+        self.quality = QualityConsumer(config.validation, self.bus, self.control)
+        self.bus.subscribe(self.quality, "quality")
         self.bus.subscribe(self._metrics_file, "metrics_file")
         self.metrics = MetricsAccumulator()
         self._results: ResultsWriter | None = None
@@ -220,6 +231,8 @@ class Pipeline:
             done, self._sequence = resume_point(self.run_dir / runfiles.RAW)
         seen: set[str] = set()
         todo: queue.Queue[SpecimenInput] = queue.Queue()
+        if self.judge.gold is not None:  # known-answer sheets first: done by the checkpoint
+            images = sorted(images, key=lambda p: not self.judge.is_gold_image(p.name))
         for path in images:
             try:
                 sid = specimen_id_of(path)
@@ -253,6 +266,7 @@ class Pipeline:
                 )
                 continue
             seen.add(sid)
+            self.quality.gold_expected += self.judge.is_gold_image(path.name)
             self.bus.emit(
                 EventType.SPECIMEN_QUEUED,
                 specimen_id=sid,
@@ -334,14 +348,23 @@ class Pipeline:
             record = specimen_record(self.run_id, seq_no, item, self._engine, outcome)
             assert self._results is not None
             self._results.write(record)  # durable before the event claims it
-            self.metrics.add(*outcome.metrics_args())
+            quality = self.judge.quality(record["dwc"]) if outcome.success else None
+            self.metrics.add(*outcome.metrics_args(), usable=bool(quality and quality["usable"]))
             self.bus.emit(
                 outcome.event_type,
                 specimen_id=item.specimen_id,
                 sequence=seq_no,
-                data=finished_event_data(item, outcome),
+                data=finished_event_data(item, outcome, quality),
                 metrics=self.metrics.snapshot(time.monotonic() - self._started_mono),
             )
+            gold = None
+            if outcome.success:
+                gold = self.judge.gold_result(item.path.name, record["dwc"])
+            if gold is None and self.judge.is_gold_image(item.path.name):
+                expected = self.judge.gold.by_image[item.path.name] if self.judge.gold else {}
+                gold = {"image": item.path.name, "terms": dict.fromkeys(expected, "missing")}
+            if gold is not None:
+                self.bus.emit(EventType.QUALITY_GOLD, specimen_id=item.specimen_id, data=gold)
         error = outcome.error
         if error is not None and error.fatal:
             self.control.halt(HaltReason.FATAL_ERROR, f"{error.kind}: {error.message}")
@@ -360,6 +383,7 @@ class Pipeline:
         else:
             status, reason, message = "completed", None, "run completed"
             etype = EventType.EXTRACTION_COMPLETED
+        verdict, verdict_message = self.quality.verdict()
         data: dict[str, Any] = {
             "status": status,
             "message": message,
@@ -369,15 +393,33 @@ class Pipeline:
             "success_rate": snap["success_rate"],
             "started": self.started_count,
             "duration_s": snap["elapsed_seconds"],
+            "usable": snap.get("usable_count", 0),
+            "usable_rate": snap.get("usable_rate"),
+            "quality": self.quality.tally.summary(self.quality.finished),
         }
+        if status == "completed":
+            data["verdict"] = verdict
+            if verdict_message:
+                data["verdict_message"] = verdict_message
         if reason and status == "failed":
             data["reason"] = reason
         with contextlib.suppress(OSError):  # a full disk must not hide the outcome
             self.bus.emit(etype, data=data, metrics=snap)
         with contextlib.suppress(OSError):
-            self._write_run_json(status, reason=reason, message=message, metrics=snap)
+            self._write_run_json(
+                status,
+                reason=reason,
+                message=message,
+                metrics=snap,
+                verdict=data.get("verdict"),
+                quality=data["quality"],
+            )
         self._close()
-        return RunOutcome(self.run_id, self.run_dir, status, reason, message, snap)
+        outcome = RunOutcome(self.run_id, self.run_dir, status, reason, message, snap)
+        outcome.verdict = data.get("verdict")
+        outcome.verdict_message = verdict_message
+        outcome.quality = data["quality"]
+        return outcome
 
     def _write_run_json(self, status: str, **extra: Any) -> None:
         info: dict[str, Any] = {
@@ -579,8 +621,10 @@ def specimen_record(
     }
 
 
-def finished_event_data(item: SpecimenInput, o: SpecimenOutcome) -> dict[str, Any]:
-    """`data` of the specimen.completed/failed event."""
+def finished_event_data(
+    item: SpecimenInput, o: SpecimenOutcome, quality: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`data` of the specimen.completed/failed event (`quality`: RecordJudge.quality)."""
     conf = o.confidence
     data: dict[str, Any] = {
         "image": item.path.name,
@@ -594,4 +638,6 @@ def finished_event_data(item: SpecimenInput, o: SpecimenOutcome) -> dict[str, An
     }
     if o.error:
         data["error"] = {"kind": o.error.kind, "message": o.error.message}
+    if quality is not None:
+        data["quality"] = quality
     return data

@@ -27,6 +27,7 @@ class MetricsAccumulator:
     tokens: int = 0
     cost_usd: float = 0.0
     consecutive_failures: int = 0
+    usable_count: int = 0  # records that passed the quality checks (herbdesk/quality)
     _recent: deque[bool] = field(default_factory=lambda: deque(maxlen=ROLLING_WINDOW))
 
     def add(
@@ -36,8 +37,10 @@ class MetricsAccumulator:
         confidence: float | None = None,
         tokens: int | None = None,
         cost_usd: float | None = None,
+        usable: bool = False,
     ) -> None:
         self.processed += 1
+        self.usable_count += usable
         if success:
             self.success_count += 1
             self.consecutive_failures = 0
@@ -94,6 +97,8 @@ class MetricsAccumulator:
             "tokens": self.tokens,
             "cost_usd": round(self.cost_usd, 6),
             "eta_seconds": round(eta, 1) if eta is not None else None,
+            "usable_count": self.usable_count,
+            "usable_rate": round(self.usable_count / self.processed, 4) if self.processed else 0.0,
             "elapsed_seconds": round(elapsed_s, 1),
         }
 

@@ -25,6 +25,11 @@ class ValidationConfig:
     warning_every: int = 50
     warning_threshold: float = 0.7
     max_consecutive_failures: int = 10  # 0 disables the breaker
+    # record quality (monitor/quality.py): the usable share the checkpoint, the rolling
+    # window and the end verdict hold a run to; known-answer sheets' share of right terms
+    quality_threshold: float = 0.5
+    degraded_halt: bool = True
+    gold_threshold: float = 0.7
 
     def validate(self) -> None:
         if self.checkpoint_after < 1:
@@ -35,6 +40,9 @@ class ValidationConfig:
             raise ValueError("warning_every must be >= 1")
         if not 0.0 <= self.warning_threshold <= 1.0:
             raise ValueError("warning_threshold must be within 0..1")
+        for name in ("quality_threshold", "gold_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within 0..1")
         if self.max_consecutive_failures < 0:
             raise ValueError("max_consecutive_failures must be >= 0")
 

@@ -1,0 +1,1 @@
+"""Judging records, not replies: record checks, names checklists, known-answer comparison."""
