@@ -3,7 +3,8 @@
 It reads the image bytes (so an unreadable file still fails like a real engine), waits a
 little, and returns a real-looking record that differs per sheet (fakeapi.record_for); a
 share of attempts can fail with transient (retried) or recorded (failed specimen) errors.
-Settings come from `EngineSettings.extra` or, for `herbdesk run` subprocesses, from environment variables:
+Settings come from `EngineSettings.extra` or, for `herbdesk run` subprocesses, from
+environment variables:
   HERBDESK_FAST_DELAY   seconds per extraction (default 0)
   HERBDESK_FAST_FAULTS  share of attempts that fail (default 0)
   HERBDESK_FAST_SEED    seed of the fault dice (default 0)

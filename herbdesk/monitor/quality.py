@@ -65,7 +65,8 @@ class QualityConsumer:
         row = self._rows.setdefault(event.specimen_id or f"#{self.finished}", len(self._rows))
         self.tally.set(row, q if ok and q else None)
         self._note_examples(q)
-        fp = q.get("fingerprint") if ok else None
+        # usable records only: identical junk is reported as junk by the checkpoint
+        fp = q.get("fingerprint") if usable else None
         fp = fp if isinstance(fp, str) else None
         if self.finished <= IDENTICAL_FIRST:
             self._first.append(fp)
