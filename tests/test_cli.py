@@ -246,6 +246,7 @@ def test_limit_and_config_file(tmp_path: Path, many_images) -> None:
             "[validation]\n"
             "checkpoint_after = 3\n"
             "max_consecutive_failures = 0\n"
+            "quality_threshold = 0\n"
         )
         r = _herbdesk(
             "run",

@@ -35,6 +35,7 @@ from herbdesk import fastfold
 from herbdesk.events import bulk, fastscan
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.reader import EventIndex, LineChunk, ReadStats, iter_line_chunks
+from herbdesk.quality.tally import QualityTally
 from herbdesk.state import ChangedRows, RunState, _count, _num, parse_ts
 
 pytestmark = pytest.mark.skipif(fastscan._scan is None, reason="events/_scan.c is not built")
@@ -132,6 +133,9 @@ def _canon(v: Any) -> Any:
         return ("dict", [(_canon(k), _canon(x)) for k, x in v.items()])
     if isinstance(v, ChangedRows):  # the rows the views will be handed, however added
         return ("ChangedRows", v.rows().tolist())
+    if isinstance(v, QualityTally):  # each row's quality; the counts follow from them
+        rows = sorted(v._rows.items())
+        return ("QualityTally", _canon(rows), _canon(v.summary(len(rows))))
     raise TypeError(f"no canonical form for {type(v)}")
 
 

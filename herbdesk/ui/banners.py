@@ -105,6 +105,24 @@ class BannerBar(QWidget):
                     f"Checkpoint {n} FAILED: only {rate:.0%} of the first {n} specimens "
                     "succeeded. The run was halted; check the failed specimens' errors.",
                 )
+        for qc in state.quality_checkpoints:
+            n = qc.get("checkpoint")
+            urate = qc.get("usable_rate")
+            pct = fmt.percent(urate if isinstance(urate, (int, float)) else None)
+            if qc.get("status") == "passed":
+                self.show_banner(f"qcp{n}", "ok", f"Quality checkpoint {n} passed: {pct} usable.")
+            else:
+                terms = qc.get("failed_terms") if isinstance(qc.get("failed_terms"), dict) else {}
+                shown = "; ".join(
+                    f"{t}: " + ", ".join(f"“{str(v)[:40]}”" for v in (vals or [])[:3])
+                    for t, vals in terms.items()
+                )
+                self.show_banner(
+                    f"qcp{n}",
+                    "error",
+                    f"Quality checkpoint {n} FAILED: only {pct} of the records are usable. "
+                    + (f"Invalid: {shown}." if shown else ""),
+                )
         if state.warnings:
             w = state.warnings[-1]
             self.show_banner("warning", "warning", f"Warning: {w.get('message', '')}")
@@ -116,6 +134,24 @@ class BannerBar(QWidget):
         if state.status == "failed" and state.reason != "early_validation_failed":
             if state.reason != "preflight_failed":
                 self.show_banner("end", "error", f"Run halted ({state.reason}): {state.message}")
+        elif state.status == "completed" and state.verdict == "below_threshold":
+            self.show_banner(
+                "end",
+                "error" if (state.usable_rate or 0) < 0.5 else "warning",
+                f"Run finished BELOW THRESHOLD: {state.verdict_message or 'not a success'} "
+                f"({state.succeeded:,} of {state.processed:,} succeeded, "
+                f"{fmt.percent(state.usable_rate)} usable).",
+            )
+        elif state.status in ("completed", "pending") and state.quality and (
+            (state.usable_rate or 0) < 0.5
+        ):
+            # an opened log of the original scripts: no verdict recorded, the records say it
+            self.show_banner(
+                "end",
+                "error",
+                f"Run completed, but only {fmt.percent(state.usable_rate)} of the records are "
+                "usable: see the quality findings.",
+            )
         elif state.status == "completed":
             self.show_banner(
                 "end",

@@ -21,6 +21,7 @@ from herbdesk.ui import formatting as fmt
 KPI_KEYS = (
     ("processed", "Processed"),
     ("success", "Success rate"),
+    ("usable", "Usable records"),
     ("failed", "Failed"),
     ("throughput", "Throughput"),
     ("avg_time", "Avg time"),
@@ -99,6 +100,18 @@ class KpiStrip(QWidget):
         if rate is not None:
             color = "#2e9d4a" if rate >= 0.7 else ("#d08a00" if rate >= 0.5 else "#d03030")
         c["success"].set(fmt.percent(rate), color)
+        usable = state.usable_rate
+        q = state.quality
+        ucolor = None
+        if usable is not None:
+            ucolor = "#2e9d4a" if usable >= 0.7 else ("#d08a00" if usable >= 0.5 else "#d03030")
+        top = ", ".join(f"{k} {n:,}" for k, n in q.findings.most_common(4))
+        c["usable"].set(
+            fmt.percent(usable),
+            ucolor,
+            exact=f"{fmt.count(q.usable)} of {fmt.count(state.processed)} records usable "
+            "(required terms filled and valid)" + (f"; most frequent findings: {top}" if top else ""),
+        )
         c["failed"].set(
             fmt.short_count(state.failed),
             "#d03030" if state.failed else None,
