@@ -373,7 +373,7 @@ def needles_for(store: EventStore, rng: random.Random, count: int) -> list[str]:
     assert store.file_index is not None and store.file_index.path is not None
     texts += store.file_index.path.read_text("utf-8").splitlines()
     out = [*SUMMARY_LITERALS, "0123", "87", "none", "true", "1e", "100000", "ss", "k", "fi"]
-    out += ["strasse", "xa0", "u200b", "two spaces", "say \"hi", "\\", "é", "a b", "1000.0"]
+    out += ["strasse", "xa0", "u200b", "two spaces", 'say "hi', "\\", "é", "a b", "1000.0"]
     out += ["kelvin", "finch", "special", "xa0sp", "250.0", "0.001", "jpg:", "0.87", "1e-05"]
     out += rng.sample(sorted(words), min(len(words), count))
     count *= 2

@@ -142,8 +142,10 @@ class BannerBar(QWidget):
                 f"({state.succeeded:,} of {state.processed:,} succeeded, "
                 f"{fmt.percent(state.usable_rate)} usable).",
             )
-        elif state.status in ("completed", "pending") and state.quality and (
-            (state.usable_rate or 0) < 0.5
+        elif (
+            state.status in ("completed", "pending")
+            and state.quality
+            and ((state.usable_rate or 0) < 0.5)
         ):
             # an opened log of the original scripts: no verdict recorded, the records say it
             self.show_banner(

@@ -110,7 +110,8 @@ class KpiStrip(QWidget):
             fmt.percent(usable),
             ucolor,
             exact=f"{fmt.count(q.usable)} of {fmt.count(state.processed)} records usable "
-            "(required terms filled and valid)" + (f"; most frequent findings: {top}" if top else ""),
+            "(required terms filled and valid)"
+            + (f"; most frequent findings: {top}" if top else ""),
         )
         c["failed"].set(
             fmt.short_count(state.failed),
