@@ -54,6 +54,7 @@ def build_manifest(
         "backoff_base_s": config.backoff_base_s,
         "backoff_max_s": config.backoff_max_s,
         "validation": vars(config.validation).copy(),
+        "quality": config.quality.public_dict(),
     }
 
 

@@ -36,6 +36,7 @@ from herbdesk.extraction.pipeline import (
     specimen_record,
 )
 from herbdesk.monitor.validation import ValidationConfig
+from herbdesk.quality.judge import QualitySettings, RecordJudge
 
 log = logging.getLogger(__name__)
 STOP_POLL_S = 0.2  # how often a backoff sleep looks at the control key
@@ -71,6 +72,13 @@ class _RunContext:
         self.backoff_base_s = float(m.get("backoff_base_s") or 2.0)
         self.backoff_max_s = float(m.get("backoff_max_s") or 120.0)
         self.validation = ValidationConfig(**(m.get("validation") or {}))
+        # records are judged by the same checks as a local run's (gold sheets and checklists
+        # are files on the enqueuing machine: not applied by workers yet)
+        q = m.get("quality") or {}
+        self.judge = RecordJudge.from_settings(
+            QualitySettings(require=q.get("require"), catalog_pattern=q.get("catalog_pattern")),
+            self.settings.prompt_text,
+        )
         self._engine: Engine | None = None
         self._lock = threading.Lock()
 
@@ -375,8 +383,13 @@ class Worker:
             return
         sequence, processed, succeeded, consecutive = counts
         _, snap = run.snapshot()
+        quality = ctx.judge.quality(record["dwc"]) if outcome.success else None
         run.emit_finished(
-            item.specimen_id, outcome.event_type, sequence, finished_event_data(item, outcome), snap
+            item.specimen_id,
+            outcome.event_type,
+            sequence,
+            finished_event_data(item, outcome, quality),
+            snap,
         )
         run.r.xack(run.keys.specimens, GROUP, entry_id)
         self.processed += 1

@@ -112,7 +112,8 @@ class BannerBar(QWidget):
             if qc.get("status") == "passed":
                 self.show_banner(f"qcp{n}", "ok", f"Quality checkpoint {n} passed: {pct} usable.")
             else:
-                terms = qc.get("failed_terms") if isinstance(qc.get("failed_terms"), dict) else {}
+                ft = qc.get("failed_terms")
+                terms: dict = ft if isinstance(ft, dict) else {}
                 shown = "; ".join(
                     f"{t}: " + ", ".join(f"“{str(v)[:40]}”" for v in (vals or [])[:3])
                     for t, vals in terms.items()
