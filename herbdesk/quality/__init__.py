@@ -1,0 +1,1 @@
+"""Record quality checks: names checklist matching and related lookups (Qt-free)."""
