@@ -25,11 +25,8 @@ from rapidfuzz import fuzz, process
 __all__ = ["Checklist", "ChecklistError", "NameMatch", "name_key"]
 
 DEFAULT_CUTOFF = 90.0
-# A misread genus must be at least this close to a checklist genus to be considered; 75 lets
-# one wrong letter through for genera of four letters and more. The full-name score still has
-# to reach the cutoff.
-GENUS_CUTOFF = 75.0
-GENUS_CANDIDATES = 5
+# Genera with more names than this are searched through epithet blocks, not name by name.
+SMALL_GENUS = 256
 
 _DWC = "http://rs.tdwg.org/dwc/terms/"
 _SCI = _DWC + "scientificName"
@@ -70,8 +67,23 @@ _NOT_EPITHET = sorted(
     {w for w in _SPECIES_ONLY | _HYBRID_TOKENS | _AUTHOR_WORDS | set(_RANKS) | _QUALIFIERS
      if w.isalpha() and w.islower()}
 )  # fmt: skip
-_FAST = re.compile(rf"[A-Z][a-z]+ (?!(?:{'|'.join(_NOT_EPITHET)})$)[a-z]+(?:-[a-z]+)?")
+_WORD = r"[a-z]+(?:-[a-z]+)?"
+_FAST_NAME = (
+    rf"[A-Z][a-z]+ (?!(?:{'|'.join(_NOT_EPITHET)})(?: |$)){_WORD}"
+    rf"(?: (?:subsp|var|subvar|f|subf)\. {_WORD})?"
+)
+# An authorship after it starts with a capital or "(" ("L.", "(L.) DC.").
+_FAST = re.compile(rf"({_FAST_NAME})(?: [A-Z(].*)?")
+# The same over a whole file: group 1 is a fast name, else group 2 is the line for the parser.
+_FAST_LINES = re.compile(rf"^(?:({_FAST_NAME})(?: [A-Z(][^\n]*)?|([^\n]*))$", re.M)
 _IDENT = re.compile(r"[A-Za-z_][\w:./-]*")
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A whole plain-list file, parsed with one regex pass instead of line by line."""
+
+    text: str
 
 
 class ChecklistError(ValueError):
@@ -186,30 +198,46 @@ class Checklist:
         # first letter (most entries), which saves a string per name at WFO size.
         self._names: dict[str, str | None] = {}
         self._genera: dict[str, list[str]] = {}  # genus key -> keys of its names
-        self._blocks: dict[str, list[str]] = {}  # blocking key -> genus keys
+        # genus and its one-letter deletions -> genera: two genera one edit apart (a letter
+        # misread, dropped, added or two swapped) share a key, found by ~10 dict lookups.
+        self._genus_variants: dict[str, str | tuple[str, ...]] = {}
+        self._epithet_blocks: dict[str, dict[str, list[str]]] = {}  # big genera, built lazily
         self._add_all(names)
 
     # ------------------------------------------------------------------ building
 
-    def _add_all(self, names: Iterable[str]) -> None:
+    def _parse_entry(self, line: str) -> tuple[str, str | None] | None:
+        """(key, canonical or None when implied by the key) of one entry; None to skip it."""
+        line = line.strip()
+        if not line or line[0] == "#":
+            return None
+        m = _FAST.fullmatch(line)
+        if m is not None:
+            return m[1].lower(), None
+        parsed = parse_name(line)
+        if parsed is None:
+            self.rejected += 1
+            return None
+        key, canon = parsed
+        return key, (None if canon == key[:1].upper() + key[1:] else canon)
+
+    def _entries(self, names: Iterable[str] | _Text) -> Iterator[tuple[str, str | None]]:
+        parse = self._parse_entry
+        if isinstance(names, _Text):
+            for fast, other in _FAST_LINES.findall(names.text):
+                if fast:
+                    yield fast.lower(), None
+                elif other and (entry := parse(other)) is not None:
+                    yield entry
+        else:
+            for raw in names:
+                if (entry := parse(raw)) is not None:
+                    yield entry
+
+    def _add_all(self, names: Iterable[str] | _Text) -> None:
         store = self._names
         genera = self._genera
-        fast = _FAST.fullmatch
-        for raw in names:
-            line = raw.strip()
-            if not line:
-                continue
-            if fast(line):
-                key = line.lower()
-                canon: str | None = None
-            else:
-                parsed = parse_name(line)
-                if parsed is None:
-                    self.rejected += 1
-                    continue
-                key, canon = parsed
-                if canon == key[:1].upper() + key[1:]:
-                    canon = None
+        for key, canon in self._entries(names):
             if key in store:
                 continue
             store[key] = canon
@@ -223,13 +251,47 @@ class Checklist:
         self._build_blocks()
 
     def _build_blocks(self) -> None:
-        """Index genera by first two and last three letters: one misread letter in a genus
-        of four letters or more leaves at least one of the two intact."""
-        blocks: dict[str, list[str]] = {}
+        variants: dict[str, str | tuple[str, ...]] = {}
         for genus in self._genera:
-            for bk in (genus[:2], "~" + genus[-3:]):
-                blocks.setdefault(bk, []).append(genus)
-        self._blocks = blocks
+            for v in _deletions(genus):
+                have = variants.get(v)
+                if have is None:
+                    variants[v] = genus
+                elif isinstance(have, str):
+                    if have != genus:
+                        variants[v] = (have, genus)
+                elif genus not in have:
+                    variants[v] = (*have, genus)
+        self._genus_variants = variants
+        self._epithet_blocks = {}
+
+    def _in_genus(
+        self, genus: str, key: str, epithet: str, cutoff: float
+    ) -> tuple[str, float] | None:
+        """Best name of `genus` for `key`. A big genus is searched only among names whose
+        epithet shares its first two or last three letters with the query's: one misread
+        letter in an epithet of five letters or more leaves one of them intact."""
+        members = self._genera[genus]
+        if len(members) <= SMALL_GENUS:
+            return _best(key, members, cutoff)
+        blocks = self._epithet_blocks.get(genus)
+        if blocks is None:
+            blocks = {}
+            start = len(genus) + 1
+            for k in members:
+                ep = k[start:].split(" ", 1)[0]
+                if ep:
+                    for bk in (ep[:2], "~" + ep[-3:]):
+                        blocks.setdefault(bk, []).append(k)
+            self._epithet_blocks[genus] = blocks
+        best: tuple[str, float] | None = None
+        for bk in (epithet[:2], "~" + epithet[-3:]):
+            block = blocks.get(bk)
+            if block:
+                found = _best(key, block, best[1] if best else cutoff)
+                if found is not None and (best is None or found[1] > best[1]):
+                    best = found
+        return best
 
     @classmethod
     def load(cls, path: Path, *, score_cutoff: float = DEFAULT_CUTOFF) -> Checklist:
@@ -273,31 +335,47 @@ class Checklist:
         sp = key.find(" ")
         genus = key if sp < 0 else key[:sp]
         best: tuple[str, float] | None = None
-        members = self._genera.get(genus)
-        if members is not None:  # genus read right: epithet fuzzy within it
-            best = _best(key, members, cutoff)
+        if sp < 0:  # a genus alone can only be one of the checklist's genus entries
+            for g in self._close_genera(genus):
+                score = fuzz.ratio(key, g, score_cutoff=best[1] if best else cutoff)
+                if g in self._names and score and (best is None or score > best[1]):
+                    best = (g, score)
+            return (
+                NameMatch("fuzzy", self._canonical(best[0]), round(best[1], 2))
+                if best
+                else NOT_FOUND
+            )
+        epithet = key[sp + 1 :].split(" ", 1)[0]
+        if genus in self._genera:  # genus read right: epithet fuzzy within it
+            best = self._in_genus(genus, key, epithet, cutoff)
         if best is None:  # genus misread: the closest genera, then their names
             for g in self._close_genera(genus):
-                found = _best(key, self._genera[g], best[1] if best else cutoff)
+                found = self._in_genus(g, key, epithet, best[1] if best else cutoff)
                 if found is not None and (best is None or found[1] > best[1]):
                     best = found
         if best is None:
             return NOT_FOUND
         return NameMatch("fuzzy", self._canonical(best[0]), round(best[1], 2))
 
-    def _close_genera(self, genus: str) -> Iterator[str]:
-        seen = {genus}
-        for bk in (genus[:2], "~" + genus[-3:]):
-            block = self._blocks.get(bk)
-            if not block:
+    def _close_genera(self, genus: str) -> list[str]:
+        """Checklist genera one edit away from `genus` (not `genus` itself)."""
+        found: list[str] = []
+        variants = self._genus_variants
+        for v in _deletions(genus):
+            have = variants.get(v)
+            if have is None:
                 continue
-            for g, _score, _i in process.extract(
-                genus, block, scorer=fuzz.ratio, score_cutoff=GENUS_CUTOFF,
-                limit=GENUS_CANDIDATES,
-            ):  # fmt: skip
-                if g not in seen:
-                    seen.add(g)
-                    yield g
+            for g in (have,) if isinstance(have, str) else have:
+                if g != genus and g not in found:
+                    found.append(g)
+        return found
+
+
+def _deletions(word: str) -> set[str]:
+    """`word` and every string one letter shorter."""
+    out = {word[:i] + word[i + 1 :] for i in range(len(word))}
+    out.add(word)
+    return out
 
 
 def _best(key: str, choices: list[str], cutoff: float) -> tuple[str, float] | None:
@@ -308,7 +386,7 @@ def _best(key: str, choices: list[str], cutoff: float) -> tuple[str, float] | No
 # ---------------------------------------------------------------------- reading files
 
 
-def _read_names(path: Path) -> tuple[Iterable[str], str]:
+def _read_names(path: Path) -> tuple[Iterable[str] | _Text, str]:
     """(names, format label) from a file; raises ChecklistError with the reason."""
     try:
         if zipfile.is_zipfile(path):
@@ -340,10 +418,10 @@ def _norm_header(field: str) -> str:
     return f.casefold()
 
 
-def _read_text(data: bytes, label: str) -> tuple[Iterable[str], str]:
+def _read_text(data: bytes, label: str) -> tuple[Iterable[str] | _Text, str]:
     text = _decode(data, label)
-    lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), None)
+    m = re.search(r"^[ \t]*[^#\s][^\r\n]*", text, re.M)  # first line not blank nor a comment
+    first = m[0] if m else None
     if first is None:
         raise ChecklistError(f"{label}: no scientific names found (only blank or # lines)")
     suffix = PurePosixPath(label).suffix.lower()
@@ -359,11 +437,13 @@ def _read_text(data: bytes, label: str) -> tuple[Iterable[str], str]:
         if delim is None and suffix in (".csv", ".tsv"):
             delim = "\t" if suffix == ".tsv" else ","
     if delim is None:
-        return (ln for ln in lines if not ln.lstrip().startswith("#")), "text list"
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return _Text(text), "text list"
     return _read_table(text, delim, label)
 
 
-def _read_table(text: str, delim: str, label: str) -> tuple[Iterable[str], str]:
+def _read_table(text: str, delim: str, label: str) -> tuple[Iterable[str] | _Text, str]:
     if delim == "\t":  # TSV (DwC text, COLDP) is not quoted: a " is part of the value
         rows = csv.reader(io.StringIO(text), delimiter=delim, quoting=csv.QUOTE_NONE)
     else:
@@ -402,7 +482,7 @@ def _table_names(rows: Iterator[list[str]], sci: int, auth: int) -> Iterator[str
         yield name
 
 
-def _read_zip(path: Path) -> tuple[Iterable[str], str]:
+def _read_zip(path: Path) -> tuple[Iterable[str] | _Text, str]:
     try:
         with zipfile.ZipFile(path) as zf:
             members = {PurePosixPath(n).name.lower(): n for n in zf.namelist()}
@@ -412,7 +492,7 @@ def _read_zip(path: Path) -> tuple[Iterable[str], str]:
                         if stem + ext in members:
                             data = zf.read(members[stem + ext])
                             names, _ = _read_text(data, f"{path.name}:{members[stem + ext]}")
-                            return list(names), "COLDP archive"
+                            return names, "COLDP archive"
     except zipfile.BadZipFile as exc:
         raise ChecklistError(f"{path.name}: damaged zip file ({exc})") from exc
     return _read_dwca(path), "Darwin Core Archive"
