@@ -112,18 +112,19 @@ def assert_counts_agree(run_dir: Path, *, torn_ok: bool = False) -> RunCounts:
 
 
 def make_fake_jpegs(folder: Path, n: int) -> Path:
-    """n distinct tiny files with a real JPEG header and a distinct tail after EOI.
+    """n distinct tiny JPEGs (distinct pixels and a distinct tail after EOI).
 
-    Fast enough for 10,000 (the fast engine never decodes them; real decoders ignore the tail).
+    Fast enough for 10,000.
     """
     from PIL import Image
 
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), (120, 90, 60)).save(buf, format="JPEG")
-    template = buf.getvalue()
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        (folder / f"sheet_{i:05d}.jpg").write_bytes(template + i.to_bytes(4, "big"))
+        # distinct pixels too: an engine that re-encodes sends distinct images, and a fake
+        # model answers each with its own record (as a real one would)
+        buf = io.BytesIO()
+        Image.new("RGB", (8, 8), (i % 256, (i >> 8) % 256, (i >> 16) % 256)).save(buf, "JPEG")
+        (folder / f"sheet_{i:05d}.jpg").write_bytes(buf.getvalue() + i.to_bytes(4, "big"))
     return folder
 
 

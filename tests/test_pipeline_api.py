@@ -46,7 +46,9 @@ def test_good_run_completes_with_consistent_files(tmp_path: Path, many_images) -
     assert types.count(EventType.VALIDATION_CHECKPOINT) == 1
     _assert_files_agree(outcome.run_dir)
     rec = raw_records(outcome.run_dir)[0]
-    assert rec["dwc"]["scientificName"] == {"value": "Malva neglecta Wallr.", "confidence": 0.92}
+    name = rec["dwc"]["scientificName"]  # the fake model's record for that sheet
+    assert name["value"] and 0 < name["confidence"] <= 1
+    assert len({r["dwc"]["scientificName"]["value"] for r in raw_records(outcome.run_dir)}) > 3
     assert rec["usage"]["total_tokens"] == 1350 and rec["cost_usd"] == 0.0012
     assert outcome.metrics["cost_usd"] == round(12 * 0.0012, 6)
     assert outcome.metrics["tokens"] == 12 * 1350

@@ -379,3 +379,30 @@ def test_a_published_style_raw_jsonl_shows_its_real_quality(tmp_path: Path) -> N
     assert q["findings"]["name_boilerplate"] == 160
     assert q["findings"]["date_year_range"] == 80
     assert q["identical_records"] > 0
+
+
+def test_a_checklist_corrects_and_flags_names(tmp_path: Path) -> None:
+    from herbdesk.quality.judge import QualitySettings, RecordJudge
+
+    names = tmp_path / "names.txt"
+    names.write_text("Coreopsis tinctoria Nutt.\nCarex aurea Nutt.\nMalva rotundifolia L.\n")
+    judge = RecordJudge.from_settings(QualitySettings(checklist_path=names))
+    q = judge.quality({"scientificName": "Coreopsis tinctorie", "eventDate": "1963-08-14"})
+    (f,) = q["findings"]
+    assert f[0] == "name_fuzzy_match" and "Coreopsis tinctoria" in f[3]
+    assert q["usable"]  # a warning: the record stays usable, the suggestion is shown
+    q = judge.quality({"scientificName": "Quercus alba", "eventDate": "1963-08-14"})
+    assert q["findings"][0][0] == "name_not_in_checklist"
+    assert judge.quality({"scientificName": "Carex aurea", "locality": "Regina"})["findings"] == []
+
+
+def test_cli_rejects_a_bad_gold_file_before_anything_runs(tmp_path: Path, many_images) -> None:
+    from herbdesk.cli import main
+
+    images = many_images(2)
+    gold = tmp_path / "gold.csv"
+    gold.write_text("file,scientificName\nx.jpg,Carex aurea\n", encoding="utf-8")
+    out = tmp_path / "runs"
+    code = main(["run", str(images), "--gold", str(gold), "--out", str(out), "--quiet"])
+    assert code == 2
+    assert not out.exists() or not any(out.iterdir())

@@ -80,7 +80,13 @@ def test_cli_runs_never_write_or_print_the_key(
     outputs: list[str] = []
     script = ["good", "garbage", "500", "429:0", "reset", "malformed", "empty_choices"]
     with FakeApi(valid_key=KEY, echo_auth=True, script=script) as api:
-        r = _herbdesk(*_api_args(api, image_dir, out, "faults"), "--checkpoint-threshold", "0")
+        r = _herbdesk(
+            *_api_args(api, image_dir, out, "faults"),
+            "--checkpoint-threshold",
+            "0",
+            "--quality-threshold",
+            "0",
+        )
         assert r.returncode == 0, r.stderr
         outputs += [r.stdout, r.stderr]
         r = _herbdesk("run", "--resume", str(out / "faults"))
