@@ -135,6 +135,36 @@ def _print_summary(s: dict[str, Any]) -> None:
         rows.append((f"checkpoint {c['checkpoint']}", f"{c['status']} ({pct})"))
     for w in s["warnings"]:
         rows.append(("warning", str(w.get("message", w))))
+    rows[7:7] = _quality_rows(s)
     for k, v in rows:
         t.add_row(k, v)
     console.print(t, markup=False)
+
+
+def _quality_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the records are worth (docs/quality.md): usable share, invalid terms, findings."""
+    q = s.get("quality") or {}
+    if not q.get("judged"):
+        return []
+    rows = [("usable records", f"{q['usable']} of {q['records']} ({q['usable_rate']:.1%})")]
+    if s.get("verdict") == "below_threshold":
+        rows.append(("verdict", str(s.get("verdict_message") or "below threshold")))
+    bad = sorted(
+        ((t, c) for t, c in q.get("terms", {}).items() if c.get("invalid")),
+        key=lambda tc: -tc[1]["invalid"],
+    )
+    for term, c in bad[:6]:
+        rows.append((f"  {term}", f"{c['invalid']} invalid of {c['filled']} filled"))
+    findings = sorted(q.get("findings", {}).items(), key=lambda kv: -kv[1])
+    if findings:
+        rows.append(("findings", ", ".join(f"{k} {n}" for k, n in findings[:6])))
+    if q.get("identical_records"):
+        rows.append(("identical records", str(q["identical_records"])))
+    g = s.get("gold")
+    if g:
+        acc = g.get("accuracy")
+        rows.append(
+            ("known answers", f"{g['correct']}/{g['terms']} terms right on {g['sheets']} sheet(s)"
+             + (f" ({acc:.0%})" if isinstance(acc, (int, float)) else ""))
+        )  # fmt: skip
+    return rows

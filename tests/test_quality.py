@@ -378,7 +378,7 @@ def test_a_published_style_raw_jsonl_shows_its_real_quality(tmp_path: Path) -> N
     assert q["terms"]["scientificName"]["invalid"] == 160
     assert q["findings"]["name_boilerplate"] == 160
     assert q["findings"]["date_year_range"] == 80
-    assert q["identical_records"] > 0
+    assert q["identical_records"] == 0  # junk counts as junk (findings), not as identical
 
 
 def test_a_checklist_corrects_and_flags_names(tmp_path: Path) -> None:
@@ -406,3 +406,14 @@ def test_cli_rejects_a_bad_gold_file_before_anything_runs(tmp_path: Path, many_i
     code = main(["run", str(images), "--gold", str(gold), "--out", str(out), "--quiet"])
     assert code == 2
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_identical_usable_records_are_counted_in_the_summary(tmp_path: Path) -> None:
+    rec = {"scientificName": {"value": "Carex aurea Nutt."}, "locality": {"value": "Regina"}}
+    lines = [json.dumps({"image": f"s{i}.jpg", "dwc": rec}) for i in range(4)]
+    other = {"scientificName": {"value": "Poa pratensis L."}, "locality": {"value": "Regina"}}
+    lines.append(json.dumps({"image": "s9.jpg", "dwc": other}))
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    q = load_state(raw)[0].summary()["quality"]
+    assert q["usable"] == 5 and q["identical_records"] == 4

@@ -24,8 +24,11 @@ def entry_of(quality: Mapping[str, Any] | None) -> _Entry | None:
         str(f[0]) for f in findings if isinstance(f, (list, tuple)) and f and isinstance(f[0], str)
     )
     fp = quality.get("fingerprint")
+    usable = bool(quality.get("usable"))
+    if not usable:  # as the run rule: identical junk is counted as junk, not as identical
+        fp = None
     return (
-        bool(quality.get("usable")),
+        usable,
         _strs(quality.get("filled")),
         _strs(quality.get("invalid")),
         checks,
