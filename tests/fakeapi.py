@@ -11,7 +11,10 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
   reset (headers and half the body, then a TCP reset), 429 (Retry-After: 1), 429:S
   (Retry-After: S), 429-bare (no Retry-After), any other 4xx/5xx code (500, 502, 503, 401,
   402, 404 = model gone), echo_key (401 whose message repeats the Authorization header, as
-  some proxies do).
+  some proxies do), echo_at:CODE:N (status CODE whose error message is N filler characters,
+  then the Authorization header: an echo near a cut), raw_echo_at:N (a 200 whose non-JSON
+  body is N filler characters, then the header), quote_key (a good reply whose field values
+  quote the Authorization header, as a confused model might).
 `revoke_after=N` refuses every request after N chat requests (a key revoked mid-run);
 `echo_auth=True` makes every 401 repeat the Authorization header it got;
 `fault_rate`/`fault_actions`/`seed` replace that share of `good` answers by random faults.
@@ -364,6 +367,17 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "echo_key":
             auth = self.headers.get("Authorization", "")
             self._send(401, {"error": {"code": 401, "message": f"Invalid credentials: {auth}"}})
+        elif name == "echo_at":
+            code, _, n = arg.partition(":")
+            msg = "x" * int(n) + self.headers.get("Authorization", "")
+            self._send(int(code), {"error": {"code": int(code), "message": msg}})
+        elif name == "raw_echo_at":
+            self._send(200, ("x" * int(arg) + self.headers.get("Authorization", "")).encode())
+        elif name == "quote_key":
+            auth = self.headers.get("Authorization", "")
+            fields = {**GOOD_FIELDS, "locality": {"value": f"near {auth} hill", "confidence": 1}}
+            fields["recordedBy"] = {"value": auth[7:40], "confidence": 0.5}
+            self._send(200, self._good_body(body, json.dumps(fields) + " " + auth, usage))
         elif name == "404":
             msg = f"model {body.get('model')} not found"
             self._send(404, {"error": {"code": 404, "message": msg}})

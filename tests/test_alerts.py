@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -330,6 +331,63 @@ def test_email_goes_through_smtp_with_auth(tmp_path: Path, mailbox: Mailbox) -> 
     assert len(mailbox.mails) == 1  # the later extraction.failed is the same incident
     assert [e.data["channel"] for e in alert_events(seen)] == ["email ops@example.org"]
     assert not any(SMTP_PASSWORD in n for n in notes)
+
+
+EVIL = "<!channel> <http://evil.example|click here> & **bold** [click](http://evil.example)"
+
+
+def _strings(obj: Any) -> list[str]:
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in _strings(v)]
+    if isinstance(obj, list):
+        return [s for v in obj for s in _strings(v)]
+    return []
+
+
+def test_server_text_cannot_inject_markup_or_mail_headers(
+    tmp_path: Path, hook: Hook, mailbox: Mailbox
+) -> None:
+    """Server errors and halt reasons reach every channel as text: Slack gets &, <, > escaped in
+    `text` and every block, Teams gets markdown escaped, mail gets a one-line subject."""
+    channels = [
+        WebhookChannel(hook.url("slack"), "slack", 5.0),
+        WebhookChannel(hook.url("teams"), "teams", 5.0),
+        EmailChannel("ops@example.org", smtp_settings(mailbox), SMTP_PASSWORD),
+    ]
+    alerts, bus, seen, _ = consumer_on_bus(tmp_path, channels)
+    bus.emit(EventType.EXTRACTION_STARTED, data={"total": 3})
+    bus.emit(
+        EventType.SPECIMEN_FAILED,
+        specimen_id="0" * 64,
+        sequence=1,
+        data={"image": "a.jpg", "success": False, "error": {"kind": "x", "message": EVIL}},
+    )
+    reason = f"{EVIL}\r\nBcc: victim@example.org\nX-Evil: 1"
+    bus.emit(
+        EventType.EXTRACTION_FAILED,
+        data={"status": "failed", "reason": reason, "message": EVIL, "processed": 1},
+    )
+    assert wait_for(lambda: len(hook.posts) >= 2 and len(mailbox.mails) >= 1)
+    alerts.close()
+    assert not alert_events(seen, EventType.ALERT_FAILED)
+    (slack,) = hook.bodies("slack")
+    texts = _strings(slack)
+    assert "&lt;!channel&gt; &lt;http://evil.example|click here&gt; &amp; " in slack["text"]
+    for t in texts:
+        assert "<" not in t and ">" not in t, t
+        assert t.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "").count("&") == 0, t
+    (teams,) = hook.bodies("teams")
+    for t in [*_strings(teams["attachments"][0]["content"]["body"]), teams["text"]]:
+        assert "[click](" not in t and "**bold**" not in t and "<!channel>" not in t, t
+    assert any("\\[click\\](http://evil.example)" in t for t in _strings(teams))
+    mail, _ = mailbox.mails[0]
+    assert mail["Bcc"] is None and mail["X-Evil"] is None
+    subject = re.sub(r"\r?\n[ \t]", " ", mail["Subject"])  # undo the header's folding
+    assert "\n" not in subject and "\r" not in subject
+    assert "Bcc: victim@example.org" in subject  # kept, on one line
+    assert EVIL in body_of(mail)  # plain text: shown as it is
 
 
 def test_wrong_smtp_password_is_recorded_not_retried(tmp_path: Path, mailbox: Mailbox) -> None:

@@ -21,8 +21,11 @@ from test_tail import ROOT, TAIL_MAIN, Collector, append, line, run_log, start_w
 from herbdesk.events.ssh_tail import (
     FOLLOWING,
     RECONNECTING,
+    REMOTE_SCRIPT,
+    UNPORTABLE,
     RemoteTarget,
     SshTailFollower,
+    octal_arg,
     parse_remote_target,
 )
 from herbdesk.events.tail import DELETED
@@ -356,14 +359,59 @@ def test_command_is_an_argv_with_a_quoted_path() -> None:
     assert cmd[cmd.index("-p") + 1] == "2200"
     import shlex
 
-    remote = shlex.split(cmd[-1])  # what the remote login shell will see
-    assert remote[0:2] == ["sh", "-c"] and remote[3:] == ["herbdesk-tail", path, "123", "456"]
+    remote = shlex.split(cmd[-1])  # what a POSIX login shell sees; other shells: below
+    assert remote[:3] == ["sh", "-c", REMOTE_SCRIPT] and not UNPORTABLE.search(REMOTE_SCRIPT)
+    assert remote[3:] == ["herbdesk-tail", octal_arg(path), "123", "_456"]
+    assert (
+        remote[4].isdigit()
+        and bytes(int(remote[4][i : i + 3], 8) for i in range(0, len(remote[4]), 3))
+        == path.encode()
+    )
     with pytest.raises(ValueError):
         f.build_command(0, "1; id")
     with pytest.raises(ValueError):
         SshTailFollower("h:/p", lambda b: None, ssh_options=["-oProxyCommand=x"])
     with pytest.raises(ValueError):
         SshTailFollower("h:/p", lambda b: None, ssh_options=["ProxyCommand=x\nHost *"])
+
+
+LOGIN_SHELLS = [
+    sh for sh in ("sh", "dash", "bash", "zsh", "fish", "tcsh", "csh") if shutil.which(sh)
+]
+HOSTILE_PATHS = [
+    "x\\'\";touch pwned;#",
+    "it's $(touch pwned) `touch pwned` ${HOME} $HOME ~ %1 !! !$ * ? [a] {a,b} & | ; < > ( )",
+    "back\\slash \\' \\\\ \\n\ttab ünïcödé 日本 \x7f",
+    "-n -e --",
+]
+
+
+@pytest.mark.parametrize("shell", LOGIN_SHELLS)
+def test_remote_command_means_the_same_to_every_login_shell(tmp_path: Path, shell: str) -> None:
+    """ssh hands the command string to the user's login shell, whatever it is: through each
+    shell here the script gets the path byte for byte, and no injected command runs."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    for i, name in enumerate(HOSTILE_PATHS):
+        d = tmp_path / f"d{i}"
+        d.mkdir()
+        p = d / name
+        p.write_bytes(b"0123456789\n")
+        f = SshTailFollower(RemoteTarget("host", str(p)), lambda b: None)
+        for start, ident in ((-1, ""), (3, str(p.stat().st_ino)), (0, "-")):
+            remote = f.build_command(start, ident)[-1]
+            r = subprocess.run(
+                [shell, "-c", remote],
+                cwd=d,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=20,
+            )
+            head = r.stdout.split(b"\n", 1)[0].decode()
+            want = 11 if start < 0 else (0 if ident == "-" else start)
+            assert head == f"herbdesk-tail 1 {p.stat().st_ino} 11 {want}", (shell, name, r)
+        assert sorted(x.name for x in d.iterdir()) == [name], (shell, name)
+    assert not list(tmp_path.rglob("pwned"))
 
 
 @needs_ssh

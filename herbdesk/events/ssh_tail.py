@@ -8,7 +8,9 @@ nothing is shown twice or missed. If the file was replaced or shrank meanwhile, 
 starts from 0 and says so in its header.
 
 Security: arguments go to `ssh` as a list (no local shell), `--` ends ssh's options, the host and
-user are validated (no leading '-', a small charset) and the remote path is shlex-quoted.
+user are validated (no leading '-', a small charset). The remote command string is one every
+common login shell parses alike: a fixed script in single quotes, the path sent as octal digits
+(see REMOTE_SCRIPT).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import logging
 import os
 import random
 import re
-import shlex
 import subprocess
 import threading
 import time
@@ -59,18 +60,34 @@ _USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 _OPTION_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*[= ]\S.*")
 _SCP_RE = re.compile(r"(?:(?P<user>[^@/:]*)@)?(?P<host>\[[^\]/]*\]|[^:/\[\]@]*):(?P<path>.*)", re.S)
 
-# Header first, then tail; `read` returns when the connection closes, so no tail is orphaned.
-# A missing file is awaited before tail starts: GNU tail falls back to slow polling otherwise.
+# ssh hands the command string to the user's login shell, which may be sh, bash, zsh, fish or
+# (t)csh. So the string is one that every one of them reads alike: `sh -c '<script>'` and plain
+# arguments. The script holds no `'`, no `!` (csh history, even under -c), no `\\` or `\'`
+# (escapes inside fish's single quotes) and no line break; the path travels as octal digits,
+# three per byte, decoded by the script with printf's `\0ddd` (no path byte is ever parsed).
+# Header first, then tail; the background reader sees the connection close and ends tail (the
+# exec keeps its pid, `$$`). A missing file is awaited first: GNU tail polls slowly otherwise.
 REMOTE_SCRIPT = (
-    "export LC_ALL=C; set -f; f=$1; n=$2; w=$3; i=-; s=0; "
+    "export LC_ALL=C; set -f; e=; h=$1; "
+    'while [ -n "$h" ]; do r=${h#???}; o=${h%"$r"}; e="$e\\0$o"; h=$r; done; '
+    'f=$(printf %b "$e"); n=$2; w=${3#_}; i=-; s=0; '
     'if [ -e "$f" ]; then set -- $(ls -di -- "$f" 2>/dev/null) -; i=$1; '
     'set -- $(wc -c < "$f" 2>/dev/null) 0; s=$1; fi; '
-    'if [ "$n" -lt 0 ]; then n=$s; elif [ -n "$w" ] && [ "$w" != "$i" ]; then n=0; '
-    'elif [ "$s" -lt "$n" ]; then n=0; fi; '
+    'if [ "$n" -lt 0 ]; then n=$s; else case $w in "" | "$i") [ "$s" -lt "$n" ] && n=0;; '
+    "*) n=0;; esac; fi; "
     'echo "herbdesk-tail 1 $i $s $n"; '
-    '( while [ ! -e "$f" ]; do sleep 1; done; [ "$i" = - ] && echo "herbdesk-tail appeared"; '
-    'exec tail -c +$((n+1)) -F -- "$f" 2>&1 ) & p=$!; read -r _; kill $p 2>/dev/null'
+    "exec 3<&0; ( read -r _ <&3; kill $$ ) >/dev/null 2>&1 & "
+    'until [ -e "$f" ]; do sleep 1; done; [ "$i" = - ] && echo "herbdesk-tail appeared"; '
+    'exec tail -c +$((n+1)) -F -- "$f" 2>&1'
 )
+UNPORTABLE = re.compile(r"['!\n\r]|\\[^0]")  # what REMOTE_SCRIPT must never hold (tested)
+
+
+def octal_arg(path: str) -> str:
+    """The path as octal digits, three per byte: a word no shell can split or expand."""
+    return "".join(f"{b:03o}" for b in path.encode("utf-8", "surrogateescape"))
+
+
 _HEADER_RE = re.compile(rb"herbdesk-tail 1 (-|\d+) (\d+) (\d+)\s*")
 _RESET_MSG_RE = re.compile(
     rb"tail: .*(has been replaced;\s+following new file|has appeared;\s+following new file"
@@ -233,17 +250,9 @@ class SshTailFollower:
             cmd += ["-p", str(self.port)]
         if self.target.user:
             cmd += ["-l", self.target.user]
-        remote = " ".join(
-            [
-                "sh",
-                "-c",
-                shlex.quote(REMOTE_SCRIPT),
-                "herbdesk-tail",
-                shlex.quote(self.target.path),
-                str(int(start)),
-                shlex.quote(ident),
-            ]
-        )
+        # `_` keeps the id a non-empty word: `''` is one more thing shells could differ on
+        args = ("herbdesk-tail", octal_arg(self.target.path), str(int(start)), f"_{ident}")
+        remote = f"sh -c '{REMOTE_SCRIPT}' {' '.join(args)}"
         return [*cmd, "--", self.target.host, remote]
 
     def start(self) -> None:

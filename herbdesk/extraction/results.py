@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,21 @@ from herbdesk.events.writer import JsonlAppender
 from herbdesk.extraction.dwc import DWC_TERMS
 
 CSV_COLUMNS: tuple[str, ...] = ("specimen_id", "image", *DWC_TERMS)
+# What a spreadsheet reads as the start of a formula (OWASP's CSV injection list)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """`value` with a `'` in front if a spreadsheet would run it as a formula.
+
+    Model text and file names reach the CSV unchecked; `=HYPERLINK(...)` or `+cmd|...` would
+    run when a curator opens the file. A plain number ("-45.2", a southern latitude) is no
+    formula and is kept as it is. raw.jsonl always keeps the value unchanged.
+    """
+    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 class ResultsWriter:
@@ -46,9 +62,9 @@ class ResultsWriter:
             self._raw.write_bytes(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
             dwc = record.get("dwc") or {}
             if record.get("success") and dwc:
-                row = [record.get("specimen_id", ""), record.get("image", "")]
+                row = [str(record.get("specimen_id", "")), str(record.get("image", ""))]
                 row += [str((dwc.get(t) or {}).get("value", "")) for t in DWC_TERMS]
-                self._write_row(row)
+                self._write_row([spreadsheet_safe(cell) for cell in row])
 
     def close(self) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import queue
 import random
+import re
 import smtplib
 import socket
 import ssl
@@ -193,7 +194,27 @@ class Channel(Protocol):
 
 
 def _slack_escape(text: str) -> str:
+    """Slack's control characters: unescaped, `<!channel>` pings everyone and
+    `<http://evil|click>` disguises a link. Server errors quoted in alerts may hold either."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# Adaptive Card and connector markdown: links, emphasis, code, tags and entities (connector
+# cards read HTML too). `(` needs no escape once `[` and `]` have one.
+_TEAMS_SPECIAL = re.compile(r"([\\`*_~\[\]<>&])")
+
+
+def _teams_escape(text: str) -> str:
+    """Backslash before each markdown/HTML character: `[click](http://evil)` stays text."""
+    return _TEAMS_SPECIAL.sub(r"\\\1", text)
+
+
+_HEADER_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def _header(text: str) -> str:
+    """One line for a mail header: a CR/LF from a server text must not start a header."""
+    return _HEADER_BREAKS.sub(" ", text).strip()
 
 
 def _md(text: str) -> dict[str, Any]:
@@ -205,7 +226,7 @@ def slack_payload(msg: AlertMessage) -> dict[str, Any]:
     """`text` is the notification/fallback (and all Mattermost shows); `blocks` the rich view."""
     icon = _SLACK_EMOJI.get(msg.severity, ":information_source:")
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": msg.title[:150]}},
+        {"type": "header", "text": {"type": "plain_text", "text": _slack_escape(msg.title)[:150]}},
         {"type": "section", "text": _md(f"{icon} {msg.summary}")},
     ]
     if msg.facts:
@@ -218,12 +239,12 @@ def slack_payload(msg: AlertMessage) -> dict[str, Any]:
         blocks.append({"type": "section", "text": _md(msg.note)})
     log = _md(f"Log: {msg.log_path} on {msg.host}")
     blocks.append({"type": "context", "elements": [log]})
-    return {"text": f"{msg.title}\n{msg.plain_text()}", "blocks": blocks}
+    return {"text": _slack_escape(f"{msg.title}\n{msg.plain_text()}"), "blocks": blocks}
 
 
 def _tb(text: str, **style: Any) -> dict[str, Any]:
-    """An Adaptive Card TextBlock."""
-    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+    """An Adaptive Card TextBlock, its markdown escaped."""
+    return {"type": "TextBlock", "text": _teams_escape(text), "wrap": True, **style}
 
 
 def teams_payload(msg: AlertMessage) -> dict[str, Any]:
@@ -232,7 +253,8 @@ def teams_payload(msg: AlertMessage) -> dict[str, Any]:
     color = _TEAMS_COLOR.get(msg.severity, "Default")
     body = [_tb(msg.title, weight="Bolder", size="Medium", color=color), _tb(msg.summary)]
     if msg.facts:
-        body.append({"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in msg.facts]})
+        facts = [{"title": _teams_escape(k), "value": _teams_escape(v)} for k, v in msg.facts]
+        body.append({"type": "FactSet", "facts": facts})
     if msg.errors:
         body += [_tb("Last errors", weight="Bolder")]
         body += [_tb(e, isSubtle=True) for e in msg.error_lines()]
@@ -243,7 +265,7 @@ def teams_payload(msg: AlertMessage) -> dict[str, Any]:
             "type": "AdaptiveCard", "version": "1.4", "body": body}  # fmt: skip
     attachment = {"contentType": "application/vnd.microsoft.card.adaptive",
                   "contentUrl": None, "content": card}  # fmt: skip
-    return {"type": "message", "summary": msg.title, "text": msg.title,
+    return {"type": "message", "summary": msg.title, "text": _teams_escape(msg.title),
             "attachments": [attachment]}  # fmt: skip
 
 
@@ -334,7 +356,7 @@ class EmailChannel:
     (alerts are rare; a kept-open session would only time out between them)."""
 
     def __init__(self, to: str, smtp: SmtpSettings, password: str | None = None) -> None:
-        if "@" not in to:
+        if "@" not in to or _header(to) != to:
             raise ValueError(f"not an e-mail address: {to!r}")
         smtp.validate()
         self.to = to
@@ -346,12 +368,12 @@ class EmailChannel:
 
     def build(self, msg: AlertMessage) -> EmailMessage:
         m = EmailMessage()
-        m["Subject"] = msg.title
-        m["From"] = self.smtp.from_address
+        m["Subject"] = _header(msg.title)
+        m["From"] = _header(self.smtp.from_address)
         m["To"] = self.to
         m["Date"] = formatdate(localtime=True)
         m["Message-ID"] = make_msgid(domain="herbdesk.local")
-        m["X-Herbdesk-Run"] = msg.run_id
+        m["X-Herbdesk-Run"] = _header(msg.run_id)
         m.set_content(msg.plain_text())
         return m
 

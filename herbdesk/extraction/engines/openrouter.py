@@ -19,16 +19,18 @@ from herbdesk.extraction.engines.base import (
     EngineSettings,
     ErrorKind,
     Extraction,
+    FieldValue,
     SpecimenInput,
 )
 from herbdesk.extraction.images import jpeg_bytes, load_image
 from herbdesk.extraction.reply import parse_reply
+from herbdesk.redaction import Redactor
 
 DEFAULT_MODEL = "qwen/qwen2.5-vl-72b-instruct:free"
 # A Darwin Core reply is a few KB. A body past this is not one, and reading it whole would let
 # a broken server or proxy exhaust memory (each worker thread holds its own reply).
 MAX_REPLY_BYTES = 4 << 20
-REDACTED = "[redacted]"
+_NO_SECRET = Redactor(None)
 
 
 def _is_openrouter(base_url: str) -> bool:
@@ -64,21 +66,24 @@ def retry_after_seconds(resp: httpx.Response) -> float | None:
     return None
 
 
-def _error_message(resp: httpx.Response) -> str:
+def _error_message(resp: httpx.Response, redactor: Redactor = _NO_SECRET) -> str:
+    """The server's error text, redacted before it is cut (an echoed key may sit at the cut)."""
     try:
         body = resp.json()
         err = body.get("error") if isinstance(body, dict) else None
         if isinstance(err, dict) and err.get("message"):
-            return f"HTTP {resp.status_code}: {err['message']}"[:500]
+            return redactor.cut(f"HTTP {resp.status_code}: {err['message']}", 500)
     except ValueError:
         pass
-    return f"HTTP {resp.status_code}: {resp.text[:300]}"
+    return f"HTTP {resp.status_code}: {redactor.cut(resp.text, 300)}"
 
 
-def classify_status(resp: httpx.Response, context: str) -> EngineError:
+def classify_status(
+    resp: httpx.Response, context: str, redactor: Redactor = _NO_SECRET
+) -> EngineError:
     """Map an HTTP error status to the pipeline's error kinds."""
     code = resp.status_code
-    msg = f"{context}: {_error_message(resp)}"
+    msg = f"{context}: {_error_message(resp, redactor)}"
     if code in (401, 403):
         return EngineError(ErrorKind.AUTH, msg)
     if code == 402:
@@ -114,17 +119,13 @@ class OpenRouterEngine:
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
         self._lock = threading.Lock()
-
-    def _redact(self, text: str | None) -> str | None:
-        """Remove the key from text that will be logged (some servers echo credentials)."""
-        key = self.settings.api_key
-        if text and key and key in text:
-            return text.replace(key, REDACTED)
-        return text
+        # every text leaving the engine passes through it (some servers echo credentials)
+        self._redactor = Redactor(settings.api_key)
 
     # -- preflight ---------------------------------------------------------------------
     def preflight(self) -> list[Check]:
-        return [Check(c.name, c.ok, self._redact(c.detail) or "") for c in self._preflight()]
+        r = self._redactor
+        return [Check(c.name, c.ok, r.redact(c.detail)) for c in self._preflight()]
 
     def _preflight(self) -> list[Check]:
         checks: list[Check] = []
@@ -144,7 +145,8 @@ class OpenRouterEngine:
             if _is_openrouter(self.base_url) or self.settings.api_key:
                 resp = self._client.get("/key", timeout=15.0)
                 if resp.status_code in (401, 403):
-                    checks.append(Check("api key", False, f"key refused ({_error_message(resp)})"))
+                    msg = _error_message(resp, self._redactor)
+                    checks.append(Check("api key", False, f"key refused ({msg})"))
                     return checks
                 if resp.status_code == 200:
                     checks.append(Check("api key", True, _describe_key(resp)))
@@ -155,10 +157,12 @@ class OpenRouterEngine:
             checks.append(Check("endpoint", False, f"{self.base_url} unreachable: {exc}"))
             return checks
         if resp.status_code in (401, 403):
-            checks.append(Check("api key", False, f"key refused ({_error_message(resp)})"))
+            msg = _error_message(resp, self._redactor)
+            checks.append(Check("api key", False, f"key refused ({msg})"))
             return checks
         if resp.status_code != 200:
-            checks.append(Check("endpoint", False, f"GET /models: {_error_message(resp)}"))
+            msg = _error_message(resp, self._redactor)
+            checks.append(Check("endpoint", False, f"GET /models: {msg}"))
             return checks
         checks.append(Check("endpoint", True, f"{self.base_url} answers"))
         try:
@@ -210,7 +214,8 @@ class OpenRouterEngine:
                 for chunk in resp.iter_bytes():
                     size += len(chunk)
                     if size > MAX_REPLY_BYTES:
-                        head = b"".join(chunks)[:2000].decode("utf-8", "replace")
+                        head = b"".join(chunks)[:4000].decode("utf-8", "replace")
+                        head = self._redactor.cut(head, 2000)
                         raise EngineError(
                             ErrorKind.BAD_REPLY,
                             f"reply larger than {MAX_REPLY_BYTES >> 20} MiB: not read",
@@ -234,25 +239,38 @@ class OpenRouterEngine:
         )
 
     def extract(self, specimen: SpecimenInput) -> Extraction:
+        """One extraction; nothing it returns or raises holds a run of the key's characters."""
+        r = self._redactor
         try:
             result = self._extract(specimen)
         except EngineError as exc:
-            exc.message = self._redact(exc.message) or ""
+            exc.message = r.redact(exc.message)
             exc.args = (exc.message,)
-            exc.raw_text = self._redact(exc.raw_text)
+            exc.raw_text = r.maybe(exc.raw_text)
+            exc.usage = r.deep(exc.usage)
             raise
-        result.raw_text = self._redact(result.raw_text) or ""
+        except Exception as exc:  # a bug's message may quote a response: redact it too
+            msg = r.redact(f"{type(exc).__name__}: {exc}")
+            raise EngineError(ErrorKind.INTERNAL, msg) from None
+        result.raw_text = r.redact(result.raw_text)
+        result.fields = {
+            t: FieldValue(r.redact(f.value), f.confidence) for t, f in result.fields.items()
+        }
+        result.usage = r.deep(result.usage)
+        result.model = r.redact(result.model)
         return result
 
     def _extract(self, specimen: SpecimenInput) -> Extraction:
         resp = self._post(self._payload(specimen))
         if resp.status_code != 200:
-            raise classify_status(resp, "chat/completions")
+            raise classify_status(resp, "chat/completions", self._redactor)
         try:
             body = resp.json()
         except ValueError as exc:
             raise EngineError(
-                ErrorKind.SERVER, "response body is not JSON", raw_text=resp.text[:2000]
+                ErrorKind.SERVER,
+                "response body is not JSON",
+                raw_text=self._redactor.cut(resp.text, 2000),
             ) from exc
         if not isinstance(body, dict):
             raise EngineError(ErrorKind.BAD_REPLY, "response is not a JSON object")
@@ -260,9 +278,8 @@ class OpenRouterEngine:
         usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
         cost = usage.get("cost") if usage else None
         if isinstance(body.get("error"), dict):  # some providers answer 200 with an error
-            raise EngineError(
-                ErrorKind.SERVER, f"provider error: {body['error'].get('message', '')}"[:500]
-            )
+            text = f"provider error: {body['error'].get('message', '')}"
+            raise EngineError(ErrorKind.SERVER, self._redactor.cut(text, 500))
         choices = body.get("choices") or []
         text = ""
         if choices and isinstance(choices[0], dict):
