@@ -375,7 +375,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, ("x" * int(arg) + self.headers.get("Authorization", "")).encode())
         elif name == "quote_key":
             auth = self.headers.get("Authorization", "")
-            fields = {**GOOD_FIELDS, "locality": {"value": f"near {auth} hill", "confidence": 1}}
+            fields = {
+                **good_fields(body),
+                "locality": {"value": f"near {auth} hill", "confidence": 1},
+            }
             fields["recordedBy"] = {"value": auth[7:40], "confidence": 0.5}
             self._send(200, self._good_body(body, json.dumps(fields) + " " + auth, usage))
         elif name == "404":
