@@ -11,6 +11,7 @@ one-letter key would mangle every word holding that letter.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -60,13 +61,18 @@ class Redactor:
 
     def deep(self, value: Any) -> Any:
         """Every string inside dicts and lists redacted (usage blocks, nested replies)."""
-        if isinstance(value, str):
-            return self.redact(value)
-        if isinstance(value, dict):
-            return {k: self.deep(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.deep(v) for v in value]
-        return value
+        return map_strings(value, self.redact)
+
+
+def map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    """`value` with `fn` applied to every string in it, keys included, through dicts and lists."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {map_strings(k, fn): map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [map_strings(v, fn) for v in value]
+    return value
 
 
 def redact_secret(text: str, secret: str | None) -> str:

@@ -14,7 +14,8 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
   some proxies do), echo_at:CODE:N (status CODE whose error message is N filler characters,
   then the Authorization header: an echo near a cut), raw_echo_at:N (a 200 whose non-JSON
   body is N filler characters, then the header), quote_key (a good reply whose field values
-  quote the Authorization header, as a confused model might).
+  quote the Authorization header, as a confused model might), lone_surrogate (a 502 whose
+  message holds the JSON escape of a lone UTF-16 surrogate, `\\ud800`).
 `revoke_after=N` refuses every request after N chat requests (a key revoked mid-run);
 `echo_auth=True` makes every 401 repeat the Authorization header it got;
 `fault_rate`/`fault_actions`/`seed` replace that share of `good` answers by random faults.
@@ -373,6 +374,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(int(code), {"error": {"code": int(code), "message": msg}})
         elif name == "raw_echo_at":
             self._send(200, ("x" * int(arg) + self.headers.get("Authorization", "")).encode())
+        elif name == "lone_surrogate":
+            self._send(502, {"error": {"code": 502, "message": "upstream said \ud800 then left"}})
         elif name == "quote_key":
             auth = self.headers.get("Authorization", "")
             fields = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -11,6 +12,16 @@ from herbdesk.extraction.dwc import canonical_term
 from herbdesk.extraction.engines.base import EngineError, ErrorKind, FieldValue
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """`text` with each lone UTF-16 surrogate replaced by U+FFFD.
+
+    JSON may escape one (`"\\ud800"`) and Python's json then yields a str no UTF-8 writer
+    (orjson, the log and CSV files) accepts: one such reply would stop the run when written.
+    """
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _json_candidates(text: str) -> list[str]:
@@ -21,6 +32,20 @@ def _json_candidates(text: str) -> list[str]:
     if 0 <= first < last:
         out.append(stripped[first : last + 1])
     return out
+
+
+def _loads(cand: str) -> Any:
+    """The JSON value of `cand`, or None. orjson refuses a lone surrogate (`\\ud800`) that
+    is still valid JSON: the standard parser reads it, and the values are cleaned after."""
+    try:
+        return orjson.loads(cand)
+    except orjson.JSONDecodeError:
+        if "\\ud" not in cand.lower():
+            return None
+    try:
+        return json.loads(cand)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _confidence(raw: Any) -> float | None:
@@ -40,11 +65,8 @@ def parse_reply(text: str) -> dict[str, FieldValue]:
     object holds no known Darwin Core term with a value.
     """
     obj: Any = None
-    for cand in _json_candidates(text or ""):
-        try:
-            obj = orjson.loads(cand)
-        except orjson.JSONDecodeError:
-            continue
+    for cand in _json_candidates(well_formed(text or "")):
+        obj = _loads(cand)
         if isinstance(obj, dict):
             break
         obj = None
@@ -65,7 +87,7 @@ def parse_reply(text: str) -> dict[str, FieldValue]:
             raw = raw.get("value")
         if raw is None or isinstance(raw, (dict, list)):
             continue
-        value = str(raw).strip()
+        value = well_formed(str(raw)).strip()
         if value and value.lower() not in {"null", "none", "n/a", "unknown"}:
             fields[term] = FieldValue(value=value, confidence=conf)
     if not fields:

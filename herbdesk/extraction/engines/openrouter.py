@@ -23,8 +23,8 @@ from herbdesk.extraction.engines.base import (
     SpecimenInput,
 )
 from herbdesk.extraction.images import jpeg_bytes, load_image
-from herbdesk.extraction.reply import parse_reply
-from herbdesk.redaction import Redactor
+from herbdesk.extraction.reply import parse_reply, well_formed
+from herbdesk.redaction import Redactor, map_strings
 
 DEFAULT_MODEL = "qwen/qwen2.5-vl-72b-instruct:free"
 # A Darwin Core reply is a few KB. A body past this is not one, and reading it whole would let
@@ -239,25 +239,29 @@ class OpenRouterEngine:
         )
 
     def extract(self, specimen: SpecimenInput) -> Extraction:
-        """One extraction; nothing it returns or raises holds a run of the key's characters."""
+        """One extraction; nothing it returns or raises holds a run of the key's characters or
+        a lone surrogate (which no log writer accepts)."""
         r = self._redactor
+
+        def clean(text: str) -> str:
+            return r.redact(well_formed(text))
+
         try:
             result = self._extract(specimen)
         except EngineError as exc:
-            exc.message = r.redact(exc.message)
+            exc.message = clean(exc.message)
             exc.args = (exc.message,)
-            exc.raw_text = r.maybe(exc.raw_text)
-            exc.usage = r.deep(exc.usage)
+            exc.raw_text = None if exc.raw_text is None else clean(exc.raw_text)
+            exc.usage = map_strings(exc.usage, clean)
             raise
         except Exception as exc:  # a bug's message may quote a response: redact it too
-            msg = r.redact(f"{type(exc).__name__}: {exc}")
-            raise EngineError(ErrorKind.INTERNAL, msg) from None
-        result.raw_text = r.redact(result.raw_text)
+            raise EngineError(ErrorKind.INTERNAL, clean(f"{type(exc).__name__}: {exc}")) from None
+        result.raw_text = clean(result.raw_text)
         result.fields = {
-            t: FieldValue(r.redact(f.value), f.confidence) for t, f in result.fields.items()
+            t: FieldValue(clean(f.value), f.confidence) for t, f in result.fields.items()
         }
-        result.usage = r.deep(result.usage)
-        result.model = r.redact(result.model)
+        result.usage = map_strings(result.usage, clean)
+        result.model = clean(result.model)
         return result
 
     def _extract(self, specimen: SpecimenInput) -> Extraction:
