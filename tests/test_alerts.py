@@ -680,3 +680,17 @@ def test_alert_usage_errors_exit_2_before_a_run_dir_exists(
     )
     assert r.returncode == 2 and "NOT_SET_ANYWHERE is not set" in r.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_finishing_below_threshold_alerts_as_an_error(tmp_path: Path, hook: Hook) -> None:
+    alerts, bus, _, _ = consumer_on_bus(tmp_path, [WebhookChannel(hook.url(), "generic")])
+    bus.emit(
+        EventType.EXTRACTION_COMPLETED,
+        data={"status": "completed", "processed": 10, "succeeded": 10, "failed": 0,
+              "success_rate": 1.0, "usable_rate": 0.1, "verdict": "below_threshold",
+              "verdict_message": "finished below threshold: 10% of records usable < 50%"},
+    )  # fmt: skip
+    alerts.close()
+    (post,) = hook.posts
+    text = json.dumps(post)
+    assert "BELOW THRESHOLD" in text and "10% usable" in text and '"error"' in text

@@ -62,6 +62,10 @@ _HALT_TEXT = {
     HaltReason.PREFLIGHT_FAILED: "preflight failed, nothing attempted",
     HaltReason.EARLY_VALIDATION_FAILED: "checkpoint failed",
     HaltReason.CONSECUTIVE_FAILURES: "too many failures in a row",
+    HaltReason.EARLY_QUALITY_FAILED: "quality checkpoint failed: the records are junk",
+    HaltReason.IDENTICAL_RECORDS: "different sheets gave the same record",
+    HaltReason.DEGRADED: "the run degraded after the checkpoint",
+    HaltReason.GOLD_FAILED: "known-answer sheets answered wrong",
     HaltReason.FATAL_ERROR: "fatal error",
     HaltReason.INTERNAL_ERROR: "internal error",
 }
@@ -410,13 +414,18 @@ class AlertsConsumer:
                 final=True,
             )
         elif ev.event_type == EventType.EXTRACTION_COMPLETED and "completed" in events:
+            below = d.get("verdict") == "below_threshold"
+            usable = d.get("usable_rate")
+            uses = f", {usable:.0%} usable" if isinstance(usable, (int, float)) else ""
             self._alert(
                 f"seq:{ev.seq}",
                 "completed",
-                "success" if rate >= 0.5 else "warning",
-                f"run {ev.run_id} completed: {d.get('succeeded')}/{d.get('processed')} "
-                f"succeeded ({rate:.0%})",
-                f"The run completed in {_duration(d.get('duration_s'))}: {counts}.",
+                "error" if below else ("success" if rate >= 0.5 else "warning"),
+                f"run {ev.run_id} "
+                + ("finished BELOW THRESHOLD" if below else "completed")
+                + f": {d.get('succeeded')}/{d.get('processed')} succeeded ({rate:.0%}){uses}",
+                (f"{d.get('verdict_message')}. " if below else "")
+                + f"The run completed in {_duration(d.get('duration_s'))}: {counts}.",
                 ev,
                 final=True,
             )
