@@ -69,6 +69,8 @@ LOADING_TEXT = "Loading image…"
 DECODE_THREADS = 2  # one stale decode may still run while the wanted one starts
 _LOW_BG = QColor("#ffc94d")  # amber with dark text: readable in light and dark themes
 _LOW_FG = QColor("#1a1a1a")
+_BAD_FG = QColor("#c62828")  # a finding that makes the term invalid
+_WARN_FG = QColor("#a15c00")  # a placeholder or a warning
 
 
 def plain_label(text: str = "", *, wrap: bool = False, selectable: bool = True) -> QLabel:
@@ -114,26 +116,44 @@ def ordered_fields(dwc: Any) -> list[tuple[str, Any, float | None]]:
 class DwcFieldsModel(QAbstractTableModel):
     """Term, value, confidence; low-confidence rows get an amber background and a "low" marker."""
 
-    HEADERS = ("term", "value", "confidence")
+    HEADERS = ("term", "value", "confidence", "check")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._rows: list[tuple[str, Any, float | None]] = []
+        self._findings: dict[str, list[tuple[str, str, str]]] = {}  # term -> (check, sev, text)
+        self.usable: bool | None = None
 
     def set_fields(self, rows: list[tuple[str, Any, float | None]]) -> None:
+        from herbdesk.quality.checks import CHECKS, judge_record
+
         self.beginResetModel()
         self._rows = list(rows)
+        self._findings = {}
+        self.usable = None
+        if rows:  # the record checks, as the run judged it (docs/quality.md)
+            q = judge_record({t: v for t, v, _ in rows})
+            self.usable = q.usable
+            for f in q.findings:
+                if f.check == "required_missing":  # of the record: said on the meta line
+                    continue
+                c = CHECKS[f.check]
+                text = c.message + (f" ({f.detail})" if f.detail else "")
+                self._findings.setdefault(f.term, []).append((f.check, c.severity, text))
         self.endResetModel()
+
+    def findings(self, term: str) -> list[tuple[str, str, str]]:
+        return self._findings.get(term, [])
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else 3
+        return 0 if parent.isValid() else 4
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section] if 0 <= section < 3 else None
+            return self.HEADERS[section] if 0 <= section < 4 else None
         return None
 
     def data(self, index: Index, role: int = 0) -> Any:
@@ -142,6 +162,16 @@ class DwcFieldsModel(QAbstractTableModel):
         term, value, conf = self._rows[index.row()]
         col = index.column()
         low = conf is not None and conf < LOW_CONFIDENCE
+        found = self._findings.get(term, [])
+        if col == 3:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return ", ".join(check for check, _, _ in found) or ("ok" if term else "")
+            if role == Qt.ItemDataRole.ToolTipRole and found:
+                return plain_tooltip("\n".join(f"{c}: {t}" for c, _, t in found))
+            if role == Qt.ItemDataRole.ForegroundRole and found:
+                worst = "error" if any(s == "error" for _, s, _ in found) else "warning"
+                return _BAD_FG if worst == "error" else _WARN_FG
+            return None
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 return term
@@ -400,6 +430,7 @@ class SpecimenDetail(QWidget):
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.fields_model.modelReset.connect(self._fit_term_column)
 
         self.raw_text = QPlainTextEdit()
@@ -565,6 +596,9 @@ class SpecimenDetail(QWidget):
         cost = rec.get("cost_usd", state.cost_usd[row])
         if isinstance(cost, int | float):
             parts.append(f"${cost:.4f}")
+        usable = state.quality.row_usable(row)
+        if usable is not None:
+            parts.append("usable record" if usable else "NOT usable (see the check column)")
         return " · ".join(parts)
 
     def _load_image(self, path: str) -> None:
