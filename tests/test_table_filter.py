@@ -352,3 +352,38 @@ def test_status_set() -> None:
     assert status_set(None) is None and status_set("All") is None and status_set("") is None
     assert status_set("processing") == {STATUS_PROCESSING, STATUS_RETRYING}
     assert status_set("failed") == {"failed"}
+
+
+def test_quality_column_sorts_and_a_check_name_filters(qtbot: QtBot, doc: RunDocument) -> None:
+    from herbdesk.quality.checks import judge_record
+    from herbdesk.ui.columns import COL_QUALITY
+
+    view = SpecimenTableView(doc)
+    qtbot.addWidget(view)
+    ev = Events()
+    records = [
+        {"scientificName": "Carex aurea Nutt.", "eventDate": "1961-06-08"},
+        {"scientificName": "Identified by", "eventDate": "2809"},
+        {"scientificName": "Poa pratensis L.", "eventDate": "Sept 12, 1984"},
+    ]
+    events = []
+    for i, rec in enumerate(records):
+        done = ev.completed(i, 0.9)
+        data = {**done.data, "quality": judge_record(rec).to_data()}
+        events.append(ev(EventType.SPECIMEN_COMPLETED, i, **data))
+    doc.apply_events(events)
+    doc.flush()
+    model = view.model
+    assert column(model, COL_QUALITY) == [
+        "usable",
+        "NOT usable: name_boilerplate, date_future",
+        "usable: date_not_iso",
+    ]
+    tip = model.index(1, COL_QUALITY).data(Qt.ItemDataRole.ToolTipRole)
+    assert "label text, not a name" in tip
+    view.search_edit.setText("name_boilerplate")
+    wait_text(qtbot, view.count_label, "1 of 3 specimens")
+    assert files(model) == [name(1)]
+    view.search_edit.setText("")
+    view.table.sortByColumn(COL_QUALITY, DESC)
+    assert files(model)[0] == name(2)

@@ -242,14 +242,14 @@ def test_sync_inserts_once_and_reports_changes(qtbot: QtBot, doc: RunDocument) -
     doc.apply_events([ev(EventType.SPECIMEN_PROCESSING, 1)])
     doc.flush()
     assert inserts == [(0, 2)]
-    assert changes == [(1, 1, 0, 8)]
+    assert changes == [(1, 1, 0, 9)]
     assert model.index(1, COL_STATUS).data() == "processing"
 
     # one batch: two new rows and two changed ones -> one insert, one coalesced range
     doc.apply_events([ev.queued(3), ev.queued(4), ev.completed(0, 0.8), ev.failed(2)])
     doc.flush()
     assert inserts == [(0, 2), (3, 4)]
-    assert changes[-1] == (0, 2, 0, 8)
+    assert changes[-1] == (0, 2, 0, 9)
     assert column(model, COL_STATUS) == ["completed", "processing", "failed", "queued", "queued"]
 
     with qtbot.waitSignal(model.modelReset):

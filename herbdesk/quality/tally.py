@@ -85,6 +85,18 @@ class QualityTally:
         e = self._rows.get(row)
         return e[3] if e is not None else ()
 
+    def row_label(self, row: int) -> str:
+        """The table's quality cell: "usable", or "NOT usable: <checks>" ("" if not judged)."""
+        e = self._rows.get(row)
+        if e is None:
+            return ""
+        checks = [c for c in dict.fromkeys(e[3]) if c != "required_missing"]
+        head = "usable" if e[0] else "NOT usable"
+        return f"{head}: {', '.join(checks)}" if checks else head
+
+    def labels(self, n: int) -> list[str]:
+        return [self.row_label(r) for r in range(n)]
+
     @property
     def identical_records(self) -> int:
         """Records whose filled values equal another specimen's (a stuck model, a cached reply)."""

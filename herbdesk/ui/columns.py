@@ -17,7 +17,7 @@ from herbdesk.state import (
 )
 
 COL_SEQ, COL_STATUS, COL_SPECIMEN, COL_FILE, COL_FIELDS = range(5)
-COL_CONFIDENCE, COL_TIME, COL_COST, COL_ERROR = range(5, 9)
+COL_CONFIDENCE, COL_TIME, COL_COST, COL_ERROR, COL_QUALITY = range(5, 10)
 HEADERS = (
     "#",
     "status",
@@ -28,6 +28,7 @@ HEADERS = (
     "time (s)",
     "cost ($)",
     "error",
+    "quality",
 )
 NUMERIC_COLUMNS = frozenset({COL_SEQ, COL_FIELDS, COL_CONFIDENCE, COL_TIME, COL_COST})
 SHORT_ID = 12

@@ -31,6 +31,7 @@ from herbdesk.ui.columns import (
     COL_ERROR,
     COL_FIELDS,
     COL_FILE,
+    COL_QUALITY,
     COL_SEQ,
     COL_SPECIMEN,
     COL_STATUS,
@@ -278,10 +279,14 @@ class SpecimenTableModel(QAbstractTableModel):
         if not needle:
             return np.ones(n, dtype=bool)
         images, ids, errors = s.image[:n], s.specimen_id[:n], s.error[:n]
+        label = s.quality.row_label  # a check name finds the rows with that finding
         return np.array(
             [
-                needle in a.casefold() or needle in b.casefold() or needle in c.casefold()
-                for a, b, c in zip(images, ids, errors, strict=True)
+                needle in a.casefold()
+                or needle in b.casefold()
+                or needle in c.casefold()
+                or (bool(s.quality) and needle in label(r).casefold())
+                for r, (a, b, c) in enumerate(zip(images, ids, errors, strict=True))
             ],
             dtype=bool,
         )
@@ -295,6 +300,7 @@ class SpecimenTableModel(QAbstractTableModel):
                 needle in images[r].casefold()
                 or needle in ids[r].casefold()
                 or needle in errors[r].casefold()
+                or (bool(s.quality) and needle in s.quality.row_label(r).casefold())
                 for r in rows.tolist()
             ],
             dtype=bool,
@@ -425,6 +431,8 @@ class SpecimenTableModel(QAbstractTableModel):
             return "" if cost is None else f"{cost:.4f}"
         if c == COL_ERROR:
             return s.error[r].split("\n", 1)[0]
+        if c == COL_QUALITY:
+            return s.quality.row_label(r)
         return ""
 
     def _tooltip(self, r: int, c: int) -> str | None:
@@ -435,4 +443,14 @@ class SpecimenTableModel(QAbstractTableModel):
             return plain_tooltip(s.path[r] or s.image[r])
         if c == COL_ERROR and s.error[r]:
             return plain_tooltip(s.error[r])
+        if c == COL_QUALITY and s.quality.row_label(r):
+            return plain_tooltip(_quality_tip(s.quality.row_checks(r)))
         return None
+
+
+def _quality_tip(checks: tuple[str, ...]) -> str:
+    """Each finding of the row's record with what it means (docs/quality.md)."""
+    from herbdesk.quality.checks import CHECKS
+
+    lines = [f"{c}: {CHECKS[c].message}" if c in CHECKS else c for c in dict.fromkeys(checks)]
+    return "\n".join(lines) or "no findings"

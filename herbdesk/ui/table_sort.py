@@ -16,6 +16,7 @@ from herbdesk.ui.columns import (
     COL_ERROR,
     COL_FIELDS,
     COL_FILE,
+    COL_QUALITY,
     COL_SEQ,
     COL_SPECIMEN,
     COL_STATUS,
@@ -45,6 +46,7 @@ def _sort_source(state: RunState, column: int) -> tuple[Sequence[Any], Callable[
         COL_TIME: (state.time_ms, None),
         COL_COST: (state.cost_usd, None),
         COL_ERROR: (state.error, _text_key),
+        COL_QUALITY: (state.quality.labels(len(state.specimen_id)), _text_key),
     }
     return sources[column]
 
