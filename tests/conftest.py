@@ -21,6 +21,21 @@ os.environ.pop("OPENROUTER_API_KEY", None)  # tests decide which key a run sees
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECIMENS = ROOT / "resources" / "specimens"
+ISOLATED_VARS = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test, and every subprocess it starts (they inherit os.environ), gets its own HOME
+    and XDG dirs: QSettings, keyrings and caches never reach the user's real ones."""
+    home = tmp_path_factory.mktemp("home")
+    for var in ISOLATED_VARS:
+        d = home if var == "HOME" else home / var.lower()
+        d.mkdir(exist_ok=True)
+        monkeypatch.setenv(var, str(d))
+    return home
 
 
 @pytest.fixture()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -253,7 +254,8 @@ def test_remote_truncation_replacement_and_late_file(tmp_path: Path, ssh_follow:
     p.unlink()
     assert col.wait(lambda: f.state == DELETED, timeout=10)
     assert not list(Path.cwd().glob("pwned")) and not list(p.parent.glob("pwned"))
-    assert not Path.home().joinpath("pwned").exists()
+    assert not Path.home().joinpath("pwned").exists()  # the isolated HOME
+    assert not Path(pwd.getpwuid(os.getuid()).pw_dir).joinpath("pwned").exists()  # sshd's
 
 
 @needs_ssh
