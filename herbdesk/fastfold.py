@@ -288,11 +288,6 @@ def _fill_first(
     _assign(column, crow, values)
 
 
-def lf_quality(f: Columns, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The quality spans of each row's last finish."""
-    return f.quality_off[last], f.quality_len[last]
-
-
 def _fold_quality(
     state: RunState,
     block: bytes | bytearray,
@@ -356,7 +351,7 @@ def _fold_finished(
             text = seen[raw] = _error_str(orjson.loads(raw))
         errors[j] = text
     _assign(state.error, urows, errors)
-    _fold_quality(state, block, lf_quality(f, last), urows, ok[last])
+    _fold_quality(state, block, (f.quality_off[last], f.quality_len[last]), urows, ok[last])
 
     # totals and series over every finish, in order
     state.tokens += _int_sum(_counts(f.tokens))

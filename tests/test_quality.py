@@ -417,3 +417,14 @@ def test_identical_usable_records_are_counted_in_the_summary(tmp_path: Path) -> 
     raw.write_text("\n".join(lines) + "\n", encoding="utf-8")
     q = load_state(raw)[0].summary()["quality"]
     assert q["usable"] == 5 and q["identical_records"] == 4
+
+
+def test_a_failed_gold_sheet_counts_every_expected_term_missing(tmp_path: Path) -> None:
+    from herbdesk.quality.judge import QualitySettings, RecordJudge
+
+    gold = tmp_path / "gold.csv"
+    gold.write_text("image,scientificName,eventDate\na.jpg,Carex aurea,1961-06-08\n", "utf-8")
+    judge = RecordJudge.from_settings(QualitySettings(gold_path=gold))
+    r = judge.gold_result("a.jpg", {})  # a failed specimen's record has no values
+    assert r is not None and r["terms"] == {"scientificName": "missing", "eventDate": "missing"}
+    assert judge.gold_result("b.jpg", {}) is None

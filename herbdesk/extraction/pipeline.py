@@ -357,12 +357,7 @@ class Pipeline:
                 data=finished_event_data(item, outcome, quality),
                 metrics=self.metrics.snapshot(time.monotonic() - self._started_mono),
             )
-            gold = None
-            if outcome.success:
-                gold = self.judge.gold_result(item.path.name, record["dwc"])
-            if gold is None and self.judge.is_gold_image(item.path.name):
-                expected = self.judge.gold.by_image[item.path.name] if self.judge.gold else {}
-                gold = {"image": item.path.name, "terms": dict.fromkeys(expected, "missing")}
+            gold = self.judge.gold_result(item.path.name, record["dwc"])
             if gold is not None:
                 self.bus.emit(EventType.QUALITY_GOLD, specimen_id=item.specimen_id, data=gold)
         error = outcome.error

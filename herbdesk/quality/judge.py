@@ -67,7 +67,8 @@ class RecordJudge:
         return self.gold is not None and image in self.gold.by_image
 
     def gold_result(self, image: str, values: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The `quality.gold` event's data for a known-answer sheet, else None."""
+        """The `quality.gold` event's data for a known-answer sheet, else None (a failed
+        specimen has no values: every expected term is then missing)."""
         if self.gold is None:
             return None
         expected = self.gold.expected_for(image, values)
