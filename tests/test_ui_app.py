@@ -54,7 +54,9 @@ def test_full_api_run_through_the_window(qtbot, window: MainWindow, many_images)
     st = window.document.state
     assert st.status == "completed" and st.succeeded == 12
     assert window.table_model.rowCount() == 12
-    assert ("ok", "Checkpoint 5 passed: 100% of the first 5 succeeded.") in window.banners.texts()
+    cp = ("ok", "Checkpoint 5 passed: 100% of the first 5 succeeded, 100.0 % usable.")
+    assert cp in window.banners.texts()  # one banner for both checkpoints
+    assert not any("Quality checkpoint" in t for _, t in window.banners.texts())
     assert any("Run completed" in t for _, t in window.banners.texts())
     assert window.kpis.cards["processed"].value.text() == "12 / 12"
     assert window.kpis.cards["cost"].value.text() == "$0.0144"

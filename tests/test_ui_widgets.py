@@ -368,10 +368,12 @@ def test_detail_shows_model_text_literally(qtbot: QtBot, tmp_path: Path) -> None
     assert fields.index(1, 2).data() == "0.90"
     assert fields.index(1, 1).data(Qt.ItemDataRole.BackgroundRole) is None
     # the record checks beside each term: the HTML in the name is no name; the rest is fine
-    assert fields.index(1, 3).data() == "name_shape"
+    assert fields.index(1, 3).data() == "✗"
+    assert fields.index(1, 3).data(Qt.ItemDataRole.UserRole) == "name_shape"
     assert "not shaped like" in fields.index(1, 3).data(Qt.ItemDataRole.ToolTipRole)
     assert fields.index(1, 3).data(Qt.ItemDataRole.ForegroundRole) is not None
-    assert fields.index(0, 3).data() == "ok" and fields.usable is False
+    assert fields.index(0, 3).data() == "✓"
+    assert fields.index(0, 3).data(Qt.ItemDataRole.UserRole) == "ok" and fields.usable is False
 
     assert detail.raw_text.toPlainText() == raw_html
     assert detail.title_label.text() == "<b>x</b>.jpg"

@@ -91,12 +91,22 @@ class BannerBar(QWidget):
                 f"{c.get('name')}: {c.get('detail')}" for c in failed_checks
             )
             self.show_banner("preflight", "error", text)
+        # a passed quality checkpoint joins its success checkpoint's banner: one line, not two
+        usable_at = {
+            qc.get("checkpoint"): qc.get("usable_rate")
+            for qc in state.quality_checkpoints
+            if qc.get("status") == "passed"
+        }
         for cp in state.checkpoints:
             rate = float(cp.get("success_rate") or 0.0)
             n = cp.get("checkpoint")
             if cp.get("status") == "passed":
+                u = usable_at.get(n)
+                usable = f", {fmt.percent(u)} usable" if isinstance(u, (int, float)) else ""
                 self.show_banner(
-                    f"cp{n}", "ok", f"Checkpoint {n} passed: {rate:.0%} of the first {n} succeeded."
+                    f"cp{n}",
+                    "ok",
+                    f"Checkpoint {n} passed: {rate:.0%} of the first {n} succeeded{usable}.",
                 )
             else:
                 self.show_banner(
@@ -110,7 +120,10 @@ class BannerBar(QWidget):
             urate = qc.get("usable_rate")
             pct = fmt.percent(urate if isinstance(urate, (int, float)) else None)
             if qc.get("status") == "passed":
-                self.show_banner(f"qcp{n}", "ok", f"Quality checkpoint {n} passed: {pct} usable.")
+                if not any(cp.get("checkpoint") == n for cp in state.checkpoints):
+                    self.show_banner(
+                        f"qcp{n}", "ok", f"Quality checkpoint {n} passed: {pct} usable."
+                    )
             else:
                 ft = qc.get("failed_terms")
                 terms: dict = ft if isinstance(ft, dict) else {}
@@ -160,7 +173,12 @@ class BannerBar(QWidget):
                 "end",
                 "ok",
                 f"Run completed: {state.succeeded:,} of {state.processed:,} succeeded "
-                f"({fmt.percent(state.success_rate)}).",  # as the KPI card shows it
+                f"({fmt.percent(state.success_rate)})"  # as the KPI card shows it
+                + (
+                    f", {fmt.percent(state.usable_rate)} of the records usable."
+                    if state.quality
+                    else "."
+                ),
             )
         elif state.status == "cancelled":
             self.show_banner("end", "info", "Run stopped. Resume it to process the rest.")

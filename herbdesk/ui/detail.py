@@ -116,7 +116,7 @@ def ordered_fields(dwc: Any) -> list[tuple[str, Any, float | None]]:
 class DwcFieldsModel(QAbstractTableModel):
     """Term, value, confidence; low-confidence rows get an amber background and a "low" marker."""
 
-    HEADERS = ("term", "value", "confidence", "check")
+    HEADERS = ("term", "value", "confidence", "")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -164,13 +164,16 @@ class DwcFieldsModel(QAbstractTableModel):
         low = conf is not None and conf < LOW_CONFIDENCE
         found = self._findings.get(term, [])
         if col == 3:
+            # a narrow mark, so the value keeps the pane's width; the checks in the tooltip
+            bad = any(s == "error" for _, s, _ in found)
             if role == Qt.ItemDataRole.DisplayRole:
-                return ", ".join(check for check, _, _ in found) or ("ok" if term else "")
+                return ("✗" if bad else "!") if found else "✓"
+            if role == Qt.ItemDataRole.UserRole:
+                return ", ".join(check for check, _, _ in found) or "ok"
             if role == Qt.ItemDataRole.ToolTipRole and found:
                 return plain_tooltip("\n".join(f"{c}: {t}" for c, _, t in found))
             if role == Qt.ItemDataRole.ForegroundRole and found:
-                worst = "error" if any(s == "error" for _, s, _ in found) else "warning"
-                return _BAD_FG if worst == "error" else _WARN_FG
+                return _BAD_FG if bad else _WARN_FG
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
@@ -598,7 +601,7 @@ class SpecimenDetail(QWidget):
             parts.append(f"${cost:.4f}")
         usable = state.quality.row_usable(row)
         if usable is not None:
-            parts.append("usable record" if usable else "NOT usable (see the check column)")
+            parts.append("usable record" if usable else "NOT usable (✗/! beside a term: hover)")
         return " · ".join(parts)
 
     def _load_image(self, path: str) -> None:
