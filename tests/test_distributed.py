@@ -609,3 +609,141 @@ def test_entry_at_the_delivery_limit_is_still_processed(
         fail.specimen_id == claimed and "taken by workers 2 times" in fail.data["error"]["message"]
     )
     assert chat_requests == 3
+
+
+@pytest.fixture()
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-test-good")  # for in-process workers
+
+
+def _served_run(client: Any, run_id: str, api: Any, imgs: Path, tmp_path: Path, **kw: Any) -> Any:
+    """Enqueue a run against `api` and serve it to its end with one in-process worker."""
+    enqueue_run(client, api_config(imgs, tmp_path, api.base_url, run_id=run_id, **kw), "redis://x")
+    _serve(client, run_id)
+    return _stream_events(client, run_id)
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [("basis_only", "early_quality_failed"), ("identical", "identical_records")],
+)
+def test_distributed_runs_are_held_to_the_same_quality_rules(
+    client: Any, many_images: Any, tmp_path: Path, api_key: None, action: str, reason: str
+) -> None:
+    """Junk that parses halts a distributed run as it halts a local one: the workers fold the
+    same RunRules, kept in Redis (workers used to judge records but apply no quality rule)."""
+    with FakeApi(default=action) as api:
+        events = _served_run(client, f"q-{action}", api, many_images(20), tmp_path)
+    (end,) = [e for e in events if e.event_type == EventType.EXTRACTION_FAILED]
+    assert end.data["reason"] == reason, end.data
+    started = [e for e in events if e.event_type == EventType.SPECIMEN_PROCESSING]
+    assert len(started) <= 5 + 1  # decided at the checkpoint (one worker thread)
+    if action == "basis_only":
+        (cp,) = [e for e in events if e.event_type == EventType.QUALITY_CHECKPOINT]
+        assert cp.data["status"] == "failed" and cp.data["usable_rate"] == 0.0
+        assert end.data["quality"]["usable"] == 0
+    else:
+        assert end.data["quality"]["identical_records"] >= 2
+
+
+def test_distributed_run_that_degrades_halts(
+    client: Any, many_images: Any, tmp_path: Path, api_key: None
+) -> None:
+    script = ["good"] * 10 + ["good", "boilerplate", "placeholders"] * 30
+    with FakeApi(script=script) as api:
+        events = _served_run(client, "deg", api, many_images(100), tmp_path)
+    (end,) = [e for e in events if e.event_type == EventType.EXTRACTION_FAILED]
+    assert end.data["reason"] == "degraded", end.data
+
+
+def test_distributed_run_of_varied_good_records_passes(
+    client: Any, many_images: Any, tmp_path: Path, api_key: None
+) -> None:
+    with FakeApi() as api:
+        events = _served_run(client, "fine", api, many_images(12), tmp_path)
+    _check_exact(events, 12)
+    (end,) = [e for e in events if e.event_type == EventType.EXTRACTION_COMPLETED]
+    assert end.data["verdict"] == "passed" and end.data["quality"]["usable"] == 12
+    (cp,) = [e for e in events if e.event_type == EventType.QUALITY_CHECKPOINT]
+    assert cp.data["status"] == "passed"
+
+
+def test_distributed_run_below_the_quality_threshold_ends_with_that_verdict(
+    client: Any, many_images: Any, tmp_path: Path, api_key: None
+) -> None:
+    script = ["good"] * 5 + ["boilerplate"] * 10
+    val = ValidationConfig(degraded_halt=False)
+    with FakeApi(script=script) as api:
+        events = _served_run(client, "low", api, many_images(15), tmp_path, validation=val)
+    (end,) = [e for e in events if e.event_type == EventType.EXTRACTION_COMPLETED]
+    assert end.data["verdict"] == "below_threshold", end.data
+    assert "usable" in end.data["verdict_message"]
+
+
+def test_a_claimed_specimen_is_judged_once(
+    client: Any, many_images: Any, tmp_path: Path, api_key: None
+) -> None:
+    """A worker that died after recording a specimen but before acknowledging it: the worker
+    that claims the entry settles it and folds it into the rules once, so the run completes
+    (it waits until every record is judged) and the counts are exact."""
+    imgs = many_images(6)
+    with FakeApi() as api:
+        enqueue_run(client, api_config(imgs, tmp_path, api.base_url, run_id="cl"), "redis://x")
+        run = RedisRun(client, "cl")
+        ((_, [(_, fields)]),) = client.xreadgroup(GROUP, "dead", {run.keys.specimens: ">"}, 1)
+        sid = fields[b"specimen_id"].decode()
+        # the dead worker got as far as the record: stored, not announced, not judged
+        rec = {"specimen_id": sid, "image": "x.jpg", "success": True, "sequence": -1, "dwc": {}}
+        assert run.record(rec, True, 10.0, None, 0, None) is not None
+        _serve(client, "cl")
+    events = _stream_events(client, "cl")
+    _check_exact(events, 6)
+    assert run.rules_folded() == 6
+    assert run.rules(run.validation_config()).validation.finished == 6
+
+
+def test_distributed_gold_sheets_go_first_and_wrong_answers_halt(
+    client: Any, many_images: Any, tmp_path: Path, api_key: None
+) -> None:
+    """--gold on a distributed run: enqueued first, compared by the workers, and gold
+    accuracy below the threshold halts the run (workers used to ignore the gold file)."""
+    import csv
+
+    from herbdesk.quality.judge import QualitySettings
+
+    gold = tmp_path / "gold.csv"
+    with open(gold, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "scientificName", "eventDate"])
+        for i in (12, 15):  # plausible but not what the model will say
+            w.writerow([f"sheet_{i:04d}.jpg", "Primula mistassinica Michx.", "1931-07-02"])
+    with FakeApi() as api:
+        q = QualitySettings(gold_path=gold)
+        events = _served_run(client, "gold", api, many_images(20), tmp_path, quality=q)
+    (end,) = [e for e in events if e.event_type == EventType.EXTRACTION_FAILED]
+    assert end.data["reason"] == "gold_failed", end.data
+    golds = [e for e in events if e.event_type == EventType.QUALITY_GOLD]
+    assert len(golds) == 2 and all(set(g.data["terms"].values()) == {"wrong"} for g in golds)
+    firsts = [e.data["image"] for e in events if e.event_type == EventType.SPECIMEN_PROCESSING]
+    assert sorted(firsts[:2]) == ["sheet_0012.jpg", "sheet_0015.jpg"]
+    assert len(firsts) <= 3
+
+
+def test_a_worker_that_cannot_read_the_checklist_halts_the_run_clearly(
+    client: Any, many_images: Any, tmp_path: Path, api_key: None
+) -> None:
+    from herbdesk.quality.judge import QualitySettings
+
+    checklist = tmp_path / "names.txt"
+    checklist.write_text("Carex aurea\nPrimula mistassinica\n", encoding="utf-8")
+    with FakeApi() as api:
+        cfg = api_config(many_images(6), tmp_path, api.base_url, run_id="cl2")
+        cfg.quality = QualitySettings(checklist_path=checklist)
+        enqueue_run(client, cfg, "redis://x")
+        checklist.unlink()  # on the workers' side it is not there
+        _serve(client, "cl2")
+    events = _stream_events(client, "cl2")
+    (end,) = [e for e in events if e.event_type == EventType.EXTRACTION_FAILED]
+    assert end.data["reason"] == "fatal_error"
+    assert "names.txt" in end.data["message"] and "quality files" in end.data["message"]
+    assert not [e for e in events if e.event_type == EventType.SPECIMEN_PROCESSING]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from herbdesk.events import EventBus, EventType
 from herbdesk.events.types import Event, HaltReason
 from herbdesk.extraction.control import RunControl
-from herbdesk.monitor.validation import ValidationConfig, ValidationConsumer
+from herbdesk.monitor.rules import RulesConsumer, ValidationRules
+from herbdesk.monitor.validation import ValidationConfig
 
 
 def _setup(**cfg: float) -> tuple[EventBus, RunControl, list[Event]]:
     bus = EventBus("r")
     control = RunControl()
-    bus.subscribe(ValidationConsumer(ValidationConfig(**cfg), bus, control))  # type: ignore[arg-type]
+    bus.subscribe(RulesConsumer(ValidationRules(ValidationConfig(**cfg)), bus, control))  # type: ignore[arg-type]
     seen: list[Event] = []
     bus.subscribe(seen.append)
     return bus, control, seen

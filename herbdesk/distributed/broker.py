@@ -9,7 +9,7 @@ has a record (a specimen processed twice after a claim is recorded and counted o
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -18,6 +18,13 @@ from herbdesk.distributed.keys import EVENTS_MAXLEN, RUNS_KEY, RunKeys
 from herbdesk.events.codec import BadLine, from_dict
 from herbdesk.events.types import Event, EventType, utc_now_iso
 from herbdesk.monitor.metrics import MetricsAccumulator
+from herbdesk.monitor.rules import Decision, Finished, RunRules, apply
+from herbdesk.monitor.validation import ValidationConfig
+from herbdesk.quality.tally import QualityTally
+
+# how long one fold may hold the rules lock before Redis frees it (a worker killed while
+# holding it); a fold takes milliseconds
+RULES_LOCK_S = 30.0
 
 _EMIT = """
 local s = redis.call('INCR', KEYS[1])
@@ -218,6 +225,57 @@ class RedisRun:
         m = self.metrics()
         return m, m.snapshot(self.elapsed_s())
 
+    # ------------------------------------------------------------- rules
+    def fold_rules(
+        self, config: ValidationConfig, key: str, observe: Callable[[RunRules], list[Decision]]
+    ) -> None:
+        """Fold one fact (a finished specimen, a gold sheet's result) into the run's rules,
+        once per `key`, and carry out what they decide (emit the checkpoint, halt).
+
+        The same RunRules as a local run, its state kept here; the lock orders folds from
+        different workers, and a fact already folded (its worker died after the fold, the
+        entry was claimed again) is not folded twice."""
+        k = self.keys
+        with self.r.lock(k._k("rules_lock"), timeout=RULES_LOCK_S, blocking_timeout=None):
+            if self.r.sismember(k.rules_seen, key):
+                return
+            rules = self.rules(config)
+            decisions = observe(rules)
+            apply(decisions, lambda et, data: self.emit(et, data=data), self.halt)
+            tx = self.r.pipeline(transaction=True)
+            tx.set(k.rules, orjson.dumps(rules.to_state()))
+            tx.sadd(k.rules_seen, key)
+            tx.execute()
+
+    def fold_finished(self, config: ValidationConfig, specimen_id: str, f: Finished) -> None:
+        self.fold_rules(config, specimen_id, lambda rules: rules.observe(f))
+
+    def fold_gold(
+        self, config: ValidationConfig, specimen_id: str, data: Mapping[str, Any]
+    ) -> None:
+        self.fold_rules(config, f"gold:{specimen_id}", lambda rules: rules.observe_gold(data))
+
+    def rules(self, config: ValidationConfig) -> RunRules:
+        raw = self.r.get(self.keys.rules)
+        return RunRules.from_state(config, orjson.loads(raw) if raw else None)
+
+    def rules_folded(self) -> int:
+        """Finished specimens folded into the rules (gold results are keyed apart)."""
+        n = int(self.r.scard(self.keys.rules_seen))
+        gold = self.rules(self.validation_config()).quality.gold_done
+        return n - gold
+
+    def quality_summary(self) -> dict[str, Any]:
+        """The terminal event's `quality` object, from the stored records' judgements."""
+        tally = QualityTally()
+        n = 0
+        for _, raw in self.r.hscan_iter(self.keys.results, count=1000):
+            rec = orjson.loads(raw)
+            q = rec.get("quality")
+            tally.set(n, q if rec.get("success") and isinstance(q, dict) else None)
+            n += 1
+        return tally.summary(n)
+
     # ------------------------------------------------------------- control
     def stop_decision(self) -> dict[str, Any] | None:
         """The halt/cancel decision every worker checks before taking new work."""
@@ -259,6 +317,14 @@ class RedisRun:
         }
         if reason and status == "failed":
             data["reason"] = reason
+        data["quality"] = q = self.quality_summary()
+        data["usable"] = q["usable"]
+        data["usable_rate"] = q["usable_rate"]
+        if status == "completed":
+            verdict, why = self.rules(self.validation_config()).verdict()
+            data["verdict"] = verdict
+            if why:
+                data["verdict_message"] = why
         etype = {
             "completed": EventType.EXTRACTION_COMPLETED,
             "cancelled": EventType.EXTRACTION_CANCELLED,
@@ -266,10 +332,14 @@ class RedisRun:
         self.emit(etype, data=data, metrics=snap)
         return True
 
+    def validation_config(self) -> ValidationConfig:
+        return ValidationConfig(**(self.manifest.get("validation") or {}))
+
     def maybe_complete(self) -> bool:
-        """End the run as completed once every queued specimen has a record."""
+        """End the run as completed once every queued specimen has a record and has been
+        judged by the rules (the verdict needs them all)."""
         total = int(self.manifest.get("total") or 0)
         done = int(self.r.hlen(self.keys.results))
-        if done >= total and not self.r.exists(self.keys.control):
+        if done >= total and self.rules_folded() >= total and not self.r.exists(self.keys.control):
             return self.end("completed", None, "run completed")
         return False

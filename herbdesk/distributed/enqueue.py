@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from herbdesk.events.types import EventType, utc_now_iso
 from herbdesk.extraction import runfiles
 from herbdesk.extraction.images import scan_images, specimen_id_of
 from herbdesk.extraction.pipeline import RunConfig
+from herbdesk.monitor.rules import RunRules
+from herbdesk.quality.judge import RecordJudge
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,22 @@ def enqueue_run(
     id is taken. Image paths are made absolute: workers must reach them at the same path (one
     machine, or a shared mount)."""
     config.validation.validate()
+    # loaded here too, so a bad gold file or checklist is a usage error before anything is
+    # enqueued; workers read them at these absolute paths
+    q = config.quality
+    quality = replace(
+        q,
+        gold_path=q.gold_path.absolute() if q.gold_path else None,
+        checklist_path=q.checklist_path.absolute() if q.checklist_path else None,
+    )
+    config = replace(config, quality=quality)
+    judge = RecordJudge.from_settings(quality, config.engine.prompt_text)
     run_id = config.run_id or runfiles.new_run_id()
     images = scan_images(config.inputs)
     if config.limit is not None:
         images = images[: config.limit]
+    if judge.gold is not None:  # known-answer sheets first, as in a local run
+        images = sorted(images, key=lambda p: not judge.is_gold_image(p.name))
     todo: list[tuple[str, Path]] = []
     skipped: list[tuple[str, Path, str]] = []
     seen: set[str] = set()
@@ -92,6 +106,9 @@ def enqueue_run(
         raise FileExistsError(f"run {run_id} already exists on the broker")
     run._manifest = manifest
     client.xgroup_create(run.keys.specimens, GROUP, id="0", mkstream=True)
+    rules = RunRules(config.validation)
+    rules.quality.gold_expected = sum(judge.is_gold_image(p.name) for _, p in todo)
+    client.set(run.keys.rules, orjson.dumps(rules.to_state()))
     run.emit(
         EventType.EXTRACTION_STARTED,
         data={

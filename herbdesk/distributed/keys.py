@@ -66,6 +66,16 @@ class RunKeys:
     def manifest(self) -> str:
         return self._k("manifest")
 
+    @property
+    def rules(self) -> str:
+        """The run rules' state (monitor/rules.py RunRules.to_state, JSON)."""
+        return self._k("rules")
+
+    @property
+    def rules_seen(self) -> str:
+        """Specimen ids already folded into the rules (each is folded once)."""
+        return self._k("rules_seen")
+
 
 def is_broker_url(text: str) -> bool:
     return any(text.startswith(f"{s}://") for s in SCHEMES)

@@ -35,6 +35,7 @@ from herbdesk.extraction.pipeline import (
     finished_event_data,
     specimen_record,
 )
+from herbdesk.monitor.rules import Finished
 from herbdesk.monitor.validation import ValidationConfig
 from herbdesk.quality.judge import QualitySettings, RecordJudge
 
@@ -72,11 +73,17 @@ class _RunContext:
         self.backoff_base_s = float(m.get("backoff_base_s") or 2.0)
         self.backoff_max_s = float(m.get("backoff_max_s") or 120.0)
         self.validation = ValidationConfig(**(m.get("validation") or {}))
-        # records are judged by the same checks as a local run's (gold sheets and checklists
-        # are files on the enqueuing machine: not applied by workers yet)
+        # records are judged by the same checks as a local run's; the gold file and the
+        # checklist are read at their enqueued (absolute) paths, as images are: every worker
+        # must reach them there (one machine, a shared mount)
         q = m.get("quality") or {}
         self.judge = RecordJudge.from_settings(
-            QualitySettings(require=q.get("require"), catalog_pattern=q.get("catalog_pattern")),
+            QualitySettings(
+                require=q.get("require"),
+                catalog_pattern=q.get("catalog_pattern"),
+                gold_path=Path(q["gold"]) if q.get("gold") else None,
+                checklist_path=Path(q["checklist"]) if q.get("checklist") else None,
+            ),
             self.settings.prompt_text,
         )
         self._engine: Engine | None = None
@@ -121,6 +128,7 @@ class Worker:
         self.processed = 0
         self._stop = threading.Event()
         self._contexts: dict[str, _RunContext] = {}
+        self._unservable: set[str] = set()  # runs whose quality files this worker cannot load
         self._lock = threading.Lock()
 
     def stop(self) -> None:
@@ -153,11 +161,24 @@ class Worker:
     def _context(self, run_id: str) -> _RunContext | None:
         with self._lock:
             ctx = self._contexts.get(run_id)
-            if ctx is None:
+            if ctx is None and run_id not in self._unservable:
                 run = RedisRun(self.r, run_id)
                 if not run.manifest:
                     return None
-                ctx = self._contexts[run_id] = _RunContext(run)
+                try:
+                    ctx = _RunContext(run)
+                except (OSError, ValueError) as exc:
+                    # a gold file or checklist this worker cannot read: records judged without
+                    # it would differ from other workers' judgements, so the run stops here
+                    log.error("run %s: %s", run_id, exc)
+                    self._unservable.add(run_id)
+                    run.halt(
+                        HaltReason.FATAL_ERROR,
+                        f"worker {self.name} cannot load the run's quality files: {exc} "
+                        "(workers read them at the enqueued path)",
+                    )
+                    return None
+                self._contexts[run_id] = ctx
                 # pacing and quota waits shared by this process's threads for the run: a used-up
                 # daily quota pauses them until the reset instead of failing every specimen
                 ctx.limits = RequestLimits(ctx.pace, lambda d: self._sleep(run, d), run)
@@ -202,7 +223,11 @@ class Worker:
 
         runs = self._active()
         if not runs:
-            if self.run_id and (state["seen_run"] or self._context(self.run_id) is not None):
+            if self.run_id and (
+                state["seen_run"]
+                or self._context(self.run_id) is not None
+                or self.run_id in self._unservable
+            ):
                 return False  # our run is over (or halted): nothing more to take
             self._stop.wait(self.block_ms / 1000)
             return True
@@ -377,24 +402,46 @@ class Worker:
         """Record a finished specimen once, announce it, ack its entry, run validation."""
         run = ctx.run
         record = specimen_record(run.run_id, 0, item, engine, outcome)
-        counts = run.record(record, *outcome.metrics_args())
+        quality = ctx.judge.quality(record["dwc"]) if outcome.success else None
+        # the judgement is stored with the record: a claimed duplicate's event and the
+        # terminal event's quality summary read it from there
+        counts = run.record({**record, "quality": quality}, *outcome.metrics_args())
         if counts is None:  # another worker recorded it meanwhile (a claimed duplicate)
             self._settle_recorded(ctx, item, entry_id)
             return
-        sequence, processed, succeeded, consecutive = counts
+        sequence = counts[0]
         _, snap = run.snapshot()
-        quality = ctx.judge.quality(record["dwc"]) if outcome.success else None
-        run.emit_finished(
-            item.specimen_id,
-            outcome.event_type,
-            sequence,
-            finished_event_data(item, outcome, quality),
-            snap,
-        )
+        data = finished_event_data(item, outcome, quality)
+        run.emit_finished(item.specimen_id, outcome.event_type, sequence, data, snap)
+        self._judge(ctx, item.specimen_id, outcome.event_type, data)
+        gold = ctx.judge.gold_result(item.path.name, record["dwc"])
+        if gold is not None:
+            run.emit(EventType.QUALITY_GOLD, specimen_id=item.specimen_id, data=gold)
+            run.fold_gold(ctx.validation, item.specimen_id, gold)
+        error = outcome.error
+        if error is not None and error.fatal:
+            run.halt(HaltReason.FATAL_ERROR, f"{error.kind}: {error.message}")
+        # acknowledged only once judged: a worker killed before this line leaves the entry
+        # pending, and whoever claims it settles the record, event and judgement
         run.r.xack(run.keys.specimens, GROUP, entry_id)
         self.processed += 1
-        self._validate(ctx, processed, succeeded, consecutive, outcome.error)
         run.maybe_complete()
+
+    def _judge(
+        self, ctx: _RunContext, specimen_id: str, event_type: str, data: dict[str, Any]
+    ) -> None:
+        """The run's rules (monitor/rules.py, the same as a local run's) over this specimen."""
+        ok = event_type == EventType.SPECIMEN_COMPLETED
+        q = data.get("quality")
+        err = data.get("error")
+        finished = Finished(
+            ok=ok,
+            quality=q if isinstance(q, dict) else {},
+            error=f"{err.get('kind', '?')}: {err.get('message', '')}"
+            if isinstance(err, dict)
+            else "",
+        )
+        ctx.run.fold_finished(ctx.validation, specimen_id, finished)
 
     def _settle_recorded(self, ctx: _RunContext, item: SpecimenInput, entry_id: bytes) -> None:
         """A specimen that already has a record: make sure its event exists, then ack."""
@@ -412,61 +459,11 @@ class Worker:
         }
         if rec.get("error"):
             data["error"] = rec["error"]
+        if ok and isinstance(rec.get("quality"), dict):
+            data["quality"] = rec["quality"]
         _, snap = run.snapshot()
-        run.emit_finished(
-            item.specimen_id,
-            EventType.SPECIMEN_COMPLETED if ok else EventType.SPECIMEN_FAILED,
-            int(rec.get("sequence") or 0),
-            data,
-            snap,
-        )
+        etype = EventType.SPECIMEN_COMPLETED if ok else EventType.SPECIMEN_FAILED
+        run.emit_finished(item.specimen_id, etype, int(rec.get("sequence") or 0), data, snap)
+        self._judge(ctx, item.specimen_id, etype, data)
         run.r.xack(run.keys.specimens, GROUP, entry_id)
         run.maybe_complete()
-
-    def _validate(
-        self, ctx: _RunContext, finished: int, succeeded: int, consecutive: int, error: Any
-    ) -> None:
-        """The local ValidationConsumer's rules over the whole run's counters (see
-        monitor/validation.py); each count is seen by exactly one worker."""
-        cfg, run = ctx.validation, ctx.run
-        rate = succeeded / finished if finished else 0.0
-        if finished == cfg.checkpoint_after:
-            passed = rate >= cfg.checkpoint_threshold
-            run.emit(
-                EventType.VALIDATION_CHECKPOINT,
-                data={
-                    "checkpoint": finished,
-                    "status": "passed" if passed else "failed",
-                    "success_rate": round(rate, 4),
-                    "threshold": cfg.checkpoint_threshold,
-                    "succeeded": succeeded,
-                    "failed": finished - succeeded,
-                },
-            )
-            if not passed:
-                run.halt(
-                    HaltReason.EARLY_VALIDATION_FAILED,
-                    f"checkpoint {finished} failed: success rate {rate:.0%} is below "
-                    f"{cfg.checkpoint_threshold:.0%} ({succeeded}/{finished} succeeded)",
-                )
-                return
-        if finished % cfg.warning_every == 0 and rate < cfg.warning_threshold:
-            run.emit(
-                EventType.VALIDATION_WARNING,
-                data={
-                    "at": finished,
-                    "success_rate": round(rate, 4),
-                    "threshold": cfg.warning_threshold,
-                    "message": f"success rate {rate:.0%} after {finished} specimens is "
-                    f"below {cfg.warning_threshold:.0%}",
-                },
-            )
-        n = cfg.max_consecutive_failures
-        if n and consecutive >= n:
-            last = f"{error.kind}: {error.message}" if error is not None else "unknown"
-            run.halt(
-                HaltReason.CONSECUTIVE_FAILURES,
-                f"{consecutive} specimens failed in a row (last error: {last})",
-            )
-        if error is not None and error.fatal:
-            run.halt(HaltReason.FATAL_ERROR, f"{error.kind}: {error.message}")

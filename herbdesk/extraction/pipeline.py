@@ -36,9 +36,10 @@ from herbdesk.extraction.limits import RequestLimits, default_requests_per_minut
 from herbdesk.extraction.preflight import run_preflight
 from herbdesk.extraction.results import ResultsWriter, resume_point
 from herbdesk.monitor.metrics import MetricsAccumulator, MetricsFileConsumer
-from herbdesk.monitor.quality import QualityConsumer
-from herbdesk.monitor.validation import ValidationConfig, ValidationConsumer
+from herbdesk.monitor.rules import RulesConsumer, RunRules
+from herbdesk.monitor.validation import ValidationConfig
 from herbdesk.quality.judge import QualitySettings, RecordJudge
+from herbdesk.quality.tally import QualityTally
 
 
 @dataclass
@@ -144,10 +145,9 @@ class Pipeline:
         self._log = EventLogWriter(events_path)
         self.bus = EventBus(self.run_id, self._log, start_seq=last_seq(events_path))
         self._metrics_file = MetricsFileConsumer(self.run_dir / runfiles.METRICS)
-        self.validation = ValidationConsumer(config.validation, self.bus, self.control)
-        self.bus.subscribe(self.validation, "validation")
-        self.quality = QualityConsumer(config.validation, self.bus, self.control)
-        self.bus.subscribe(self.quality, "quality")
+        self.rules = RunRules(config.validation)
+        self.bus.subscribe(RulesConsumer(self.rules, self.bus, self.control), "rules")
+        self.tally = QualityTally()  # the terminal event's `quality` object
         self.bus.subscribe(self._metrics_file, "metrics_file")
         self.metrics = MetricsAccumulator()
         self._results: ResultsWriter | None = None
@@ -266,7 +266,7 @@ class Pipeline:
                 )
                 continue
             seen.add(sid)
-            self.quality.gold_expected += self.judge.is_gold_image(path.name)
+            self.rules.quality.gold_expected += self.judge.is_gold_image(path.name)
             self.bus.emit(
                 EventType.SPECIMEN_QUEUED,
                 specimen_id=sid,
@@ -349,6 +349,7 @@ class Pipeline:
             assert self._results is not None
             self._results.write(record)  # durable before the event claims it
             quality = self.judge.quality(record["dwc"]) if outcome.success else None
+            self.tally.set(seq_no, quality)
             self.metrics.add(*outcome.metrics_args(), usable=bool(quality and quality["usable"]))
             self.bus.emit(
                 outcome.event_type,
@@ -378,7 +379,7 @@ class Pipeline:
         else:
             status, reason, message = "completed", None, "run completed"
             etype = EventType.EXTRACTION_COMPLETED
-        verdict, verdict_message = self.quality.verdict()
+        verdict, verdict_message = self.rules.verdict()
         data: dict[str, Any] = {
             "status": status,
             "message": message,
@@ -390,7 +391,7 @@ class Pipeline:
             "duration_s": snap["elapsed_seconds"],
             "usable": snap.get("usable_count", 0),
             "usable_rate": snap.get("usable_rate"),
-            "quality": self.quality.tally.summary(self.quality.finished),
+            "quality": self.tally.summary(self.rules.quality.finished),
         }
         if status == "completed":
             data["verdict"] = verdict
