@@ -214,7 +214,9 @@ def _load_config(path: Path | None) -> dict[str, Any]:
 
 
 def _usage_error(msg: str) -> int:
-    print(f"herbdesk: error: {msg}", file=sys.stderr)
+    from herbdesk.termtext import clean_text
+
+    print(f"herbdesk: error: {clean_text(msg)}", file=sys.stderr)  # paths, exception texts
     return EXIT_USAGE
 
 

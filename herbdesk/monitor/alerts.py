@@ -636,7 +636,9 @@ def _duration(seconds: Any) -> str:
 
 
 def _print_stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    from herbdesk.termtext import clean_text
+
+    print(clean_text(text, multiline=True), file=sys.stderr, flush=True)  # quotes servers
 
 
 # ---------------------------------------------------------------- CLI glue

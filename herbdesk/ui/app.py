@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from herbdesk.termtext import clean_text
+
 
 def _parse(argv: list[str], prog: str = "herbdesk app") -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description="The herbdesk desktop app.")
@@ -105,15 +107,15 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
     drop_source_cache()  # the imports are done
     rc = 0
     if args.path is not None and not win.open_path(args.path):
-        print(f"herbdesk: error: no event log at {args.path}", file=sys.stderr)
+        print(f"herbdesk: error: no event log at {clean_text(args.path)}", file=sys.stderr)
         return 2
     if args.tail and not win.tail(
         args.tail, poll_interval=args.poll, from_end=args.from_end, identity_file=args.identity
     ):
-        print(f"herbdesk: error: cannot tail {args.tail}", file=sys.stderr)
+        print(f"herbdesk: error: cannot tail {clean_text(args.tail)}", file=sys.stderr)
         return 2
     if args.start and not win.start_run():
-        print(f"herbdesk: error: {win.setup.message.text()}", file=sys.stderr)
+        print(f"herbdesk: error: {clean_text(win.setup.message.text())}", file=sys.stderr)
         return 2
     if args.screenshot:
 
