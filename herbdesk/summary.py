@@ -13,7 +13,13 @@ from typing import Any
 import orjson
 
 from herbdesk.events.legacy import AutoDecoder
-from herbdesk.events.reader import ReadStats, iter_line_chunks, open_regular, read_ahead
+from herbdesk.events.reader import (
+    ReadStats,
+    iter_line_chunks,
+    not_regular_reason,
+    open_regular,
+    read_ahead,
+)
 from herbdesk.state import RunState
 from herbdesk.termtext import clean_text, json_safe
 
@@ -67,6 +73,9 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
         if runs:  # a runs folder: name the runs inside it
             shown = clean_text(", ".join(runs[-5:]))
             print(f"  {clean_text(path)} holds {len(runs)} run(s), e.g. {shown}", file=sys.stderr)
+        return 2
+    if (reason := not_regular_reason(log)) is not None:  # a FIFO would block, /dev/zero spin
+        print(f"herbdesk: error: {clean_text(reason)}", file=sys.stderr)
         return 2
     try:
         state, _ = load_state(path)

@@ -200,6 +200,7 @@ def format_event(ev: Event) -> str:
 
 
 def _make_follower(args: argparse.Namespace, q: queue.Queue[tuple[str, Any]]) -> _Follower:
+    from herbdesk.events.reader import not_regular_reason
     from herbdesk.events.ssh_tail import SshTailFollower, parse_remote_target
     from herbdesk.events.tail import TailFollower
 
@@ -225,6 +226,8 @@ def _make_follower(args: argparse.Namespace, q: queue.Queue[tuple[str, Any]]) ->
     path = Path(target)
     if path.is_dir() or (not path.exists() and path.suffix != ".jsonl"):
         path = path / "events.jsonl"  # a run directory, perhaps one a run is about to create
+    if (reason := not_regular_reason(path)) is not None:  # a FIFO would hang, /dev/zero spin
+        raise ValueError(reason)
     return TailFollower(
         path,
         on_events,

@@ -107,7 +107,11 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
     drop_source_cache()  # the imports are done
     rc = 0
     if args.path is not None and not win.open_path(args.path):
-        print(f"herbdesk: error: no event log at {clean_text(args.path)}", file=sys.stderr)
+        from herbdesk.events.reader import not_regular_reason
+        from herbdesk.summary import resolve_log
+
+        why = not_regular_reason(resolve_log(args.path)) or f"no event log at {args.path}"
+        print(f"herbdesk: error: {clean_text(why)}", file=sys.stderr)
         return 2
     if args.tail and not win.tail(
         args.tail, poll_interval=args.poll, from_end=args.from_end, identity_file=args.identity

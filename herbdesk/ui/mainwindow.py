@@ -326,12 +326,14 @@ class MainWindow(QMainWindow):
         if self.worker is not None and self.worker.isRunning():
             self.statusBar().showMessage("A run is in progress; stop it before opening a log.")
             return False
+        from herbdesk.events.reader import not_regular_reason
         from herbdesk.summary import resolve_log
 
         path = Path(path)
         log = resolve_log(path)
-        if not log.is_file():
-            self.statusBar().showMessage(f"No event log at {log}", 10000)
+        reason = not_regular_reason(log)  # a FIFO or a device: never read, it would not end
+        if reason is not None or not log.is_file():
+            self.statusBar().showMessage(reason or f"No event log at {log}", 10000)
             return False
         self._cancel_loader()
         self.stop_tail()
