@@ -34,6 +34,7 @@ from herbdesk.ui.banners import BannerBar
 from herbdesk.ui.detail import SpecimenDetail, wait_for_decodes
 from herbdesk.ui.document import RunDocument
 from herbdesk.ui.eventlog import EventLogPane
+from herbdesk.ui.formatting import whole_percent
 from herbdesk.ui.icons import app_icon
 from herbdesk.ui.kpis import KpiStrip
 from herbdesk.ui.loader import LogLoader
@@ -595,7 +596,7 @@ class MainWindow(QMainWindow):
                 self._notified.add(key)
                 self.tray.showMessage(
                     "herbdesk: checkpoint failed",
-                    f"Run {st.run_id} halted: {float(cp.get('success_rate') or 0):.0%} success.",
+                    f"Run {st.run_id} halted: {whole_percent(cp.get('success_rate'))} success.",
                     QSystemTrayIcon.MessageIcon.Critical,
                 )
         if st.status in ("completed", "failed", "cancelled") and "end" not in self._notified:
