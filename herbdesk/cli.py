@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -204,17 +203,18 @@ def _launch_app(argv: list[str], prog: str = "herbdesk app") -> int:
 
 
 def _load_config(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
+    from herbdesk.configfile import ConfigError, load_config
+
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SystemExit(_usage_error(f"cannot read config {path}: {exc}")) from exc
+        return load_config(path)
+    except ConfigError as exc:
+        raise SystemExit(_usage_error(str(exc))) from exc
 
 
 def _usage_error(msg: str) -> int:
-    print(f"herbdesk: error: {msg}", file=sys.stderr)
+    from herbdesk.termtext import clean_text
+
+    print(f"herbdesk: error: {clean_text(msg)}", file=sys.stderr)  # paths, exception texts
     return EXIT_USAGE
 
 
@@ -258,7 +258,11 @@ def build_run_config(args: argparse.Namespace) -> Any:
         raise SystemExit(_usage_error("no images given: pass files or folders, or --sample"))
     missing = [p for p in inputs if not p.exists()]
     if missing:
-        raise SystemExit(_usage_error(f"not found: {', '.join(map(str, missing))}"))
+        hint = ""
+        if args.resume is not None and any(not p.is_absolute() for p in missing):
+            # run.json of an older version: its paths are relative to where that run started
+            hint = " (relative to where the run was started: resume from there, or name them)"
+        raise SystemExit(_usage_error(f"not found: {', '.join(map(str, missing))}{hint}"))
 
     engine = str(pick(args.engine, "engine", "ocr"))
     base_url = str(pick(args.base_url, "base_url", "https://openrouter.ai/api/v1") or "")
@@ -266,7 +270,14 @@ def build_run_config(args: argparse.Namespace) -> Any:
         base_url = "https://openrouter.ai/api/v1"
     prompt_arg = pick(args.prompt, "prompt_path", None)
     prompt_path = Path(prompt_arg) if prompt_arg else default_prompt_path()
-    prompt_text = prompt_path.read_text(encoding="utf-8") if prompt_path.is_file() else ""
+    try:
+        prompt_text = prompt_path.read_text(encoding="utf-8") if prompt_path.is_file() else ""
+    except UnicodeDecodeError as exc:
+        raise SystemExit(
+            _usage_error(f"prompt file {prompt_path}: not UTF-8 text (byte {exc.start})")
+        ) from exc
+    except OSError as exc:
+        raise SystemExit(_usage_error(f"cannot read prompt file {prompt_path}: {exc}")) from exc
     settings = EngineSettings(
         engine=engine,
         model=str(pick(args.model, "model", "") or ""),

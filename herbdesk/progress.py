@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from herbdesk.events.types import Event, EventType
+from herbdesk.termtext import clean_text
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -58,7 +59,11 @@ class TerminalProgress:
 
     def note(self, text: str, style: str = "yellow") -> None:
         if not self.quiet:
-            self.console.print(text, style=style, markup=False, soft_wrap=True)
+            self._print(text, style)
+
+    def _print(self, text: str, style: str | None = None) -> None:
+        """Every line goes out here: it quotes servers, models and file names (termtext)."""
+        self.console.print(clean_text(text), style=style or "", markup=False, soft_wrap=True)
 
     def on_event(self, ev: Event) -> None:
         with self._lock:
@@ -188,18 +193,12 @@ class TerminalProgress:
             line += f"; {', '.join(extra)}"
         if outcome.reason == "preflight_failed":
             line = "NOT STARTED: preflight failed, no specimen was attempted"
-        self.console.print(line, style=style, markup=False, soft_wrap=True)
+        self._print(line, style)
         if outcome.status != "completed":
-            self.console.print(f"  {outcome.message}", style=style, markup=False, soft_wrap=True)
+            self._print(f"  {outcome.message}", style)
         elif below:
-            self.console.print(
-                f"  {outcome.verdict_message}", style=style, markup=False, soft_wrap=True
-            )
-        self.console.print(f"  run directory: {outcome.run_dir}", markup=False, soft_wrap=True)
-        self.console.print(
-            f"  summary: herbdesk summary {outcome.run_dir}", markup=False, soft_wrap=True
-        )
+            self._print(f"  {outcome.verdict_message}", style)
+        self._print(f"  run directory: {outcome.run_dir}")
+        self._print(f"  summary: herbdesk summary {outcome.run_dir}")
         if outcome.status in ("failed", "cancelled") and outcome.reason != "preflight_failed":
-            self.console.print(
-                f"  continue:  herbdesk run --resume {outcome.run_dir}", markup=False
-            )
+            self._print(f"  continue:  herbdesk run --resume {outcome.run_dir}")

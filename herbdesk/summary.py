@@ -13,8 +13,15 @@ from typing import Any
 import orjson
 
 from herbdesk.events.legacy import AutoDecoder
-from herbdesk.events.reader import ReadStats, iter_line_chunks, open_regular, read_ahead
+from herbdesk.events.reader import (
+    ReadStats,
+    iter_line_chunks,
+    not_regular_reason,
+    open_regular,
+    read_ahead,
+)
 from herbdesk.state import RunState
+from herbdesk.termtext import clean_text, json_safe
 
 # A run that has written nothing for this long while not finished has probably died (the
 # window's staleness banner uses the same default).
@@ -61,16 +68,19 @@ def gc_paused() -> Iterator[None]:
 def cmd_summary(path: Path, as_json: bool = False) -> int:
     log = resolve_log(path)
     if not log.exists():
-        print(f"herbdesk: error: no event log at {log}", file=sys.stderr)
+        print(f"herbdesk: error: no event log at {clean_text(log)}", file=sys.stderr)
         runs = sorted(p.parent.name for p in path.glob("*/events.jsonl")) if path.is_dir() else []
         if runs:  # a runs folder: name the runs inside it
-            shown = ", ".join(runs[-5:])
-            print(f"  {path} holds {len(runs)} run(s), e.g. {shown}", file=sys.stderr)
+            shown = clean_text(", ".join(runs[-5:]))
+            print(f"  {clean_text(path)} holds {len(runs)} run(s), e.g. {shown}", file=sys.stderr)
+        return 2
+    if (reason := not_regular_reason(log)) is not None:  # a FIFO would block, /dev/zero spin
+        print(f"herbdesk: error: {clean_text(reason)}", file=sys.stderr)
         return 2
     try:
         state, _ = load_state(path)
     except OSError as exc:  # a directory or FIFO named like a log, or unreadable
-        print(f"herbdesk: error: cannot read {log}: {exc}", file=sys.stderr)
+        print(f"herbdesk: error: cannot read {clean_text(log)}: {clean_text(exc)}", file=sys.stderr)
         return 2
     summary = state.summary()
     # Silence is measured by the log's modification time on this machine, not by event
@@ -86,7 +96,8 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
             silent = None
     summary["silent_seconds"] = round(silent) if silent is not None else None
     if as_json:
-        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+        text = json_safe(orjson.dumps(summary, option=orjson.OPT_INDENT_2)).decode()
+        sys.stdout.write(text + "\n")
         return 0
     _print_summary(summary)
     return 0
@@ -136,8 +147,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     for w in s["warnings"]:
         rows.append(("warning", str(w.get("message", w))))
     rows[7:7] = _quality_rows(s)
-    for k, v in rows:
-        t.add_row(k, v)
+    for k, v in rows:  # the values quote the log: servers, models, file names
+        t.add_row(clean_text(k), clean_text(v))
     console.print(t, markup=False)
 
 

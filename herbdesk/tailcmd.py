@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import orjson
 
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType, HaltReason
+from herbdesk.termtext import clean_text, json_safe
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -51,8 +52,6 @@ _HALT_EXIT = {
     HaltReason.FATAL_ERROR: EXIT_FATAL,
 }
 _NL = orjson.OPT_APPEND_NEWLINE
-# C0/C1 controls and DEL: log data must not drive the terminal (escape-sequence injection)
-_CONTROLS = {i: "?" for i in (*range(32), *range(0x7F, 0xA0))}
 
 
 class _Follower(Protocol):
@@ -138,8 +137,8 @@ def exit_code_for(ev: Event | None) -> int:
 
 
 def _clean(value: Any, limit: int = 200) -> str:
-    text = str(value).translate(_CONTROLS)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Log data must not drive the terminal (escape-sequence injection): see termtext."""
+    return clean_text(value, limit=limit)
 
 
 def _pct(value: Any) -> str:
@@ -201,6 +200,7 @@ def format_event(ev: Event) -> str:
 
 
 def _make_follower(args: argparse.Namespace, q: queue.Queue[tuple[str, Any]]) -> _Follower:
+    from herbdesk.events.reader import not_regular_reason
     from herbdesk.events.ssh_tail import SshTailFollower, parse_remote_target
     from herbdesk.events.tail import TailFollower
 
@@ -226,6 +226,8 @@ def _make_follower(args: argparse.Namespace, q: queue.Queue[tuple[str, Any]]) ->
     path = Path(target)
     if path.is_dir() or (not path.exists() and path.suffix != ".jsonl"):
         path = path / "events.jsonl"  # a run directory, perhaps one a run is about to create
+    if (reason := not_regular_reason(path)) is not None:  # a FIFO would hang, /dev/zero spin
+        raise ValueError(reason)
     return TailFollower(
         path,
         on_events,
@@ -253,7 +255,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     try:
         follower = _make_follower(args, q)
     except ValueError as exc:
-        print(f"herbdesk tail: error: {exc}", file=sys.stderr)
+        print(f"herbdesk tail: error: {_clean(exc, 2000)}", file=sys.stderr)
         return EXIT_USAGE
     done: Event | None = None
     last_state = ""
@@ -268,7 +270,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
             if kind == "events":
                 for ev in item:
                     if args.jsonl:
-                        out.buffer.write(orjson.dumps(ev.to_dict(), option=_NL))
+                        out.buffer.write(json_safe(orjson.dumps(ev.to_dict(), option=_NL)))
                     else:
                         out.write(format_event(ev) + "\n")
                     if ev.event_type in TERMINAL_EVENT_TYPES:

@@ -15,7 +15,9 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
   then the Authorization header: an echo near a cut), raw_echo_at:N (a 200 whose non-JSON
   body is N filler characters, then the header), quote_key (a good reply whose field values
   quote the Authorization header, as a confused model might), lone_surrogate (a 502 whose
-  message holds the JSON escape of a lone UTF-16 surrogate, `\\ud800`).
+  message holds the JSON escape of a lone UTF-16 surrogate, `\\ud800`), hostile_error:CODE
+  (status CODE whose message is HOSTILE_TEXT: terminal escapes, C1 controls, bidi overrides),
+  hostile_fields (a good reply whose values carry HOSTILE_TEXT, as a model quoting a label might).
 `revoke_after=N` refuses every request after N chat requests (a key revoked mid-run);
 `echo_auth=True` makes every 401 repeat the Authorization header it got;
 `fault_rate`/`fault_actions`/`seed` replace that share of `good` answers by random faults.
@@ -52,6 +54,14 @@ _TAXA = (
     ("Salix bebbiana Sarg.", "creek bank"), ("Astragalus bisulcatus (Hook.) A. Gray", "badlands"),
     ("Opuntia polyacantha Haw.", "sand hills"),
 )  # fmt: skip
+# Text that would drive a terminal printed raw: a window title (OSC 0), a disguised link
+# (OSC 8), clear-screen and cursor home (CSI), a status query whose answer the terminal types
+# back (DECRQSS, CSI 6n), C1 CSI/OSC, bidi overrides and isolates, a CR that rewrites the line.
+HOSTILE_TEXT = (
+    "\x1b]0;pwned\x07title \x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\ "
+    "\x1b[2J\x1b[Hcleared \x1bP$qm\x1b\\ \x1b[6n \x9b31mred\x9bm \x9d0;t\x9c "
+    "\u202eevil\u202c \u2066iso\u2069 \rover\x08\x7f \x1bc end"
+)
 _PEOPLE = ("M. Molloy", "D. E. Wade", "A. J. Breitung", "G. F. Ledingham", "J. H. Hudson",
            "W. P. Fraser", "R. C. Russell", "B. Boivin", "K. M. Pearson", "S. Bowes")  # fmt: skip
 _PLACES = (
@@ -376,6 +386,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, ("x" * int(arg) + self.headers.get("Authorization", "")).encode())
         elif name == "lone_surrogate":
             self._send(502, {"error": {"code": 502, "message": "upstream said \ud800 then left"}})
+        elif name == "hostile_error":
+            self._send(int(arg), {"error": {"code": int(arg), "message": HOSTILE_TEXT}})
+        elif name == "hostile_fields":
+            fields = {
+                **good_fields(body),
+                "scientificName": {"value": HOSTILE_TEXT, "confidence": 0.9},
+                "locality": {"value": HOSTILE_TEXT, "confidence": 0.9},
+            }
+            self._send(200, self._good_body(body, json.dumps(fields), usage))
         elif name == "quote_key":
             auth = self.headers.get("Authorization", "")
             fields = {

@@ -80,7 +80,9 @@ def maybe_run_distributed(args: argparse.Namespace) -> int | None:
 
 
 def _err(msg: str, code: int) -> int:
-    print(f"herbdesk: error: {msg}", file=sys.stderr)
+    from herbdesk.termtext import clean_text
+
+    print(f"herbdesk: error: {clean_text(msg)}", file=sys.stderr)
     return code
 
 

@@ -57,7 +57,32 @@ class ReadStats:
 LineDecoder = Callable[[bytes], Event]
 
 
-def open_regular(path: Path | str) -> IO[bytes]:
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(path: Path | str, mode: int) -> str:
+    kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+    return f"{path} is not a regular file ({kind}), so it cannot be an event log"
+
+
+def not_regular_reason(path: Path | str) -> str | None:
+    """Why `path`, symlinks followed, cannot be read as a log; None if it is a regular file
+    or does not exist (yet). A FIFO blocks a reader until some writer comes, /dev/zero never
+    ends: neither may be read as a log."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else _not_regular(path, mode)
+
+
+def open_regular(path: Path | str, buffering: int = -1) -> IO[bytes]:
     """Open a log for reading; OSError unless it is a regular file.
 
     A FIFO would block `open` until some writer appears, and a directory is no log: both are
@@ -68,8 +93,8 @@ def open_regular(path: Path | str) -> IO[bytes]:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise OSError(f"{path} is not a regular file")
-        return open(fd, "rb", closefd=True)
+            raise OSError(_not_regular(path, mode))
+        return open(fd, "rb", buffering=buffering, closefd=True)
     except BaseException:
         os.close(fd)
         raise

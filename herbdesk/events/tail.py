@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from herbdesk.events.codec import decode
-from herbdesk.events.reader import ReadStats
+from herbdesk.events.reader import ReadStats, open_regular
 from herbdesk.events.types import Event
 
 log = logging.getLogger(__name__)
@@ -390,7 +390,9 @@ class TailFollower:
 
     def _open(self, out: list[Event], change: str = "") -> bool:
         try:
-            fh = open(self.path, "rb", buffering=0)  # noqa: SIM115 - kept open across cycles
+            # kept open across cycles; a FIFO or device put in the log's place is refused, not
+            # read (a FIFO would block this thread, /dev/zero would never end)
+            fh = open_regular(self.path, buffering=0)
         except FileNotFoundError:
             state = DELETED if self._opened_once else WAITING
             if self._reported != state:

@@ -70,17 +70,20 @@ class RunConfig:
         return default_requests_per_minute(self.engine)
 
     def public_dict(self) -> dict[str, Any]:
-        """The config as written to run.json and extraction.started: no secrets."""
+        """The config as written to run.json and extraction.started: no secrets.
+
+        Paths are absolute: `--resume` reads them back, perhaps from another directory.
+        """
         e = self.engine
         return {
-            "inputs": [str(p) for p in self.inputs],
-            "out_dir": str(self.out_dir),
+            "inputs": [str(Path(p).absolute()) for p in self.inputs],
+            "out_dir": str(Path(self.out_dir).absolute()),
             "engine": e.engine,
             "model": e.model,
             "base_url": e.base_url if e.engine != "ocr" else None,
             "max_side": e.max_side,
             "timeout_s": e.timeout_s,
-            "prompt_path": str(self.prompt_path) if self.prompt_path else None,
+            "prompt_path": str(Path(self.prompt_path).absolute()) if self.prompt_path else None,
             "prompt_sha256": hashlib.sha256(e.prompt_text.encode()).hexdigest()
             if e.prompt_text
             else None,

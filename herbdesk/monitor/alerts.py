@@ -96,6 +96,23 @@ class WebhookTarget:
     format: str | None = None  # None: teams for Microsoft hosts, else slack
 
 
+# the keys of the config file's [alerts] table (herbdesk/configfile.py checks their types)
+ALERT_KEYS = frozenset(
+    {
+        "webhooks",
+        "emails",
+        "smtp",
+        "events",
+        "stall_minutes",
+        "rate_limit",
+        "rate_window_minutes",
+        "max_attempts",
+        "retry_backoff_s",
+        "timeout_s",
+    }
+)
+
+
 @dataclass
 class AlertConfig:
     """Where alerts go and which events raise them; never holds the SMTP password."""
@@ -130,19 +147,7 @@ class AlertConfig:
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> AlertConfig:
         """The `[alerts]` table of a --config TOML file (see the README)."""
-        known = {
-            "webhooks",
-            "emails",
-            "smtp",
-            "events",
-            "stall_minutes",
-            "rate_limit",
-            "rate_window_minutes",
-            "max_attempts",
-            "retry_backoff_s",
-            "timeout_s",
-        }
-        unknown = set(table) - known
+        unknown = set(table) - ALERT_KEYS
         if unknown:
             raise ValueError(f"unknown keys in [alerts]: {', '.join(sorted(unknown))}")
         cfg = cls()
@@ -636,7 +641,9 @@ def _duration(seconds: Any) -> str:
 
 
 def _print_stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    from herbdesk.termtext import clean_text
+
+    print(clean_text(text, multiline=True), file=sys.stderr, flush=True)  # quotes servers
 
 
 # ---------------------------------------------------------------- CLI glue

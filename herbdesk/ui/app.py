@@ -7,6 +7,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from herbdesk.termtext import clean_text
+
+if TYPE_CHECKING:  # Qt is imported late: `--screenshot` may set the platform first
+    from herbdesk.ui.mainwindow import MainWindow
 
 
 def _parse(argv: list[str], prog: str = "herbdesk app") -> argparse.Namespace:
@@ -24,7 +30,7 @@ def _parse(argv: list[str], prog: str = "herbdesk app") -> argparse.Namespace:
     p.add_argument(
         "--stale-minutes",
         type=float,
-        help="warn when a live run is silent this long (default 10; remembered)",
+        help="warn when a live run is silent this long (default 10; this session only)",
     )
     p.add_argument("--screenshot", type=Path, help="write a PNG of the window, then exit")
     p.add_argument(
@@ -62,6 +68,24 @@ def _quit_on_signals(app, win) -> list[int]:
     return exit_code
 
 
+def apply_arguments(win: MainWindow, args: argparse.Namespace) -> None:
+    """The command line's choices, for this session only: a flag never becomes a saved
+    default (a test's `--out` once became the folder of the next real run). The setup form
+    saves a field only once the user changes it; the staleness limit is never saved."""
+    from herbdesk.assets import sample_specimens_dir
+
+    if args.stale_minutes is not None:
+        win.stale_after_s = max(1.0, args.stale_minutes * 60.0)
+    if args.images:
+        win.setup.set_for_session("images", str(args.images))
+    if args.sample:
+        win.setup.set_for_session("images", str(sample_specimens_dir()))
+    if args.engine:
+        win.setup.set_for_session("engine", args.engine)
+    if args.out:
+        win.setup.set_for_session("out_dir", str(args.out))
+
+
 def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
     args = _parse(argv, prog)
     if args.screenshot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
@@ -69,7 +93,6 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
     from PySide6.QtCore import QSettings, QSize, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from herbdesk.assets import sample_specimens_dir
     from herbdesk.ui.icons import app_icon
     from herbdesk.ui.mainwindow import MainWindow, drop_source_cache
 
@@ -86,17 +109,7 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
             QSettings.Format.IniFormat,
         )
     win = MainWindow(settings)
-    if args.stale_minutes is not None:
-        win.stale_after_s = max(1.0, args.stale_minutes * 60.0)
-        win.settings.setValue("stale_after_s", win.stale_after_s)
-    if args.images:
-        win.setup.images.setText(str(args.images))
-    if args.sample:
-        win.setup.images.setText(str(sample_specimens_dir()))
-    if args.engine:
-        win.setup.engine.setCurrentIndex(win.setup.engine.findData(args.engine))
-    if args.out:
-        win.setup.out_dir.setText(str(args.out))
+    apply_arguments(win, args)
     w, _, h = args.size.partition("x")
     size = QSize(int(w), int(h))
     if args.screenshot:
@@ -105,15 +118,19 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
     drop_source_cache()  # the imports are done
     rc = 0
     if args.path is not None and not win.open_path(args.path):
-        print(f"herbdesk: error: no event log at {args.path}", file=sys.stderr)
+        from herbdesk.events.reader import not_regular_reason
+        from herbdesk.summary import resolve_log
+
+        why = not_regular_reason(resolve_log(args.path)) or f"no event log at {args.path}"
+        print(f"herbdesk: error: {clean_text(why)}", file=sys.stderr)
         return 2
     if args.tail and not win.tail(
         args.tail, poll_interval=args.poll, from_end=args.from_end, identity_file=args.identity
     ):
-        print(f"herbdesk: error: cannot tail {args.tail}", file=sys.stderr)
+        print(f"herbdesk: error: cannot tail {clean_text(args.tail)}", file=sys.stderr)
         return 2
     if args.start and not win.start_run():
-        print(f"herbdesk: error: {win.setup.message.text()}", file=sys.stderr)
+        print(f"herbdesk: error: {clean_text(win.setup.message.text())}", file=sys.stderr)
         return 2
     if args.screenshot:
 

@@ -97,22 +97,26 @@ class BannerBar(QWidget):
             for qc in state.quality_checkpoints
             if qc.get("status") == "passed"
         }
+        failed_shown = False
         for cp in state.checkpoints:
-            rate = float(cp.get("success_rate") or 0.0)
+            # a log may hold anything in these fields: render what is there, never raise
+            rate = fmt.whole_percent(cp.get("success_rate"))
             n = cp.get("checkpoint")
+            n = n if isinstance(n, int) and not isinstance(n, bool) else "?"
             if cp.get("status") == "passed":
-                u = usable_at.get(n)
-                usable = f", {fmt.percent(u)} usable" if isinstance(u, (int, float)) else ""
+                u = fmt.number(usable_at.get(n))
+                usable = f", {fmt.percent(u)} usable" if u is not None else ""
                 self.show_banner(
                     f"cp{n}",
                     "ok",
-                    f"Checkpoint {n} passed: {rate:.0%} of the first {n} succeeded{usable}.",
+                    f"Checkpoint {n} passed: {rate} of the first {n} succeeded{usable}.",
                 )
             else:
+                failed_shown = True
                 self.show_banner(
                     f"cp{n}",
                     "error",
-                    f"Checkpoint {n} FAILED: only {rate:.0%} of the first {n} specimens "
+                    f"Checkpoint {n} FAILED: only {rate} of the first {n} specimens "
                     "succeeded. The run was halted; check the failed specimens' errors.",
                 )
         for qc in state.quality_checkpoints:
@@ -145,9 +149,14 @@ class BannerBar(QWidget):
             self.show_banner(
                 "consumer", "warning", f"A monitor failed ({e.get('consumer')}): {e.get('error')}"
             )
-        if state.status == "failed" and state.reason != "early_validation_failed":
-            if state.reason != "preflight_failed":
+        if state.status == "failed":
+            # a failed checkpoint's banner says why the run halted; without one (the log lost
+            # it, or it is unreadable) the halt still shows red
+            said = failed_shown if state.reason == "early_validation_failed" else False
+            if state.reason != "preflight_failed" and not said:
                 self.show_banner("end", "error", f"Run halted ({state.reason}): {state.message}")
+            else:
+                self.remove_banner("end")
         elif state.status == "completed" and state.verdict == "below_threshold":
             self.show_banner(
                 "end",

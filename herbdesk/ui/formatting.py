@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds:  # None or NaN
@@ -15,6 +17,21 @@ def duration(seconds: float | None) -> str:
     if h:
         return f"{h}h {m:02d}m"
     return f"{m}m {s:02d}s"
+
+
+def number(value: object) -> float | None:
+    """A value read from a log as a finite number, else None: a log may hold anything there
+    ("n/a", null, a list), and the window must draw it all the same."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def whole_percent(value: object) -> str:
+    """A logged rate as `42%`, or `?` when it is no number."""
+    rate = number(value)
+    return "?" if rate is None else f"{rate:.0%}"
 
 
 def percent(rate: float | None) -> str:

@@ -34,6 +34,7 @@ from herbdesk.ui.banners import BannerBar
 from herbdesk.ui.detail import SpecimenDetail, wait_for_decodes
 from herbdesk.ui.document import RunDocument
 from herbdesk.ui.eventlog import EventLogPane
+from herbdesk.ui.formatting import whole_percent
 from herbdesk.ui.icons import app_icon
 from herbdesk.ui.kpis import KpiStrip
 from herbdesk.ui.loader import LogLoader
@@ -326,12 +327,14 @@ class MainWindow(QMainWindow):
         if self.worker is not None and self.worker.isRunning():
             self.statusBar().showMessage("A run is in progress; stop it before opening a log.")
             return False
+        from herbdesk.events.reader import not_regular_reason
         from herbdesk.summary import resolve_log
 
         path = Path(path)
         log = resolve_log(path)
-        if not log.is_file():
-            self.statusBar().showMessage(f"No event log at {log}", 10000)
+        reason = not_regular_reason(log)  # a FIFO or a device: never read, it would not end
+        if reason is not None or not log.is_file():
+            self.statusBar().showMessage(reason or f"No event log at {log}", 10000)
             return False
         self._cancel_loader()
         self.stop_tail()
@@ -593,7 +596,7 @@ class MainWindow(QMainWindow):
                 self._notified.add(key)
                 self.tray.showMessage(
                     "herbdesk: checkpoint failed",
-                    f"Run {st.run_id} halted: {float(cp.get('success_rate') or 0):.0%} success.",
+                    f"Run {st.run_id} halted: {whole_percent(cp.get('success_rate'))} success.",
                     QSystemTrayIcon.MessageIcon.Critical,
                 )
         if st.status in ("completed", "failed", "cancelled") and "end" not in self._notified:

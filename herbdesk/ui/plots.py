@@ -19,6 +19,7 @@ from PySide6.QtGui import QFontMetrics, QPalette
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
 from herbdesk.state import RunState
+from herbdesk.ui import formatting as fmt
 
 CHECKPOINT_THRESHOLD = 0.5
 WARNING_THRESHOLD = 0.7
@@ -256,9 +257,12 @@ class PlotsPanel(QWidget):
         spots = []
         for cp in state.checkpoints:
             passed = cp.get("status") == "passed"
+            at, rate = fmt.number(cp.get("checkpoint")), fmt.number(cp.get("success_rate"))
+            if at is None or rate is None:  # a log's nonsense is not plotted (the banner says it)
+                continue
             spots.append(
                 {
-                    "pos": (float(cp.get("checkpoint") or 0), float(cp.get("success_rate") or 0)),
+                    "pos": (at, rate),
                     "brush": pg.mkBrush("#2e9d4a" if passed else "#d03030"),
                     "symbol": "o" if passed else "x",
                 }

@@ -110,6 +110,16 @@ class RunSetupPanel(QWidget):
         form.addRow("API key", self.api_key)
         self.save_key = QCheckBox("Remember in the OS keyring")
         form.addRow("", self.save_key)
+        # whether the key was remembered: here, by the field, and kept until the key or the
+        # choice changes (the message line below is cleared by every start)
+        self.key_status = QLabel("")
+        self.key_status.setTextFormat(Qt.TextFormat.PlainText)
+        self.key_status.setWordWrap(True)
+        self.key_status.setObjectName("key_status")
+        self.key_status.hide()
+        form.addRow("", self.key_status)
+        self.api_key.textEdited.connect(self._clear_key_status)
+        self.save_key.toggled.connect(self._clear_key_status)
         self.concurrency = QSpinBox()
         self.concurrency.setRange(1, 64)
         self.concurrency.setValue(1)
@@ -162,6 +172,12 @@ class RunSetupPanel(QWidget):
         outer.addStretch(1)
         self.set_running(False)
         self._engine_changed()
+        # settings key -> the value a command-line flag put in the form: used this session,
+        # saved only once the user changes the field (a flag must not become a saved default)
+        self._session: dict[str, Any] = {}
+        self.images.textEdited.connect(lambda _t: self._session.pop("images", None))
+        self.out_dir.textEdited.connect(lambda _t: self._session.pop("out_dir", None))
+        self.engine.activated.connect(lambda _i: self._session.pop("engine", None))
 
     @staticmethod
     def _rate_box(value: float) -> QDoubleSpinBox:
@@ -220,6 +236,38 @@ class RunSetupPanel(QWidget):
             self.show_settings()
         else:
             self.start_requested.emit()
+
+    # ---------------------------------------------------------------- command line
+    def set_for_session(self, key: str, value: str) -> None:
+        """Put a command-line value in the form (`images`, `out_dir`, `engine`) for this
+        session: it is saved as a default only if the user then changes that field."""
+        if key == "engine":
+            before = self.concurrency.value()
+            self.engine.setCurrentIndex(max(0, self.engine.findData(value)))
+            self._session["engine"] = self.engine.currentData()
+            if self.concurrency.value() != before:  # follows the engine: not the user's
+                self._session["concurrency"] = self.concurrency.value()
+            return
+        edit = {"images": self.images, "out_dir": self.out_dir}[key]
+        edit.setText(value)
+        self._session[key] = value
+
+    def _clear_key_status(self) -> None:
+        self.key_status.setText("")
+        self.key_status.hide()
+
+    def _set_key_status(self, stored: bool) -> None:
+        if stored:
+            text, style = "Remembered in the OS keyring.", "color: #1f7a3a;"
+        else:
+            text = (
+                "⚠ Not remembered: no OS keyring is available here. The key is used for "
+                f"this session only; give it again next time, or set ${DEFAULT_KEY_ENV}."
+            )
+            style = "color: #7a4a00; font-weight: bold;"
+        self.key_status.setText(text)
+        self.key_status.setStyleSheet(f"#key_status {{ {style} }}")
+        self.key_status.show()
 
     # ---------------------------------------------------------------- state
     def set_running(self, running: bool) -> None:
@@ -290,10 +338,8 @@ class RunSetupPanel(QWidget):
         if engine != "ocr":
             key = self.api_key.text().strip() or get_api_key(base_url)
             typed = self.api_key.text().strip()
-            if key and typed and self.save_key.isChecked() and not store_api_key(base_url, key):
-                self.message.setText(
-                    "No OS keyring is available: the key is used for this run only."
-                )
+            if key and typed and self.save_key.isChecked():
+                self._set_key_status(store_api_key(base_url, key))
         prompt = default_prompt_path()
         validation = ValidationConfig(
             checkpoint_after=self.checkpoint_after.value(),
@@ -318,17 +364,22 @@ class RunSetupPanel(QWidget):
 
     # ---------------------------------------------------------------- persistence
     def save_settings(self, s: QSettings) -> None:
-        """Everything but the key (which only ever goes to the OS keyring)."""
-        s.setValue("setup/images", self.images.text())
-        s.setValue("setup/engine", self.engine.currentData())
-        s.setValue("setup/model", self.model.text())
-        s.setValue("setup/base_url", self.base_url.text())
-        s.setValue("setup/concurrency", self.concurrency.value())
-        s.setValue("setup/out_dir", self.out_dir.text())
-        s.setValue("setup/checkpoint_after", self.checkpoint_after.value())
-        s.setValue("setup/checkpoint_threshold", self.checkpoint_threshold.value())
-        s.setValue("setup/warning_threshold", self.warning_threshold.value())
-        s.setValue("setup/max_consecutive", self.max_consecutive.value())
+        """Everything but the key (which only ever goes to the OS keyring), and but what a
+        command-line flag put in a field the user has not changed since."""
+        for key, value in (
+            ("images", self.images.text()),
+            ("engine", self.engine.currentData()),
+            ("model", self.model.text()),
+            ("base_url", self.base_url.text()),
+            ("concurrency", self.concurrency.value()),
+            ("out_dir", self.out_dir.text()),
+            ("checkpoint_after", self.checkpoint_after.value()),
+            ("checkpoint_threshold", self.checkpoint_threshold.value()),
+            ("warning_threshold", self.warning_threshold.value()),
+            ("max_consecutive", self.max_consecutive.value()),
+        ):
+            if key not in self._session or self._session[key] != value:
+                s.setValue(f"setup/{key}", value)
 
     def load_settings(self, s: QSettings) -> None:
         images = str(s.value("setup/images", "") or "")
