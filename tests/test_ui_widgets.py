@@ -607,3 +607,42 @@ def test_count_axes_label_compactly_at_a_fixed_width(qtbot) -> None:
     assert small == pg.AxisItem.tickStrings(axis, [0.0, 0.5, 1.0], 1.0, 0.5)  # pyqtgraph's own
     axis._updateMaxTextSize(200)  # labels far wider than any compact one
     assert axis.width() == width
+
+
+def test_term_chart_shows_valid_and_invalid_shares_per_term(qtbot, tmp_path: Path) -> None:
+    """The per-term quality view: for the most often filled terms, the share of records whose
+    value is valid (green) and invalid (red); a published-style log of junk names shows red."""
+    from herbdesk.summary import load_state
+    from herbdesk.ui.plots import PlotsPanel, term_shares
+
+    lines = []
+    for i in range(10):
+        name = "Carex aurea Nutt." if i < 6 else "Identified by"  # 6 valid, 4 boilerplate
+        dwc: dict[str, object] = {"scientificName": {"value": name}}
+        if i < 5:
+            dwc["eventDate"] = {"value": "1961-06-08" if i < 3 else "2809"}  # 3 valid, 2 not
+        dwc["recordedBy"] = {"value": f"J. Collector{i}"} if i == 0 else {"value": ""}
+        lines.append(json.dumps({"image": f"{i:064x}.jpg", "model": "ocr", "dwc": dwc}))
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    state, _ = load_state(raw)
+    shares = {t: (round(v, 2), round(i, 2)) for t, v, i in term_shares(state)}
+    assert shares["scientificName"] == (0.6, 0.4)
+    assert shares["eventDate"] == (0.3, 0.2)
+    assert [t for t, _, _ in term_shares(state)][:2] == ["scientificName", "eventDate"]
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.update_from(state)
+    panel.flush()
+    valid, invalid = panel.valid_bars.opts, panel.invalid_bars.opts
+    order = [t for t, _, _ in term_shares(state)]
+    k = order.index("scientificName")
+    assert list(valid["width"])[k] == pytest.approx(0.6)
+    assert list(invalid["x0"])[k] == pytest.approx(0.6)  # red starts where green ends
+    assert list(invalid["width"])[k] == pytest.approx(0.4)
+    assert "scientificName: 60% valid, 40% invalid of 10 records" in panel.term_plot.toolTip()
+    panel.update_from(RunState())  # an empty run: no bars, a hint instead
+    panel.flush()
+    assert len(panel.valid_bars.opts["width"]) == 0
+    assert "appears as records come in" in panel.term_plot.toolTip()

@@ -629,6 +629,7 @@ class MainWindow(QMainWindow):
         for _ in range(5):
             QApplication.processEvents()
             time.sleep(0.02)
+        self.plots.flush()  # what the settled layout changed (the term chart's rows)
         return self.grab().save(str(path))
 
     def _screenshot_dialog(self) -> None:

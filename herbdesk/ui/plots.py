@@ -1,10 +1,11 @@
-"""Live plots (pyqtgraph): success rate by specimen, throughput over time, confidence.
+"""Live plots (pyqtgraph): success rate by specimen, throughput over time, confidence, and
+record quality by term (the share of records with a valid / an invalid value per term).
 
 Updated from the document's timer with `setData` on whole arrays (never per event), with
 clip-to-view and auto-downsampling so 100,000-point curves stay cheap. Redrawing a plot costs a
 few milliseconds of axis text and curve painting, so while data streams the three plots are
 redrawn in turn on their own timer, one per pass of the event loop: each a few times a second,
-and never all three in one frame (together they stalled the loop for ~100 ms at 10k events/s).
+and never all in one frame (together they stalled the loop for ~100 ms at 10k events/s).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFontMetrics, QPalette
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
+from herbdesk.extraction.dwc import DWC_TERMS
 from herbdesk.state import RunState
 from herbdesk.ui import formatting as fmt
 
@@ -25,8 +27,10 @@ CHECKPOINT_THRESHOLD = 0.5
 WARNING_THRESHOLD = 0.7
 CONF_BINS = np.linspace(0.0, 1.0, 21)
 LOADING_STEP_MS = 1000  # while a file loads: its views refresh once a second too
-PLOT_STEP_MS = 90  # one plot redrawn per step: each of the three about 3.7 times a second
-PARTS = ("rate", "throughput", "confidence")
+PLOT_STEP_MS = 90  # one plot redrawn per step: each of the four about 2.8 times a second
+PARTS = ("rate", "throughput", "confidence", "terms")
+TERMS_SHOWN = 8  # the most often filled terms, in Darwin Core order
+VALID_COLOR, INVALID_COLOR = "#2e9d4a", "#d03030"
 
 
 class GrowingSeries:
@@ -89,9 +93,48 @@ class CompactAxis(pg.AxisItem):
         return labels if labels is not None else super().tickStrings(values, scale, spacing)
 
 
-def _themed_plot(title: str, palette: QPalette, counts: tuple[str, ...] = ()) -> pg.PlotWidget:
+class TermAxis(pg.AxisItem):
+    """The term chart's left axis: term names at a width fixed from the font (the longest
+    names elided), so the chart does not relay when other terms come in."""
+
+    def __init__(self, orientation: str, **kwargs: Any) -> None:
+        super().__init__(orientation, **kwargs)
+        self._metrics = QFontMetrics(QApplication.font())
+        self._room = self._metrics.horizontalAdvance("scientificName")
+        self.setWidth(self._room + 12)
+
+    def rows_that_fit(self, height: float) -> int:
+        """How many term names a chart this high shows without overlapping."""
+        return min(TERMS_SHOWN, int(height // (self._metrics.height() + 2)))
+
+    def set_terms(self, terms: Sequence[str]) -> None:
+        elide = Qt.TextElideMode.ElideRight
+        labels = [(i, self._metrics.elidedText(t, elide, self._room)) for i, t in enumerate(terms)]
+        self.setTicks([labels, []])
+
+
+def term_shares(state: RunState, most: int = TERMS_SHOWN) -> list[tuple[str, float, float]]:
+    """(term, valid share, invalid share) of the finished records, for the `most` most often
+    filled terms in Darwin Core order. Failed specimens count in the denominator: they hold
+    nothing."""
+    tally, n = state.quality, state.processed
+    if not n or not tally or most < 1:
+        return []
+    filled = {t: c for t, c in tally.filled.items() if c > 0}
+    top = sorted(filled, key=lambda t: -filled[t])[:most]
+    order = {t: i for i, t in enumerate(DWC_TERMS)}
+    top.sort(key=lambda t: order.get(t, len(order)))
+    return [(t, (filled[t] - tally.invalid[t]) / n, tally.invalid[t] / n) for t in top]
+
+
+def _themed_plot(
+    title: str,
+    palette: QPalette,
+    counts: tuple[str, ...] = (),
+    axes: dict[str, pg.AxisItem] | None = None,
+) -> pg.PlotWidget:
     """A plot in the window's colours; the axes named in `counts` label compactly."""
-    axes = {name: CompactAxis(name) for name in counts}
+    axes = {**{name: CompactAxis(name) for name in counts}, **(axes or {})}
     pw = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base), axisItems=axes)
     fg = palette.color(QPalette.ColorRole.Text)
     pw.setTitle(title, color=fg.name(), size="10pt")
@@ -166,9 +209,27 @@ class PlotsPanel(QWidget):
         )
         self.conf_plot.addItem(self.conf_bars)
 
+        self.term_axis = TermAxis("left")
+        self.term_plot = _themed_plot("Valid terms", pal, axes={"left": self.term_axis})
+        self.term_plot.setLabel("bottom", "share of records")
+        self.term_plot.setXRange(0, 1, padding=0.02)
+        self.term_plot.getAxis("bottom").setTicks(
+            [[(0.25, "25%"), (0.5, "50%"), (0.75, "75%")], []]
+        )
+        self.term_plot.setMouseEnabled(x=False, y=False)
+        self.term_plot.showGrid(x=True, y=False, alpha=0.2)
+        self.term_plot.getViewBox().invertY(True)  # the first term on top
+        self.valid_bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush=VALID_COLOR)
+        self.invalid_bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush=INVALID_COLOR)
+        self.term_plot.addItem(self.valid_bars)
+        self.term_plot.addItem(self.invalid_bars)
+        # a short chart shows fewer terms (their names would overlap), recounted on resize
+        self.term_plot.getViewBox().sigResized.connect(self._terms_resized)
+
         lay.addWidget(self.rate_plot, 3)
         lay.addWidget(self.tp_plot, 2)
         lay.addWidget(self.conf_plot, 2)
+        lay.addWidget(self.term_plot, 2)
 
         self._conf_hist = np.zeros(CONF_BINS.size - 1, np.int64)
         self._conf_seen = 0  # values of state.finish_conf counted in _conf_hist
@@ -221,7 +282,7 @@ class PlotsPanel(QWidget):
         """Redraw every plot with pending data now (end of a load, screenshots, tests)."""
         while self._pending:
             self._step()
-        for plot in (self.rate_plot, self.tp_plot, self.conf_plot):
+        for plot in (self.rate_plot, self.tp_plot, self.conf_plot, self.term_plot):
             # settle the auto range now: left to the paint, it changed the range there and
             # had the success-rate plot (333k points) painted twice at the end of a load
             plot.getViewBox().prepareForPaint()
@@ -241,8 +302,39 @@ class PlotsPanel(QWidget):
             self._update_rate(state)
         elif part == "throughput":
             self._update_throughput(state)
+        elif part == "terms":
+            self._update_terms(state)
         else:
             self.conf_bars.setOpts(height=self._conf_counts(state))
+
+    def _terms_resized(self, *_: object) -> None:
+        if self._state is not None:
+            self._pending.add("terms")
+            if not self._timer.isActive():
+                self._timer.start()
+
+    def _update_terms(self, state: RunState) -> None:
+        # hidden (never laid out): every term; shown: as many as its height holds
+        height = self.term_plot.getViewBox().height()
+        most = self.term_axis.rows_that_fit(height) if self.term_plot.isVisible() else TERMS_SHOWN
+        shares = term_shares(state, most)
+        terms = [t for t, _, _ in shares]
+        y = np.arange(len(shares), dtype=np.float64)
+        valid = np.array([v for _, v, _ in shares], dtype=np.float64)
+        invalid = np.array([i for _, _, i in shares], dtype=np.float64)
+        self.valid_bars.setOpts(x0=np.zeros(len(shares)), y=y, width=valid)
+        self.invalid_bars.setOpts(x0=valid, y=y, width=invalid)
+        self.term_axis.set_terms(terms)
+        self.term_plot.setYRange(-0.6, max(len(shares), 1) - 0.4, padding=0)
+        of = f"of {fmt.count(state.processed)} records"
+        pct = fmt.whole_percent
+        lines = [f"{t}: {pct(v)} valid, {pct(i)} invalid {of}" for t, v, i in shares]
+        self.term_plot.setToolTip(
+            "Green: a valid value; red: a value a record check rejects; empty: not filled.\n"
+            + "\n".join(lines)
+            if lines
+            else "Record quality by term appears as records come in."
+        )
 
     def _update_rate(self, state: RunState) -> None:
         n = len(state.finish_x)
