@@ -180,6 +180,21 @@ def test_coordinates_elevation_and_numbers() -> None:
     assert not _checks({"decimalLatitude": "50.28", "decimalLongitude": "-107.79"}) - {
         "required_missing"
     }
+    # against the record's country (country outlines shipped offline)
+    regina = {"country": "Canada", "decimalLatitude": "50.45", "decimalLongitude": "-104.61"}
+    assert not _checks(regina) - {"required_missing"}
+    assert "coord_sign_flipped" in _checks({**regina, "decimalLongitude": "104.61"})
+    assert "coord_sign_flipped" in _checks({**regina, "decimalLatitude": "-50.45"})
+    paris = {"country": "France", "decimalLatitude": "2.35", "decimalLongitude": "48.86"}
+    assert "coord_swapped" in _checks(paris)
+    assert "coord_outside_country" in _checks({**paris, "country": "Australia"})
+    coast = {"country": "Canada", "decimalLatitude": "48.42", "decimalLongitude": "-123.37"}
+    assert not _checks(coast) - {"required_missing"}  # Victoria, B.C., on the coast
+    detail = judge_record(
+        {**regina, "decimalLongitude": "104.61"},
+        QualityConfig(),
+    ).findings[0]
+    assert "-104.61" in (detail.detail or "")
     assert "elevation_implausible" in _checks({"minimumElevationInMeters": "12000"})
     assert "elevation_not_numeric" in _checks({"minimumElevationInMeters": "high"})
     assert "number_is_date" in _checks({"recordNumber": "1961-06-08"})

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-from herbdesk.quality import dates, names, places
+from herbdesk.quality import dates, geo, names, places
 
 EMPTY, ERROR, WARNING = "empty", "error", "warning"
 
@@ -62,6 +62,12 @@ CHECKS: dict[str, Check] = {
               "latitude outside -90..90 or longitude outside -180..180"),
         Check("coord_zero", "decimalLatitude/decimalLongitude", ERROR,
               "0/0: a default, not a place"),
+        Check("coord_swapped", "decimalLatitude/decimalLongitude", ERROR,
+              "outside the record's country; swapped, the point lies in it"),
+        Check("coord_sign_flipped", "decimalLatitude/decimalLongitude", ERROR,
+              "outside the record's country; with a sign flipped, the point lies in it"),
+        Check("coord_outside_country", "decimalLatitude/decimalLongitude", WARNING,
+              "not within ~50 km of the record's country (coarse outlines: check it)"),
         Check("elevation_not_numeric", "minimumElevationInMeters", ERROR, "not a number"),
         Check("elevation_implausible", "minimumElevationInMeters", ERROR,
               "outside -430..8850 m"),
@@ -320,7 +326,13 @@ def _coord_findings(term: str, text: str, filled: Mapping[str, str]) -> list[Fin
     lon = _float(filled.get("decimalLongitude", ""))
     if lat == 0.0 and lon == 0.0:
         return [Finding("coord_zero", term, text)]
-    return []
+    if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return []
+    cc = places.country_code(filled["country"]) if "country" in filled else None
+    if cc is None:
+        return []
+    problem = geo.coordinate_problem(lat, lon, cc)
+    return [Finding(problem[0], term, text, problem[1])] if problem else []
 
 
 _DATE_LIKE = re.compile(r"^\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}$")
