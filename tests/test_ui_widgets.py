@@ -646,3 +646,50 @@ def test_term_chart_shows_valid_and_invalid_shares_per_term(qtbot, tmp_path: Pat
     panel.flush()
     assert len(panel.valid_bars.opts["width"]) == 0
     assert "appears as records come in" in panel.term_plot.toolTip()
+
+
+def test_banners_fold_to_the_most_severe_newest_with_a_count_of_the_rest(qtbot) -> None:
+    """Three banners stacked squeezed the plots to a strip at 1280x720: one shows, the rest
+    fold behind "N more" (severity first, then newest), expandable and dismissible at once."""
+    from herbdesk.ui.banners import BannerBar
+
+    bar = BannerBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    bar.show_banner("cp5", "ok", "Checkpoint 5 passed")
+    bar.show_banner("warning", "warning", "Warning: success rate 60%")
+    bar.show_banner("end", "ok", "Run completed")
+    assert bar.ordered() == ["warning", "end", "cp5"]
+    visible = [k for k in bar.ordered() if bar._banners[k].isVisible()]
+    assert visible == ["warning"]
+    assert bar.more_button.isVisible() and bar.more_button.text() == "2 more ▾"
+    bar.show_banner("halt", "error", "Run halted")  # the worst comes forward
+    assert [k for k in bar.ordered() if bar._banners[k].isVisible()] == ["halt"]
+    bar.more_button.click()
+    assert all(bar._banners[k].isVisible() for k in bar.ordered())
+    assert bar.more_button.text() == "Show fewer ▴"
+    bar._banners["halt"]._dismiss()  # dismissing one brings the next forward
+    bar.more_button.click()
+    assert [k for k in bar.ordered() if bar._banners[k].isVisible()] == ["warning"]
+    assert bar.more_button.text() == "2 more ▾"
+    bar.dismiss_all_button.click()
+    assert bar.texts() == [] and not bar.more_button.isVisible()
+
+
+def test_banner_controls_survive_the_banner_that_held_them(qtbot) -> None:
+    from herbdesk.ui.banners import BannerBar
+
+    bar = BannerBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    bar.show_banner("a", "error", "first")
+    bar.show_banner("b", "ok", "second")
+    bar.show_banner("c", "ok", "third")
+    bar.remove_banner("a")  # it held "2 more" and "Dismiss all"
+    qtbot.wait(10)  # deleteLater runs
+    assert bar.more_button.isVisible() and bar.more_button.text() == "1 more ▾"
+    bar.clear()
+    qtbot.wait(10)
+    bar.show_banner("d", "ok", "again")
+    bar.show_banner("e", "ok", "and again")
+    assert bar.more_button.text() == "1 more ▾"

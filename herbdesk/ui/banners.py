@@ -1,8 +1,12 @@
-"""Banners derived from the run state: checkpoint results, warnings, halts, completion."""
+"""Banners derived from the run state: checkpoint results, warnings, halts, completion.
+
+One banner area that never takes the window: the most severe, newest banner shows; the rest
+fold behind "N more" (expand to see them all, severity then newest first) and "Dismiss all".
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from herbdesk.state import RunState
@@ -17,6 +21,8 @@ STYLES = {
 
 
 class Banner(QFrame):
+    dismissed_now = Signal()
+
     def __init__(self, level: str, text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.level = level
@@ -26,6 +32,7 @@ class Banner(QFrame):
         self.label.setTextFormat(Qt.TextFormat.PlainText)  # reasons quote model/server text
         self.label.setWordWrap(True)
         lay.addWidget(self.label, 1)
+        self._lay = lay
         close = QToolButton(self)
         close.setText("✕")
         close.setAutoRaise(True)
@@ -44,13 +51,21 @@ class Banner(QFrame):
         )
         self.label.setText(text)
 
+    def hold(self, controls: QWidget) -> None:
+        """Show the banner area's controls ("N more", "Dismiss all") in this banner's row."""
+        self._lay.insertWidget(1, controls)
+
     def _dismiss(self) -> None:
         self.dismissed = True
         self.hide()
+        self.dismissed_now.emit()
+
+
+SEVERITY = {"error": 0, "warning": 1, "info": 2, "ok": 3}
 
 
 class BannerBar(QWidget):
-    """Keyed banners: recomputed from state on every refresh, shown once, dismissible."""
+    """Keyed banners: recomputed from state on every refresh, dismissible, folded to one."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,30 +73,101 @@ class BannerBar(QWidget):
         self._lay.setContentsMargins(0, 0, 0, 0)
         self._lay.setSpacing(4)
         self._banners: dict[str, Banner] = {}
+        self._born: dict[str, int] = {}  # key -> creation count: newer banners first
+        self._count = 0
+        self.expanded = False
+        self._shown: tuple[str, ...] = ()
+        self._shown_of = 0  # banners not dismissed when _shown was laid out
+        self._footer = QWidget(self)
+        foot = QHBoxLayout(self._footer)
+        foot.setContentsMargins(4, 0, 4, 0)
+        self.more_button = QToolButton(self._footer)
+        self.more_button.setAutoRaise(True)
+        self.more_button.clicked.connect(self._toggle)
+        self.dismiss_all_button = QToolButton(self._footer)
+        self.dismiss_all_button.setText("Dismiss all")
+        self.dismiss_all_button.setAutoRaise(True)
+        self.dismiss_all_button.clicked.connect(self.dismiss_all)
+        foot.addWidget(self.more_button)
+        foot.addWidget(self.dismiss_all_button)
+        self._footer.hide()  # shown in the top banner's own row: no extra line
+
+    def _rescue_controls(self) -> None:
+        """Take the controls back before a banner holding them is deleted (with it)."""
+        self._footer.hide()
+        self._footer.setParent(self)
 
     def clear(self) -> None:
+        self._rescue_controls()
         for b in self._banners.values():
             b.deleteLater()
         self._banners.clear()
+        self._born.clear()
+        self._relayout()
 
     def show_banner(self, key: str, level: str, text: str) -> None:
         b = self._banners.get(key)
         if b is None:
             b = Banner(level, text, self)
+            b.hide()
             self._banners[key] = b
-            self._lay.addWidget(b)
+            self._count += 1
+            self._born[key] = self._count
+            b.dismissed_now.connect(self._relayout)  # the next one comes forward
         elif b.label.text() != text or b.level != level:
             b.set(level, text)
-        if not b.dismissed:
-            b.show()
+            self._shown = ()  # a changed severity may reorder
+        self._relayout()
 
     def remove_banner(self, key: str) -> None:
         b = self._banners.pop(key, None)
+        self._born.pop(key, None)
         if b is not None:
+            self._rescue_controls()
+            self._shown = ()
             b.deleteLater()
+            self._relayout()
+
+    def dismiss_all(self) -> None:
+        for b in self._banners.values():
+            b.dismissed = True
+            b.hide()
+        self._relayout()
+
+    def _toggle(self) -> None:
+        self.expanded = not self.expanded
+        self._shown = ()
+        self._relayout()
+
+    def ordered(self) -> list[str]:
+        """Keys of the banners not dismissed: most severe first, then newest first."""
+        live = [k for k, b in self._banners.items() if not b.dismissed]
+        return sorted(live, key=lambda k: (SEVERITY[self._banners[k].level], -self._born[k]))
+
+    def _relayout(self) -> None:
+        order = self.ordered()
+        shown = tuple(order if self.expanded else order[:1])
+        if shown == self._shown and len(order) == self._shown_of:
+            return
+        self._shown, self._shown_of = shown, len(order)
+        for k in order:  # re-add in order
+            self._lay.removeWidget(self._banners[k])
+        for i, k in enumerate(order):
+            self._lay.insertWidget(i, self._banners[k])
+            self._banners[k].setVisible(k in shown)
+        rest = len(order) - 1
+        if rest > 0:
+            self._banners[order[0]].hold(self._footer)
+        self._footer.setVisible(rest > 0)
+        if rest > 0:
+            self.more_button.setText("Show fewer ▴" if self.expanded else f"{rest} more ▾")
+            self.more_button.setToolTip(
+                "\n".join(self._banners[k].label.text()[:160] for k in order[1:])
+            )
 
     def texts(self) -> list[tuple[str, str]]:
-        """(level, text) of visible banners, for tests and the smoke test."""
+        """(level, text) of banners not dismissed (folded or not), for tests and the smoke
+        test."""
         return [(b.level, b.label.text()) for b in self._banners.values() if not b.dismissed]
 
     def update_from(self, state: RunState) -> None:

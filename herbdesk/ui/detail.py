@@ -460,6 +460,9 @@ class SpecimenDetail(QWidget):
         raw_layout.setContentsMargins(0, 0, 0, 0)
         raw_layout.addWidget(plain_label("Raw model reply / OCR text", selectable=False))
         raw_layout.addWidget(self.raw_text)
+        # small minimums: on a laptop screen the pane shares its height with the plots
+        self.fields_table.setMinimumHeight(52)
+        self.raw_text.setMinimumHeight(40)
         right_split = QSplitter(Qt.Orientation.Vertical)
         right_split.addWidget(fields_box)
         right_split.addWidget(raw_box)

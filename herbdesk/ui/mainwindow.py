@@ -61,6 +61,9 @@ def drop_source_cache() -> None:
     linecache.clearcache()
 
 
+PLOTS_MIN_HEIGHT = 150  # px: axis labels, title and a few rows of bars
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -113,6 +116,9 @@ class MainWindow(QMainWindow):
         self.lower_split.setStretchFactor(0, 2)
         self.lower_split.setStretchFactor(1, 3)
         self.main_split = QSplitter(Qt.Orientation.Vertical)
+        # plots stay readable on a laptop screen (at 1280x720 they were a strip a few px high)
+        self.plots.setMinimumHeight(PLOTS_MIN_HEIGHT)
+        self.main_split.setChildrenCollapsible(False)
         self.main_split.addWidget(self.plots)
         self.main_split.addWidget(self.lower_split)
         self.main_split.setStretchFactor(0, 2)
