@@ -24,7 +24,7 @@ import pytest
 from fastengine import register_fast_engine
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from reliability import assert_counts_agree, make_fake_jpegs, raw_lines
+from reliability import assert_counts_agree, assert_csv_matches_raw, make_fake_jpegs, raw_lines
 
 from herbdesk.events.reader import read_events
 from herbdesk.events.types import EventType
@@ -156,6 +156,7 @@ def test_sigkill_at_any_point_then_resume_records_each_once(
     assert r.returncode == 0, r.stderr[-2000:]
     ok = Counter(rec["specimen_id"] for rec in raw_lines(run_dir) if rec.get("success"))
     assert len(ok) == N_IMAGES and set(ok.values()) == {1}
+    assert_csv_matches_raw(run_dir)  # the rows a kill cut off (or tore) are back, once each
     _assert_events_backed_by_raw(run_dir)
     evs, stats = read_events(run_dir / "events.jsonl")
     assert stats.bad_lines == torn_events  # the torn line stays one counted bad line
