@@ -23,7 +23,8 @@ EXIT_CANCELLED = 130
 EXIT_CODES_HELP = """exit codes:
   0    run completed
   1    internal error
-  2    usage error (bad arguments, no images, unreadable config)
+  2    usage error (bad arguments, no images, unreadable config), or the run directory is
+       in use by another herbdesk process (its pid, host and start are named)
   3    preflight failed (no/refused API key, model missing, output not writable); nothing attempted
   4    halted by validation: a checkpoint failed (success or record quality), too many
        failures in a row, identical records, the run degraded, or known-answer sheets wrong

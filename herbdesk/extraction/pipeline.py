@@ -35,6 +35,7 @@ from herbdesk.extraction.images import scan_images, specimen_id_of
 from herbdesk.extraction.limits import RequestLimits, default_requests_per_minute
 from herbdesk.extraction.preflight import run_preflight
 from herbdesk.extraction.results import ResultsWriter, resume_point
+from herbdesk.extraction.runlock import RunLock
 from herbdesk.monitor.metrics import MetricsAccumulator, MetricsFileConsumer
 from herbdesk.monitor.quality import QualityConsumer
 from herbdesk.monitor.validation import ValidationConfig, ValidationConsumer
@@ -140,6 +141,9 @@ class Pipeline:
                     f"use --resume {self.run_dir} to continue it"
                 )
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # before any file of the run is opened: a second writer would duplicate work and seq
+        # (a constructor failing after this lets go when the half-built object is dropped)
+        self._runlock = RunLock.acquire(self.run_dir)
         events_path = self.run_dir / runfiles.EVENTS
         self._log = EventLogWriter(events_path)
         self.bus = EventBus(self.run_id, self._log, start_seq=last_seq(events_path))
@@ -424,6 +428,7 @@ class Pipeline:
             "ended_at": utc_now_iso() if status != "running" else None,
             "config": self.config.public_dict(),
             **runfiles.environment_info(),
+            "writer": self._runlock.holder,  # who writes it: `tail`/`summary` tell a dead run
         }
         info.update({k: v for k, v in extra.items() if v is not None})
         prev = runfiles.read_run_json(self.run_dir)
@@ -444,6 +449,7 @@ class Pipeline:
             self._metrics_file.close()
         with contextlib.suppress(OSError):
             self._log.close()
+        self._runlock.release()  # last: every file of the run is closed
 
 
 # ------------------------------------------------------------- one specimen (shared)
