@@ -8,6 +8,7 @@ app can run the whole pipeline inside a QThread without an event loop of its own
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import queue
 import random
@@ -31,7 +32,7 @@ from herbdesk.extraction.engines.base import (
     Extraction,
     SpecimenInput,
 )
-from herbdesk.extraction.images import scan_images, specimen_id_of
+from herbdesk.extraction.images import read_specimen, scan_images, specimen_id_of
 from herbdesk.extraction.limits import RequestLimits, default_requests_per_minute
 from herbdesk.extraction.preflight import run_preflight
 from herbdesk.extraction.results import ResultsWriter, resume_point
@@ -331,6 +332,17 @@ class Pipeline:
                 )
             return True
 
+        try:
+            # read once: the bytes hashed here are the bytes the engine sends, every attempt
+            data, sid = read_specimen(item.path)
+        except OSError:
+            pass  # gone or unreadable now: the engine fails it with its own reason
+        else:
+            if sid != item.specimen_id:
+                if begin():
+                    self._finish_specimen(item, _changed_outcome(item))
+                return
+            item = dataclasses.replace(item, data=data)
         outcome = extract_with_retries(
             engine,
             item,
@@ -498,6 +510,14 @@ class SpecimenOutcome:
     def metrics_args(self) -> tuple[bool, float, float | None, int, float | None]:
         """Arguments of MetricsAccumulator.add for this specimen."""
         return self.success, self.elapsed_ms, self.confidence, self.tokens, self.cost_usd
+
+
+def _changed_outcome(item: SpecimenInput) -> SpecimenOutcome:
+    msg = (
+        f"{item.path.name} changed on disk after it was queued (its bytes no longer match "
+        "its id); nothing was sent. --resume extracts the new content under its own id"
+    )
+    return SpecimenOutcome(None, EngineError(ErrorKind.CHANGED, msg), 0, 0.0)
 
 
 def backoff_delay(attempt: int, err: EngineError, base_s: float, max_s: float) -> float:
