@@ -24,6 +24,7 @@ import orjson
 
 from herbdesk.events.writer import JsonlAppender
 from herbdesk.extraction.dwc import DWC_TERMS
+from herbdesk.fsnames import fs_text, json_safe
 
 CSV_COLUMNS: tuple[str, ...] = ("specimen_id", "image", *DWC_TERMS)
 # What a spreadsheet reads as the start of a formula (OWASP's CSV injection list)
@@ -50,7 +51,7 @@ def csv_row(record: dict[str, Any]) -> list[str] | None:
         return None
     row = [str(record.get("specimen_id", "")), str(record.get("image", ""))]
     row += [str(v.get("value", "") if isinstance(v := dwc.get(t), dict) else "") for t in DWC_TERMS]
-    return [spreadsheet_safe(cell) for cell in row]
+    return [spreadsheet_safe(fs_text(cell)) for cell in row]
 
 
 def _encode_row(row: list[str]) -> str:
@@ -119,7 +120,8 @@ class ResultsWriter:
     def write(self, record: dict[str, Any]) -> None:
         """Append the record (and its CSV row on success); raises OSError if the disk refuses."""
         with self._lock:
-            self._raw.write_bytes(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+            line = orjson.dumps(json_safe(record), option=orjson.OPT_APPEND_NEWLINE)
+            self._raw.write_bytes(line)
             row = csv_row(record)
             if row is not None:
                 self._csv.write(_encode_row(row))
