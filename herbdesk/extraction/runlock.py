@@ -16,6 +16,8 @@ import fcntl
 import os
 import socket
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +123,60 @@ def read_holder(run_dir: Path) -> dict[str, Any]:
     except (OSError, orjson.JSONDecodeError):
         return {}
     return obj if isinstance(obj, dict) else {}
+
+
+@dataclass(frozen=True)
+class WriterStatus:
+    """Whether the process that writes a run still lives, as far as this machine can tell.
+
+    `alive`/`dead` for a writer on this host (its pid is checked; a dead one is known at once),
+    `remote` for one on another host (only silence can tell), `unknown` without a record.
+    """
+
+    state: str
+    holder: dict[str, Any]
+    heartbeat_age_s: float | None = None  # seconds since run.lock was last touched
+
+    def describe(self) -> str:
+        h = self.holder
+        return f"pid {h.get('pid')} on {h.get('host')}, started {h.get('started')}"
+
+
+def writer_status(run_dir: Path) -> WriterStatus:
+    """The run's writer from run.lock (else run.json's `writer`), and whether it lives."""
+    run_dir = Path(run_dir)
+    holder = read_holder(run_dir)
+    if not holder.get("pid"):
+        from herbdesk.extraction.runfiles import read_run_json
+
+        rec = read_run_json(run_dir).get("writer")
+        holder = rec if isinstance(rec, dict) else {}
+    try:
+        age: float | None = max(0.0, time.time() - (run_dir / LOCK).stat().st_mtime)
+    except OSError:
+        age = None
+    pid = holder.get("pid")
+    if type(pid) is not int or pid <= 0:
+        return WriterStatus("unknown", holder, age)
+    if holder.get("host") != socket.gethostname():
+        return WriterStatus("remote", holder, age)
+    return WriterStatus("alive" if _pid_alive(pid) else "dead", holder, age)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    except OSError:
+        return True
+    if pid == os.getpid():
+        return True
+    # a zombie (killed, not yet reaped by its parent) is gone for our purposes
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
