@@ -49,6 +49,7 @@ class RunWatch:
         self._last_ts: str | None = None
         self._paused = False
         self._allowance = 0.0  # a retry announced to wait this long is not silence
+        self._dead_seen = False
 
     def saw(self, ev: Event) -> None:
         self._last_ts = ev.timestamp or self._last_ts
@@ -64,17 +65,24 @@ class RunWatch:
         return writer_status(self.run_dir) if self.run_dir is not None else None
 
     def check(self, now: float | None = None) -> Verdict | None:
-        """Dead (a local writer gone), stalled (silent past the limit), or None."""
+        """Dead (a local writer gone), stalled (silent past the limit), or None.
+
+        Dead is said on the second check in a row that finds the writer gone (call it
+        repeatedly, as a follower does).
+        """
         ws = self.writer()
         where = f" in {self.run_dir}" if self.run_dir is not None else ""
-        if ws is not None and ws.state == "dead":
+        dead = ws is not None and ws.state == "dead"
+        # twice in a row: a resume taking the directory over is briefly named by the old record
+        confirmed, self._dead_seen = dead and self._dead_seen, dead
+        if ws is not None and confirmed:
             return Verdict(
                 "dead",
                 f"the run's writer ({ws.describe()}) is gone and the run never ended{where}; "
                 f"continue it with: herbdesk run --resume {self.run_dir}",
             )
-        if self._paused:
-            return None  # quiet on purpose
+        if dead or self._paused:
+            return None  # dead: confirmed next check; paused: quiet on purpose
         silent = log_silence_s(self.run_dir, self._last_ts, now)
         if ws is not None and ws.heartbeat_age_s is not None and ws.state != "unknown":
             silent = ws.heartbeat_age_s if silent is None else min(silent, ws.heartbeat_age_s)

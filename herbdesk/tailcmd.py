@@ -211,18 +211,6 @@ def format_event(ev: Event) -> str:
     return f"{ts}  {_clean(t, 24):<22}  {sid:<8}  {_clean(info)}".rstrip()
 
 
-def _local_run_dir(target: str) -> Path | None:
-    """The run directory of a local target (its run.json and run.lock name the writer)."""
-    if target.startswith(("redis://", "rediss://", "unix://")):
-        return None
-    path = Path(target)
-    if path.is_dir():
-        return path
-    if path.suffix == ".jsonl" and path.parent.is_dir():
-        return path.parent
-    return None
-
-
 def _make_follower(args: argparse.Namespace, q: queue.Queue[tuple[str, Any]]) -> _Follower:
     from herbdesk.events.ssh_tail import SshTailFollower, parse_remote_target
     from herbdesk.events.tail import TailFollower
@@ -285,7 +273,11 @@ def cmd_tail(args: argparse.Namespace) -> int:
     out = sys.stdout
     minutes = args.stale_minutes
     stale_s = DEFAULT_STALE_S if minutes is None else max(1.0, float(minutes) * 60.0)
-    watch = RunWatch(_local_run_dir(args.target), stale_s)
+    from herbdesk.events.tail import TailFollower
+
+    # a local log's directory holds run.json and run.lock, which name the writer
+    local_dir = follower.path.parent if isinstance(follower, TailFollower) else None
+    watch = RunWatch(local_dir, stale_s)
     reported = ""
     follower.start()
     try:
@@ -316,7 +308,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 verdict = watch.check()  # at most every 0.2 s, and only once caught up
                 if verdict is not None and verdict.state != reported:
                     reported = verdict.state
-                    print(f"herbdesk tail [{verdict.state}]: {verdict.message}", file=sys.stderr)
+                    msg = _clean(verdict.message, 1000)
+                    print(f"herbdesk tail [{verdict.state}]: {msg}", file=sys.stderr)
                 if verdict is not None and args.until_done:
                     return EXIT_DEAD
                 if verdict is None:
