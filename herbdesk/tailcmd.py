@@ -18,7 +18,6 @@ from typing import Any, Protocol
 import orjson
 
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType, HaltReason
-from herbdesk.liveness import DEFAULT_STALE_S, RunWatch
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -271,6 +270,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
     done: Event | None = None
     last_state = ""
     out = sys.stdout
+    from herbdesk.liveness import DEFAULT_STALE_S, RunWatch  # not at import: state needs numpy
+
     minutes = args.stale_minutes
     stale_s = DEFAULT_STALE_S if minutes is None else max(1.0, float(minutes) * 60.0)
     from herbdesk.events.tail import TailFollower
