@@ -22,7 +22,8 @@ EXIT_CANCELLED = 130
 EXIT_CODES_HELP = """exit codes:
   0    run completed
   1    internal error
-  2    usage error (bad arguments, no images, unreadable config)
+  2    usage error (bad arguments, no images, unreadable config), or the run directory is
+       in use by another herbdesk process (its pid, host and start are named)
   3    preflight failed (no/refused API key, model missing, output not writable); nothing attempted
   4    halted by validation: a checkpoint failed (success or record quality), too many
        failures in a row, identical records, the run degraded, or known-answer sheets wrong
@@ -253,7 +254,7 @@ def build_run_config(args: argparse.Namespace) -> Any:
     if args.sample:
         inputs.append(sample_specimens_dir())
     if not inputs:
-        inputs = [Path(p) for p in (run_conf.get("inputs") or prev.get("inputs") or [])]
+        inputs = [_written_path(p) for p in (run_conf.get("inputs") or prev.get("inputs") or [])]
     if not inputs:
         raise SystemExit(_usage_error("no images given: pass files or folders, or --sample"))
     missing = [p for p in inputs if not p.exists()]
@@ -342,6 +343,15 @@ def build_run_config(args: argparse.Namespace) -> Any:
         max_attempts=int(pick(args.max_attempts, "max_attempts", 4)),
         requests_per_minute=_pace(pick(args.requests_per_minute, "requests_per_minute", None)),
     )
+
+
+def _written_path(text: Any) -> Path:
+    """A path as run.json holds it: a folder whose name is not UTF-8 is stored as `\\xNN`."""
+    from herbdesk.fsnames import fs_unescape
+
+    path = Path(str(text))
+    raw = Path(fs_unescape(str(text)))
+    return raw if not path.exists() and raw.exists() else path
 
 
 def _pace(value: Any) -> float | None:

@@ -95,6 +95,15 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
         except OSError:
             silent = None
     summary["silent_seconds"] = round(silent) if silent is not None else None
+    # who writes it (run.json / run.lock): a writer on this host that is gone is dead at once
+    summary["writer"], summary["writer_state"] = None, None
+    if log.name == "events.jsonl":
+        from herbdesk.extraction.runlock import writer_status
+
+        ws = writer_status(log.parent)
+        summary["writer"] = ws.holder or None
+        if summary["status"] in ("running", "pending"):
+            summary["writer_state"] = ws.state
     if as_json:
         text = json_safe(orjson.dumps(summary, option=orjson.OPT_INDENT_2)).decode()
         sys.stdout.write(text + "\n")
@@ -117,7 +126,13 @@ def _print_summary(s: dict[str, Any]) -> None:
     if s.get("paused"):
         status += f", paused: {s.get('pause_message') or 'by the user'}"
     silent = s.get("silent_seconds")
-    if silent is not None and silent >= STALE_AFTER_S:
+    w = s.get("writer") or {}
+    if s.get("writer_state") == "dead":
+        status += (
+            f", but its writer (pid {w.get('pid')} on {w.get('host')}, started "
+            f"{w.get('started')}) is gone: the run died; continue it with --resume"
+        )
+    elif silent is not None and silent >= STALE_AFTER_S:
         from herbdesk.progress import fmt_duration
 
         status += (

@@ -27,6 +27,7 @@ EXIT_PREFLIGHT = 3
 EXIT_HALTED = 4
 EXIT_FATAL = 5
 EXIT_BELOW_THRESHOLD = 6
+EXIT_DEAD = 7  # tail only: the run's writer died, or the run went silent, before its end
 EXIT_CANCELLED = 130
 
 TAIL_EPILOG = """targets:
@@ -38,6 +39,8 @@ TAIL_EPILOG = """targets:
 exit codes with --until-done (as `herbdesk run`):
   0 completed, 3 preflight failed, 4 halted by validation or quality, 5 fatal error,
   6 completed below threshold, 130 cancelled,
+  7 the run never ended: its writer on this host is gone (known at once), or nothing was
+    written for --stale-minutes (a writer elsewhere; measured from the log's last write),
   1 any other end; 2 usage error. Ctrl-C exits with 130.
 """
 
@@ -111,6 +114,13 @@ def add_tail_parser(subparsers: Any) -> argparse.ArgumentParser:
         dest="from_end",
         action="store_true",
         help="show only events appended from now on",
+    )
+    t.add_argument(
+        "--stale-minutes",
+        type=float,
+        metavar="N",
+        help="report an unfinished run silent this long as stalled (default 10); with "
+        "--until-done exit 7. A dead writer on this host is reported at once",
     )
     t.add_argument("-i", "--identity", type=Path, help="ssh identity file")
     t.add_argument(
@@ -250,6 +260,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
             argv.append("--from-end")
         if args.identity is not None:
             argv += ["--identity", str(args.identity)]
+        if args.stale_minutes is not None:
+            argv += ["--stale-minutes", str(args.stale_minutes)]
         return _launch_app(argv)
     q: queue.Queue[tuple[str, Any]] = queue.Queue()
     try:
@@ -260,6 +272,16 @@ def cmd_tail(args: argparse.Namespace) -> int:
     done: Event | None = None
     last_state = ""
     out = sys.stdout
+    from herbdesk.liveness import DEFAULT_STALE_S, RunWatch  # not at import: state needs numpy
+
+    minutes = args.stale_minutes
+    stale_s = DEFAULT_STALE_S if minutes is None else max(1.0, float(minutes) * 60.0)
+    from herbdesk.events.tail import TailFollower
+
+    # a local log's directory holds run.json and run.lock, which name the writer
+    local_dir = follower.path.parent if isinstance(follower, TailFollower) else None
+    watch = RunWatch(local_dir, stale_s)
+    reported = ""
     follower.start()
     try:
         while True:
@@ -273,16 +295,28 @@ def cmd_tail(args: argparse.Namespace) -> int:
                         out.buffer.write(json_safe(orjson.dumps(ev.to_dict(), option=_NL)))
                     else:
                         out.write(format_event(ev) + "\n")
+                    watch.saw(ev)
                     if ev.event_type in TERMINAL_EVENT_TYPES:
                         done = ev
                     elif ev.event_type == EventType.EXTRACTION_STARTED:
                         done = None  # a resumed run continues the same log
+                        reported = ""
                 out.flush()
             elif kind == "status" and (item.state != last_state or item.change):
                 last_state = item.state
                 print(f"herbdesk tail [{item.state}]: {_clean(item.message)}", file=sys.stderr)
             if args.until_done and done is not None and follower.caught_up and q.empty():
                 return exit_code_for(done)
+            if done is None and kind == "" and follower.caught_up:
+                verdict = watch.check()  # at most every 0.2 s, and only once caught up
+                if verdict is not None and verdict.state != reported:
+                    reported = verdict.state
+                    msg = _clean(verdict.message, 1000)
+                    print(f"herbdesk tail [{verdict.state}]: {msg}", file=sys.stderr)
+                if verdict is not None and args.until_done:
+                    return EXIT_DEAD
+                if verdict is None:
+                    reported = ""
             if follower.state == "stopped" and q.empty():
                 return EXIT_INTERNAL
     except KeyboardInterrupt:

@@ -66,7 +66,8 @@ class FastEngine:
         return [Check("fast engine", True, f"delay {self.delay_s}s, faults {self.fault_rate:.0%}")]
 
     def extract(self, specimen: SpecimenInput) -> Extraction:
-        size = len(specimen.path.read_bytes())  # OSError -> the pipeline's internal_error path
+        data = specimen.data if specimen.data is not None else specimen.path.read_bytes()
+        size = len(data)  # OSError -> the pipeline's internal_error path
         if size == 0:
             raise EngineError(ErrorKind.IMAGE, f"cannot decode image {specimen.path.name}: empty")
         with self._lock:

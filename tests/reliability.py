@@ -111,6 +111,21 @@ def assert_counts_agree(run_dir: Path, *, torn_ok: bool = False) -> RunCounts:
     )
 
 
+def assert_csv_matches_raw(run_dir: Path) -> None:
+    """occurrences.csv is raw.jsonl's successes: the header, then one well-formed row per
+    specimen with a successful record (none missing, none twice, no two rows merged)."""
+    from herbdesk.extraction.results import CSV_COLUMNS
+
+    with open(run_dir / "occurrences.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows and rows[0] == list(CSV_COLUMNS)
+    assert all(len(r) == len(CSV_COLUMNS) for r in rows), "a torn or merged row"
+    ids = [r[0] for r in rows[1:]]
+    assert len(ids) == len(set(ids)), "a specimen with two rows"
+    ok = {r["specimen_id"] for r in raw_lines(run_dir) if r.get("success") and r.get("dwc")}
+    assert set(ids) == ok
+
+
 def make_fake_jpegs(folder: Path, n: int) -> Path:
     """n distinct tiny JPEGs (distinct pixels and a distinct tail after EOI).
 

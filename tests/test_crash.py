@@ -24,7 +24,13 @@ import pytest
 from fastengine import register_fast_engine
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from reliability import assert_counts_agree, make_fake_jpegs, raw_lines
+from reliability import (
+    assert_counts_agree,
+    assert_csv_matches_raw,
+    make_fake_jpegs,
+    raw_lines,
+    snapshot_tree,
+)
 
 from herbdesk.events.reader import read_events
 from herbdesk.events.types import EventType
@@ -156,6 +162,7 @@ def test_sigkill_at_any_point_then_resume_records_each_once(
     assert r.returncode == 0, r.stderr[-2000:]
     ok = Counter(rec["specimen_id"] for rec in raw_lines(run_dir) if rec.get("success"))
     assert len(ok) == N_IMAGES and set(ok.values()) == {1}
+    assert_csv_matches_raw(run_dir)  # the rows a kill cut off (or tore) are back, once each
     _assert_events_backed_by_raw(run_dir)
     evs, stats = read_events(run_dir / "events.jsonl")
     assert stats.bad_lines == torn_events  # the torn line stays one counted bad line
@@ -224,3 +231,48 @@ def test_desktop_worker_stopped_mid_run_then_resumed(
     assert len(ok) == N_IMAGES and set(ok.values()) == {1}
     s = assert_counts_agree(worker.run_dir).summary
     assert (s["status"], s["succeeded"], s["failed"]) == ("completed", N_IMAGES, 0)
+
+
+def test_second_writer_on_a_live_run_is_refused_then_resume_after_its_kill(
+    tmp_path: Path, crash_images: Path
+) -> None:
+    """A `--resume` started while the first writer still holds the directory (here frozen with
+    SIGSTOP, so nothing moves) exits 2 naming the holder and changes nothing; once the holder
+    is SIGKILLed the lock is gone with it and a resume records each specimen once."""
+    out = tmp_path / "out"
+    run_dir = out / "k"
+    proc = subprocess.Popen(
+        [sys.executable, str(RUNNER), "run", str(crash_images), "--engine", "fast", "--out",
+         str(out), "--run-id", "k", "--concurrency", "2", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**ENV, "HERBDESK_FAST_DELAY": "0.05"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while _lines(run_dir / "raw.jsonl") < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.2)  # writes already handed to the kernel have landed
+        before = snapshot_tree(run_dir)
+        r = subprocess.run(
+            [sys.executable, str(RUNNER), "run", "--resume", str(run_dir), "--quiet"],
+            capture_output=True, text=True, env=ENV, timeout=120,
+        )  # fmt: skip
+        assert r.returncode == 2, r.stderr[-2000:]
+        assert f"in use by herbdesk pid {proc.pid} on " in r.stderr and "since" in r.stderr
+        assert "Traceback" not in r.stderr
+        assert snapshot_tree(run_dir) == before
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    r = subprocess.run(
+        [sys.executable, str(RUNNER), "run", "--resume", str(run_dir), "--quiet"],
+        capture_output=True, text=True, env={**ENV, "HERBDESK_FAST_DELAY": "0"}, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    ok = Counter(rec["specimen_id"] for rec in raw_lines(run_dir) if rec.get("success"))
+    assert len(ok) == N_IMAGES and set(ok.values()) == {1}
+    assert_csv_matches_raw(run_dir)
+    evs, _ = read_events(run_dir / "events.jsonl")
+    seqs = [e.seq for e in evs]
+    assert seqs == sorted(set(seqs))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from fastengine import register_fast_engine
-from reliability import assert_counts_agree, make_fake_jpegs, raw_lines
+from reliability import assert_counts_agree, assert_csv_matches_raw, make_fake_jpegs, raw_lines
 
 from herbdesk.cli import EXIT_FATAL, EXIT_OK, main
 from herbdesk.events.reader import read_events
@@ -95,6 +95,7 @@ def test_full_tmpfs_halts_with_exit_5_then_resume_finishes(tmp_path: Path, tiny_
     ok = Counter(rec["specimen_id"] for rec in raw_lines(run_dir) if rec.get("success"))
     assert len(ok) == 200 and set(ok.values()) == {1}
     assert done_before <= set(ok)
+    assert_csv_matches_raw(run_dir)  # rows the full disk refused (or tore) are back, once each
     final = json.loads(_runner("summary", str(run_dir), "--json").stdout)
     assert final["status"] == "completed"
     assert final["succeeded"] + final["skipped"] == 200 and final["failed"] == 0

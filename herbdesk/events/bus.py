@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from herbdesk.events.types import Event, EventType, utc_now_iso
+from herbdesk.fsnames import fs_text, json_safe
 
 Handler = Callable[[Event], None]
 
@@ -44,7 +45,7 @@ class EventBus:
     """subscribe/emit for one run; assigns run_id, seq and timestamp."""
 
     def __init__(self, run_id: str, sink: EventSink | None = None, start_seq: int = 0) -> None:
-        self.run_id = run_id
+        self.run_id = fs_text(run_id)
         self._sink = sink
         self._seq = start_seq
         self._lock = threading.RLock()
@@ -91,7 +92,9 @@ class EventBus:
                 timestamp=utc_now_iso(),
                 specimen_id=specimen_id,
                 sequence=sequence,
-                data=dict(data or {}),
+                # a file name that is not UTF-8 is written as \xNN (herbdesk.fsnames), in
+                # the log and in what consumers see alike
+                data=json_safe(dict(data or {})),
                 metrics=dict(metrics) if metrics is not None else None,
             )
             if self._sink is not None:

@@ -46,13 +46,20 @@ def specimen_id_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_image(path: Path, max_side: int | None = None) -> Image.Image:
+def read_specimen(path: Path) -> tuple[bytes, str]:
+    """The image's bytes and their sha256 (its specimen id), from one read."""
+    data = Path(path).read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def load_image(path: Path, max_side: int | None = None, data: bytes | None = None) -> Image.Image:
     """Decode an image fully (EXIF orientation applied, RGB), optionally downscaled.
 
+    With `data`, those bytes are decoded (`path` only names the sheet in messages).
     Raises EngineError(image_error) for a missing, truncated or undecodable file.
     """
     try:
-        with Image.open(path) as opened:
+        with Image.open(io.BytesIO(data) if data is not None else path) as opened:
             w, h = opened.size
             if w * h > MAX_PIXELS:
                 raise EngineError(

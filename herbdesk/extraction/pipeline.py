@@ -8,6 +8,7 @@ app can run the whole pipeline inside a QThread without an event loop of its own
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import queue
 import random
@@ -31,10 +32,11 @@ from herbdesk.extraction.engines.base import (
     Extraction,
     SpecimenInput,
 )
-from herbdesk.extraction.images import scan_images, specimen_id_of
+from herbdesk.extraction.images import read_specimen, scan_images, specimen_id_of
 from herbdesk.extraction.limits import RequestLimits, default_requests_per_minute
 from herbdesk.extraction.preflight import run_preflight
 from herbdesk.extraction.results import ResultsWriter, resume_point
+from herbdesk.extraction.runlock import RunLock
 from herbdesk.monitor.metrics import MetricsAccumulator, MetricsFileConsumer
 from herbdesk.monitor.rules import RulesConsumer, RunRules
 from herbdesk.monitor.validation import ValidationConfig
@@ -144,6 +146,9 @@ class Pipeline:
                     f"use --resume {self.run_dir} to continue it"
                 )
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # before any file of the run is opened: a second writer would duplicate work and seq
+        # (a constructor failing after this lets go when the half-built object is dropped)
+        self._runlock = RunLock.acquire(self.run_dir)
         events_path = self.run_dir / runfiles.EVENTS
         self._log = EventLogWriter(events_path)
         self.bus = EventBus(self.run_id, self._log, start_seq=last_seq(events_path))
@@ -330,6 +335,17 @@ class Pipeline:
                 )
             return True
 
+        try:
+            # read once: the bytes hashed here are the bytes the engine sends, every attempt
+            data, sid = read_specimen(item.path)
+        except OSError:
+            pass  # gone or unreadable now: the engine fails it with its own reason
+        else:
+            if sid != item.specimen_id:
+                if begin():
+                    self._finish_specimen(item, _changed_outcome(item))
+                return
+            item = dataclasses.replace(item, data=data)
         outcome = extract_with_retries(
             engine,
             item,
@@ -428,6 +444,7 @@ class Pipeline:
             "ended_at": utc_now_iso() if status != "running" else None,
             "config": self.config.public_dict(),
             **runfiles.environment_info(),
+            "writer": self._runlock.holder,  # who writes it: `tail`/`summary` tell a dead run
         }
         info.update({k: v for k, v in extra.items() if v is not None})
         prev = runfiles.read_run_json(self.run_dir)
@@ -448,6 +465,7 @@ class Pipeline:
             self._metrics_file.close()
         with contextlib.suppress(OSError):
             self._log.close()
+        self._runlock.release()  # last: every file of the run is closed
 
 
 # ------------------------------------------------------------- one specimen (shared)
@@ -496,6 +514,14 @@ class SpecimenOutcome:
     def metrics_args(self) -> tuple[bool, float, float | None, int, float | None]:
         """Arguments of MetricsAccumulator.add for this specimen."""
         return self.success, self.elapsed_ms, self.confidence, self.tokens, self.cost_usd
+
+
+def _changed_outcome(item: SpecimenInput) -> SpecimenOutcome:
+    msg = (
+        f"{item.path.name} changed on disk after it was queued (its bytes no longer match "
+        "its id); nothing was sent. --resume extracts the new content under its own id"
+    )
+    return SpecimenOutcome(None, EngineError(ErrorKind.CHANGED, msg), 0, 0.0)
 
 
 def backoff_delay(attempt: int, err: EngineError, base_s: float, max_s: float) -> float:

@@ -1,15 +1,22 @@
 """Results as they come: raw.jsonl (every specimen) and occurrences.csv (successes).
 
 Both are appended and flushed per specimen, before the specimen's completed/failed event is
-emitted, so an event never claims what the disk does not hold.
+emitted, so an event never claims what the disk does not hold. raw.jsonl is the record;
+occurrences.csv is derived from it: `reconcile_csv` rebuilds it whenever the writer opens
+and when it closes, so a kill or a full disk between the two (or mid-row) never leaves the
+CSV short or with two rows merged into one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import filecmp
 import io
+import os
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +24,7 @@ import orjson
 
 from herbdesk.events.writer import JsonlAppender
 from herbdesk.extraction.dwc import DWC_TERMS
+from herbdesk.fsnames import fs_text, json_safe
 
 CSV_COLUMNS: tuple[str, ...] = ("specimen_id", "image", *DWC_TERMS)
 # What a spreadsheet reads as the start of a formula (OWASP's CSV injection list)
@@ -36,43 +44,100 @@ def spreadsheet_safe(value: str) -> str:
     return value
 
 
+def csv_row(record: dict[str, Any]) -> list[str] | None:
+    """The CSV row of a raw record (spreadsheet-safe), or None if it gets none (a failure)."""
+    dwc = record.get("dwc") or {}
+    if not (record.get("success") and isinstance(dwc, dict) and dwc):
+        return None
+    row = [str(record.get("specimen_id", "")), str(record.get("image", ""))]
+    row += [str(v.get("value", "") if isinstance(v := dwc.get(t), dict) else "") for t in DWC_TERMS]
+    return [spreadsheet_safe(fs_text(cell)) for cell in row]
+
+
+def _encode_row(row: list[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf).writerow(row)
+    return buf.getvalue()
+
+
+def reconcile_csv(run_dir: Path) -> bool:
+    """Rebuild occurrences.csv from raw.jsonl: one row per specimen with a successful record.
+
+    Streamed to a temporary file and swapped in atomically (os.replace), and only if it
+    differs, so a reader never sees a half-written CSV. A torn last line of raw.jsonl is
+    skipped (that specimen is redone on resume). Returns whether the CSV was replaced.
+    """
+    raw_path, csv_path = run_dir / "raw.jsonl", run_dir / "occurrences.csv"
+    tmp = run_dir / "occurrences.csv.tmp"
+    seen: set[str] = set()
+    try:
+        # utf-8-sig would put a BOM mid-file on resume; spreadsheet users get plain UTF-8.
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
+            out.write(_encode_row(list(CSV_COLUMNS)))
+            for rec in _raw_records(raw_path):
+                row = csv_row(rec)
+                if row is None or row[0] in seen:
+                    continue  # a specimen has one row, whatever resumes recorded twice
+                seen.add(row[0])
+                out.write(_encode_row(row))
+        if csv_path.exists() and filecmp.cmp(tmp, csv_path, shallow=False):
+            tmp.unlink()
+            return False
+        os.replace(tmp, csv_path)
+        return True
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _raw_records(raw_path: Path) -> Iterator[dict[str, Any]]:
+    if not raw_path.exists():
+        return
+    with open(raw_path, "rb") as fh:
+        for line in fh:
+            try:
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(rec, dict):
+                yield rec
+
+
 class ResultsWriter:
     """Appends one raw record per finished specimen and one CSV row per success."""
 
     def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
         self.raw_path = run_dir / "raw.jsonl"
         self.csv_path = run_dir / "occurrences.csv"
         self._raw = JsonlAppender(self.raw_path)
         self._lock = threading.Lock()
-        new_csv = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
-        # utf-8-sig would put a BOM mid-file on resume; spreadsheet users get plain UTF-8.
+        # rows a killed run recorded in raw.jsonl but not here (or tore) are put back first
+        reconcile_csv(run_dir)
         self._csv = open(self.csv_path, "a", encoding="utf-8", newline="")  # noqa: SIM115
-        if new_csv:
-            self._write_row(list(CSV_COLUMNS))
-
-    def _write_row(self, row: list[str]) -> None:
-        buf = io.StringIO()
-        csv.writer(buf).writerow(row)
-        self._csv.write(buf.getvalue())
-        self._csv.flush()
 
     def write(self, record: dict[str, Any]) -> None:
         """Append the record (and its CSV row on success); raises OSError if the disk refuses."""
         with self._lock:
-            self._raw.write_bytes(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
-            dwc = record.get("dwc") or {}
-            if record.get("success") and dwc:
-                row = [str(record.get("specimen_id", "")), str(record.get("image", ""))]
-                row += [str((dwc.get(t) or {}).get("value", "")) for t in DWC_TERMS]
-                self._write_row([spreadsheet_safe(cell) for cell in row])
+            line = orjson.dumps(json_safe(record), option=orjson.OPT_APPEND_NEWLINE)
+            self._raw.write_bytes(line)
+            row = csv_row(record)
+            if row is not None:
+                self._csv.write(_encode_row(row))
+                self._csv.flush()
 
     def close(self) -> None:
+        """Close both files, then make the CSV match raw.jsonl (a refused row is put back)."""
         with self._lock:
             try:
                 self._raw.close()
             finally:  # a failed flush of raw.jsonl must not leave the CSV open
-                if not self._csv.closed:
-                    self._csv.close()
+                try:
+                    if not self._csv.closed:
+                        self._csv.close()
+                finally:
+                    reconcile_csv(self.run_dir)
 
 
 def completed_specimen_ids(raw_path: Path) -> set[str]:

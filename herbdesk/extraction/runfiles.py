@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from herbdesk import __version__
+from herbdesk.fsnames import json_safe
 
 EVENTS = "events.jsonl"
 RAW = "raw.jsonl"
@@ -31,7 +32,8 @@ def new_run_id() -> str:
 def write_run_json(run_dir: Path, info: dict[str, Any]) -> None:
     """Replace run.json atomically (it is a summary, not a log: rewriting it is safe)."""
     tmp = run_dir / (RUN_JSON + ".tmp")
-    tmp.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+    opts = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+    tmp.write_bytes(orjson.dumps(json_safe(info), option=opts))  # names as \xNN if not UTF-8
     os.replace(tmp, run_dir / RUN_JSON)
 
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from herbdesk.events.reader import EventIndex, EventStore
 from herbdesk.events.types import Event
 from herbdesk.extraction.rawindex import RawIndex
+from herbdesk.liveness import log_silence_s
 from herbdesk.state import RunState
 from herbdesk.ui.loader import LoadedChunk
 
@@ -123,13 +124,15 @@ class RunDocument(QObject):
         self.events_added.emit(first, stop - first)
 
     def silent_for(self) -> float | None:
-        """Seconds since a live source last delivered anything (None for opened logs).
+        """Seconds since a live source's log was last written (None for opened logs).
 
-        Arrival time, not event timestamps: a remote host's clock may be off.
+        The log file's mtime where the run directory is on this machine, else the newest
+        event's timestamp; not arrival time, which restarts when the window opens a dead log.
         """
         if not self.live or self.last_arrival is None:
             return None
-        return time.monotonic() - self.last_arrival
+        silent = log_silence_s(self.run_dir, self.state.last_ts)
+        return silent if silent is not None else time.monotonic() - self.last_arrival
 
     def set_bad_lines(self, n: int) -> None:
         self.state.bad_lines = n

@@ -544,9 +544,28 @@ class MainWindow(QMainWindow):
 
     def _tick_clock(self) -> None:
         st = self.document.state
-        if st.status == "running":
-            self.kpis.update_from(st)
+        if st.status == "running" and not self.check_writer_dead():
+            self.kpis.update_from(st)  # a dead run's elapsed time and ETA stop counting
         self.check_staleness()
+
+    def check_writer_dead(self) -> bool:
+        """Red banner while a live run's writer on this host is gone (known from its pid)."""
+        doc = self.document
+        ws = None
+        if doc.live and doc.run_dir is not None and doc.state.status == "running":
+            from herbdesk.extraction.runlock import writer_status
+
+            ws = writer_status(doc.run_dir)
+        if ws is None or ws.state != "dead":
+            self.banners.remove_banner("dead")
+            return False
+        self.banners.show_banner(
+            "dead",
+            "error",
+            f"The run's writer ({ws.describe()}) is gone: the run died without finishing. "
+            "Resume it to continue where it stopped.",
+        )
+        return True
 
     def check_staleness(self) -> None:
         """'last event N s ago'; amber banner and a notification when a live run goes silent."""

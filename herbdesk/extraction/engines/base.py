@@ -27,6 +27,9 @@ class ErrorKind:
     # distributed runs: taken by workers too many times, none of them finished it (each one
     # crashed or was killed on it); failed without another try
     WORKER_CRASHED = "worker_crashed"
+    # the file's bytes no longer hash to the id it was queued under (rewritten mid-run):
+    # failed without a request; a resume queues the new content under its own id
+    CHANGED = "image_changed"
 
 
 FATAL_KINDS = frozenset(
@@ -120,6 +123,9 @@ class SpecimenInput:
 
     path: Path
     specimen_id: str
+    # the bytes `specimen_id` is the hash of, read once by the pipeline: engines decode these
+    # rather than reopen `path`, so what is sent is what is recorded (None: read `path`)
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @runtime_checkable

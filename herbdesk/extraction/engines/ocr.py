@@ -168,7 +168,7 @@ class OcrEngine:
         return checks
 
     def extract(self, specimen: SpecimenInput) -> Extraction:
-        source = load_image(specimen.path, max_side=SOURCE_SIDE)
+        source = load_image(specimen.path, max_side=SOURCE_SIDE, data=specimen.data)
         try:
             lines = self.read_lines(source)
         except EngineError:

@@ -179,7 +179,7 @@ class OpenRouterEngine:
 
     # -- extraction --------------------------------------------------------------------
     def _payload(self, specimen: SpecimenInput) -> dict[str, Any]:
-        img = load_image(specimen.path, self.settings.max_side)
+        img = load_image(specimen.path, self.settings.max_side, data=specimen.data)
         b64 = base64.b64encode(jpeg_bytes(img)).decode("ascii")
         return {
             "model": self.model,
