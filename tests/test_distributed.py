@@ -747,3 +747,22 @@ def test_a_worker_that_cannot_read_the_checklist_halts_the_run_clearly(
     assert end.data["reason"] == "fatal_error"
     assert "names.txt" in end.data["message"] and "quality files" in end.data["message"]
     assert not [e for e in events if e.event_type == EventType.SPECIMEN_PROCESSING]
+
+
+def test_a_sheet_rewritten_after_enqueue_is_not_sent_under_its_old_id(
+    client: Any, many_images: Any, tmp_path: Path, api_key: None
+) -> None:
+    """Workers read each sheet once and compare its hash with the enqueued id, as a local run
+    does: a sheet rewritten after enqueueing fails as image_changed, with no request."""
+    imgs = many_images(4)
+    with FakeApi() as api:
+        enqueue_run(client, api_config(imgs, tmp_path, api.base_url, run_id="chg"), "redis://x")
+        victim = sorted(imgs.iterdir())[0]
+        victim.write_bytes(victim.read_bytes() + b"rescanned")
+        _serve(client, "chg")
+        served = api.state.chat_requests
+    events = _stream_events(client, "chg")
+    _check_exact(events, 4, failed=1)
+    (bad,) = [e for e in events if e.event_type == EventType.SPECIMEN_FAILED]
+    assert bad.data["error"]["kind"] == "image_changed" and bad.data["attempts"] == 0
+    assert served == 3

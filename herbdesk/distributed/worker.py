@@ -31,9 +31,11 @@ from herbdesk.extraction.limits import RequestLimits, default_requests_per_minut
 from herbdesk.extraction.pipeline import (
     SpecimenOutcome,
     backoff_delay,
+    changed_outcome,
     extract_with_retries,
     finished_event_data,
     specimen_record,
+    with_same_bytes,
 )
 from herbdesk.monitor.rules import Finished
 from herbdesk.monitor.validation import ValidationConfig
@@ -324,10 +326,11 @@ class Worker:
         self, ctx: _RunContext, consumer: str, entry_id: bytes, fields: dict[bytes, bytes]
     ) -> None:
         run = ctx.run
-        item = self._take(ctx, entry_id, fields)
-        if item is None:
+        taken = self._take(ctx, entry_id, fields)
+        if taken is None:
             return
-        sid = item.specimen_id
+        item: SpecimenInput = taken
+        sid, path = item.specimen_id, item.path
 
         def started() -> bool:  # after the paced slot and any quota wait, as in a local run
             if run.r.exists(run.keys.control):
@@ -336,11 +339,17 @@ class Worker:
             run.emit(
                 EventType.SPECIMEN_PROCESSING,
                 specimen_id=sid,
-                data={"image": item.path.name, "path": str(item.path), "worker": consumer},
+                data={"image": path.name, "path": str(path), "worker": consumer},
             )
             return True
 
         engine = ctx.engine()
+        checked = with_same_bytes(item)  # the same check as a local run's
+        if checked is None:
+            if started():
+                self._finish(ctx, item, entry_id, engine, changed_outcome(item))
+            return
+        item = checked
         outcome = extract_with_retries(
             engine,
             item,

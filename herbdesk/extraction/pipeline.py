@@ -335,17 +335,12 @@ class Pipeline:
                 )
             return True
 
-        try:
-            # read once: the bytes hashed here are the bytes the engine sends, every attempt
-            data, sid = read_specimen(item.path)
-        except OSError:
-            pass  # gone or unreadable now: the engine fails it with its own reason
-        else:
-            if sid != item.specimen_id:
-                if begin():
-                    self._finish_specimen(item, _changed_outcome(item))
-                return
-            item = dataclasses.replace(item, data=data)
+        checked = with_same_bytes(item)
+        if checked is None:
+            if begin():
+                self._finish_specimen(item, changed_outcome(item))
+            return
+        item = checked
         outcome = extract_with_retries(
             engine,
             item,
@@ -516,7 +511,21 @@ class SpecimenOutcome:
         return self.success, self.elapsed_ms, self.confidence, self.tokens, self.cost_usd
 
 
-def _changed_outcome(item: SpecimenInput) -> SpecimenOutcome:
+def with_same_bytes(item: SpecimenInput) -> SpecimenInput | None:
+    """The specimen carrying its bytes, read once: the bytes hashed here are the bytes the
+    engine sends, every attempt. None when the file no longer holds the bytes it was queued
+    under (fail it with changed_outcome). Unreadable now: as it is (the engine fails it with
+    its own reason)."""
+    try:
+        data, sid = read_specimen(item.path)
+    except OSError:
+        return item
+    if sid != item.specimen_id:
+        return None
+    return dataclasses.replace(item, data=data)
+
+
+def changed_outcome(item: SpecimenInput) -> SpecimenOutcome:
     msg = (
         f"{item.path.name} changed on disk after it was queued (its bytes no longer match "
         "its id); nothing was sent. --resume extracts the new content under its own id"
