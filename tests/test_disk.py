@@ -43,12 +43,12 @@ def _runner(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture()
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 96 KiB tmpfs: room for a few dozen specimens' files, then ENOSPC."""
+    """A 160 KiB tmpfs: room for a few dozen specimens' files, then ENOSPC."""
     mnt = tmp_path / "tiny"
     mnt.mkdir()
     try:
         subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=96k,mode=0777", "tmpfs", str(mnt)],
+            ["mount", "-t", "tmpfs", "-o", "size=160k,mode=0777", "tmpfs", str(mnt)],
             check=True,
             capture_output=True,
             timeout=30,
