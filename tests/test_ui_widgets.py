@@ -693,3 +693,27 @@ def test_banner_controls_survive_the_banner_that_held_them(qtbot) -> None:
     bar.show_banner("d", "ok", "again")
     bar.show_banner("e", "ok", "and again")
     assert bar.more_button.text() == "1 more ▾"
+
+
+def test_kpi_cards_never_cut_their_text_at_a_laptop_width(qtbot) -> None:
+    """At 1280x720 beside the setup dock the strip is ~800 px: titles read "Success r",
+    values "$0.09(" (cut). Now a card shrinks its font, says a short title, elides last."""
+    from herbdesk.ui.kpis import KpiStrip
+
+    strip = KpiStrip()
+    qtbot.addWidget(strip)
+    strip.resize(800, 80)
+    strip.show()
+    qtbot.waitExposed(strip)
+    values = {
+        "processed": "333k / 333k", "success": "100.0 %", "usable": "68.8 %",
+        "throughput": "2,547/m", "cost": "$0.1440", "confidence": "0.85", "eta": "12h 05m",
+    }  # fmt: skip
+    for key, text in values.items():
+        strip.cards[key].set(text)
+    QGuiApplication.processEvents()
+    for key, card in strip.cards.items():
+        assert not card.title.is_elided(), (key, card.title.shown_text()[1])
+        assert not card.value.is_elided(), (key, card.value.shown_text()[1])
+        assert card.toolTip().startswith(card._name)  # the full name is always a hover away
+    assert strip.cards["success"].title.shown_text()[1] in ("Success rate", "Success")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -31,26 +32,82 @@ KPI_KEYS = (
     ("eta", "ETA"),
     ("elapsed", "Elapsed"),
 )
+# what a narrow card says instead of eliding its title
+SHORT_TITLES = {
+    "success": "Success",
+    "usable": "Usable",
+    "throughput": "Per min",
+    "avg_time": "Time",
+    "confidence": "Confid.",
+}
+
+
+class FitLabel(QLabel):
+    """A one-line label that never cuts its text: at a narrow width it draws in a smaller font
+    (down to `min_scale`), and only then elides; `text()` stays the full text."""
+
+    def __init__(self, text: str = "", min_scale: float = 0.75, short: str = "") -> None:
+        super().__init__(text)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self._min_scale = min_scale
+        self._short = short  # said instead when the text does not fit
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def shown_text(self) -> tuple[QFont, str]:
+        """The font and text a paint at the current width draws (tests check it fits)."""
+        room = max(1, self.contentsRect().width())
+        base = self.font().pointSizeF()
+        for text in (self.text(), self._short) if self._short else (self.text(),):
+            font = QFont(self.font())
+            scale = 1.0
+            while QFontMetrics(font).horizontalAdvance(text) > room and scale > self._min_scale:
+                scale = max(self._min_scale, scale - 0.05)
+                font.setPointSizeF(base * scale)
+            if QFontMetrics(font).horizontalAdvance(text) <= room:
+                return font, text
+        return font, QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideRight, room)
+
+    def is_elided(self) -> bool:
+        return self.shown_text()[1] not in (self.text(), self._short)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        font, text = self.shown_text()
+        painter = QPainter(self)
+        painter.setFont(font)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(self.contentsRect(), int(align), text)
+
+
+def subdued(palette: QPalette) -> QColor:
+    """Text a step lighter than body text, still readable for hours (the disabled-text grey
+    was pale on white): 70 % text, 30 % background."""
+    t, b = palette.color(QPalette.ColorRole.Text), palette.color(QPalette.ColorRole.Base)
+    return QColor(
+        round(t.red() * 0.7 + b.red() * 0.3),
+        round(t.green() * 0.7 + b.green() * 0.3),
+        round(t.blue() * 0.7 + b.blue() * 0.3),
+    )
 
 
 class KpiCard(QFrame):
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, parent: QWidget | None = None, short: str = "") -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 4, 8, 4)
         lay.setSpacing(0)
-        self.title = QLabel(title)
-        self.title.setTextFormat(Qt.TextFormat.PlainText)
+        self.title = FitLabel(title, min_scale=0.85, short=short)
         f = self.title.font()
         f.setPointSizeF(f.pointSizeF() * 0.85)
         self.title.setFont(f)
-        self.title.setEnabled(False)  # palette's disabled text: subdued in light and dark themes
-        self.value = QLabel("–")
-        self.value.setTextFormat(Qt.TextFormat.PlainText)
-        self.setMinimumWidth(64)  # ten cards must fit a laptop screen beside the setup dock
-        self.value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        pal = self.title.palette()
+        pal.setColor(QPalette.ColorRole.WindowText, subdued(pal))
+        self.title.setPalette(pal)
+        self._name = title
+        self.setToolTip(title)
+        self.value = FitLabel("–", min_scale=0.6)
+        self.setMinimumWidth(64)  # eleven cards must fit a laptop screen beside the setup dock
         vf = self.value.font()
         vf.setPointSizeF(vf.pointSizeF() * 1.2)
         vf.setBold(True)
@@ -59,10 +116,14 @@ class KpiCard(QFrame):
         lay.addWidget(self.value)
 
     def set(self, text: str, color: str | None = None, exact: str = "") -> None:
-        """Show `text`; `exact`, when the card shows a rounded value, is its tooltip."""
-        self.value.setText(text)
-        self.value.setStyleSheet(f"color: {color};" if color else "")
-        self.setToolTip(exact)
+        """Show `text`; the tooltip names the card and gives `exact` (the unrounded value) or
+        the text, so a card squeezed to elide still tells everything."""
+        if text != self.value.text():
+            self.value.setText(text)
+        style = f"color: {color};" if color else ""
+        if style != self.value.styleSheet():
+            self.value.setStyleSheet(style)
+        self.setToolTip(f"{self._name}: {exact or text}")
 
 
 class KpiStrip(QWidget):
@@ -74,7 +135,7 @@ class KpiStrip(QWidget):
         grid.setSpacing(6)
         self.cards: dict[str, KpiCard] = {}
         for i, (key, title) in enumerate(KPI_KEYS):
-            card = KpiCard(title, self)
+            card = KpiCard(title, self, short=SHORT_TITLES.get(key, ""))
             self.cards[key] = card
             grid.addWidget(card, 0, i)
             # "333k / 333k" is the longest value: a quarter wider than the other cards
