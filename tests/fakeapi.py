@@ -15,7 +15,9 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
   then the Authorization header: an echo near a cut), raw_echo_at:N (a 200 whose non-JSON
   body is N filler characters, then the header), quote_key (a good reply whose field values
   quote the Authorization header, as a confused model might), lone_surrogate (a 502 whose
-  message holds the JSON escape of a lone UTF-16 surrogate, `\\ud800`).
+  message holds the JSON escape of a lone UTF-16 surrogate, `\\ud800`), usage:JSON (a good
+  reply whose `usage` object is the raw JSON text given, e.g. `{"total_tokens": 1e30}`),
+  usage_garbage:JSON (the same with prose for content: a paid-for failed specimen).
 `revoke_after=N` refuses every request after N chat requests (a key revoked mid-run);
 `echo_auth=True` makes every 401 repeat the Authorization header it got;
 `fault_rate`/`fault_actions`/`seed` replace that share of `good` answers by random faults.
@@ -376,6 +378,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, ("x" * int(arg) + self.headers.get("Authorization", "")).encode())
         elif name == "lone_surrogate":
             self._send(502, {"error": {"code": 502, "message": "upstream said \ud800 then left"}})
+        elif name in ("usage", "usage_garbage"):  # `usage` is the raw JSON text `arg`
+            text = "I cannot read this label." if name == "usage_garbage" else None
+            content = json.dumps(text or json.dumps(good_fields(body)))
+            model = json.dumps(body.get("model"))
+            raw = (
+                f'{{"id": "x", "model": {model}, "usage": {arg}, '
+                f'"choices": [{{"message": {{"role": "assistant", "content": {content}}}}}]}}'
+            )
+            self._send(200, raw.encode())
         elif name == "quote_key":
             auth = self.headers.get("Authorization", "")
             fields = {

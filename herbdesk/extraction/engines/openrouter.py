@@ -21,6 +21,8 @@ from herbdesk.extraction.engines.base import (
     Extraction,
     FieldValue,
     SpecimenInput,
+    clean_usage,
+    plausible_cost,
 )
 from herbdesk.extraction.images import jpeg_bytes, load_image
 from herbdesk.extraction.reply import parse_reply, well_formed
@@ -278,9 +280,8 @@ class OpenRouterEngine:
             ) from exc
         if not isinstance(body, dict):
             raise EngineError(ErrorKind.BAD_REPLY, "response is not a JSON object")
-        raw_usage = body.get("usage")
-        usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
-        cost = usage.get("cost") if usage else None
+        usage = clean_usage(body.get("usage"))  # untrusted numbers: odd ones become None
+        cost = plausible_cost(usage.get("cost"))
         if isinstance(body.get("error"), dict):  # some providers answer 200 with an error
             text = f"provider error: {body['error'].get('message', '')}"
             raise EngineError(ErrorKind.SERVER, self._redactor.cut(text, 500))
@@ -305,7 +306,7 @@ class OpenRouterEngine:
             fields=fields,
             raw_text=text,
             usage={k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
-            cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
+            cost_usd=cost,
             model=str(body.get("model") or self.model),
         )
 
