@@ -17,7 +17,8 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
   quote the Authorization header, as a confused model might), lone_surrogate (a 502 whose
   message holds the JSON escape of a lone UTF-16 surrogate, `\\ud800`), usage:JSON (a good
   reply whose `usage` object is the raw JSON text given, e.g. `{"total_tokens": 1e30}`),
-  usage_garbage:JSON (the same with prose for content: a paid-for failed specimen).
+  usage_garbage:JSON (the same with prose for content: a paid-for failed specimen),
+  dribble_headers:S (the status line and headers one byte every S seconds, then the body).
 `revoke_after=N` refuses every request after N chat requests (a key revoked mid-run);
 `echo_auth=True` makes every 401 repeat the Authorization header it got;
 `fault_rate`/`fault_actions`/`seed` replace that share of `good` answers by random faults.
@@ -161,6 +162,7 @@ class FakeApiState:
     seed: int = 0
     echo_auth: bool = False  # 401 messages repeat the Authorization header (a leaky proxy)
     served: list[str] = field(default_factory=list)  # the action each chat request got
+    dribbled: list[tuple[int, int]] = field(default_factory=list)  # dribble_headers: sent, of
     arrivals: list[float] = field(default_factory=list)  # monotonic time of each chat request
     rng: random.Random = field(default_factory=random.Random)
 
@@ -348,6 +350,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self._good_body(body, json.dumps(good_fields(body)) + pad, usage))
         elif name == "trickle":
             self._trickle(self._good_body(body, json.dumps(good_fields(body)), usage), float(arg))
+        elif name == "dribble_headers":
+            self._dribble_headers(self._good_body(body, json.dumps(good_fields(body)), usage), arg)
         elif name == "reset":
             self._reset_mid_body(self._good_body(body, json.dumps(good_fields(body)), usage))
         elif name == "429-bare":
@@ -414,6 +418,28 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(seconds / pieces)
             self.wfile.write(raw[i : i + step])
             self.wfile.flush()
+
+    def _dribble_headers(self, raw: bytes, interval: str) -> None:
+        """Status line and headers one byte per `interval` seconds on the raw socket (each
+        byte well within any read timeout), then the body at once. Records how many header
+        bytes went out before the client hung up, and how many there were."""
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"X-Padding: {'p' * 40}\r\nContent-Length: {len(raw)}\r\n\r\n"
+        ).encode()
+        st = self.server.state
+        sent = 0
+        try:
+            for i in range(len(head)):
+                time.sleep(float(interval))
+                self.connection.sendall(head[i : i + 1])
+                sent += 1
+            self.connection.sendall(raw)
+        except OSError:
+            self.close_connection = True
+        finally:
+            with st.lock:
+                st.dribbled.append((sent, len(head)))
 
     def _reset_mid_body(self, raw: bytes) -> None:
         """Announce the whole body, send half of it, then abort the connection (RST)."""

@@ -24,6 +24,7 @@ from herbdesk.extraction.engines.base import (
     clean_usage,
     plausible_cost,
 )
+from herbdesk.extraction.engines.deadline import deadline, deadline_transport
 from herbdesk.extraction.images import jpeg_bytes, load_image
 from herbdesk.extraction.reply import parse_reply, well_formed
 from herbdesk.redaction import Redactor, map_strings
@@ -33,6 +34,7 @@ DEFAULT_MODEL = "qwen/qwen2.5-vl-72b-instruct:free"
 # a broken server or proxy exhaust memory (each worker thread holds its own reply).
 MAX_REPLY_BYTES = 4 << 20
 _NO_SECRET = Redactor(None)
+PREFLIGHT_TIMEOUT_S = 15.0  # each preflight GET, start to end
 
 
 def _is_openrouter(base_url: str) -> bool:
@@ -114,11 +116,13 @@ class OpenRouterEngine:
         if settings.api_key:
             headers["Authorization"] = f"Bearer {settings.api_key}"
         t = settings.timeout_s
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self._client = httpx.Client(
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(t, connect=min(10.0, t)),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            limits=limits,
+            transport=deadline_transport(limits),  # `timeout_s` bounds the whole exchange
         )
         self._lock = threading.Lock()
         # every text leaving the engine passes through it (some servers echo credentials)
@@ -145,7 +149,8 @@ class OpenRouterEngine:
             return checks
         try:
             if _is_openrouter(self.base_url) or self.settings.api_key:
-                resp = self._client.get("/key", timeout=15.0)
+                with deadline(PREFLIGHT_TIMEOUT_S):
+                    resp = self._client.get("/key", timeout=PREFLIGHT_TIMEOUT_S)
                 if resp.status_code in (401, 403):
                     msg = _error_message(resp, self._redactor)
                     checks.append(Check("api key", False, f"key refused ({msg})"))
@@ -154,7 +159,8 @@ class OpenRouterEngine:
                     checks.append(Check("api key", True, _describe_key(resp)))
                 else:  # local servers have no key endpoint: the models call decides
                     checks.append(Check("api key", True, "no key endpoint on this server"))
-            resp = self._client.get("/models", timeout=15.0)
+            with deadline(PREFLIGHT_TIMEOUT_S):
+                resp = self._client.get("/models", timeout=PREFLIGHT_TIMEOUT_S)
         except httpx.HTTPError as exc:
             checks.append(Check("endpoint", False, f"{self.base_url} unreachable: {exc}"))
             return checks
@@ -204,15 +210,18 @@ class OpenRouterEngine:
         """POST with a whole-request deadline and a size cap.
 
         httpx's timeout bounds each network read, not the request: a server that trickles a
-        byte at a time would hold a worker forever. The body is read in chunks so both limits
-        are enforced as it arrives; the result is a fully read Response.
+        byte at a time (headers or body) would hold a worker forever. Every socket operation
+        of the exchange keeps `timeout_s` from its start (engines/deadline.py), and the body
+        is read in chunks so the cap holds as it arrives; the result is a fully read Response.
         """
         limit_s = self.settings.timeout_s
-        deadline = time.monotonic() + limit_s
         chunks: list[bytes] = []
         size = 0
         try:
-            with self._client.stream("POST", "/chat/completions", json=payload) as resp:
+            with (
+                deadline(limit_s) as until,
+                self._client.stream("POST", "/chat/completions", json=payload) as resp,
+            ):
                 for chunk in resp.iter_bytes():
                     size += len(chunk)
                     if size > MAX_REPLY_BYTES:
@@ -223,12 +232,11 @@ class OpenRouterEngine:
                             f"reply larger than {MAX_REPLY_BYTES >> 20} MiB: not read",
                             raw_text=head,
                         )
-                    if time.monotonic() > deadline:
-                        raise EngineError(
-                            ErrorKind.TIMEOUT, f"reply not complete after {limit_s:g} s"
-                        )
                     chunks.append(chunk)
         except httpx.TimeoutException as exc:
+            if time.monotonic() >= until:
+                msg = f"reply not complete after {limit_s:g} s"
+                raise EngineError(ErrorKind.TIMEOUT, msg) from exc
             raise EngineError(ErrorKind.TIMEOUT, f"request timed out: {exc}") from exc
         except httpx.HTTPError as exc:
             raise EngineError(ErrorKind.NETWORK, f"{type(exc).__name__}: {exc}") from exc
