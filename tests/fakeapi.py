@@ -18,7 +18,9 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
   message holds the JSON escape of a lone UTF-16 surrogate, `\\ud800`), usage:JSON (a good
   reply whose `usage` object is the raw JSON text given, e.g. `{"total_tokens": 1e30}`),
   usage_garbage:JSON (the same with prose for content: a paid-for failed specimen),
-  dribble_headers:S (the status line and headers one byte every S seconds, then the body).
+  dribble_headers:S (the status line and headers one byte every S seconds, then the body),
+  error200:CODE (HTTP 200 whose body is `{"error": {"code": CODE, ...}}`, as OpenRouter
+  sends for some failures).
 `revoke_after=N` refuses every request after N chat requests (a key revoked mid-run);
 `echo_auth=True` makes every 401 repeat the Authorization header it got;
 `fault_rate`/`fault_actions`/`seed` replace that share of `good` answers by random faults.
@@ -350,6 +352,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self._good_body(body, json.dumps(good_fields(body)) + pad, usage))
         elif name == "trickle":
             self._trickle(self._good_body(body, json.dumps(good_fields(body)), usage), float(arg))
+        elif name == "error200":  # a 200 carrying an error object with code `arg`
+            code: Any = int(arg) if arg.isdigit() else arg
+            msg = f"provider said {arg}"
+            self._send(200, {"error": {"code": code, "message": msg}}, {"Retry-After": "0"})
         elif name == "dribble_headers":
             self._dribble_headers(self._good_body(body, json.dumps(good_fields(body)), usage), arg)
         elif name == "reset":

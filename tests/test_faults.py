@@ -301,3 +301,33 @@ def test_headers_dribbled_a_byte_at_a_time_are_cut_at_the_request_timeout(
     )
     assert "0.5 s" in retry.data["error"]["message"]
     assert_counts_agree(outcome.run_dir)
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "halts"),
+    [
+        ("402", "payment_required", True),
+        ("401", "auth_error", True),
+        ("403", "auth_error", True),
+        ("429", "rate_limited", False),
+        ("503", "server_error", False),
+        ("odd", "server_error", False),  # no usable code: a server error, as before
+    ],
+)
+def test_error_object_in_a_200_is_classified_by_its_code(
+    tmp_path: Path, many_images, code: str, kind: str, halts: bool
+) -> None:
+    """OpenRouter answers some failures with HTTP 200 and `{"error": {"code": 402}}`: a
+    payment halt, not a server error retried into a failed checkpoint."""
+    outcome, served = _run_script(tmp_path, many_images(6), [f"error200:{code}"], concurrency=1)
+    if halts:
+        assert served == [f"error200:{code}"]
+        assert outcome.reason == "fatal_error" and kind in outcome.message
+        assert "provider said" in outcome.message
+        c = assert_counts_agree(outcome.run_dir)
+        assert (c.completed, c.failed) == (0, 1)
+    else:
+        assert outcome.status == "completed", outcome.message
+        assert _retry_kinds(outcome.run_dir) == [kind]
+        c = assert_counts_agree(outcome.run_dir)
+        assert (c.completed, c.failed) == (6, 0)

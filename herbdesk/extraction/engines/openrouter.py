@@ -86,8 +86,12 @@ def classify_status(
     resp: httpx.Response, context: str, redactor: Redactor = _NO_SECRET
 ) -> EngineError:
     """Map an HTTP error status to the pipeline's error kinds."""
-    code = resp.status_code
     msg = f"{context}: {_error_message(resp, redactor)}"
+    return classify_code(resp.status_code, msg, retry_after_seconds(resp))
+
+
+def classify_code(code: int, msg: str, retry_after: float | None = None) -> EngineError:
+    """The error kind an HTTP error status `code` means (an error object's code too)."""
     if code in (401, 403):
         return EngineError(ErrorKind.AUTH, msg)
     if code == 402:
@@ -95,12 +99,34 @@ def classify_status(
     if code == 404:
         return EngineError(ErrorKind.MODEL_NOT_FOUND, msg)
     if code == 429:
-        return EngineError(ErrorKind.RATE_LIMITED, msg, retry_after=retry_after_seconds(resp))
+        return EngineError(ErrorKind.RATE_LIMITED, msg, retry_after=retry_after)
     if code >= 500:
-        return EngineError(ErrorKind.SERVER, msg, retry_after=retry_after_seconds(resp))
+        return EngineError(ErrorKind.SERVER, msg, retry_after=retry_after)
     if code == 408:
         return EngineError(ErrorKind.TIMEOUT, msg)
     return EngineError(ErrorKind.BAD_REPLY, msg)
+
+
+def _error_code(err: dict[str, Any]) -> int | None:
+    """An error object's HTTP-like code (`402` or `"402"`), if it has a plausible one."""
+    code = err.get("code")
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code)
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return code
+    return None
+
+
+def error_in_reply(resp: httpx.Response, err: dict[str, Any], redactor: Redactor) -> EngineError:
+    """A 200 whose body is an error object (OpenRouter does this, e.g. for a used-up
+    balance): classified by the object's code as that HTTP status would be; without a
+    code, a server error (retried)."""
+    code = _error_code(err)
+    text = redactor.cut(f"provider error: {err.get('message', '')}", 500)
+    if code is None:
+        return EngineError(ErrorKind.SERVER, text)
+    msg = redactor.cut(f"chat/completions: HTTP 200, error {code}: {err.get('message', '')}", 500)
+    return classify_code(code, msg, retry_after_seconds(resp))
 
 
 class OpenRouterEngine:
@@ -291,8 +317,7 @@ class OpenRouterEngine:
         usage = clean_usage(body.get("usage"))  # untrusted numbers: odd ones become None
         cost = plausible_cost(usage.get("cost"))
         if isinstance(body.get("error"), dict):  # some providers answer 200 with an error
-            text = f"provider error: {body['error'].get('message', '')}"
-            raise EngineError(ErrorKind.SERVER, self._redactor.cut(text, 500))
+            raise error_in_reply(resp, body["error"], self._redactor)
         choices = body.get("choices") or []
         text = ""
         if choices and isinstance(choices[0], dict):
