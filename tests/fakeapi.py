@@ -19,8 +19,10 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
   reply whose `usage` object is the raw JSON text given, e.g. `{"total_tokens": 1e30}`),
   usage_garbage:JSON (the same with prose for content: a paid-for failed specimen),
   dribble_headers:S (the status line and headers one byte every S seconds, then the body),
-  error200:CODE (HTTP 200 whose body is `{"error": {"code": CODE, ...}}`, as OpenRouter
-  sends for some failures).
+  429_text:MESSAGE (a 429 with that message and no header), ratelimit:REMAINING:RESET_S (a
+  429 with only OpenRouter's X-RateLimit-* headers), quota:S (OpenRouter's used-up free-model
+  daily cap, reset in S seconds), error200:CODE (HTTP 200 whose body is
+  `{"error": {"code": CODE, ...}}`, as OpenRouter sends for some failures).
 `revoke_after=N` refuses every request after N chat requests (a key revoked mid-run);
 `echo_auth=True` makes every 401 repeat the Authorization header it got;
 `fault_rate`/`fault_actions`/`seed` replace that share of `good` answers by random faults.
@@ -365,6 +367,16 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "429":
             limited = {"error": {"code": 429, "message": "Rate limit exceeded"}}
             self._send(429, limited, {"Retry-After": arg})
+        elif name == "429_text":  # a 429 with `arg` for its message and no other hint
+            self._send(429, {"error": {"code": 429, "message": arg}})
+        elif name == "ratelimit":  # ratelimit:REMAINING:RESET_S, X-RateLimit-* headers only
+            remaining, _, reset_s = arg.partition(":")
+            headers = {
+                "X-RateLimit-Limit": "200",
+                "X-RateLimit-Remaining": remaining,
+                "X-RateLimit-Reset": str(int((time.time() + float(reset_s)) * 1000)),
+            }
+            self._send(429, {"error": {"code": 429, "message": "Rate limit exceeded"}}, headers)
         elif name == "quota":  # OpenRouter's answer once a free model's daily cap is used up
             msg = (
                 "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free "

@@ -160,7 +160,12 @@ class Worker:
                 ctx = self._contexts[run_id] = _RunContext(run)
                 # pacing and quota waits shared by this process's threads for the run: a used-up
                 # daily quota pauses them until the reset instead of failing every specimen
-                ctx.limits = RequestLimits(ctx.pace, lambda d: self._sleep(run, d), run)
+                ctx.limits = RequestLimits(
+                    ctx.pace,
+                    lambda d: self._sleep(run, d),
+                    run,
+                    give_up=lambda msg: run.halt(HaltReason.FATAL_ERROR, msg),
+                )
             return ctx
 
     def _active(self) -> list[_RunContext]:

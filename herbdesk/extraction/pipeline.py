@@ -159,7 +159,12 @@ class Pipeline:
         self._started_mono = 0.0
         self._started_at = ""
         self.started_count = 0  # specimens whose processing began (bounded by halting)
-        self._limits = RequestLimits(config.pace(), self.control.sleep, self.bus)
+        self._limits = RequestLimits(
+            config.pace(),
+            self.control.sleep,
+            self.bus,
+            give_up=lambda msg: self.control.halt(HaltReason.FATAL_ERROR, msg),
+        )
 
     def subscribe(self, handler: Handler, name: str | None = None) -> None:
         self.bus.subscribe(handler, name)
@@ -562,6 +567,8 @@ def extract_with_retries(
         try:
             result = engine.extract(item)
             error = None
+            if limits is not None:
+                limits.answered()
             break
         except EngineError as exc:
             error = exc
@@ -569,6 +576,8 @@ def extract_with_retries(
             error = EngineError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
         if limits is not None and limits.quota_exhausted(error):
             attempts -= 1  # not the specimen's fault: it is tried again after the reset
+            if limits.gave_up:  # the run stops for the quota: this one is redone on resume
+                return _stopped(item, error, attempts, emitter)
             # it waits with the run: shown as waiting for the reset, not as still processing
             emitter.emit(
                 EventType.SPECIMEN_RETRYING,

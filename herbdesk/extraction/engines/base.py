@@ -104,6 +104,7 @@ class EngineError(Exception):
         raw_text: str | None = None,
         usage: dict[str, Any] | None = None,
         cost_usd: float | None = None,
+        quota: bool = False,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -112,6 +113,9 @@ class EngineError(Exception):
         self.raw_text = raw_text
         self.usage = usage or {}
         self.cost_usd = cost_usd
+        # a rate limit the provider says is a used-up quota (wait for `retry_after`'s reset),
+        # not a burst to retry through; only the engine sees the reply that can tell
+        self.quota = quota
 
     @property
     def fatal(self) -> bool:

@@ -49,16 +49,17 @@ def retry_after_seconds(resp: httpx.Response) -> float | None:
             return max(0.0, float(ra))
         except ValueError:
             try:
-                import time
-
                 return max(0.0, parsedate_to_datetime(ra).timestamp() - time.time())
             except (TypeError, ValueError):
                 pass
+    return _ratelimit_reset_s(resp)
+
+
+def _ratelimit_reset_s(resp: httpx.Response) -> float | None:
+    """Seconds until X-RateLimit-Reset (ms or s since the epoch, or seconds from now)."""
     reset = resp.headers.get("x-ratelimit-reset")
     if reset:
         try:
-            import time
-
             val = float(reset)
             if val > 1e12:  # ms since epoch (OpenRouter)
                 val /= 1000.0
@@ -68,6 +69,26 @@ def retry_after_seconds(resp: httpx.Response) -> float | None:
         except ValueError:
             pass
     return None
+
+
+# OpenRouter's words once a free model's daily cap is used up ("Rate limit exceeded:
+# free-models-per-day. ...").
+_QUOTA_WORDS = ("free-models-per-day",)
+# An X-RateLimit window that resets sooner is a burst limit: retried after the reset, with no
+# run-wide pause.
+QUOTA_MIN_RESET_S = 15 * 60
+
+
+def says_quota(resp: httpx.Response, message: str) -> bool:
+    """Whether the provider says a quota is used up (not merely "slow down"): its free-model
+    cap words, or X-RateLimit-Remaining: 0 with a reset at least QUOTA_MIN_RESET_S away. A
+    long Retry-After alone, or "daily" in some text, is not enough: any server may send those."""
+    if any(w in message.lower() for w in _QUOTA_WORDS):
+        return True
+    if resp.headers.get("x-ratelimit-remaining", "").strip() != "0":
+        return False
+    reset = _ratelimit_reset_s(resp)
+    return reset is not None and reset >= QUOTA_MIN_RESET_S
 
 
 def _error_message(resp: httpx.Response, redactor: Redactor = _NO_SECRET) -> str:
@@ -87,7 +108,12 @@ def classify_status(
 ) -> EngineError:
     """Map an HTTP error status to the pipeline's error kinds."""
     msg = f"{context}: {_error_message(resp, redactor)}"
-    return classify_code(resp.status_code, msg, retry_after_seconds(resp))
+    return _with_quota(resp, classify_code(resp.status_code, msg, retry_after_seconds(resp)))
+
+
+def _with_quota(resp: httpx.Response, err: EngineError) -> EngineError:
+    err.quota = err.kind == ErrorKind.RATE_LIMITED and says_quota(resp, err.message)
+    return err
 
 
 def classify_code(code: int, msg: str, retry_after: float | None = None) -> EngineError:
@@ -126,7 +152,7 @@ def error_in_reply(resp: httpx.Response, err: dict[str, Any], redactor: Redactor
     if code is None:
         return EngineError(ErrorKind.SERVER, text)
     msg = redactor.cut(f"chat/completions: HTTP 200, error {code}: {err.get('message', '')}", 500)
-    return classify_code(code, msg, retry_after_seconds(resp))
+    return _with_quota(resp, classify_code(code, msg, retry_after_seconds(resp)))
 
 
 class OpenRouterEngine:
