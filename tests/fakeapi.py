@@ -22,7 +22,8 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
   429_text:MESSAGE (a 429 with that message and no header), ratelimit:REMAINING:RESET_S (a
   429 with only OpenRouter's X-RateLimit-* headers), quota:S (OpenRouter's used-up free-model
   daily cap, reset in S seconds), error200:CODE (HTTP 200 whose body is
-  `{"error": {"code": CODE, ...}}`, as OpenRouter sends for some failures).
+  `{"error": {"code": CODE, ...}}`, as OpenRouter sends for some failures), gzip (a good
+  reply, gzip-encoded), gzip_bomb:N (a reply then N spaces, gzip-encoded: ~1,000:1).
 `revoke_after=N` refuses every request after N chat requests (a key revoked mid-run);
 `echo_auth=True` makes every 401 repeat the Authorization header it got;
 `fault_rate`/`fault_actions`/`seed` replace that share of `good` answers by random faults.
@@ -30,6 +31,8 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
 import json
 import random
@@ -37,6 +40,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -71,6 +75,24 @@ _PLACES = (
     ("Grasslands National Park, Frenchman River", "Saskatchewan", "Canada"),
     ("Fargo, Red River bank", "North Dakota", "United States"),
 )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=2)
+def gzip_bomb(n: int) -> bytes:
+    """One gzip stream of a good reply then `n` spaces (still the same JSON): a small
+    download, ~1,000:1, that expands past any cap. Built 1 MiB at a time and cached: call it
+    before measuring memory, and the server only sends it."""
+    raw = json.dumps(
+        {
+            "id": "x",
+            "model": "test/vision-model",
+            "choices": [{"message": {"content": json.dumps(record_for("bomb"))}}],
+        }
+    ).encode()
+    z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [z.compress(raw)]
+    out += [z.compress(b" " * min(1 << 20, n - i)) for i in range(0, n, 1 << 20)]
+    return b"".join(out) + z.flush()
 
 
 def good_fields(body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -358,6 +380,11 @@ class _Handler(BaseHTTPRequestHandler):
             code: Any = int(arg) if arg.isdigit() else arg
             msg = f"provider said {arg}"
             self._send(200, {"error": {"code": code, "message": msg}}, {"Retry-After": "0"})
+        elif name == "gzip_bomb":  # a good reply padded to `arg` bytes, sent gzip-encoded
+            self._send(200, gzip_bomb(int(arg)), {"Content-Encoding": "gzip"})
+        elif name == "gzip":  # a good reply, gzip-encoded (as most real APIs send it)
+            raw = self._good_body(body, json.dumps(good_fields(body)), usage)
+            self._send(200, gzip.compress(raw), {"Content-Encoding": "gzip"})
         elif name == "dribble_headers":
             self._dribble_headers(self._good_body(body, json.dumps(good_fields(body)), usage), arg)
         elif name == "reset":

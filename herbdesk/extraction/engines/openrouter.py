@@ -24,6 +24,7 @@ from herbdesk.extraction.engines.base import (
     clean_usage,
     plausible_cost,
 )
+from herbdesk.extraction.engines.bounded import ACCEPT_ENCODING, DecodeError, TooLarge, read_capped
 from herbdesk.extraction.engines.deadline import deadline, deadline_transport
 from herbdesk.extraction.images import jpeg_bytes, load_image
 from herbdesk.extraction.reply import parse_reply, well_formed
@@ -164,7 +165,11 @@ class OpenRouterEngine:
         self.settings = settings
         self.model = settings.model or DEFAULT_MODEL
         self.base_url = settings.base_url.rstrip("/")
-        headers = {"User-Agent": f"herbdesk/{__version__}", "X-Title": "herbdesk"}
+        headers = {
+            "User-Agent": f"herbdesk/{__version__}",
+            "X-Title": "herbdesk",
+            "Accept-Encoding": ACCEPT_ENCODING,  # only what read_capped inflates within a cap
+        }
         if settings.api_key:
             headers["Authorization"] = f"Bearer {settings.api_key}"
         t = settings.timeout_s
@@ -264,27 +269,27 @@ class OpenRouterEngine:
         httpx's timeout bounds each network read, not the request: a server that trickles a
         byte at a time (headers or body) would hold a worker forever. Every socket operation
         of the exchange keeps `timeout_s` from its start (engines/deadline.py), and the body
-        is read in chunks so the cap holds as it arrives; the result is a fully read Response.
+        is decoded as it arrives, never past the cap (engines/bounded.py); the result is a
+        fully read Response.
         """
         limit_s = self.settings.timeout_s
-        chunks: list[bytes] = []
-        size = 0
         try:
             with (
                 deadline(limit_s) as until,
                 self._client.stream("POST", "/chat/completions", json=payload) as resp,
             ):
-                for chunk in resp.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_REPLY_BYTES:
-                        head = b"".join(chunks)[:4000].decode("utf-8", "replace")
-                        head = self._redactor.cut(head, 2000)
-                        raise EngineError(
-                            ErrorKind.BAD_REPLY,
-                            f"reply larger than {MAX_REPLY_BYTES >> 20} MiB: not read",
-                            raw_text=head,
-                        )
-                    chunks.append(chunk)
+                encoding = resp.headers.get("content-encoding", "")
+                # decoded here, within the cap (httpx would inflate each chunk whole)
+                content = read_capped(resp.iter_raw(), encoding, MAX_REPLY_BYTES)
+        except TooLarge as exc:
+            head = self._redactor.cut(exc.head.decode("utf-8", "replace"), 2000)
+            raise EngineError(
+                ErrorKind.BAD_REPLY,
+                f"reply larger than {MAX_REPLY_BYTES >> 20} MiB: not read",
+                raw_text=head,
+            ) from None
+        except DecodeError as exc:  # as httpx's DecodingError was: retried
+            raise EngineError(ErrorKind.NETWORK, f"DecodingError: {exc}") from exc
         except httpx.TimeoutException as exc:
             if time.monotonic() >= until:
                 msg = f"reply not complete after {limit_s:g} s"
@@ -296,7 +301,7 @@ class OpenRouterEngine:
         return httpx.Response(
             resp.status_code,
             headers=[(k, v) for k, v in resp.headers.multi_items() if k.lower() not in skip],
-            content=b"".join(chunks),
+            content=content,
             request=resp.request,
         )
 
