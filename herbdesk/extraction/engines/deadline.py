@@ -105,7 +105,8 @@ def deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
 
     httpx offers no way to pass a network backend, so its connection pool is rebuilt with
     one (`_pool` is where every httpx release since 0.18 keeps it). Proxies from the
-    environment are mounted by httpx with its plain transports, as before.
+    environment are mounted by httpx with its plain transports: through one, only the body's
+    chunks are checked against the deadline (engines/openrouter.py).
     """
     transport = httpx.HTTPTransport(limits=limits)
     transport._pool = httpcore.ConnectionPool(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -156,6 +157,15 @@ def error_in_reply(resp: httpx.Response, err: dict[str, Any], redactor: Redactor
     return _with_quota(resp, classify_code(code, msg, retry_after_seconds(resp)))
 
 
+def _until(chunks: Iterator[bytes], until: float, limit_s: float) -> Iterator[bytes]:
+    """The body's chunks while the deadline holds. The sockets keep it already; this also
+    covers a connection httpx opened without them (a proxy from the environment)."""
+    for chunk in chunks:
+        if time.monotonic() > until:
+            raise EngineError(ErrorKind.TIMEOUT, f"reply not complete after {limit_s:g} s")
+        yield chunk
+
+
 class OpenRouterEngine:
     """Sends each sheet (downscaled JPEG, base64) with the prompt; parses the JSON reply."""
 
@@ -280,7 +290,8 @@ class OpenRouterEngine:
             ):
                 encoding = resp.headers.get("content-encoding", "")
                 # decoded here, within the cap (httpx would inflate each chunk whole)
-                content = read_capped(resp.iter_raw(), encoding, MAX_REPLY_BYTES)
+                raw = _until(resp.iter_raw(), until, limit_s)
+                content = read_capped(raw, encoding, MAX_REPLY_BYTES)
         except TooLarge as exc:
             head = self._redactor.cut(exc.head.decode("utf-8", "replace"), 2000)
             raise EngineError(
