@@ -17,7 +17,16 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
   quote the Authorization header, as a confused model might), lone_surrogate (a 502 whose
   message holds the JSON escape of a lone UTF-16 surrogate, `\\ud800`), hostile_error:CODE
   (status CODE whose message is HOSTILE_TEXT: terminal escapes, C1 controls, bidi overrides),
-  hostile_fields (a good reply whose values carry HOSTILE_TEXT, as a model quoting a label might).
+  hostile_fields (a good reply whose values carry HOSTILE_TEXT, as a model quoting a label might),
+  usage:JSON (a good
+  reply whose `usage` object is the raw JSON text given, e.g. `{"total_tokens": 1e30}`),
+  usage_garbage:JSON (the same with prose for content: a paid-for failed specimen),
+  dribble_headers:S (the status line and headers one byte every S seconds, then the body),
+  429_text:MESSAGE (a 429 with that message and no header), ratelimit:REMAINING:RESET_S (a
+  429 with only OpenRouter's X-RateLimit-* headers), quota:S (OpenRouter's used-up free-model
+  daily cap, reset in S seconds), error200:CODE (HTTP 200 whose body is
+  `{"error": {"code": CODE, ...}}`, as OpenRouter sends for some failures), gzip (a good
+  reply, gzip-encoded), gzip_bomb:N (a reply then N spaces, gzip-encoded: ~1,000:1).
 `revoke_after=N` refuses every request after N chat requests (a key revoked mid-run);
 `echo_auth=True` makes every 401 repeat the Authorization header it got;
 `fault_rate`/`fault_actions`/`seed` replace that share of `good` answers by random faults.
@@ -25,6 +34,8 @@ Actions (faults are injected on the wire, so the engine's real HTTP code meets t
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
 import json
 import random
@@ -32,6 +43,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -74,6 +86,24 @@ _PLACES = (
     ("Grasslands National Park, Frenchman River", "Saskatchewan", "Canada"),
     ("Fargo, Red River bank", "North Dakota", "United States"),
 )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=2)
+def gzip_bomb(n: int) -> bytes:
+    """One gzip stream of a good reply then `n` spaces (still the same JSON): a small
+    download, ~1,000:1, that expands past any cap. Built 1 MiB at a time and cached: call it
+    before measuring memory, and the server only sends it."""
+    raw = json.dumps(
+        {
+            "id": "x",
+            "model": "test/vision-model",
+            "choices": [{"message": {"content": json.dumps(record_for("bomb"))}}],
+        }
+    ).encode()
+    z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [z.compress(raw)]
+    out += [z.compress(b" " * min(1 << 20, n - i)) for i in range(0, n, 1 << 20)]
+    return b"".join(out) + z.flush()
 
 
 def good_fields(body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -169,6 +199,7 @@ class FakeApiState:
     seed: int = 0
     echo_auth: bool = False  # 401 messages repeat the Authorization header (a leaky proxy)
     served: list[str] = field(default_factory=list)  # the action each chat request got
+    dribbled: list[tuple[int, int]] = field(default_factory=list)  # dribble_headers: sent, of
     arrivals: list[float] = field(default_factory=list)  # monotonic time of each chat request
     rng: random.Random = field(default_factory=random.Random)
 
@@ -356,6 +387,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self._good_body(body, json.dumps(good_fields(body)) + pad, usage))
         elif name == "trickle":
             self._trickle(self._good_body(body, json.dumps(good_fields(body)), usage), float(arg))
+        elif name == "error200":  # a 200 carrying an error object with code `arg`
+            code: Any = int(arg) if arg.isdigit() else arg
+            msg = f"provider said {arg}"
+            self._send(200, {"error": {"code": code, "message": msg}}, {"Retry-After": "0"})
+        elif name == "gzip_bomb":  # a good reply padded to `arg` bytes, sent gzip-encoded
+            self._send(200, gzip_bomb(int(arg)), {"Content-Encoding": "gzip"})
+        elif name == "gzip":  # a good reply, gzip-encoded (as most real APIs send it)
+            raw = self._good_body(body, json.dumps(good_fields(body)), usage)
+            self._send(200, gzip.compress(raw), {"Content-Encoding": "gzip"})
+        elif name == "dribble_headers":
+            self._dribble_headers(self._good_body(body, json.dumps(good_fields(body)), usage), arg)
         elif name == "reset":
             self._reset_mid_body(self._good_body(body, json.dumps(good_fields(body)), usage))
         elif name == "429-bare":
@@ -363,6 +405,16 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "429":
             limited = {"error": {"code": 429, "message": "Rate limit exceeded"}}
             self._send(429, limited, {"Retry-After": arg})
+        elif name == "429_text":  # a 429 with `arg` for its message and no other hint
+            self._send(429, {"error": {"code": 429, "message": arg}})
+        elif name == "ratelimit":  # ratelimit:REMAINING:RESET_S, X-RateLimit-* headers only
+            remaining, _, reset_s = arg.partition(":")
+            headers = {
+                "X-RateLimit-Limit": "200",
+                "X-RateLimit-Remaining": remaining,
+                "X-RateLimit-Reset": str(int((time.time() + float(reset_s)) * 1000)),
+            }
+            self._send(429, {"error": {"code": 429, "message": "Rate limit exceeded"}}, headers)
         elif name == "quota":  # OpenRouter's answer once a free model's daily cap is used up
             msg = (
                 "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free "
@@ -395,6 +447,15 @@ class _Handler(BaseHTTPRequestHandler):
                 "locality": {"value": HOSTILE_TEXT, "confidence": 0.9},
             }
             self._send(200, self._good_body(body, json.dumps(fields), usage))
+        elif name in ("usage", "usage_garbage"):  # `usage` is the raw JSON text `arg`
+            text = "I cannot read this label." if name == "usage_garbage" else None
+            content = json.dumps(text or json.dumps(good_fields(body)))
+            model = json.dumps(body.get("model"))
+            raw = (
+                f'{{"id": "x", "model": {model}, "usage": {arg}, '
+                f'"choices": [{{"message": {{"role": "assistant", "content": {content}}}}}]}}'
+            )
+            self._send(200, raw.encode())
         elif name == "quote_key":
             auth = self.headers.get("Authorization", "")
             fields = {
@@ -422,6 +483,28 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(seconds / pieces)
             self.wfile.write(raw[i : i + step])
             self.wfile.flush()
+
+    def _dribble_headers(self, raw: bytes, interval: str) -> None:
+        """Status line and headers one byte per `interval` seconds on the raw socket (each
+        byte well within any read timeout), then the body at once. Records how many header
+        bytes went out before the client hung up, and how many there were."""
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"X-Padding: {'p' * 40}\r\nContent-Length: {len(raw)}\r\n\r\n"
+        ).encode()
+        st = self.server.state
+        sent = 0
+        try:
+            for i in range(len(head)):
+                time.sleep(float(interval))
+                self.connection.sendall(head[i : i + 1])
+                sent += 1
+            self.connection.sendall(raw)
+        except OSError:
+            self.close_connection = True
+        finally:
+            with st.lock:
+                st.dribbled.append((sent, len(head)))
 
     def _reset_mid_body(self, raw: bytes) -> None:
         """Announce the whole body, send half of it, then abort the connection (RST)."""

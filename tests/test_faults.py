@@ -272,3 +272,62 @@ def test_fault_mix_at_concurrency_8_keeps_every_count(tmp_path: Path, many_image
     assert c.queued == 80 == c.completed + c.failed + c.skipped
     assert len(served) == sum(r["attempts"] for r in raw_records(outcome.run_dir))
     assert len(set(served)) > 5  # the mix really was mixed
+
+
+def test_headers_dribbled_a_byte_at_a_time_are_cut_at_the_request_timeout(
+    tmp_path: Path, many_images
+) -> None:
+    """Each header byte comes well within the read timeout, so only a wall-clock deadline on
+    the whole exchange (headers included, not just the body) stops it; the cut is a timeout,
+    retried as one."""
+    # the dribble comes on the kept-alive connection of the first request: a reused
+    # connection keeps the deadline as a new one does
+    with FakeApi(script=["good", "dribble_headers:0.1", "good"]) as api:
+        cfg = api_config(
+            many_images(2), tmp_path / "runs", api.base_url, concurrency=1, timeout_s=0.5
+        )
+        outcome, _ = run(cfg)
+        for _ in range(100):  # the server notices the hang-up at its next byte
+            if api.state.dribbled:
+                break
+            time.sleep(0.05)
+        dribbled = list(api.state.dribbled)
+    assert _retry_kinds(outcome.run_dir) == ["timeout"]
+    assert outcome.status == "completed", outcome.message
+    [(sent, of)] = dribbled
+    assert sent < of / 2  # the client hung up long before the headers were complete
+    retry = next(
+        e for e in events_of(outcome.run_dir) if e.event_type == EventType.SPECIMEN_RETRYING
+    )
+    assert "0.5 s" in retry.data["error"]["message"]
+    assert_counts_agree(outcome.run_dir)
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "halts"),
+    [
+        ("402", "payment_required", True),
+        ("401", "auth_error", True),
+        ("403", "auth_error", True),
+        ("429", "rate_limited", False),
+        ("503", "server_error", False),
+        ("odd", "server_error", False),  # no usable code: a server error, as before
+    ],
+)
+def test_error_object_in_a_200_is_classified_by_its_code(
+    tmp_path: Path, many_images, code: str, kind: str, halts: bool
+) -> None:
+    """OpenRouter answers some failures with HTTP 200 and `{"error": {"code": 402}}`: a
+    payment halt, not a server error retried into a failed checkpoint."""
+    outcome, served = _run_script(tmp_path, many_images(6), [f"error200:{code}"], concurrency=1)
+    if halts:
+        assert served == [f"error200:{code}"]
+        assert outcome.reason == "fatal_error" and kind in outcome.message
+        assert "provider said" in outcome.message
+        c = assert_counts_agree(outcome.run_dir)
+        assert (c.completed, c.failed) == (0, 1)
+    else:
+        assert outcome.status == "completed", outcome.message
+        assert _retry_kinds(outcome.run_dir) == [kind]
+        c = assert_counts_agree(outcome.run_dir)
+        assert (c.completed, c.failed) == (6, 0)

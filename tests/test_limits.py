@@ -9,20 +9,24 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from fakeapi import FakeApi
 from helpers import api_config, events_of, run
+from reliability import assert_counts_agree
 
-from herbdesk.events.types import EventType
+from herbdesk.events.types import Event, EventType
 from herbdesk.extraction import limits
+from herbdesk.extraction.engines import openrouter
 from herbdesk.extraction.engines.base import EngineError, EngineSettings, ErrorKind
+from herbdesk.extraction.engines.openrouter import classify_status
 from herbdesk.extraction.limits import (
     RequestPacer,
     default_requests_per_minute,
     is_quota_exhausted,
     seconds_until_reset,
 )
-from herbdesk.extraction.pipeline import Pipeline
+from herbdesk.extraction.pipeline import Pipeline, RunConfig, RunOutcome
 from herbdesk.state import RunState
 
 
@@ -49,12 +53,29 @@ def test_only_free_models_are_paced_by_default() -> None:
     assert default_requests_per_minute(EngineSettings(engine="ocr")) is None
 
 
+def _said(status: int, message: str, **headers: str) -> EngineError:
+    resp = httpx.Response(status, headers=headers, json={"error": {"message": message}})
+    return classify_status(resp, "chat/completions")
+
+
 def test_quota_is_told_apart_from_a_burst_limit() -> None:
-    day = EngineError(ErrorKind.RATE_LIMITED, "HTTP 429: Rate limit exceeded: free-models-per-day")
+    """Only the provider's word makes a quota: its free-model cap, or X-RateLimit-Remaining 0
+    with a reset far off; a long Retry-After or "daily" in the text from any server is not."""
+    day = _said(429, "Rate limit exceeded: free-models-per-day")
     assert is_quota_exhausted(day)
-    assert is_quota_exhausted(EngineError(ErrorKind.RATE_LIMITED, "slow", retry_after=3600))
-    assert not is_quota_exhausted(EngineError(ErrorKind.RATE_LIMITED, "slow", retry_after=2))
-    assert not is_quota_exhausted(EngineError(ErrorKind.SERVER, "per day", retry_after=9999))
+    hour_ms = str(int((time.time() + 3600) * 1000))
+    assert is_quota_exhausted(
+        _said(429, "slow", **{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": hour_ms})
+    )
+    assert not is_quota_exhausted(_said(429, "slow", **{"Retry-After": "3600"}))
+    assert not is_quota_exhausted(_said(429, "daily limit, try again later"))
+    soon_ms = str(int((time.time() + 30) * 1000))
+    burst = _said(429, "slow", **{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": soon_ms})
+    assert not is_quota_exhausted(burst) and 25 < (burst.retry_after or 0) <= 30
+    left = {"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": hour_ms}
+    assert not is_quota_exhausted(_said(429, "slow", **left))
+    assert not is_quota_exhausted(_said(503, "free-models-per-day"))
+    assert not is_quota_exhausted(EngineError(ErrorKind.SERVER, "x", retry_after=9999, quota=True))
     # no reset given: the next UTC midnight (plus a margin)
     noon = datetime(2026, 11, 26, 12, 0, tzinfo=UTC).timestamp()
     wait = seconds_until_reset(day, now=noon)
@@ -172,10 +193,10 @@ def test_absurd_reset_times_wait_a_day_at_most_and_never_raise() -> None:
     noon = datetime(2026, 11, 26, 12, 0, tzinfo=UTC).timestamp()
     until_midnight = 12 * 3600 + limits.RESET_MARGIN_S
     for ra in (1e12, float("inf"), 40 * 3600.0):
-        err = EngineError(ErrorKind.RATE_LIMITED, "HTTP 429: slow down", retry_after=ra)
+        err = EngineError(ErrorKind.RATE_LIMITED, "HTTP 429: used up", retry_after=ra, quota=True)
         assert is_quota_exhausted(err)
         assert seconds_until_reset(err, now=noon) == pytest.approx(until_midnight)
-    past = EngineError(ErrorKind.RATE_LIMITED, "free-models-per-day", retry_after=0.0)
+    past = EngineError(ErrorKind.RATE_LIMITED, "free-models-per-day", retry_after=0.0, quota=True)
     assert seconds_until_reset(past, now=noon) == limits.PAST_RESET_WAIT_S
     events: list[tuple[str, dict]] = []
 
@@ -184,7 +205,7 @@ def test_absurd_reset_times_wait_a_day_at_most_and_never_raise() -> None:
             events.append((event_type, dict(kw.get("data") or {})))  # type: ignore[call-overload]
 
     lim = limits.RequestLimits(None, lambda s: True, Sink(), wall_clock=lambda: noon)
-    err = EngineError(ErrorKind.RATE_LIMITED, "slow", retry_after=float("inf"))
+    err = EngineError(ErrorKind.RATE_LIMITED, "slow", retry_after=float("inf"), quota=True)
     assert lim.quota_exhausted(err)
     assert events[0][0] == EventType.EXTRACTION_PAUSED
     assert events[0][1]["until"] == "2026-11-27T00:00:30Z"
@@ -284,3 +305,94 @@ def test_a_stop_while_waiting_for_a_slot_never_shows_the_specimen_processing(
     processing = {e.specimen_id for e in evs if e.event_type == EventType.SPECIMEN_PROCESSING}
     assert not processing & {e.specimen_id for e in skipped}
     assert evs[-1].data["started"] == 1
+
+
+def _run_stopping_at_pause(cfg: RunConfig, pauses: int) -> tuple[RunOutcome, Pipeline]:
+    """Run, cancelling at the `pauses`-th quota pause: a run that would pause for an hour, or
+    again and again, ends as cancelled instead of holding the test."""
+    p = Pipeline(cfg)
+    seen: list[object] = []
+
+    def guard(e: Event) -> None:
+        if e.event_type == EventType.EXTRACTION_PAUSED:
+            seen.append(e)
+            if len(seen) >= pauses:
+                p.cancel()
+
+    p.subscribe(guard)
+    return p.run(), p
+
+
+def test_a_long_retry_after_or_daily_text_is_no_quota_pause(tmp_path: Path, many_images) -> None:
+    """From a server that does not say its quota is used up, a 429 with Retry-After: 3600 or
+    "daily" in its text is a rate limit, retried per the usual rules: the run never pauses."""
+    with FakeApi(script=["429:3600", "429_text:daily limit reached"]) as api:
+        outcome, p = _run_stopping_at_pause(
+            api_config(many_images(3), tmp_path / "runs", api.base_url), pauses=1
+        )
+    assert outcome.status == "completed", outcome.message
+    evs = events_of(p.run_dir)
+    types = [e.event_type for e in evs]
+    assert EventType.EXTRACTION_PAUSED not in types
+    retries = [e.data for e in evs if e.event_type == EventType.SPECIMEN_RETRYING]
+    assert [r["error"]["kind"] for r in retries] == ["rate_limited"] * 2
+    assert all("reason" not in r for r in retries)
+
+
+def test_ratelimit_headers_saying_used_up_pause_until_their_reset(
+    tmp_path: Path, many_images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """X-RateLimit-Remaining: 0 with a reset far off (here "far" is shortened to 1 s) is the
+    provider saying its quota is used up, whatever the message."""
+    monkeypatch.setattr(openrouter, "QUOTA_MIN_RESET_S", 1.0)
+    monkeypatch.setattr(limits, "RESET_MARGIN_S", 0.05)
+    with FakeApi(script=["ratelimit:0:1.5"]) as api:
+        outcome, p = run(api_config(many_images(3), tmp_path / "runs", api.base_url))
+        served = list(api.state.served)
+    assert outcome.status == "completed", outcome.message
+    evs = events_of(p.run_dir)
+    paused = [e for e in evs if e.event_type == EventType.EXTRACTION_PAUSED]
+    assert len(paused) == 1 and paused[0].data["reason"] == "quota"
+    assert served.count("ratelimit:0:1.5") == 1 and len(served) == 4
+    done = [e for e in evs if e.event_type == EventType.SPECIMEN_COMPLETED]
+    assert len(done) == 3 and all(e.data["attempts"] == 1 for e in done)
+
+
+def test_a_quota_still_used_up_after_its_resets_stops_the_run(
+    tmp_path: Path, many_images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider that keeps saying "used up" after each reset does not hold the run in
+    pauses without end: after MAX_QUOTA_PAUSES waits in a row with nothing answered, the run
+    says so and stops, losing nothing (the specimens are redone on resume)."""
+    monkeypatch.setattr(limits, "MAX_QUOTA_PAUSES", 2)
+    monkeypatch.setattr(limits, "RESET_MARGIN_S", 0.05)
+    monkeypatch.setattr(limits, "PAST_RESET_WAIT_S", 0.05)
+    with FakeApi(script=["good"], default="quota:0.5") as api:
+        outcome, p = _run_stopping_at_pause(
+            api_config(many_images(4), tmp_path / "runs", api.base_url), pauses=3
+        )
+        quota_requests = api.state.served.count("quota:0.5")
+    assert (outcome.status, outcome.reason) == ("failed", "fatal_error")
+    assert "quota was still used up after 2 waits" in outcome.message
+    assert "free-models-per-day" in outcome.message
+    evs = events_of(p.run_dir)
+    types = [e.event_type for e in evs]
+    paused = [e for e in evs if e.event_type == EventType.EXTRACTION_PAUSED]
+    assert len(paused) == 2 and "wait 2 of at most 2" in paused[1].data["message"]
+    assert types.count(EventType.EXTRACTION_RESUMED) == 2
+    assert EventType.SPECIMEN_FAILED not in types  # the quota is nobody's fault
+    assert types.count(EventType.SPECIMEN_COMPLETED) == 1
+    assert quota_requests <= 3 * 2  # each round: at most one refusal per worker
+    c = assert_counts_agree(p.run_dir)
+    assert c.summary["status"] == "failed"
+    # the specimen each worker held is skipped as stopped (redone on resume); the last one
+    # was never taken
+    skipped = [e.data for e in evs if e.event_type == EventType.SPECIMEN_SKIPPED]
+    assert (c.completed, c.skipped) == (1, 2) and {d["reason"] for d in skipped} == {"stopped"}
+    with FakeApi() as api:  # the quota is back: a resume finishes the rest
+        again, _ = run(
+            api_config(many_images(4), tmp_path / "runs", api.base_url, resume_dir=p.run_dir)
+        )
+    assert again.status == "completed", again.message
+    done = [e for e in events_of(p.run_dir) if e.event_type == EventType.SPECIMEN_COMPLETED]
+    assert len({e.specimen_id for e in done}) == 4

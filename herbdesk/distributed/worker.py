@@ -183,7 +183,12 @@ class Worker:
                 self._contexts[run_id] = ctx
                 # pacing and quota waits shared by this process's threads for the run: a used-up
                 # daily quota pauses them until the reset instead of failing every specimen
-                ctx.limits = RequestLimits(ctx.pace, lambda d: self._sleep(run, d), run)
+                ctx.limits = RequestLimits(
+                    ctx.pace,
+                    lambda d: self._sleep(run, d),
+                    run,
+                    give_up=lambda msg: run.halt(HaltReason.FATAL_ERROR, msg),
+                )
             return ctx
 
     def _active(self) -> list[_RunContext]:

@@ -98,7 +98,11 @@ class EventBus:
                 metrics=dict(metrics) if metrics is not None else None,
             )
             if self._sink is not None:
-                self._sink.write_event(event)
+                try:
+                    self._sink.write_event(event)
+                except BaseException:  # not logged: its number goes to the next event
+                    self._seq -= 1
+                    raise
             self._pending.append(event)
             if not self._dispatching:
                 self._drain()

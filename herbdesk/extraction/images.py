@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from herbdesk.extraction.engines.base import EngineError, ErrorKind
+from herbdesk.extraction.pixels import PixelBudget
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff"})
 # Guards against decompression bombs while allowing large herbarium scans (~ 20k x 15k px).
@@ -17,6 +18,9 @@ Image.MAX_IMAGE_PIXELS = 400_000_000
 # Pillow only raises above twice its limit; herbdesk refuses anything past the largest real
 # scan from the header alone, before a single pixel is decoded (a 20k x 20k PNG is 1.2 GB RGB).
 MAX_PIXELS = 20_000 * 15_000
+# Decoded pixels in flight across all workers of the process: one largest sheet's worth, so
+# peak memory no longer grows with the concurrency (extraction/pixels.py).
+DECODE_BUDGET = PixelBudget(MAX_PIXELS)
 
 
 def scan_images(inputs: Iterable[Path]) -> list[Path]:
@@ -66,15 +70,24 @@ def load_image(path: Path, max_side: int | None = None, data: bytes | None = Non
                     ErrorKind.IMAGE,
                     f"image too large: {path.name} is {w} x {h} px (limit {MAX_PIXELS:,} px)",
                 )
-            opened.load()
-            im: Image.Image = ImageOps.exif_transpose(opened) or opened
-            rgb = im.convert("RGB")
+            with DECODE_BUDGET.hold(w * h):  # the full-size copies live only in here
+                rgb = _decode(opened, max_side)
+                opened.close()
     except FileNotFoundError as exc:
         raise EngineError(ErrorKind.IMAGE, f"image not found: {path}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise EngineError(ErrorKind.IMAGE, f"cannot decode image {path.name}: {exc}") from exc
     except Image.DecompressionBombError as exc:
         raise EngineError(ErrorKind.IMAGE, f"image too large: {exc}") from exc
+    return rgb
+
+
+def _decode(opened: Image.Image, max_side: int | None) -> Image.Image:
+    """Decoded, turned upright, RGB and downscaled: every full-size copy is gone on return."""
+    opened.load()
+    im: Image.Image = ImageOps.exif_transpose(opened) or opened
+    rgb = im.convert("RGB")
+    del im
     if max_side and max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return rgb

@@ -4,6 +4,10 @@ OpenRouter's free model variants (`…:free`, the default model) allow 20 reques
 50 a day (1,000 once credits were ever bought). Sending faster only provokes 429 storms, and a
 run of thousands of sheets cannot finish in one UTC day: reaching the daily cap must pause the
 run until the reset and say so, not fail every remaining specimen.
+
+Only the provider's own word makes a 429 a quota (the engine sets `EngineError.quota`), and a
+quota that is still used up after MAX_QUOTA_PAUSES waits in a row, with no request answered in
+between, stops the run with a reason instead of pausing without end.
 """
 
 from __future__ import annotations
@@ -21,13 +25,13 @@ from herbdesk.extraction.engines.openrouter import DEFAULT_MODEL
 
 FREE_MODEL_PER_MINUTE = 20  # OpenRouter's documented cap for ':free' variants
 PACE_SHARE = 0.9  # pace a little below a known cap: clocks and proxies are not exact
-# A 429 whose reset is this far away is no burst limit to retry through: it is a quota.
-QUOTA_WAIT_S = 15 * 60
 RESET_MARGIN_S = 30.0  # wait this much past the announced reset before trying again
 # A daily quota resets within a day: a longer announced wait (or none that makes sense) is
 # taken as "the next UTC midnight"; a reset already past (clocks disagree) as a short wait.
 MAX_RESET_WAIT_S = 26 * 3600
 PAST_RESET_WAIT_S = 60.0
+# Waits for a quota reset in a row, no request answered between them, before the run stops.
+MAX_QUOTA_PAUSES = 3
 
 
 def default_requests_per_minute(settings: EngineSettings) -> float | None:
@@ -63,13 +67,8 @@ class RequestPacer:
 
 
 def is_quota_exhausted(err: EngineError) -> bool:
-    """A 429 that means "no more requests today", not "slow down a moment"."""
-    if err.kind != ErrorKind.RATE_LIMITED:
-        return False
-    text = err.message.lower()
-    if "per-day" in text or "per day" in text or "daily" in text:
-        return True
-    return err.retry_after is not None and err.retry_after >= QUOTA_WAIT_S
+    """A 429 the provider says means "no more requests until the reset", not "slow down"."""
+    return err.kind == ErrorKind.RATE_LIMITED and err.quota
 
 
 def seconds_until_reset(err: EngineError, now: float | None = None) -> float:
@@ -92,7 +91,8 @@ class RequestLimits:
     `sleep(seconds)` is the run's stop-aware sleep (False when the run was stopped meanwhile).
     The first worker to meet an exhausted quota announces the pause (`extraction.paused` with
     reason `quota`), the first one past the reset announces the resume; the others wait for
-    the same moment without a word.
+    the same moment without a word. `give_up(message)` halts the run once the quota was still
+    used up after MAX_QUOTA_PAUSES waits in a row; no request goes out after that.
     """
 
     def __init__(
@@ -101,17 +101,28 @@ class RequestLimits:
         sleep: Callable[[float], bool],
         emitter: Emitter,
         wall_clock: Callable[[], float] = time.time,
+        give_up: Callable[[str], object] | None = None,
     ) -> None:
         self.pacer = RequestPacer(per_minute) if per_minute else None
         self._sleep = sleep
         self._emitter = emitter
         self._now = wall_clock
+        self._give_up = give_up
         self._lock = threading.Lock()
         self._until = 0.0  # wall-clock time the quota resets (0: not exhausted)
+        self._pauses = 0  # quota pauses since a request was last answered
+        self.gave_up = False
+
+    def answered(self) -> None:
+        """A request was answered: the quota, if it was used up, is back."""
+        with self._lock:
+            self._pauses = 0
 
     def before_request(self) -> bool:
         """Wait for a quota reset and the next paced slot; False if the run was stopped."""
         while True:
+            if self.gave_up:
+                return False
             if not self._wait_for_quota():
                 return False
             if self.pacer is not None:
@@ -151,12 +162,24 @@ class RequestLimits:
             return False
         now = self._now()
         with self._lock:
-            announce = self._until <= now
+            announce = self._until <= now and not self.gave_up
             if announce:
-                self._until = now + seconds_until_reset(err, now)
-            until = self._until
-        if announce:
+                self._pauses += 1
+                stop = self._pauses > MAX_QUOTA_PAUSES
+                self.gave_up = stop
+                self._until = 0.0 if stop else now + seconds_until_reset(err, now)
+            until, n = self._until, self._pauses
+        if announce and self.gave_up:
+            msg = (
+                f"{err.kind}: the API's request quota was still used up after {n - 1} waits "
+                f"for its reset ({err.message}); the run stops. Resume it once the quota is "
+                "back: nothing is lost."
+            )
+            if self._give_up is not None:
+                self._give_up(msg)
+        elif announce:
             at = datetime.fromtimestamp(until, UTC)
+            again = f" (wait {n} of at most {MAX_QUOTA_PAUSES} in a row)" if n > 1 else ""
             self._emitter.emit(
                 EventType.EXTRACTION_PAUSED,
                 data={
@@ -164,8 +187,8 @@ class RequestLimits:
                     "until": at.isoformat(timespec="seconds").replace("+00:00", "Z"),
                     "message": (
                         f"The API's request quota is used up ({err.message}). The run waits "
-                        f"until {at:%Y-%m-%d %H:%M:%S} UTC and then goes on by itself; nothing "
-                        "is lost meanwhile."
+                        f"until {at:%Y-%m-%d %H:%M:%S} UTC{again} and then goes on by itself; "
+                        "nothing is lost meanwhile."
                     ),
                 },
             )

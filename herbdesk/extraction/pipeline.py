@@ -31,6 +31,9 @@ from herbdesk.extraction.engines.base import (
     ErrorKind,
     Extraction,
     SpecimenInput,
+    clean_usage,
+    plausible_cost,
+    total_tokens,
 )
 from herbdesk.extraction.images import read_specimen, scan_images, specimen_id_of
 from herbdesk.extraction.limits import RequestLimits, default_requests_per_minute
@@ -164,7 +167,12 @@ class Pipeline:
         self._started_mono = 0.0
         self._started_at = ""
         self.started_count = 0  # specimens whose processing began (bounded by halting)
-        self._limits = RequestLimits(config.pace(), self.control.sleep, self.bus)
+        self._limits = RequestLimits(
+            config.pace(),
+            self.control.sleep,
+            self.bus,
+            give_up=lambda msg: self.control.halt(HaltReason.FATAL_ERROR, msg),
+        )
 
     def subscribe(self, handler: Handler, name: str | None = None) -> None:
         self.bus.subscribe(handler, name)
@@ -230,7 +238,28 @@ class Pipeline:
             self.control.halt(HaltReason.FATAL_ERROR, f"output not writable: {exc}")
         except Exception as exc:  # a bug must still end the run with a reason on record
             self.control.halt(HaltReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-        return self._finish()
+        try:
+            return self._finish()
+        except Exception as exc:  # the ending itself failed (a bug): end it plainly
+            return self.finish_after_crash(exc)
+
+    def finish_after_crash(self, exc: BaseException) -> RunOutcome:
+        """Record a run whose ending raised: `extraction.failed` (internal_error) without
+        the metrics that may be what failed, and run.json's final status. Never raises: a
+        run's thread must not die leaving a log that says "running"."""
+        message = f"{type(exc).__name__}: {exc}"
+        halt = self.control.halted
+        if halt is not None:
+            message = f"{halt.reason}: {halt.message}; then {message}"
+        reason = HaltReason.INTERNAL_ERROR
+        data = {"status": "failed", "reason": reason, "message": message}
+        with contextlib.suppress(Exception):
+            self.bus.emit(EventType.EXTRACTION_FAILED, data=data)
+        with contextlib.suppress(Exception):
+            self._write_run_json("failed", reason=reason, message=message)
+        with contextlib.suppress(Exception):
+            self._close()
+        return RunOutcome(self.run_id, self.run_dir, "failed", reason, message)
 
     def _queue_specimens(self, images: list[Path]) -> queue.Queue[SpecimenInput]:
         done: set[str] = set()
@@ -486,21 +515,21 @@ class SpecimenOutcome:
     def event_type(self) -> str:
         return EventType.SPECIMEN_COMPLETED if self.success else EventType.SPECIMEN_FAILED
 
+    # Usage and cost come from the server through any engine: cleaned here once more, so no
+    # odd number (a string, Infinity, 2**64) reaches the counters or a log writer.
     @property
     def usage(self) -> dict[str, Any]:
         r, e = self.result, self.error
-        return (r.usage if r else (e.usage if e else {})) or {}
+        return clean_usage(r.usage if r else (e.usage if e else {}))
 
     @property
     def cost_usd(self) -> float | None:
         r, e = self.result, self.error
-        return r.cost_usd if r else (e.cost_usd if e else None)
+        return plausible_cost(r.cost_usd if r else (e.cost_usd if e else None))
 
     @property
     def tokens(self) -> int:
-        if self.result is not None:
-            return self.result.total_tokens
-        return int(self.usage.get("total_tokens") or 0)
+        return total_tokens(self.usage)
 
     @property
     def confidence(self) -> float | None:
@@ -577,6 +606,8 @@ def extract_with_retries(
         try:
             result = engine.extract(item)
             error = None
+            if limits is not None:
+                limits.answered()
             break
         except EngineError as exc:
             error = exc
@@ -584,6 +615,8 @@ def extract_with_retries(
             error = EngineError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
         if limits is not None and limits.quota_exhausted(error):
             attempts -= 1  # not the specimen's fault: it is tried again after the reset
+            if limits.gave_up:  # the run stops for the quota: this one is redone on resume
+                return _stopped(item, error, attempts, emitter)
             # it waits with the run: shown as waiting for the reset, not as still processing
             emitter.emit(
                 EventType.SPECIMEN_RETRYING,

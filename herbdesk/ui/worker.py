@@ -31,6 +31,8 @@ class RunWorker(QThread):
     def run(self) -> None:
         try:
             self.outcome = self.pipeline.run()
+        except Exception as exc:  # run() never raises; if a bug makes it, the log still ends
+            self.outcome = self.pipeline.finish_after_crash(exc)
         finally:
             self._batcher.close()  # every event is delivered before run_finished
         self.run_finished.emit(self.outcome)

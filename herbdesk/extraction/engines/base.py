@@ -2,9 +2,58 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+# Usage numbers come from the server: untrusted. Past 2**53 no token count is real (and JSON
+# writers take 64-bit integers at most); no single request costs a million dollars.
+MAX_COUNT = 2**53
+MAX_COST_USD = 1e6
+
+
+def plausible_count(value: Any) -> int | None:
+    """A token count the server may really mean (a non-negative whole number), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value) if 0 <= value <= MAX_COUNT else None
+
+
+def plausible_cost(value: Any) -> float | None:
+    """A request's cost in USD the server may really mean, else None (`"free"`, NaN, -1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    f = float(value) if abs(value) <= MAX_COST_USD else math.inf
+    return f if 0.0 <= f <= MAX_COST_USD else None
+
+
+def clean_usage(usage: Any) -> dict[str, Any]:
+    """`usage` safe to count and to write: each number plausible or None, nested values
+    dropped to None (any engine may hand back anything; one odd value must not stop a run)."""
+    if not isinstance(usage, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for k, v in usage.items():
+        if v is None or isinstance(v, (str, bool)):
+            out[str(k)] = v
+        elif isinstance(v, (int, float)):  # a whole count, else a fraction such as a price
+            n = plausible_count(v)
+            out[str(k)] = n if n is not None and k != "cost" else plausible_cost(v)
+        else:
+            out[str(k)] = None
+    return out
+
+
+def total_tokens(usage: dict[str, Any]) -> int:
+    """`total_tokens`, else prompt + completion; 0 where the server gave nothing usable."""
+    total = plausible_count(usage.get("total_tokens"))
+    if total is None:
+        parts = (plausible_count(usage.get(k)) for k in ("prompt_tokens", "completion_tokens"))
+        total = min(MAX_COUNT, sum(p or 0 for p in parts))
+    return total
 
 
 class ErrorKind:
@@ -58,6 +107,7 @@ class EngineError(Exception):
         raw_text: str | None = None,
         usage: dict[str, Any] | None = None,
         cost_usd: float | None = None,
+        quota: bool = False,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -66,6 +116,9 @@ class EngineError(Exception):
         self.raw_text = raw_text
         self.usage = usage or {}
         self.cost_usd = cost_usd
+        # a rate limit the provider says is a used-up quota (wait for `retry_after`'s reset),
+        # not a burst to retry through; only the engine sees the reply that can tell
+        self.quota = quota
 
     @property
     def fatal(self) -> bool:
@@ -101,11 +154,7 @@ class Extraction:
 
     @property
     def total_tokens(self) -> int:
-        u = self.usage
-        total = u.get("total_tokens")
-        if total is None:
-            total = int(u.get("prompt_tokens") or 0) + int(u.get("completion_tokens") or 0)
-        return int(total or 0)
+        return total_tokens(self.usage)
 
 
 @dataclass(frozen=True)
