@@ -254,7 +254,9 @@ def test_specimens_waiting_for_a_paced_slot_are_not_processing(tmp_path: Path, m
     assert all(-0.01 <= lag < 0.25 for lag in lags), lags
     assert 2 <= in_flight <= concurrency
     assert most <= concurrency
-    assert min(b - a for a, b in itertools.pairwise(arrivals)) >= 0.49
+    # starts are 0.5 s apart; the server notes arrivals from its own thread, late by up to a
+    # few tens of ms on a loaded machine (0.483 s seen with the suite beside other work)
+    assert min(b - a for a, b in itertools.pairwise(arrivals)) >= 0.45
     # the documented order still holds: queued, then processing, then the result
     for sid in {e.specimen_id for e in evs if e.specimen_id}:
         mine = [e.event_type for e in evs if e.specimen_id == sid]
