@@ -766,3 +766,24 @@ def test_a_sheet_rewritten_after_enqueue_is_not_sent_under_its_old_id(
     (bad,) = [e for e in events if e.event_type == EventType.SPECIMEN_FAILED]
     assert bad.data["error"]["kind"] == "image_changed" and bad.data["attempts"] == 0
     assert served == 3
+
+
+def test_file_names_that_are_not_utf8_run_distributed_too(
+    client: Any, tmp_path: Path, api_key: None
+) -> None:
+    """A sheet named b'sheet\\xff.jpg' is enqueued as the file system's bytes, found again by
+    the worker and written as `\\xff` in events and records (enqueue used to fail on it)."""
+    from reliability import make_fake_jpegs
+
+    images = make_fake_jpegs(tmp_path / "imgs", 3)
+    bad = os.fsdecode(os.fsencode(images) + b"/sheet\xff.jpg")
+    os.rename(images / "sheet_00001.jpg", bad)
+    with FakeApi() as api:
+        enqueue_run(client, api_config(images, tmp_path, api.base_url, run_id="u8"), "redis://x")
+        _serve(client, "u8")
+    events = _stream_events(client, "u8")
+    _check_exact(events, 3)
+    names = {e.data.get("image") for e in events if e.event_type == EventType.SPECIMEN_COMPLETED}
+    assert "sheet\\xff.jpg" in names
+    recs = [orjson.loads(v) for v in client.hvals(RedisRun(client, "u8").keys.results)]
+    assert "sheet\\xff.jpg" in {r["image"] for r in recs}

@@ -17,6 +17,7 @@ import orjson
 from herbdesk.distributed.keys import EVENTS_MAXLEN, RUNS_KEY, RunKeys
 from herbdesk.events.codec import BadLine, from_dict
 from herbdesk.events.types import Event, EventType, utc_now_iso
+from herbdesk.fsnames import json_safe
 from herbdesk.monitor.metrics import MetricsAccumulator
 from herbdesk.monitor.rules import Decision, Finished, RunRules, apply
 from herbdesk.monitor.validation import ValidationConfig
@@ -123,7 +124,7 @@ class RedisRun:
             utc_now_iso(),
             specimen_id,
             sequence,
-            dict(data or {}),
+            json_safe(dict(data or {})),  # a non-UTF-8 file name as \xNN, as in a local run
             dict(metrics) if metrics is not None else None,
         )
         obj = ev.to_dict()
@@ -160,7 +161,7 @@ class RedisRun:
         exactly one worker sees each count (the checkpoint fires once), or None if the specimen
         already had a record.
         """
-        raw = orjson.dumps({**record, "sequence": -1})
+        raw = orjson.dumps(json_safe({**record, "sequence": -1}))
         head, sep, tail = raw.partition(_SEQ_MARK)
         assert sep, "record must carry a sequence"
         k = self.keys

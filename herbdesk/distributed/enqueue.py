@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,7 +93,7 @@ def enqueue_run(
             sid = specimen_id_of(path)
         except OSError as exc:
             skipped.append(
-                (hashlib.sha256(str(path).encode()).hexdigest(), path, f"unreadable: {exc}")
+                (hashlib.sha256(os.fsencode(path)).hexdigest(), path, f"unreadable: {exc}")
             )
             continue
         if sid in seen:
@@ -131,7 +132,8 @@ def enqueue_run(
         )
     pipe = client.pipeline(transaction=False)
     for sid, path in todo:
-        pipe.xadd(run.keys.specimens, {"specimen_id": sid, "path": str(path)})
+        # the path as the file system's bytes: a name that is not UTF-8 reaches the worker intact
+        pipe.xadd(run.keys.specimens, {"specimen_id": sid, "path": os.fsencode(path)})
     pipe.sadd(RUNS_KEY, run_id)
     pipe.execute()
     if not todo:

@@ -319,7 +319,7 @@ class Worker:
         (settled here), or the run halted while the read blocked (left pending)."""
         run = ctx.run
         sid = fields[b"specimen_id"].decode()
-        item = SpecimenInput(path=Path(fields[b"path"].decode()), specimen_id=sid)
+        item = SpecimenInput(path=Path(os.fsdecode(fields[b"path"])), specimen_id=sid)
         if run.r.hexists(run.keys.results, sid):
             self._settle_recorded(ctx, item, entry_id)
             return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import os
 import queue
 import random
 import threading
@@ -274,7 +275,7 @@ class Pipeline:
             try:
                 sid = specimen_id_of(path)
             except OSError as exc:
-                sid = hashlib.sha256(str(path).encode()).hexdigest()
+                sid = hashlib.sha256(os.fsencode(path)).hexdigest()
                 self.bus.emit(
                     EventType.SPECIMEN_SKIPPED,
                     specimen_id=sid,
@@ -293,7 +294,7 @@ class Pipeline:
                 # original's id it showed as the original skipped, and was never counted.
                 self.bus.emit(
                     EventType.SPECIMEN_SKIPPED,
-                    specimen_id=hashlib.sha256(str(path).encode()).hexdigest(),
+                    specimen_id=hashlib.sha256(os.fsencode(path)).hexdigest(),
                     data={
                         "image": path.name,
                         "path": str(path),
