@@ -150,8 +150,17 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_tail_parser(sub)
 
-    s = sub.add_parser("summary", help="print what a run did, from its events.jsonl or run dir")
-    s.add_argument("path", type=Path)
+    s = sub.add_parser(
+        "summary",
+        help="print what a run did, from its events.jsonl or run dir",
+        description="Print what a run did: status, counts, record quality, cost, the writer.",
+    )
+    s.add_argument(
+        "path",
+        type=Path,
+        help="a run directory, its events.jsonl, a raw.jsonl (also the original scripts'), "
+        "or a runs folder (lists the runs inside)",
+    )
     s.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
@@ -166,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         # `open PATH` and `app …` go straight to the app's own argument parser
         return _launch_app(argv[1:] if argv else [], f"herbdesk {argv[0] if argv else 'app'}")
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the subcommand's parser: its own usage, not the top level's
+        _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.smoke_test:  # `--smoke-test` after another option
         if args.command is not None:
             parser.error("--smoke-test takes no command")
@@ -189,6 +200,14 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_summary(args.path, as_json=args.json)
     parser.print_help()
     return EXIT_USAGE
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str | None) -> argparse.ArgumentParser:
+    for action in parser._actions:  # argparse keeps subparsers only here
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            sub: argparse.ArgumentParser = action.choices[name]
+            return sub
+    return parser
 
 
 def _launch_app(argv: list[str], prog: str = "herbdesk app") -> int:

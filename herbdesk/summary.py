@@ -37,6 +37,21 @@ def resolve_log(path: Path) -> Path:
     return path
 
 
+def runs_in(folder: Path) -> list[Path]:
+    """The run directories directly inside a runs folder, newest (last written) first."""
+    if not folder.is_dir() or (folder / "events.jsonl").exists() or (folder / "raw.jsonl").exists():
+        return []
+    runs = [p.parent for p in folder.glob("*/events.jsonl")]
+
+    def written(p: Path) -> float:
+        try:
+            return (p / "events.jsonl").stat().st_mtime
+        except OSError:
+            return 0.0
+
+    return sorted(runs, key=written, reverse=True)
+
+
 def load_state(path: Path) -> tuple[RunState, ReadStats]:
     """Fold a whole log into a RunState (bad lines counted, not fatal)."""
     log = resolve_log(path)
@@ -69,18 +84,27 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
     log = resolve_log(path)
     if not log.exists():
         print(f"herbdesk: error: no event log at {clean_text(log)}", file=sys.stderr)
-        runs = sorted(p.parent.name for p in path.glob("*/events.jsonl")) if path.is_dir() else []
-        if runs:  # a runs folder: name the runs inside it
-            shown = clean_text(", ".join(runs[-5:]))
-            print(f"  {clean_text(path)} holds {len(runs)} run(s), e.g. {shown}", file=sys.stderr)
+        runs = runs_in(path)
+        if runs:  # a runs folder: name the runs inside it, newest first
+            shown = clean_text(", ".join(p.name for p in runs[:5]))
+            print(
+                f"  {clean_text(path)} holds {len(runs)} run(s), newest: {shown}", file=sys.stderr
+            )
         return 2
     if (reason := not_regular_reason(log)) is not None:  # a FIFO would block, /dev/zero spin
         print(f"herbdesk: error: {clean_text(reason)}", file=sys.stderr)
         return 2
     try:
-        state, _ = load_state(path)
+        state, stats = load_state(path)
     except OSError as exc:  # a directory or FIFO named like a log, or unreadable
         print(f"herbdesk: error: cannot read {clean_text(log)}: {clean_text(exc)}", file=sys.stderr)
+        return 2
+    if stats.events == 0 and stats.bad_lines > 0:  # an image, a CSV: not a log at all
+        print(
+            f"herbdesk: error: {clean_text(log)} is not a herbdesk event log or raw.jsonl "
+            f"(none of its {stats.lines:,} lines is an event or a record)",
+            file=sys.stderr,
+        )
         return 2
     summary = state.summary()
     # Silence is measured by the log's modification time on this machine, not by event

@@ -272,3 +272,41 @@ def test_limit_and_config_file(tmp_path: Path, many_images) -> None:
     bad.write_text("[run\n")
     r = _herbdesk("run", str(images), "--config", str(bad))
     assert r.returncode == 2 and "cannot read config" in r.stderr
+
+
+def test_a_bad_flag_shows_the_subcommands_usage(tmp_path: Path) -> None:
+    """`run --bogus` printed the top-level usage; the subcommand's own is what helps."""
+    for command in ("run", "summary", "tail"):
+        r = _herbdesk(command, "--bogus", str(tmp_path))
+        assert r.returncode == 2
+        assert f"usage: herbdesk {command}" in r.stderr, r.stderr
+        assert "unrecognized arguments: --bogus" in r.stderr
+
+
+def test_summary_of_a_file_that_is_no_log_says_so(tmp_path: Path) -> None:
+    """`summary some.jpg` reported "557 bad lines … may have died" with exit 0."""
+    jpg = tmp_path / "sheet.jpg"
+    jpg.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40)
+    r = _herbdesk("summary", str(jpg))
+    assert r.returncode == 2
+    assert "is not a herbdesk event log or raw.jsonl" in r.stderr
+    assert "may have died" not in r.stdout + r.stderr
+
+
+def test_subcommand_help_describes_its_argument() -> None:
+    s = _herbdesk("summary", "--help")
+    assert "a run directory, its events.jsonl, a raw.jsonl" in s.stdout
+    o = _herbdesk("open", "--help")
+    a = _herbdesk("app", "--help")
+    assert "Open a past or running run" in o.stdout and o.stdout != a.stdout
+
+
+def test_summary_of_a_runs_folder_names_its_newest_runs(tmp_path: Path) -> None:
+    for i, name in enumerate(("run-a", "run-b")):
+        (tmp_path / name).mkdir()
+        log = tmp_path / name / "events.jsonl"
+        log.write_text("", encoding="utf-8")
+        os.utime(log, (1_000_000 + i, 1_000_000 + i))
+    r = _herbdesk("summary", str(tmp_path))
+    assert r.returncode == 2
+    assert "holds 2 run(s), newest: run-b, run-a" in r.stderr

@@ -365,3 +365,21 @@ def test_sigterm_stops_the_app_gracefully(tmp_path: Path, sample_dir: Path) -> N
     state, _ = load_state(run_dir)
     assert state.status == "cancelled"  # the terminal event was written
     assert len(raw_records(run_dir)) == state.processed < 5
+
+
+def test_opening_a_runs_folder_opens_one_of_its_runs(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """`open RUNS_FOLDER` said "no event log"; now it picks from the runs inside (newest
+    first; offscreen, where nobody can answer the dialog, the newest)."""
+    import shutil
+
+    fixtures = Path(__file__).parent / "fixtures"
+    for i, name in enumerate(("run-old", "run-new")):
+        (tmp_path / name).mkdir()
+        log = tmp_path / name / "events.jsonl"
+        shutil.copy(fixtures / "legacy_events.jsonl", log)
+        os.utime(log, (1_000_000 + i, 1_000_000 + i))
+    assert window.open_path(tmp_path)
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
+    assert window.document.run_dir == tmp_path / "run-new"

@@ -16,8 +16,21 @@ if TYPE_CHECKING:  # Qt is imported late: `--screenshot` may set the platform fi
 
 
 def _parse(argv: list[str], prog: str = "herbdesk app") -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=prog, description="The herbdesk desktop app.")
-    p.add_argument("path", nargs="?", type=Path, help="a run directory or events.jsonl to open")
+    opening = prog.endswith("open")
+    description = (
+        "Open a past or running run in the desktop app: a run directory, its events.jsonl, "
+        "a raw.jsonl alone (also the original extraction scripts'), or a runs folder (pick one "
+        "of its runs). `--screenshot` renders the window offscreen and exits."
+        if opening
+        else "The herbdesk desktop app: set up and start a run, or open, tail and replay one."
+    )
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="a run directory, events.jsonl, raw.jsonl or runs folder to open",
+    )
     p.add_argument("--images", type=Path, help="preselect this image folder")
     p.add_argument("--sample", action="store_true", help="preselect the bundled sample sheets")
     p.add_argument("--engine", choices=["ocr", "openrouter"], help="preselect the engine")
@@ -86,6 +99,30 @@ def apply_arguments(win: MainWindow, args: argparse.Namespace) -> None:
         win.setup.set_for_session("out_dir", str(args.out))
 
 
+# Qt and library messages that tell a user nothing they can act on (the offscreen platform's
+# missing window-manager hint; watchdog's note that an emitter it stopped is stopped)
+NOISE = ("propagateSizeHints",)
+
+
+def _quiet_library_noise() -> None:
+    import logging
+
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    previous = None
+
+    def handler(kind: QtMsgType, context: object, message: str) -> None:
+        if any(n in message for n in NOISE):
+            return
+        if previous is not None:
+            previous(kind, context, message)
+        else:
+            print(message, file=sys.stderr)
+
+    previous = qInstallMessageHandler(handler)
+    logging.getLogger("watchdog").setLevel(logging.ERROR)
+
+
 def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
     args = _parse(argv, prog)
     if args.screenshot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
@@ -95,6 +132,8 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
 
     from herbdesk.ui.icons import app_icon
     from herbdesk.ui.mainwindow import MainWindow, drop_source_cache
+
+    _quiet_library_noise()
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
@@ -109,6 +148,7 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
             QSettings.Format.IniFormat,
         )
     win = MainWindow(settings)
+    win.non_interactive = bool(args.screenshot)
     apply_arguments(win, args)
     w, _, h = args.size.partition("x")
     size = QSize(int(w), int(h))

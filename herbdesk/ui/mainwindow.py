@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self.table = SpecimenTableView(self.document)
         self.table_model: SpecimenTableModel = self.table.model
         self._detail_row: int | None = None
+        self.non_interactive = False  # a scripted screenshot: never ask the user anything
         self.detail = SpecimenDetail()
         self.table.specimen_selected.connect(self._user_selected)
         self._follow_latest = True  # the detail shows the newest result until a row is picked
@@ -325,6 +326,27 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(Path(path))
 
+    def _pick_run(self, path: Path) -> Path | None:
+        """A runs folder asks which of its runs to open (newest first); other paths as given.
+        None: the user cancelled. Without a user to ask (a scripted screenshot), the newest."""
+        from herbdesk.summary import runs_in
+
+        runs = runs_in(path)
+        if not runs:
+            return path
+        from PySide6.QtGui import QGuiApplication
+        from PySide6.QtWidgets import QInputDialog
+
+        # offscreen, nobody could answer a dialog (a scripted render, a test)
+        if self.non_interactive or QGuiApplication.platformName() == "offscreen":
+            self.statusBar().showMessage(f"{path} holds {len(runs)} runs: opened the newest")
+            return runs[0]
+        names = [r.name for r in runs]
+        name, ok = QInputDialog.getItem(
+            self, "Open a run", f"{path} holds {len(runs)} runs (newest first):", names, 0, False
+        )
+        return runs[names.index(name)] if ok and name in names else None
+
     def open_path(self, path: Path) -> bool:
         """Open a run directory, events.jsonl or raw.jsonl; loads in the background.
 
@@ -337,6 +359,10 @@ class MainWindow(QMainWindow):
         from herbdesk.summary import resolve_log
 
         path = Path(path)
+        picked = self._pick_run(path)
+        if picked is None:
+            return False
+        path = picked
         log = resolve_log(path)
         reason = not_regular_reason(log)  # a FIFO or a device: never read, it would not end
         if reason is not None or not log.is_file():

@@ -85,7 +85,10 @@ class TailSource(QObject):
         if status.change:
             text += f" ({status.change})"
         if status.message:
-            text += f": {status.message}"
+            # the follower's messages often say the state already ("following /x/events.jsonl")
+            first = status.message.split(" ", 1)[0].lower()
+            said = first == str(status.state).lower() or first == text.split(" ", 1)[0].lower()
+            text = status.message if said else f"{text}: {status.message}"
         self.status_changed.emit(text)
 
     @property
