@@ -398,3 +398,37 @@ def test_a_quota_still_used_up_after_its_resets_stops_the_run(
     assert again.status == "completed", again.message
     done = [e for e in events_of(p.run_dir) if e.event_type == EventType.SPECIMEN_COMPLETED]
     assert len({e.specimen_id for e in done}) == 4
+
+
+def test_a_reply_to_a_request_sent_before_a_quota_pause_does_not_reset_the_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slow reply to an early request says nothing about the quota after a pause began: it
+    must not restart the count of pauses in a row (seen under load: a third pause where the
+    run should have stopped after two)."""
+    monkeypatch.setattr(limits, "MAX_QUOTA_PAUSES", 2)
+    clock = [1_000_000.0]
+
+    class Sink:
+        def emit(self, event_type: str, **kw: object) -> None:
+            pass
+
+    stopped: list[str] = []
+    lim = limits.RequestLimits(
+        None, lambda s: True, Sink(), wall_clock=lambda: clock[0], give_up=stopped.append
+    )
+    used_up = EngineError(ErrorKind.RATE_LIMITED, "used up", retry_after=1.0, quota=True)
+    early = lim.epoch  # a request goes out
+    assert lim.quota_exhausted(used_up)  # pause 1 begins meanwhile
+    lim.answered(early)  # the early request's reply: not evidence the quota is back
+    clock[0] += 3600
+    assert lim.quota_exhausted(used_up)  # pause 2
+    clock[0] += 3600
+    assert lim.quota_exhausted(used_up) and lim.gave_up and stopped  # the third: stop
+    lim2 = limits.RequestLimits(None, lambda s: True, Sink(), wall_clock=lambda: clock[0])
+    assert lim2.quota_exhausted(used_up)
+    lim2.answered(lim2.epoch)  # sent after the pause began, answered: the quota is back
+    for _ in range(2):
+        clock[0] += 3600
+        assert lim2.quota_exhausted(used_up)
+    assert not lim2.gave_up

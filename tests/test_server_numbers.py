@@ -91,7 +91,7 @@ def test_an_exception_escaping_the_run_still_ends_the_log(
         def broken() -> tuple[str, str]:
             raise TypeError("Integer exceeds 64-bit range")
 
-        monkeypatch.setattr(p.quality, "verdict", broken)
+        monkeypatch.setattr(p.rules, "verdict", broken)
         outcome = p.run()
     assert (outcome.status, outcome.reason) == ("failed", "internal_error")
     assert "Integer exceeds 64-bit range" in outcome.message

@@ -111,12 +111,16 @@ class RequestLimits:
         self._lock = threading.Lock()
         self._until = 0.0  # wall-clock time the quota resets (0: not exhausted)
         self._pauses = 0  # quota pauses since a request was last answered
+        self.epoch = 0  # counts quota pauses: a request sent before one says nothing after it
         self.gave_up = False
 
-    def answered(self) -> None:
-        """A request was answered: the quota, if it was used up, is back."""
+    def answered(self, sent_in: int | None = None) -> None:
+        """A request sent in `sent_in` (the epoch when it went out) was answered: the quota,
+        if it was used up, is back, unless a pause began after that request went out (a slow
+        reply to an early request does not mean the quota came back)."""
         with self._lock:
-            self._pauses = 0
+            if sent_in is None or sent_in == self.epoch:
+                self._pauses = 0
 
     def before_request(self) -> bool:
         """Wait for a quota reset and the next paced slot; False if the run was stopped."""
@@ -165,6 +169,7 @@ class RequestLimits:
             announce = self._until <= now and not self.gave_up
             if announce:
                 self._pauses += 1
+                self.epoch += 1
                 stop = self._pauses > MAX_QUOTA_PAUSES
                 self.gave_up = stop
                 self._until = 0.0 if stop else now + seconds_until_reset(err, now)

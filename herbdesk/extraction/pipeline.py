@@ -604,11 +604,12 @@ def extract_with_retries(
                 return _stopped(item, error, attempts, emitter)
             on_start = None
         attempts += 1
+        sent_in = limits.epoch if limits is not None else 0
         try:
             result = engine.extract(item)
             error = None
             if limits is not None:
-                limits.answered()
+                limits.answered(sent_in)
             break
         except EngineError as exc:
             error = exc
