@@ -150,7 +150,7 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
     from herbdesk.distributed.enqueue import enqueue_run
     from herbdesk.extraction import runfiles
     from herbdesk.extraction.engines import available_engines
-    from herbdesk.extraction.images import scan_images
+    from herbdesk.extraction.images import has_images
 
     if args.resume is not None:
         return _err(
@@ -162,7 +162,7 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
         return int(exc.code or EXIT_USAGE)
     if config.engine.engine not in available_engines():
         return _err(f"unknown engine {config.engine.engine!r}", EXIT_USAGE)
-    if not scan_images(config.inputs):
+    if not has_images(config.inputs):
         return _err("no images found under " + ", ".join(map(str, config.inputs)), EXIT_USAGE)
     try:
         client = _client(args.broker)
