@@ -60,8 +60,8 @@ def build_manifest(
     }
 
 
-# Entries go to the broker in batches (one round trip each): a batch is sent at this size, or
-# sooner once its first entry has waited FLUSH_S (the first workers start on the first one).
+# Entries go to the broker in batches (one round trip each) of up to BATCH entries, sent
+# sooner once the batch's first entry has waited FLUSH_S.
 BATCH = 64
 FLUSH_S = 0.25
 
@@ -173,7 +173,10 @@ class Enqueuer:
             if not batch:
                 first_at = time.monotonic()
             batch.append(found)
-            if len(batch) >= BATCH or time.monotonic() - first_at >= FLUSH_S:
+            # batches double from one entry up to BATCH: the first go out at once, so workers
+            # have work even while a slow read holds the next entries back
+            limit = min(BATCH, max(1, self.queued))
+            if len(batch) >= limit or time.monotonic() - first_at >= FLUSH_S:
                 self._add(batch)
                 batch = []
                 if run.stop_decision() is not None:

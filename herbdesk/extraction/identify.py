@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,10 +23,12 @@ from herbdesk.extraction.imageindex import ImageIndex
 from herbdesk.extraction.images import FileStamp, ImageList, read_stamped, stamp_of
 
 # Read-ahead of a local run: identified specimens waiting for a worker, with their bytes.
-# Workers start once it is full (or everything is identified), so they never wait on a read
-# the identifier could have done already; the byte budget bounds memory for big scans.
+# Workers start once it is full, everything is identified, or READY_S after the first image
+# was queued (slow reads, a network share), whichever comes first; the byte budget bounds
+# memory for big scans.
 READ_AHEAD = 16
 READ_AHEAD_BYTES = 256 << 20
+READY_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ class SpecimenFeed:
         self._bounded = 0
         self._bytes = 0
         self._closed = False
+        self._first_at = 0.0
         self._cond = threading.Condition()
         self.ready = threading.Event()  # set once workers should start
 
@@ -143,6 +147,8 @@ class SpecimenFeed:
                 if self._should_stop():
                     return False
                 self._cond.wait(0.2)
+            if not self._first_at:
+                self._first_at = time.monotonic()
             self._q.append((found, not unbounded))
             if not unbounded:
                 self._bounded += 1
@@ -171,6 +177,8 @@ class SpecimenFeed:
             return found
 
     def wait_ready(self) -> None:
-        while not self.ready.wait(0.2):
+        while not self.ready.wait(0.05):
             if self._should_stop():
+                return
+            if self._first_at and time.monotonic() - self._first_at >= READY_S:
                 return
