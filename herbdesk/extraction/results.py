@@ -156,6 +156,7 @@ _HEAD = re.compile(
     )
 )
 # A successful record's last keys: a line torn mid-write (a crash) does not end so
+_BLOCK = 8 << 20
 _OK_TAIL = re.compile(rb',"attempts":\d+,"processing_time_ms":[-+.\deE]+,"error":null\}\r?\n?$')
 
 
@@ -173,22 +174,37 @@ def resume_point(raw_path: Path) -> tuple[set[str], int]:
     if not raw_path.exists():
         return done, last
     head, ok_tail = _HEAD.match, _OK_TAIL.search
-    with open(raw_path, "rb", buffering=1 << 20) as fh:
-        for line in fh:
-            m = head(line)
-            if m is not None and m[3] == b"true" and ok_tail(line, len(line) - 160):
-                done.add(m[1].decode())
-                if m[2] != b"null" and (number := int(m[2])) > last:
-                    last = number
-                continue
-            rec = parse_whole_record(line)
-            if rec is None:
-                continue
-            if rec.get("success") and rec.get("specimen_id"):
-                done.add(str(rec["specimen_id"]))
-            seq = rec.get("sequence")
-            if type(seq) is int and seq > last:
-                last = seq
+    carry = b""
+    with open(raw_path, "rb") as fh:
+        while True:
+            chunk = fh.read(_BLOCK)
+            block = carry + chunk if carry else chunk
+            if not block:
+                break
+            # whole lines only, located in the block (no copy of each line): the next read
+            # continues the last, partial one; at the end of the file it is a line too
+            stop = len(block) if not chunk else block.rfind(b"\n") + 1
+            pos = 0
+            while pos < stop:
+                nl = block.find(b"\n", pos, stop)
+                end = stop if nl < 0 else nl + 1
+                m = head(block, pos, end)
+                if m is not None and m[3] == b"true" and ok_tail(block, max(pos, end - 160), end):
+                    done.add(m[1].decode())
+                    if m[2] != b"null" and (number := int(m[2])) > last:
+                        last = number
+                else:
+                    rec = parse_whole_record(block[pos:end])
+                    if rec is not None:
+                        if rec.get("success") and rec.get("specimen_id"):
+                            done.add(str(rec["specimen_id"]))
+                        seq = rec.get("sequence")
+                        if type(seq) is int and seq > last:
+                            last = seq
+                pos = end
+            carry = block[stop:]
+            if not chunk:
+                break
     return done, last
 
 
