@@ -387,7 +387,7 @@ def _pace(value: Any) -> float | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from herbdesk.extraction.engines import available_engines
-    from herbdesk.extraction.images import scan_images
+    from herbdesk.extraction.images import has_images
     from herbdesk.extraction.pipeline import Pipeline
     from herbdesk.monitor.alerts import build_alerts
     from herbdesk.progress import TerminalProgress
@@ -400,7 +400,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _usage_error(
             f"unknown engine {config.engine.engine!r}; available: {', '.join(available_engines())}"
         )
-    if not scan_images(config.inputs):
+    if not has_images(config.inputs):
         return _usage_error(
             "no images found (looked for jpg, jpeg, png, tif, tiff under "
             + ", ".join(map(str, config.inputs))

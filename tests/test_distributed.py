@@ -787,3 +787,46 @@ def test_file_names_that_are_not_utf8_run_distributed_too(
     assert "sheet\\xff.jpg" in names
     recs = [orjson.loads(v) for v in client.hvals(RedisRun(client, "u8").keys.results)]
     assert "sheet\\xff.jpg" in {r["image"] for r in recs}
+
+
+def test_workers_start_on_the_first_entries_while_the_enqueuer_still_identifies(
+    client: Any, many_images: Any, tmp_path: Path, api_key: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last image's identification waits until a worker has finished a specimen: with
+    every image hashed before the first entry (as before) it waited in vain. Meanwhile the
+    worker drains the stream and must not end the run: it completes only once the enqueuer
+    has said how many specimens there are."""
+    import threading
+
+    from herbdesk.distributed.enqueue import Enqueuer
+    from herbdesk.extraction import identify
+    from herbdesk.extraction.images import read_stamped
+
+    imgs = many_images(8)
+    last = "sheet_0007.jpg"
+    seen_finish: list[bool] = []
+
+    def slow_read(path: Path) -> Any:
+        if Path(path).name == last:
+            deadline = time.monotonic() + 30  # a guard against a hang, not a timing assertion
+            while time.monotonic() < deadline:
+                types = {e.event_type for e in _stream_events(client, "st")}
+                if EventType.SPECIMEN_COMPLETED in types:
+                    seen_finish.append(EventType.EXTRACTION_COMPLETED not in types)
+                    break
+                time.sleep(0.05)
+        return read_stamped(path)
+
+    monkeypatch.setattr(identify, "read_stamped", slow_read)
+    with FakeApi() as api:
+        enq = Enqueuer(client, api_config(imgs, tmp_path, api.base_url, run_id="st"), "redis://x")
+        started = enq.start()
+        assert started.total == 8  # the scan's count, before anything is read
+        streaming = threading.Thread(target=enq.stream)
+        streaming.start()
+        _serve(client, "st")
+        streaming.join(30)
+    assert seen_finish == [True]  # a specimen finished while the last image was unread
+    events = _stream_events(client, "st")
+    _check_exact(events, 8)
+    assert events[-1].event_type == EventType.EXTRACTION_COMPLETED

@@ -205,7 +205,10 @@ class RedisRun:
     def metrics(self) -> MetricsAccumulator:
         """The run's counters as a MetricsAccumulator (for snapshots in events)."""
         st = {k.decode(): v.decode() for k, v in self.r.hgetall(self.keys.stats).items()}
-        m = MetricsAccumulator(total=int(self.manifest.get("total") or 0))
+        total = self.enqueued_total()
+        m = MetricsAccumulator(
+            total=int(self.manifest.get("total") or 0) if total is None else total
+        )
         m.processed = int(st.get("processed", 0))
         m.success_count = int(st.get("success_count", 0))
         m.failed_count = int(st.get("failed_count", 0))
@@ -336,10 +339,20 @@ class RedisRun:
     def validation_config(self) -> ValidationConfig:
         return ValidationConfig(**(self.manifest.get("validation") or {}))
 
+    def enqueued_total(self) -> int | None:
+        """How many specimens the run has, once enqueueing has finished (None before). A run
+        enqueued all at once (no `streamed` in its manifest) has them all from the start."""
+        if not self.manifest.get("streamed"):
+            return int(self.manifest.get("total") or 0)
+        raw = self.r.get(self.keys.enqueued)
+        return int(raw) if raw is not None else None
+
     def maybe_complete(self) -> bool:
         """End the run as completed once every queued specimen has a record and has been
         judged by the rules (the verdict needs them all)."""
-        total = int(self.manifest.get("total") or 0)
+        total = self.enqueued_total()
+        if total is None:
+            return False  # still enqueueing: more specimens are coming
         done = int(self.r.hlen(self.keys.results))
         if done >= total and self.rules_folded() >= total and not self.r.exists(self.keys.control):
             return self.end("completed", None, "run completed")

@@ -11,6 +11,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -147,10 +148,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_run_broker(args: argparse.Namespace) -> int:
     from herbdesk.cli import build_run_config
-    from herbdesk.distributed.enqueue import enqueue_run
+    from herbdesk.distributed.enqueue import Enqueuer
     from herbdesk.extraction import runfiles
     from herbdesk.extraction.engines import available_engines
-    from herbdesk.extraction.images import scan_images
+    from herbdesk.extraction.images import has_images
 
     if args.resume is not None:
         return _err(
@@ -162,7 +163,7 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
         return int(exc.code or EXIT_USAGE)
     if config.engine.engine not in available_engines():
         return _err(f"unknown engine {config.engine.engine!r}", EXIT_USAGE)
-    if not scan_images(config.inputs):
+    if not has_images(config.inputs):
         return _err("no images found under " + ", ".join(map(str, config.inputs)), EXIT_USAGE)
     try:
         client = _client(args.broker)
@@ -171,30 +172,76 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
     except ConnectionError as exc:
         return _err(str(exc), EXIT_PREFLIGHT)
     try:
-        enq = enqueue_run(client, config, args.broker, args.api_key_env)
+        enq = Enqueuer(client, config, args.broker, args.api_key_env)
+        started = enq.start()  # a taken run id or a bad gold file: an error here, exit 2
     except (FileExistsError, ValueError) as exc:
         return _err(str(exc), EXIT_USAGE)
-    run_dir = Path(config.out_dir) / enq.run_id
+    run_dir = Path(config.out_dir) / started.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    target = f"{redact_url(args.broker).rstrip('/')}/{enq.run_id}"
+    target = f"{redact_url(args.broker).rstrip('/')}/{started.run_id}"
     print(
-        f"herbdesk: enqueued {enq.total} specimens as {enq.run_id}; follow with "
-        f"`herbdesk tail {target}`",
+        f"herbdesk: enqueueing {started.total} images as {started.run_id} (workers start on "
+        f"the first ones at once); follow with `herbdesk tail {target}`",
         file=sys.stderr,
     )
     if args.detach:
-        m = enq.manifest
+        m = started.manifest
         runfiles.write_run_json(
             run_dir,
             {
-                "run_id": enq.run_id,
+                "run_id": started.run_id,
                 "status": "enqueued",
                 "distributed": True,
                 **{k: m[k] for k in ("broker", "total", "started_at", "config")},
             },
         )
+        return _stream_detached(enq, args.broker, run_dir)
+    streaming = threading.Thread(
+        target=_stream, args=(enq, None), name="herbdesk-enqueue", daemon=True
+    )
+    streaming.start()
+    return follow_run(args.broker, started.run_id, run_dir, quiet=args.quiet)
+
+
+ENQUEUE_LOG = "enqueue.log"
+
+
+def _stream(enq: Any, log_path: Path | None) -> None:
+    """Enqueue the rest; a failure (the broker lost) is said, on stderr or in the log file."""
+    try:
+        n = enq.stream()
+        if log_path is not None:
+            log_path.write_text(f"enqueued {n} specimens\n", encoding="utf-8")
+    except Exception as exc:
+        msg = f"herbdesk: enqueueing stopped after {enq.queued} specimens: {exc}"
+        if log_path is None:
+            print(msg, file=sys.stderr)
+        else:
+            log_path.write_text(msg + "\n", encoding="utf-8")
+
+
+def _stream_detached(enq: Any, broker_url: str, run_dir: Path) -> int:
+    """`--detach`: the rest is enqueued by a child process of its own session, so this
+    command returns while enqueueing is under way (how it ended: run_dir/enqueue.log).
+    Where there is no fork (Windows) everything is enqueued before returning."""
+    if not hasattr(os, "fork"):
+        _stream(enq, run_dir / ENQUEUE_LOG)
         return EXIT_OK
-    return follow_run(args.broker, enq.run_id, run_dir, quiet=args.quiet)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork():
+        return EXIT_OK
+    code = 1
+    try:  # the child: no terminal, no shared connection with the parent
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        enq.rebind(_client(broker_url))
+        _stream(enq, run_dir / ENQUEUE_LOG)
+        code = 0
+    finally:
+        os._exit(code)
 
 
 def follow_run(broker_url: str, run_id: str, run_dir: Path, *, quiet: bool = False) -> int:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,7 +15,8 @@ from herbdesk.distributed.broker import RedisRun
 from herbdesk.distributed.keys import GROUP, RUNS_KEY, redact_url
 from herbdesk.events.types import EventType, utc_now_iso
 from herbdesk.extraction import runfiles
-from herbdesk.extraction.images import scan_images, specimen_id_of
+from herbdesk.extraction.identify import Found, Identifier, gold_first
+from herbdesk.extraction.images import scan_images
 from herbdesk.extraction.pipeline import RunConfig
 from herbdesk.monitor.rules import RunRules
 from herbdesk.quality.judge import RecordJudge
@@ -61,81 +61,156 @@ def build_manifest(
     }
 
 
+# Entries go to the broker in batches (one round trip each) of up to BATCH entries, sent
+# sooner once the batch's first entry has waited FLUSH_S.
+BATCH = 64
+FLUSH_S = 0.25
+
+
+class Enqueuer:
+    """A run put on the broker in two steps: `start` (manifest, consumer group, known-answer
+    sheets, `extraction.started`: workers may begin), then `stream` (every other image
+    identified and added while workers already process the first ones). Identification is
+    the local run's (herbdesk/extraction/identify.py): same order, duplicates and unreadable
+    rows; the enqueuer reads each image to hash it, the worker reads it again to send it and
+    checks the hash (the two may be on different machines)."""
+
+    def __init__(
+        self,
+        client: Any,
+        config: RunConfig,
+        broker_url: str,
+        api_key_env: str = "OPENROUTER_API_KEY",
+    ) -> None:
+        config.validation.validate()
+        # loaded here too, so a bad gold file or checklist is a usage error before anything is
+        # enqueued; workers read them at these absolute paths
+        q = config.quality
+        quality = replace(
+            q,
+            gold_path=q.gold_path.absolute() if q.gold_path else None,
+            checklist_path=q.checklist_path.absolute() if q.checklist_path else None,
+        )
+        self.config = replace(config, quality=quality)
+        self.judge = RecordJudge.from_settings(quality, config.engine.prompt_text)
+        self.client = client
+        self.broker_url, self.api_key_env = broker_url, api_key_env
+        self.run_id = config.run_id or runfiles.new_run_id()
+        self.images = scan_images(config.inputs, limit=config.limit)
+        self.identifier = Identifier()
+        self.queued = 0
+        self._order = gold_first(self.images, self.judge.is_gold_image)
+        self._gold: list[Found] = []
+        self._run: RedisRun | None = None
+
+    def start(self) -> EnqueuedRun:
+        """Raises FileExistsError if the run id is taken on the broker."""
+        config, client = self.config, self.client
+        manifest = build_manifest(
+            config, self.run_id, len(self.images), self.broker_url, self.api_key_env
+        )
+        manifest["streamed"] = True  # "total" is the scan's; `enqueued` says how many were
+        run = self._run = RedisRun(client, self.run_id)
+        if not client.set(run.keys.manifest, orjson.dumps(manifest), nx=True):
+            raise FileExistsError(f"run {self.run_id} already exists on the broker")
+        run._manifest = manifest
+        client.xgroup_create(run.keys.specimens, GROUP, id="0", mkstream=True)
+        # known-answer sheets are identified first: the gold judgement waits for all of them
+        rules = RunRules(config.validation)
+        if self.judge.gold is not None:
+            for path, gold in self._order:
+                found = self.identifier.identify(path.absolute(), gold)
+                self._gold.append(found)
+                rules.quality.gold_expected += found.skip is None and gold
+                if not gold:
+                    break  # the first other image: it goes out first in `stream`
+        client.set(run.keys.rules, orjson.dumps(rules.to_state()))
+        run.emit(
+            EventType.EXTRACTION_STARTED,
+            data={
+                "total": len(self.images),
+                "resumed": False,
+                "herbdesk_version": __version__,
+                "config": config.public_dict(),
+                "broker": manifest["broker"],
+            },
+        )
+        client.sadd(RUNS_KEY, self.run_id)
+        return EnqueuedRun(self.run_id, len(self.images), manifest)
+
+    def rebind(self, client: Any) -> None:
+        """Use another connection (a forked child must not share its parent's)."""
+        assert self._run is not None
+        manifest = self._run.manifest
+        self.client = client
+        self._run = RedisRun(client, self.run_id)
+        self._run._manifest = manifest
+
+    def _found(self) -> Iterator[Found]:
+        yield from self._gold
+        for path, gold in self._order:
+            yield self.identifier.identify(path.absolute(), gold)
+
+    def stream(self) -> int:
+        """Identify and add the rest; returns how many specimens were enqueued. Stops early
+        if the run is halted or cancelled meanwhile."""
+        run = self._run
+        assert run is not None, "start() first"
+        batch: list[Found] = []
+        first_at = 0.0
+        for found in self._found():
+            if found.skip is not None:
+                run.emit(
+                    EventType.SPECIMEN_SKIPPED,
+                    specimen_id=found.specimen_id,
+                    data=found.skipped_data(),
+                )
+                continue
+            run.emit(
+                EventType.SPECIMEN_QUEUED,
+                specimen_id=found.specimen_id,
+                data={"image": found.path.name, "path": str(found.path)},
+            )
+            if not batch:
+                first_at = time.monotonic()
+            batch.append(found)
+            # batches double from one entry up to BATCH: the first go out at once, so workers
+            # have work even while a slow read holds the next entries back
+            limit = min(BATCH, max(1, self.queued))
+            if len(batch) >= limit or time.monotonic() - first_at >= FLUSH_S:
+                self._add(batch)
+                batch = []
+                if run.stop_decision() is not None:
+                    break
+        self._add(batch)
+        # from now on the run can complete: every specimen it will have is on the stream
+        self.client.set(run.keys.enqueued, self.queued)
+        if not self.queued:
+            run.end("completed", None, "run completed")
+        else:
+            run.maybe_complete()  # the workers may have finished before the count was set
+        return self.queued
+
+    def _add(self, batch: list[Found]) -> None:
+        if not batch:
+            return
+        assert self._run is not None
+        pipe = self.client.pipeline(transaction=False)
+        for f in batch:
+            # the path as the file system's bytes: a name that is not UTF-8 reaches the worker
+            path = os.fsencode(f.path)
+            pipe.xadd(self._run.keys.specimens, {"specimen_id": f.specimen_id, "path": path})
+        pipe.execute()
+        self.queued += len(batch)
+
+
 def enqueue_run(
     client: Any, config: RunConfig, broker_url: str, api_key_env: str = "OPENROUTER_API_KEY"
 ) -> EnqueuedRun:
-    """Enqueue every readable, distinct image of the config; raises FileExistsError if the run
-    id is taken. Image paths are made absolute: workers must reach them at the same path (one
-    machine, or a shared mount)."""
-    config.validation.validate()
-    # loaded here too, so a bad gold file or checklist is a usage error before anything is
-    # enqueued; workers read them at these absolute paths
-    q = config.quality
-    quality = replace(
-        q,
-        gold_path=q.gold_path.absolute() if q.gold_path else None,
-        checklist_path=q.checklist_path.absolute() if q.checklist_path else None,
-    )
-    config = replace(config, quality=quality)
-    judge = RecordJudge.from_settings(quality, config.engine.prompt_text)
-    run_id = config.run_id or runfiles.new_run_id()
-    images = scan_images(config.inputs)
-    if config.limit is not None:
-        images = images[: config.limit]
-    if judge.gold is not None:  # known-answer sheets first, as in a local run
-        images = sorted(images, key=lambda p: not judge.is_gold_image(p.name))
-    todo: list[tuple[str, Path]] = []
-    skipped: list[tuple[str, Path, str]] = []
-    seen: set[str] = set()
-    for path in images:
-        path = path.absolute()
-        try:
-            sid = specimen_id_of(path)
-        except OSError as exc:
-            skipped.append(
-                (hashlib.sha256(os.fsencode(path)).hexdigest(), path, f"unreadable: {exc}")
-            )
-            continue
-        if sid in seen:
-            skipped.append((sid, path, "duplicate of an earlier image"))
-            continue
-        seen.add(sid)
-        todo.append((sid, path))
-    manifest = build_manifest(config, run_id, len(todo), broker_url, api_key_env)
-    run = RedisRun(client, run_id)
-    if not client.set(run.keys.manifest, orjson.dumps(manifest), nx=True):
-        raise FileExistsError(f"run {run_id} already exists on the broker")
-    run._manifest = manifest
-    client.xgroup_create(run.keys.specimens, GROUP, id="0", mkstream=True)
-    rules = RunRules(config.validation)
-    rules.quality.gold_expected = sum(judge.is_gold_image(p.name) for _, p in todo)
-    client.set(run.keys.rules, orjson.dumps(rules.to_state()))
-    run.emit(
-        EventType.EXTRACTION_STARTED,
-        data={
-            "total": len(todo),
-            "resumed": False,
-            "herbdesk_version": __version__,
-            "config": config.public_dict(),
-            "broker": manifest["broker"],
-        },
-    )
-    for sid, path, reason in skipped:
-        run.emit(
-            EventType.SPECIMEN_SKIPPED,
-            specimen_id=sid,
-            data={"image": path.name, "path": str(path), "reason": reason},
-        )
-    for sid, path in todo:
-        run.emit(
-            EventType.SPECIMEN_QUEUED, specimen_id=sid, data={"image": path.name, "path": str(path)}
-        )
-    pipe = client.pipeline(transaction=False)
-    for sid, path in todo:
-        # the path as the file system's bytes: a name that is not UTF-8 reaches the worker intact
-        pipe.xadd(run.keys.specimens, {"specimen_id": sid, "path": os.fsencode(path)})
-    pipe.sadd(RUNS_KEY, run_id)
-    pipe.execute()
-    if not todo:
-        run.end("completed", None, "run completed")
-    return EnqueuedRun(run_id, len(todo), manifest)
+    """Enqueue every readable, distinct image of the config, to the end; raises
+    FileExistsError if the run id is taken. Image paths are made absolute: workers must reach
+    them at the same path (one machine, or a shared mount)."""
+    enq = Enqueuer(client, config, broker_url, api_key_env)
+    started = enq.start()
+    enq.stream()
+    return started

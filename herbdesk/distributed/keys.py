@@ -67,6 +67,12 @@ class RunKeys:
         return self._k("manifest")
 
     @property
+    def enqueued(self) -> str:
+        """How many specimens the run has on its stream, set once enqueueing has finished
+        (until then the run cannot complete)."""
+        return self._k("enqueued")
+
+    @property
     def rules(self) -> str:
         """The run rules' state (monitor/rules.py RunRules.to_state, JSON)."""
         return self._k("rules")

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import queue
 import random
 import threading
 import time
@@ -36,7 +35,9 @@ from herbdesk.extraction.engines.base import (
     plausible_cost,
     total_tokens,
 )
-from herbdesk.extraction.images import read_specimen, scan_images, specimen_id_of
+from herbdesk.extraction.identify import Found, Identifier, SpecimenFeed, gold_first
+from herbdesk.extraction.imageindex import ImageIndex
+from herbdesk.extraction.images import FileStamp, ImageList, read_specimen, scan_images, stamp_of
 from herbdesk.extraction.limits import RequestLimits, default_requests_per_minute
 from herbdesk.extraction.preflight import run_preflight
 from herbdesk.extraction.results import ResultsWriter, resume_point
@@ -167,6 +168,7 @@ class Pipeline:
         self._sequence = 0
         self._started_mono = 0.0
         self._started_at = ""
+        self.identifier: Identifier | None = None  # set once identifying starts
         self.started_count = 0  # specimens whose processing began (bounded by halting)
         self._limits = RequestLimits(
             config.pace(),
@@ -200,9 +202,8 @@ class Pipeline:
         self._started_at = utc_now_iso()
         cfg = self.config
         try:
-            images = scan_images(cfg.inputs)
-            if cfg.limit is not None:
-                images = images[: cfg.limit]
+            images = scan_images(cfg.inputs, limit=cfg.limit)
+            # the scan's count: skipped images are taken off as they are identified
             self.metrics.total = len(images)
             self._write_run_json("running")
             self.bus.emit(
@@ -232,9 +233,19 @@ class Pipeline:
                 self.control.halt(HaltReason.PREFLIGHT_FAILED, f"preflight failed: {msg}")
                 return self._finish()
             self._results = ResultsWriter(self.run_dir)
-            todo = self._queue_specimens(images)
-            self.metrics.total = todo.qsize()
-            self._run_workers(engine, todo)
+            feed = SpecimenFeed(lambda: self.control.should_stop)
+            identifying = threading.Thread(
+                target=self._identify_all,
+                args=(images, feed),
+                name="herbdesk-identify",
+                daemon=True,
+            )
+            identifying.start()
+            try:
+                feed.wait_ready()
+                self._run_workers(engine, feed, min(cfg.concurrency, max(1, len(images))))
+            finally:
+                identifying.join()
         except OSError as exc:
             self.control.halt(HaltReason.FATAL_ERROR, f"output not writable: {exc}")
         except Exception as exc:  # a bug must still end the run with a reason on record
@@ -262,62 +273,56 @@ class Pipeline:
             self._close()
         return RunOutcome(self.run_id, self.run_dir, "failed", reason, message)
 
-    def _queue_specimens(self, images: list[Path]) -> queue.Queue[SpecimenInput]:
-        done: set[str] = set()
-        if self.config.resume_dir:
-            # finishes are numbered on from the earlier invocations' (the table's "#")
-            done, self._sequence = resume_point(self.run_dir / runfiles.RAW)
-        seen: set[str] = set()
-        todo: queue.Queue[SpecimenInput] = queue.Queue()
-        if self.judge.gold is not None:  # known-answer sheets first: done by the checkpoint
-            images = sorted(images, key=lambda p: not self.judge.is_gold_image(p.name))
-        for path in images:
-            try:
-                sid = specimen_id_of(path)
-            except OSError as exc:
-                sid = hashlib.sha256(os.fsencode(path)).hexdigest()
-                self.bus.emit(
-                    EventType.SPECIMEN_SKIPPED,
-                    specimen_id=sid,
-                    data={"image": path.name, "path": str(path), "reason": f"unreadable: {exc}"},
-                )
-                continue
-            if sid in done:
-                self.bus.emit(
-                    EventType.SPECIMEN_SKIPPED,
-                    specimen_id=sid,
-                    data={"image": path.name, "path": str(path), "reason": "already completed"},
-                )
-                continue
-            if sid in seen:
-                # Its own row, keyed by its path as an unreadable image is: under the
-                # original's id it showed as the original skipped, and was never counted.
-                self.bus.emit(
-                    EventType.SPECIMEN_SKIPPED,
-                    specimen_id=hashlib.sha256(os.fsencode(path)).hexdigest(),
-                    data={
-                        "image": path.name,
-                        "path": str(path),
-                        "reason": "duplicate of an earlier image",
-                        "duplicate_of": sid,
-                    },
-                )
-                continue
-            seen.add(sid)
-            self.rules.quality.gold_expected += self.judge.is_gold_image(path.name)
-            self.bus.emit(
-                EventType.SPECIMEN_QUEUED,
-                specimen_id=sid,
-                data={"image": path.name, "path": str(path)},
-            )
-            todo.put(SpecimenInput(path=path, specimen_id=sid))
-        return todo
+    def _identify_all(self, images: ImageList, feed: SpecimenFeed) -> None:
+        """The identifier thread: each image's verdict (queued or skipped) in order, while the
+        workers already process the first ones. Known-answer sheets are all queued before the
+        workers start (the gold judgement waits for every one of them)."""
+        try:
+            done: set[str] = set()
+            if self.config.resume_dir:
+                # finishes are numbered on from the earlier invocations' (the table's "#")
+                done, self._sequence = resume_point(self.run_dir / runfiles.RAW)
+            with contextlib.closing(ImageIndex(self.run_dir)) as index:
+                self.identifier = Identifier(done, index)
+                for path, gold in gold_first(images, self.judge.is_gold_image):
+                    if self.control.should_stop:
+                        return
+                    found = self.identifier.identify(path, gold)
+                    if not self._announce(found, feed):
+                        return
+        except OSError as exc:
+            self.control.halt(HaltReason.FATAL_ERROR, f"output not writable: {exc}")
+        except Exception as exc:
+            self.control.halt(HaltReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        finally:
+            feed.close()
 
-    def _run_workers(self, engine: Engine, todo: queue.Queue[SpecimenInput]) -> None:
-        n = min(self.config.concurrency, max(1, todo.qsize()))
+    def _announce(self, found: Found, feed: SpecimenFeed) -> bool:
+        """The image's event, and the feed for a queued one; False once the run stopped."""
+        if found.skip is not None:
+            with self._finish_lock:  # the snapshot's total is read under it
+                if self.metrics.total:
+                    self.metrics.total -= 1
+            self.bus.emit(
+                EventType.SPECIMEN_SKIPPED,
+                specimen_id=found.specimen_id,
+                data=found.skipped_data(),
+            )
+            return True
+        self.rules.quality.gold_expected += found.gold
+        self.bus.emit(
+            EventType.SPECIMEN_QUEUED,
+            specimen_id=found.specimen_id,
+            data={"image": found.path.name, "path": str(found.path)},
+        )
+        if found.gold:  # all of them in before the first start, without holding their bytes
+            return feed.put(dataclasses.replace(found, data=None), unbounded=True)
+        return feed.put(found)
+
+    def _run_workers(self, engine: Engine, feed: SpecimenFeed, n: int) -> None:
         threads = [
             threading.Thread(
-                target=self._worker, args=(engine, todo), name=f"herbdesk-worker-{i}", daemon=True
+                target=self._worker, args=(engine, feed), name=f"herbdesk-worker-{i}", daemon=True
             )
             for i in range(n)
         ]
@@ -326,18 +331,17 @@ class Pipeline:
         for t in threads:
             t.join()
 
-    def _worker(self, engine: Engine, todo: queue.Queue[SpecimenInput]) -> None:
+    def _worker(self, engine: Engine, feed: SpecimenFeed) -> None:
         ctl = self.control
         while True:
             ctl.wait_if_paused()
             if ctl.should_stop:
                 return
-            try:
-                item = todo.get_nowait()
-            except queue.Empty:
+            found = feed.get()
+            if found is None:
                 return
             try:
-                self._process(engine, item)
+                self._process(engine, found)
             except OSError as exc:
                 ctl.halt(HaltReason.FATAL_ERROR, f"output not writable: {exc}")
             except Exception as exc:
@@ -346,7 +350,9 @@ class Pipeline:
     def _backoff(self, attempt: int, err: EngineError) -> float:
         return backoff_delay(attempt, err, self.config.backoff_base_s, self.config.backoff_max_s)
 
-    def _process(self, engine: Engine, item: SpecimenInput) -> None:
+    def _process(self, engine: Engine, found: Found) -> None:
+        item = SpecimenInput(path=found.path, specimen_id=found.specimen_id, data=found.data)
+
         def begin() -> bool:
             # Called once the paced slot (and any quota reset) has come: a specimen whose
             # worker still waits is not "processing", and one stopped meanwhile never starts.
@@ -365,7 +371,7 @@ class Pipeline:
                 )
             return True
 
-        checked = with_same_bytes(item)
+        checked = with_same_bytes(item, found.stamp)
         if checked is None:
             if begin():
                 self._finish_specimen(item, changed_outcome(item))
@@ -541,15 +547,28 @@ class SpecimenOutcome:
         return self.success, self.elapsed_ms, self.confidence, self.tokens, self.cost_usd
 
 
-def with_same_bytes(item: SpecimenInput) -> SpecimenInput | None:
-    """The specimen carrying its bytes, read once: the bytes hashed here are the bytes the
-    engine sends, every attempt. None when the file no longer holds the bytes it was queued
-    under (fail it with changed_outcome). Unreadable now: as it is (the engine fails it with
-    its own reason)."""
+def with_same_bytes(item: SpecimenInput, stamp: FileStamp | None = None) -> SpecimenInput | None:
+    """The specimen carrying its bytes, read once: the bytes hashed are the bytes the engine
+    sends, every attempt. None when the file no longer holds the bytes it was queued under
+    (fail it with changed_outcome). Unreadable now: without bytes (the engine fails it with
+    its own reason).
+
+    An item that already carries its bytes (read when it was identified, `stamp` their file's
+    size and mtime then) is checked with one stat: unchanged, it goes as it is; changed, the
+    file is read again to compare. An item without bytes is read here and compared.
+    """
+    if item.data is not None and stamp is not None:
+        try:
+            if stamp_of(os.stat(item.path)) == stamp:
+                return item
+        except OSError:
+            return dataclasses.replace(item, data=None)
+    elif item.data is not None:
+        return item
     try:
         data, sid = read_specimen(item.path)
     except OSError:
-        return item
+        return dataclasses.replace(item, data=None)
     if sid != item.specimen_id:
         return None
     return dataclasses.replace(item, data=data)

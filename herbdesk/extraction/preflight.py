@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sized
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,9 +13,7 @@ if TYPE_CHECKING:
     from herbdesk.extraction.pipeline import RunConfig
 
 
-def run_preflight(
-    images: list[Path], config: RunConfig, run_dir: Path, engine: Engine
-) -> list[Check]:
+def run_preflight(images: Sized, config: RunConfig, run_dir: Path, engine: Engine) -> list[Check]:
     """Images found, prompt present, output writable, then the engine's own checks."""
     checks: list[Check] = []
     if images:

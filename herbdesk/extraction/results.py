@@ -145,24 +145,73 @@ def completed_specimen_ids(raw_path: Path) -> set[str]:
     return resume_point(raw_path)[0]
 
 
+# The head and tail of a raw record exactly as specimen_record + orjson write it (keys in that
+# order, no spaces). Strings are matched whole, escapes included, so a file name or model text
+# cannot fake a key: inside a JSON string every '"' is escaped.
+_STR = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
+_HEAD = re.compile(
+    rb'\{"run_id":(?:<S>|null),"specimen_id":"([^"\\]+)","sequence":(\d+|null),"image":<S>,'
+    rb'"image_path":<S>,"timestamp":<S>,"engine":<S>,"model":(?:<S>|null),"success":(true|false),"dwc":'.replace(
+        b"<S>", _STR
+    )
+)
+# A successful record's last keys: a line torn mid-write (a crash) does not end so
+_BLOCK = 8 << 20
+_OK_TAIL = re.compile(rb',"attempts":\d+,"processing_time_ms":[-+.\deE]+,"error":null\}\r?\n?$')
+
+
 def resume_point(raw_path: Path) -> tuple[set[str], int]:
     """What a resumed run continues from: the specimen ids with a successful record in an
-    existing raw.jsonl, and the highest finish ordinal (`sequence`) recorded there."""
+    existing raw.jsonl, and the highest finish ordinal (`sequence`) recorded there.
+
+    raw.jsonl holds the model's text (gigabytes for a big run): a record in herbdesk's own
+    layout is read from its head and tail only (`_HEAD`, `_OK_TAIL`); any other line (a
+    failure, an older layout, a hand edit) is parsed whole, as before. A torn line is skipped
+    either way (that specimen is simply redone).
+    """
     done: set[str] = set()
     last = 0
     if not raw_path.exists():
         return done, last
+    head, ok_tail = _HEAD.match, _OK_TAIL.search
+    carry = b""
     with open(raw_path, "rb") as fh:
-        for line in fh:
-            try:
-                rec = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue  # a torn last line from a crash: that specimen is simply redone
-            if not isinstance(rec, dict):
-                continue
-            if rec.get("success") and rec.get("specimen_id"):
-                done.add(str(rec["specimen_id"]))
-            seq = rec.get("sequence")
-            if type(seq) is int and seq > last:
-                last = seq
+        while True:
+            chunk = fh.read(_BLOCK)
+            block = carry + chunk if carry else chunk
+            if not block:
+                break
+            # whole lines only, located in the block (no copy of each line): the next read
+            # continues the last, partial one; at the end of the file it is a line too
+            stop = len(block) if not chunk else block.rfind(b"\n") + 1
+            pos = 0
+            while pos < stop:
+                nl = block.find(b"\n", pos, stop)
+                end = stop if nl < 0 else nl + 1
+                m = head(block, pos, end)
+                if m is not None and m[3] == b"true" and ok_tail(block, max(pos, end - 160), end):
+                    done.add(m[1].decode())
+                    if m[2] != b"null" and (number := int(m[2])) > last:
+                        last = number
+                else:
+                    rec = parse_whole_record(block[pos:end])
+                    if rec is not None:
+                        if rec.get("success") and rec.get("specimen_id"):
+                            done.add(str(rec["specimen_id"]))
+                        seq = rec.get("sequence")
+                        if type(seq) is int and seq > last:
+                            last = seq
+                pos = end
+            carry = block[stop:]
+            if not chunk:
+                break
     return done, last
+
+
+def parse_whole_record(line: bytes) -> dict[str, Any] | None:
+    """One raw.jsonl line parsed in full (None for a torn or foreign line)."""
+    try:
+        rec = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None  # a torn last line from a crash
+    return rec if isinstance(rec, dict) else None
