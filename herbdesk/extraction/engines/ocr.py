@@ -236,6 +236,8 @@ class OcrEngine:
             covered = any(all(_inside(b, r) for b in cluster) for r in reread)
             if covered or sum(b.weight for b in cluster) < 3:
                 continue  # re-read already, or a speck
+            if len(cluster) <= 2 and min(b.score for b in cluster) >= 0.95:
+                continue  # a stamp or slip read surely at page size: enlarging adds nothing
             for line_px in LINE_PX:
                 rect, lines = self._reread(rotated, cluster, page_scale, line_px)
                 candidates += _merge_lines([_with_block(b, n) for b in lines])

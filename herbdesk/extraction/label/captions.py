@@ -74,7 +74,8 @@ def head_caption(text: str) -> tuple[str, int, float] | None:
         if len(words) < n:
             break
         joined = _plain("".join(w.group() for w in words[:n]))
-        names = [p for p, c in _PLAIN.items() if c.count(" ") + 1 == n]
+        # n words make an n-word caption, or a one-word caption split by OCR ("Locat ion")
+        names = [p for p, c in _PLAIN.items() if c.count(" ") + 1 in (1, n)]
         hit = process.extractOne(joined, names, scorer=fuzz.ratio)
         if hit and hit[1] >= _cutoff(hit[0]) and (best is None or hit[1] / 100 > best[2]):
             best = (CAPTIONS[_PLAIN[hit[0]]], words[n - 1].end(), hit[1] / 100)

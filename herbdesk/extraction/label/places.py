@@ -65,8 +65,12 @@ def _candidates(text: str, home: tuple[str, ...]) -> list[tuple[int, int, str, s
                                  for t in tokens[i : j + 1]):
                 continue
             abbrev = _abbreviated(words)
-            code = subdivision(words)
+            # the home countries first: "N.S." is Nova Scotia before it is a Bahamas district
+            code = next(filter(None, (subdivision(words, c) for c in home)), None)
+            code = code or subdivision(words)
             found: tuple[str, str] | None = None
+            if code and not abbrev and country_code(words) == code[:2]:
+                code = None  # "Mexico": the country, not its state of that name
             if code:
                 country = code[:2]
                 if abbrev and country in home and len(words.replace(".", "")) >= 2:
