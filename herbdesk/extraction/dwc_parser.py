@@ -17,6 +17,7 @@ the term holds is dropped, never guessed.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -338,13 +339,15 @@ _PEOPLE_TERMS = ("recordedBy", "identifiedBy")
 
 # Confidence as first computed (line certainty x rule trust) -> how often values with it
 # were right on the sample sheets' truth (benchmarks/ocr_quality.py prints the table).
-CALIBRATION = ((0.0, 0.0), (0.5, 0.3), (0.7, 0.55), (0.8, 0.75), (0.9, 0.9), (1.0, 0.97))
+CALIBRATION = ((0.0, 0.0), (0.3, 0.5), (0.5, 0.7), (0.65, 0.8), (0.8, 0.9), (1.0, 0.97))
+# Free text (locality, habitat) has no shape to check, so an OCR slip in it goes unnoticed.
+_FREE_TEXT = 0.72
 
 
 def calibrated(raw: float) -> float:
     """Piecewise-linear map of a raw confidence through CALIBRATION."""
     raw = min(1.0, max(0.0, raw))
-    for (x0, y0), (x1, y1) in zip(CALIBRATION, CALIBRATION[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(CALIBRATION):
         if raw <= x1:
             return y0 + (y1 - y0) * (raw - x0) / (x1 - x0)
     return CALIBRATION[-1][1]
@@ -417,20 +420,26 @@ class _Fields:
             alike = [p for p in self.people if p[1] == fv.value][:1]
             grew = True
             while grew:  # readings alike to any reading of the group (the chain of slips)
-                more = [p for p in self.people if p not in alike
-                        and any(_same_person(p[1], q[1]) for q in alike)]
+                more = [
+                    p
+                    for p in self.people
+                    if p not in alike and any(_same_person(p[1], q[1]) for q in alike)
+                ]
                 alike, grew = alike + more, bool(more)
             if len(alike) < 2:
                 continue
 
-            def support(p: tuple[str, str, float, float]) -> float:
-                sims = sum(fuzz.ratio(_key(p[1]), _key(q[1])) for q in alike if q is not p)
-                return sims * len(_key(p[1]))
-
-            top = max(alike, key=support)
+            supports = [_support(p, alike) for p in alike]
+            top = alike[supports.index(max(supports))]
             agree = sum(_key(p[1]) == _key(top[1]) for p in alike) / len(alike)
             conf = max(p[2] for p in alike) * (0.8 + 0.2 * agree)
             self.best[term] = FieldValue(top[1], conf)
+
+
+def _support(p: tuple[str, str, float, float], group: list[tuple[str, str, float, float]]) -> float:
+    """How much the other readings agree with reading p, longer readings weighing more."""
+    sims = sum(fuzz.ratio(_key(p[1]), _key(q[1])) for q in group if q is not p)
+    return sims * len(_key(p[1]))
 
 
 def _same_person(a: str, b: str) -> bool:
@@ -494,8 +503,9 @@ def _segment(
             who = value[: yr.start()].strip(" ,.")
         f.person("identifiedBy", person_name(who), score * (0.85 if key == "det" else 0.6))
     elif key == "hostdet":  # a pathogen sheet: who named the host, not the specimen
-        if (who := person_name(value)) is not None:
-            f.people.append(("", who, score * 0.85, score * 0.85 * len(who)))
+        host_det = person_name(value)
+        if host_det is not None:
+            f.people.append(("", host_det, score * 0.85, score * 0.85 * len(host_det)))
     elif key in ("locality", "habitat", "elev"):
         elev = find_elevation(value, captioned=key == "elev")
         if elev:
@@ -505,10 +515,10 @@ def _segment(
                 f.add("verbatimElevation", verbatim.group().strip(), score * elev[1])
             value = _ELEV_VALUE.sub("", value).strip(" .,;")
         if key == "locality" and _plausible(value):
-            f.add("locality", value, score * 0.9)
+            f.add("locality", value, score * _FREE_TEXT)
             f.region(value, score * 0.95, locality=True)
         elif key == "habitat" and _plausible(value):
-            f.add("habitat", value, score * 0.9)
+            f.add("habitat", value, score * _FREE_TEXT)
 
 
 def _below(lines: list[Line], i: int) -> int | None:
@@ -528,7 +538,7 @@ def _line(item: Line | tuple[str, float] | tuple[str, float, float]) -> Line:
     if isinstance(item, Line):
         return item
     score = max(0.0, min(1.0, float(item[1])))
-    return Line(item[0], score, float(item[2]) if len(item) > 2 else 1.0)  # type: ignore[misc]
+    return Line(item[0], score, float(item[2]) if len(item) > 2 else 1.0)
 
 
 def parse_label(
@@ -584,11 +594,13 @@ def parse_label(
             _uncaptioned(f, prefix, score, header or is_address, near, texts[i - 1] if i else "")
     if address and "stateProvince" not in f.best:
         # The institution's address: where its staff mostly collect, so a weak last resort.
-        f.region(address, 0.45)
+        f.region(address, 0.25)
     f.settle_people()
     if f.best:
-        f.best = {t: FieldValue(v.value, round(calibrated(v.confidence or 0.0), 3))
-                  for t, v in f.best.items()}
+        f.best = {
+            t: FieldValue(v.value, round(calibrated(v.confidence or 0.0), 3))
+            for t, v in f.best.items()
+        }
         f.add("basisOfRecord", "PreservedSpecimen", 0.5)  # inferred: it is a herbarium sheet
     return f.best
 
@@ -633,4 +645,4 @@ def _uncaptioned(
             if who.group("num"):
                 f.add("recordNumber", who.group("num"), score * 0.6)
         elif _PLACE_NOUN.search(text) and _plausible(text) and text[:1].isupper():
-            f.add("locality", text, score * 0.5)
+            f.add("locality", text, score * 0.55 * _FREE_TEXT)

@@ -508,7 +508,9 @@ def _best_readings(candidates: list[Box]) -> list[Box]:
             others.append([])
         elif row.x1 - row.x0 >= 0.6 * (kept[same[0]].x1 - kept[same[0]].x0):
             others[same[0]].append(row.text)  # a reading of the caption alone says nothing
-    return [replace(k, agreement=_agreement(k.text, alt)) for k, alt in zip(kept, others, strict=True)]
+    return [
+        replace(k, agreement=_agreement(k.text, alt)) for k, alt in zip(kept, others, strict=True)
+    ]
 
 
 def _agreement(text: str, readings: list[str]) -> float:

@@ -67,7 +67,7 @@ def head_caption(text: str) -> tuple[str, int, float] | None:
             continue
         score = fuzz.ratio(_plain(first[: len(plain)]), plain)
         # "Habitatbeside": an exact caption then a lower-case word of its own
-        if score >= _cutoff(plain) and rest[0].isupper() or score == 100 and len(rest) >= 4:
+        if (score >= _cutoff(plain) and rest[0].isupper()) or (score == 100 and len(rest) >= 4):
             return CAPTIONS[cap], words[0].start() + len(plain), score / 100
     best: tuple[str, int, float] | None = None
     for n in (1, 2):

@@ -20,9 +20,9 @@ _NAMES = (
     "may mai/jun june juin/jul july juil juillet/aug august aout/sep sept september septembre/"
     "oct october octobre/nov november novembre/dec december decembre"
 )
-_ENGLISH = "jan feb mar apr may jun jul aug sep oct nov dec".split()
+_ENGLISH = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 MONTHS = {w: _ENGLISH[n] for n, names in enumerate(_NAMES.split("/")) for w in names.split()}
-_ROMAN = frozenset("i ii iii iv v vi vii viii ix x xi xii".split())
+_ROMAN = frozenset(["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"])
 _MONTH_OCR = str.maketrans("9q05", "ggos")  # "Au9", "Auq" -> "aug"
 _SHORT = [w for w in MONTHS if len(w) in (3, 4)]
 

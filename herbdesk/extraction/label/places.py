@@ -61,8 +61,9 @@ def _candidates(text: str, home: tuple[str, ...]) -> list[tuple[int, int, str, s
         for j in range(min(len(tokens), i + 4) - 1, i - 1, -1):  # longest run first
             start, end = first.start(), tokens[j].end()
             words = text[start:end]
-            if j > i and not all(t.group()[0].isupper() or t.group() in ("and", "of")
-                                 for t in tokens[i : j + 1]):
+            if j > i and not all(
+                t.group()[0].isupper() or t.group() in ("and", "of") for t in tokens[i : j + 1]
+            ):
                 continue
             abbrev = _abbreviated(words)
             # the home countries first: "N.S." is Nova Scotia before it is a Bahamas district
@@ -73,11 +74,10 @@ def _candidates(text: str, home: tuple[str, ...]) -> list[tuple[int, int, str, s
                 code = None  # "Mexico": the country, not its state of that name
             if code:
                 country = code[:2]
-                if abbrev and country in home and len(words.replace(".", "")) >= 2:
+                ok = country in home if abbrev else country in home or country in named
+                if ok and len(words.replace(".", "")) >= 2:
                     found = (country, code)
-                elif not abbrev and (country in home or country in named):
-                    found = (country, code)
-            if found is None and not abbrev or words.upper() in ("U.S.A.", "USA", "U.S.", "UK"):
+            if found is None and (not abbrev or words.upper() in ("U.S.A.", "USA", "U.S.", "UK")):
                 alpha2 = country_code(words.rstrip("."))
                 if alpha2 and (len(words) > 3 or abbrev):
                     found = (alpha2, "")
