@@ -510,9 +510,6 @@ def _segment(
         elev = find_elevation(value, captioned=key == "elev")
         if elev:
             f.add("minimumElevationInMeters", str(elev[0]), score * elev[1])
-            verbatim = _ELEV_VALUE.search(value)
-            if verbatim:
-                f.add("verbatimElevation", verbatim.group().strip(), score * elev[1])
             value = _ELEV_VALUE.sub("", value).strip(" .,;")
         if key == "locality" and _plausible(value):
             f.add("locality", value, score * _FREE_TEXT)
