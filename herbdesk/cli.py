@@ -346,6 +346,8 @@ def build_run_config(args: argparse.Namespace) -> Any:
     for path in (quality.gold_path, quality.checklist_path):
         if path is not None and not path.is_file():
             raise SystemExit(_usage_error(f"not found: {path}"))
+    if quality.checklist_path and engine == "ocr":  # the offline parser corrects names by it
+        settings.extra["checklist"] = str(quality.checklist_path)
     return RunConfig(
         inputs=inputs,
         out_dir=Path(pick(args.out, "out_dir", "runs")),

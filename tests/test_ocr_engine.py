@@ -165,3 +165,42 @@ def test_close_then_reuse(offline: None) -> None:
     eng.close()
     assert all(c.ok for c in eng.preflight())  # a fresh recogniser is made on demand
     eng.close()
+
+
+def test_checklist_flag_reaches_the_engine_and_a_bad_one_is_a_config_error(
+    tmp_path: Path,
+) -> None:
+    """`run --checklist F` with the OCR engine hands F to the label parser; an unreadable
+    checklist fails as a config error (fatal, with the path named), not per sheet."""
+    from herbdesk.cli import _build_parser, build_run_config
+
+    names = tmp_path / "names.txt"
+    names.write_text("Coreopsis tinctoria Nutt.\nSetaria viridis (L.) P.Beauv.\n", encoding="utf-8")
+    images = tmp_path / "images"
+    images.mkdir()
+    args = _build_parser().parse_args(
+        ["run", str(images), "--engine", "ocr", "--checklist", str(names), "--out", str(tmp_path)]
+    )
+    settings = build_run_config(args).engine
+    assert settings.extra["checklist"] == str(names.absolute())
+    lookup = OcrEngine(settings)._checklist()
+    assert lookup is not None and lookup.match("Coreopsis tinctorie").name == "Coreopsis tinctoria"
+    gone = tmp_path / "moved-away.txt"  # deleted between the flag check and the first sheet
+    with pytest.raises(EngineError) as err:
+        OcrEngine(EngineSettings(engine="ocr", extra={"checklist": str(gone)}))._checklist()
+    assert err.value.kind == ErrorKind.CONFIG and "moved-away.txt" in err.value.message
+
+
+def test_a_line_read_alike_at_every_size_agrees_and_handwriting_does_not() -> None:
+    from herbdesk.extraction.engines.ocr import Box, _best_readings
+
+    printed = [Box("Locality Texas Creek", 0.99, 0, 0, 200, 20)] * 3
+    hand = [
+        Box("Host Portulaca oleracea", 0.95, 0, 50, 200, 70),
+        Box("Host Po tkca ole-ceea", 0.90, 0, 50, 200, 70),
+        Box("Host", 0.99, 0, 50, 40, 70),  # the caption alone: no evidence either way
+    ]
+    rows = {b.text: b for b in _best_readings(printed + hand)}
+    assert rows["Locality Texas Creek"].agreement == 1.0
+    assert rows["Host Portulaca oleracea"].agreement < 0.9
+    assert "Host" not in rows

@@ -1,20 +1,57 @@
 """Rule-based Darwin Core from OCR'd label lines: how the offline engine reads a label.
 
-Pure and Qt-free so every rule is testable on hand-written lines. A value's confidence is the
-OCR score of its line times how far the rule itself is trusted. Rules are conservative: a wrong
-term costs a curator more than a missing one, so a value that does not look like what the term
-holds is dropped, never guessed.
+Pure and Qt-free so every rule is testable on hand-written lines. A label is read the way a
+curator reads it: by its captions ("Botanical Name", "Collector", "Coll. No.", found through
+OCR slips), the value right of a caption or on the line below it, the header ("Plants of
+Saskatchewan", an institution and its address), and the kind of sheet (a "Pathogen ... Host"
+sheet is the pathogen's record, its host an associated taxon). Dates and places are read by
+herbdesk.quality's readers, names are checked for a Latin shape and, given a checklist,
+corrected to the nearest listed name.
+
+A value's confidence is how sure the OCR was of its line (the recogniser's score times how
+alike the line read at different enlargements) times how far the rule itself is trusted,
+then mapped by CALIBRATION onto how often such values were right. Rules are conservative: a
+wrong term costs a curator more than a missing one, so a value that does not look like what
+the term holds is dropped, never guessed.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import itertools
 import re
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from rapidfuzz import fuzz
 
 from herbdesk.extraction.engines.base import FieldValue
+from herbdesk.extraction.label.captions import head_caption
+from herbdesk.extraction.label.dates import find_date
+from herbdesk.extraction.label.places import INSTITUTION as _INSTITUTION
+from herbdesk.extraction.label.places import find_region
+from herbdesk.quality.names import name_problem
 
-__all__ = ["normalise", "parse_date", "parse_label"]
+__all__ = ["Line", "NameLookup", "normalise", "parse_date", "parse_label"]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One OCR line: text, recogniser score, agreement between its readings (0..1) and, from
+    the engine, its bounds in page pixels (for a value written below its caption)."""
+
+    text: str
+    score: float
+    agreement: float = 1.0
+    box: tuple[float, float, float, float] | None = None
+
+
+class NameLookup(Protocol):
+    """What a names checklist answers (herbdesk.quality.checklist.Checklist)."""
+
+    def match(self, name: str) -> object: ...
+
 
 # -- text clean-up -----------------------------------------------------------------------------
 
@@ -58,204 +95,18 @@ def _numeric(text: str) -> str:
 
 # -- dates -----------------------------------------------------------------------------------
 
-# English and French (Canadian labels) names and abbreviations, accents already stripped.
-_MONTH_NAMES = (
-    "jan january janv janvier/feb february fev fevr fevrier/mar march mars/apr april avr avril/"
-    "may mai/jun june juin/jul july juil juillet/aug august aout/sep sept september septembre/"
-    "oct october octobre/nov november novembre/dec december decembre"
-)
-_MONTHS = {w: n for n, names in enumerate(_MONTH_NAMES.split("/"), 1) for w in names.split()}
-_ROMAN_NUMERALS = "i ii iii iv v vi vii viii ix x xi xii"
-_ROMAN = {r: n for n, r in enumerate(_ROMAN_NUMERALS.split(), 1)}
-_MONTH_OCR = str.maketrans("9q05", "ggos")  # "Au9", "Auq" -> "aug"
 
+def _year(text: str) -> int | None:
+    """A bare four-digit year ("Det. W. A. Weber 1979"), when it is a plausible one."""
+    import datetime as dt
 
-def _distance(a: str, b: str) -> int:
-    """Levenshtein distance, for OCR-garbled captions, months and place names."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def _month(token: str) -> tuple[int, float] | None:
-    """Month number and trust: exact name 1.0, one OCR slip ("Ayg", "Yov") 0.75."""
-    plain = token.lower().rstrip(".")
-    key = plain.translate(_MONTH_OCR)
-    if key in _MONTHS:
-        return _MONTHS[key], 1.0 if key == plain else 0.85
-    if 3 <= len(key) <= 4 and key.isalpha():
-        hits = {
-            n for name, n in _MONTHS.items() if len(name) in (3, 4) and _distance(key, name) <= 1
-        }
-        if len(hits) == 1:
-            return hits.pop(), 0.75
-    return None
-
-
-def _year(text: str) -> tuple[int, float] | None:
-    """A four-digit year, or a two-digit one read as 19xx/20xx when only one is possible."""
-    today = dt.date.today()
     y = int(text)
-    if len(text) == 4:
-        return (y, 1.0) if 1750 <= y <= today.year else None
-    if len(text) == 2:
-        return (1900 + y, 0.7) if y > today.year % 100 else None  # "05" could be 1905 or 2005
-    return None
-
-
-def _iso(y: int, m: int, d: int | None) -> str | None:
-    if d is None:
-        return f"{y:04d}-{m:02d}"
-    try:
-        day = dt.date(y, m, d)
-    except ValueError:
-        return None
-    return day.isoformat() if day <= dt.date.today() else None
-
-
-_SEP = r"[\s.,/-]*"
-_DATE_PATTERNS = (
-    # 1984-09-08, 1984/9/8
-    ("ymd", re.compile(r"\b(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})\b")),
-    # Sept. 8 1984, Aug. 22, 1985, Nov.4,1962
-    (
-        "mdy",
-        re.compile(
-            rf"\b(?P<m>[A-Za-z][A-Za-z0-9]{{2,8}})\.?{_SEP}(?P<d>\d{{1,2}})"
-            rf"(?:st|nd|rd|th)?{_SEP}(?P<y>\d{{4}})\b"
-        ),
-    ),
-    # 8 Sep 1984, 8-Sept-1984, 8.IX.1984, 8 ix 1984
-    (
-        "dmy",
-        re.compile(
-            rf"\b(?P<d>\d{{1,2}}){_SEP}(?P<m>[A-Za-z][A-Za-z0-9]{{1,8}})\.?{_SEP}"
-            r"(?P<y>\d{4}|\d{2})\b"
-        ),
-    ),
-    # 20/06/1947, 20.06.47
-    ("num", re.compile(r"\b(?P<a>\d{1,2})[/.-](?P<b>\d{1,2})[/.-](?P<y>\d{4}|\d{2})\b")),
-    # Aug. 1985
-    ("my", re.compile(rf"\b(?P<m>[A-Za-z][A-Za-z0-9]{{2,8}})\.?{_SEP}(?P<y>\d{{4}})\b")),
-)
+    return y if len(text) == 4 and 1750 <= y <= dt.date.today().year else None
 
 
 def parse_date(text: str) -> tuple[str, float, tuple[int, int]] | None:
     """First date in the text as (ISO 8601, trust, span); None unless it is unambiguous."""
-    text = _numeric(text)
-    for kind, pattern in _DATE_PATTERNS:
-        for m in pattern.finditer(text):
-            year = _year(m.group("y"))
-            if year is None:
-                continue
-            y, trust = year
-            if kind == "my" and re.search(r"\d[\s.,/-]*$", text[: m.start()]):
-                continue  # the day was there but the date is impossible ("31 Feb 1984")
-            if kind == "ymd":
-                iso, t = _iso(y, int(m.group("m")), int(m.group("d"))), 1.0
-            elif kind == "num":
-                a, b = int(m.group("a")), int(m.group("b"))
-                if (a <= 12) == (b <= 12):
-                    continue  # 05/06/47: day-first and month-first are both possible
-                iso, t = (_iso(y, b, a) if a > 12 else _iso(y, a, b)), 0.85
-            else:
-                mon = m.group("m")
-                roman = _ROMAN.get(mon.lower()) if kind == "dmy" else None
-                month = (roman, 0.9) if roman else _month(mon)
-                if month is None:
-                    continue
-                day = int(m.group("d")) if kind != "my" else None
-                iso, t = _iso(y, month[0], day), month[1]
-            if iso:
-                return iso, trust * t, m.span()
-    return None
-
-
-# -- places ----------------------------------------------------------------------------------
-
-_CA = {
-    "Alberta": r"alberta|alta\.",
-    "British Columbia": r"british columbia|b\.\s?c\.?",
-    "Manitoba": r"manitoba|man\.",
-    "New Brunswick": r"new brunswick|n\.\s?b\.",
-    "Newfoundland and Labrador": r"newfoundland(?: and labrador)?|labrador|nfld\.?",
-    "Nova Scotia": r"nova scotia|n\.\s?s\.",
-    "Ontario": r"ontario|ont\.",
-    "Prince Edward Island": r"prince edward island|p\.\s?e\.\s?i\.",
-    "Quebec": r"quebec|que\.",
-    "Saskatchewan": r"saskatchewan|sask\.?",
-    "Yukon": r"yukon(?: territory)?|y\.\s?t\.",
-    "Northwest Territories": r"northwest territories|n\.\s?w\.\s?t\.",
-    "Nunavut": r"nunavut",
-}
-_US_STATES = (
-    "Alabama Alaska Arizona Arkansas California Colorado Connecticut Delaware Florida Georgia "
-    "Hawaii Idaho Illinois Indiana Iowa Kansas Kentucky Louisiana Maine Maryland Massachusetts "
-    "Michigan Minnesota Mississippi Missouri Montana Nebraska Nevada New_Hampshire New_Jersey "
-    "New_Mexico New_York North_Carolina North_Dakota Ohio Oklahoma Oregon Pennsylvania "
-    "Rhode_Island South_Carolina South_Dakota Tennessee Texas Utah Vermont Virginia "
-    "Washington West_Virginia Wisconsin Wyoming"
-)
-_US = [state.replace("_", " ") for state in _US_STATES.split()]
-_OTHER_COUNTRIES = "Mexico Greenland France Germany Australia Brazil China Japan India Russia"
-_COUNTRIES = {
-    "Canada": r"canada",
-    "United States": r"u\.?\s?s\.?\s?a\.?|united states(?: of america)?",
-    "United Kingdom": r"united kingdom|england|scotland|great britain",
-    "South Africa": r"south africa",
-} | {c: c.lower() for c in _OTHER_COUNTRIES.split()}
-_REGIONS: list[tuple[str, str, re.Pattern[str]]] = (
-    [("Canada", p, re.compile(rf"(?<![\w.])(?:{rx})(?!\w)", re.I)) for p, rx in _CA.items()]
-    + [("United States", s, re.compile(rf"\b{s}\b", re.I)) for s in _US]
-    + [(c, "", re.compile(rf"(?<![\w.])(?:{rx})(?!\w)", re.I)) for c, rx in _COUNTRIES.items()]
-)
-# "Texas Creek", "Washington Lake": a place named after a state, not the state.
-_FEATURE_AFTER = re.compile(
-    r"\s*(creek|river|lake|mountains?|mt|road|rd|street|st|park|hills?"
-    r"|island|pass|valley|county|co)\b",
-    re.I,
-)
-# Institution names that contain a country without locating the specimen.
-_INSTITUTION = re.compile(
-    r"agriculture(?: and agri-food)? canada|canada department of|"
-    r"research station|herbarium|university|museum|institute",
-    re.I,
-)
-
-
-def find_region(text: str, locality: bool = False) -> tuple[str, str] | None:
-    """(country, stateProvince or "") named last in the text: regions are written last.
-
-    In a ``locality`` value a long one-word name may carry an OCR slip or two
-    ("Soskotchewan"), and an institution named there ("Research Station") is a place.
-    """
-    found: list[tuple[int, str, str]] = []
-    if locality:
-        for m in re.finditer(r"[A-Za-z]{7,}", text):
-            word = m.group().lower()
-            for country, province, _ in _REGIONS:
-                name = (province or country).lower()  # e.g. "saskatchewan", "mexico"
-                if (
-                    " " not in name
-                    and abs(len(name) - len(word)) <= 2
-                    and word != name
-                    and _distance(word, name) <= (2 if len(name) >= 9 else 1)
-                ):
-                    found.append((m.start(), country, province))
-    for country, province, pattern in _REGIONS:
-        for m in pattern.finditer(text):
-            near = text[max(0, m.start() - 30) : m.end() + 30]
-            named_after = _FEATURE_AFTER.match(text, m.end())
-            if not named_after and (locality or not _INSTITUTION.search(near)):
-                found.append((m.start(), country, province))
-    if not found:
-        return None
-    _, country, province = max(found)
-    return country, province
+    return find_date(_numeric(text))
 
 
 # -- coordinates and elevation ---------------------------------------------------------------
@@ -415,7 +266,7 @@ _CAPTIONS: tuple[tuple[str, str, bool], ...] = (
     ("catalog", r"(?:accession|catalog(?:ue)?|herbarium)\s*(?:no|number|#)\.?", True),
     ("recno", r"coll(?:ector)?'?s?[.,]?\s*(?:no|num|number|#)\.?", True),
     ("hostdet", r"host\s*identified\s*by|host\s*det\.?(?:\s*by)?", True),
-    ("skip", r"pathogen\s*identified\s*by|pathogen\s*det\.?(?:\s*by)?", True),
+    ("det", r"pathogen\s*identified\s*by|pathogen\s*det\.?(?:\s*by)?", True),
     ("det", r"determined\s*by|identified\s*by|ident\.\s*(?:by)?|det(?:[.:]|\s+by)\s*(?:by)?", True),
     ("skip", r"checked\s*by|common\s*name|vernacular\s*name|disease\s*symptoms?|stet!?", True),
     (
@@ -436,51 +287,35 @@ _CAPTIONS: tuple[tuple[str, str, bool], ...] = (
 _CAPTION_RX = [
     (k, re.compile(rf"(?<![A-Za-z])(?:{p})(?![A-Za-z])", re.I), mid) for k, p, mid in _CAPTIONS
 ]
-# OCR-mangled captions at the start of a line ("llabitnt", "Loca'in", "Colltctor").
-_FUZZY = ("location", "locality", "habitat", "collector", "pathogen", "host", "date")
 
 
-def _fuzzy_caption(text: str) -> tuple[str, int] | None:
-    """(key, end) of a garbled caption opening the line, if one word is close to one."""
-    words = list(re.finditer(r"[A-Za-z':]+", text[:24]))
-    for n in (1, 2):
-        if len(words) < n or words[0].start() > 0:
-            break
-        word = re.sub(r"[':]", "", "".join(w.group() for w in words[:n])).lower()
-        word = re.sub(r"^(ll|il|li|ii)", "h", word)  # typewriter H read as "ll"
-        for caption in _FUZZY:
-            if _distance(word, caption) <= (1 if len(caption) < 8 else 2):
-                return ("locality" if caption == "location" else caption), words[n - 1].end()
-    return None
-
-
-def _segments(text: str) -> tuple[str, list[tuple[str, str]]]:
-    """Splits a line at its captions: (text before any caption, [(key, value), ...])."""
-    spans: list[tuple[int, int, str]] = []
+def _segments(text: str) -> tuple[str, list[tuple[str, str, float]]]:
+    """Splits a line at its captions: (text before any caption, [(key, value, trust)]);
+    trust is how close a garbled caption came to the real one (1.0 when exact)."""
+    spans: list[tuple[int, int, str, float]] = []
     for key, rx, mid in _CAPTION_RX:
         for m in rx.finditer(text):
             if mid or m.start() == 0:
-                spans.append((m.start(), m.end(), key))
+                spans.append((m.start(), m.end(), key, 1.0))
     spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
-    kept: list[tuple[int, int, str]] = []
+    kept: list[tuple[int, int, str, float]] = []
     for s in spans:
         if not kept or s[0] >= kept[-1][1]:
             kept.append(s)
-    if not kept or kept[0][0] > 0:
-        fuzzy = _fuzzy_caption(text)
+    if (not kept or kept[0][0] > 0) and not latin_name(text, strict=True):
+        fuzzy = head_caption(text)
         if fuzzy and (not kept or fuzzy[1] <= kept[0][0]):
-            kept.insert(0, (0, fuzzy[1], fuzzy[0]))
+            kept.insert(0, (0, fuzzy[1], fuzzy[0], fuzzy[2]))
     for m in re.finditer(r"\b[A-Za-z]{8,10}\b", text):  # "follector" mid-line
-        if _distance(m.group().lower(), "collector") == 1 and all(
+        if fuzz.ratio(m.group().lower(), "collector") >= 88 and all(
             m.end() <= s[0] or m.start() >= s[1] for s in kept
         ):
-            kept.append((m.start(), m.end(), "collector"))
+            kept.append((m.start(), m.end(), "collector", 0.9))
     kept.sort()
     segments = [
-        (key, text[end : (kept[i + 1][0] if i + 1 < len(kept) else len(text))])
-        for i, (_, end, key) in enumerate(kept)
+        (key, _trim(text[end : (kept[i + 1][0] if i + 1 < len(kept) else len(text))]), trust)
+        for i, (_, end, key, trust) in enumerate(kept)
     ]
-    segments = [(key, _trim(value)) for key, value in segments]
     return text[: kept[0][0]] if kept else text, segments
 
 
@@ -493,9 +328,29 @@ _CODE_LINE = re.compile(r"^([A-Z]{2,6})\s?-?\s?(\d{4,8})$")
 _ACCESSION_LINE = re.compile(r"^\d{2}-\d{1,4}$")
 _RECORD_NO = re.compile(r"^[A-Z]{0,3}-?\d+[a-z]?$")
 _GARBAGE = re.compile(r"[^A-Za-z0-9\s.,;:'\"()&/°#-]")
-
-
 _WORD = re.compile(r"\(?(?:[A-Za-z][a-z'-]*|\d+|[A-Z0-9.-]+|[&/])\)?[.,;:]?")
+# Nouns of a place written without a caption ("Regina Waterfowl Park", "Texas Creek").
+_PLACE_NOUN = re.compile(
+    r"\b(?:park|creek|lake|river|station|road|hwy|highway|coulee|valley|hills?|bay|island"
+    r"|township|twp|county|mi\.?|km)\b",
+    re.I,
+)
+_PEOPLE_TERMS = ("recordedBy", "identifiedBy")
+
+# Confidence as first computed (line certainty x rule trust) -> how often values with it
+# were right on the sample sheets' truth (benchmarks/ocr_quality.py prints the table).
+CALIBRATION = ((0.0, 0.0), (0.3, 0.5), (0.5, 0.7), (0.65, 0.8), (0.8, 0.9), (1.0, 0.97))
+# Free text (locality, habitat) has no shape to check, so an OCR slip in it goes unnoticed.
+_FREE_TEXT = 0.72
+
+
+def calibrated(raw: float) -> float:
+    """Piecewise-linear map of a raw confidence through CALIBRATION."""
+    raw = min(1.0, max(0.0, raw))
+    for (x0, y0), (x1, y1) in itertools.pairwise(CALIBRATION):
+        if raw <= x1:
+            return y0 + (y1 - y0) * (raw - x0) / (x1 - x0)
+    return CALIBRATION[-1][1]
 
 
 def _plausible(value: str) -> bool:
@@ -510,35 +365,108 @@ def _plausible(value: str) -> bool:
 
 
 class _Fields:
-    """The most confident value seen per term."""
+    """The most confident value seen per term, and every reading of a person's name."""
 
-    def __init__(self) -> None:
+    def __init__(self, checklist: NameLookup | None = None) -> None:
         self.best: dict[str, FieldValue] = {}
+        self.checklist = checklist
+        # (term, name, confidence, weight): one person read on several lines of a label
+        self.people: list[tuple[str, str, float, float]] = []
 
     def add(self, term: str, value: str | None, confidence: float) -> None:
         if not value:
             return
-        conf = round(min(1.0, max(0.0, confidence)), 3)
+        conf = min(1.0, max(0.0, confidence))
         old = self.best.get(term)
         if old is None or (old.confidence or 0.0) < conf:
             self.best[term] = FieldValue(value, conf)
+
+    def person(self, term: str, value: str | None, confidence: float) -> None:
+        if value:
+            self.people.append((term, value, confidence, confidence * len(value)))
+            self.add(term, value, confidence)
+
+    def name(self, term: str, value: str, confidence: float, prefix: str = "") -> None:
+        """A Latin name: dropped unless it has a name's shape; checked against a checklist."""
+        if name_problem(value):
+            return
+        if self.checklist is not None:
+            m = self.checklist.match(value)
+            status, best, score = (getattr(m, k, None) for k in ("status", "name", "score"))
+            if status == "matched":
+                confidence = min(1.0, confidence * 1.1)
+            elif status == "fuzzy" and best:
+                value, confidence = str(best), confidence * float(score or 0) / 100
+            else:
+                confidence *= 0.8  # not in the list: a misreading, or a name it lacks
+        self.add(term, prefix + value, confidence)
 
     def region(self, text: str, confidence: float, locality: bool = False) -> None:
         found = find_region(text, locality)
         if found:
             country, province = found
-            self.add("country", country, confidence * (0.95 if province else 1.0))
+            self.add("country", country, confidence * (1.0 if province else 0.95))
             self.add("stateProvince", province, confidence)
 
+    def settle_people(self) -> None:
+        """One person written on several lines ("Collector", "Identified by") reads
+        differently on each: close readings (same initial, surname within two slips) take
+        the spelling the others agree with most, longer readings first (handwriting OCR
+        drops letters more often than it invents them)."""
+        for term in _PEOPLE_TERMS:
+            fv = self.best.get(term)
+            if fv is None:
+                continue
+            alike = [p for p in self.people if p[1] == fv.value][:1]
+            grew = True
+            while grew:  # readings alike to any reading of the group (the chain of slips)
+                more = [
+                    p
+                    for p in self.people
+                    if p not in alike and any(_same_person(p[1], q[1]) for q in alike)
+                ]
+                alike, grew = alike + more, bool(more)
+            if len(alike) < 2:
+                continue
 
-def _segment(f: _Fields, key: str, value: str, score: float, near_institution: bool) -> None:
+            supports = [_support(p, alike) for p in alike]
+            top = alike[supports.index(max(supports))]
+            agree = sum(_key(p[1]) == _key(top[1]) for p in alike) / len(alike)
+            conf = max(p[2] for p in alike) * (0.8 + 0.2 * agree)
+            self.best[term] = FieldValue(top[1], conf)
+
+
+def _support(p: tuple[str, str, float, float], group: list[tuple[str, str, float, float]]) -> float:
+    """How much the other readings agree with reading p, longer readings weighing more."""
+    sims = sum(fuzz.ratio(_key(p[1]), _key(q[1])) for q in group if q is not p)
+    return sims * len(_key(p[1]))
+
+
+def _same_person(a: str, b: str) -> bool:
+    """Two readings of one name: same first initial (when both have one) and a surname
+    ratio of 60 or more."""
+    wa, wb = a.replace(".", " ").split(), b.replace(".", " ").split()
+    if not wa or not wb:
+        return False
+    if len(wa) > 1 and len(wb) > 1 and wa[0][0].lower() != wb[0][0].lower():
+        return False
+    return fuzz.ratio(_key(wa[-1]), _key(wb[-1])) >= 60
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z]", "", name.lower())
+
+
+def _segment(
+    f: _Fields, key: str, value: str, score: float, near_institution: bool, pathogen_sheet: bool
+) -> None:
     """Applies the rule for one captioned value."""
     if key in ("sciname", "host", "pathogen"):
         name = latin_name(value)
-        if name and key == "pathogen":
-            f.add("associatedTaxa", f"pathogen: {name}", score * 0.7)
+        if name and key == "host" and pathogen_sheet:
+            f.name("associatedTaxa", name, score * 0.85, prefix="host: ")
         elif name:
-            f.add("scientificName", name, score * (0.9 if key == "sciname" else 0.85))
+            f.name("scientificName", name, score * (0.9 if key != "host" else 0.85))
     elif key == "collector":
         date = parse_date(value)
         if date:  # "Coll. J. Smith 1234, 12 July 1978"
@@ -548,22 +476,22 @@ def _segment(f: _Fields, key: str, value: str, score: float, near_institution: b
         if num:
             f.add("recordNumber", num.group(1), score * 0.8)
             value = value[: num.start()]
-        f.add("recordedBy", person_name(value), score * 0.85)
+        f.person("recordedBy", person_name(value), score * 0.9)
     elif key in ("recno", "number", "catalog"):
         token = _numeric(value.split(" ")[0].strip(".,;:")) if value else ""
         if key == "catalog" or (key == "number" and near_institution):
             if sum(ch.isdigit() for ch in token) >= 3 and re.fullmatch(r"[A-Z]*-?\d+", token):
-                f.add("catalogNumber", token, score * 0.75)
+                f.add("catalogNumber", token, score * 0.85)
         elif _RECORD_NO.match(token):
-            f.add("recordNumber", token, score * (0.85 if key == "recno" else 0.7))
+            f.add("recordNumber", token, score * (0.9 if key == "recno" else 0.75))
     elif key == "date":
         date = parse_date(value)
         year = _numeric(value)
         if date:
-            f.add("eventDate", date[0], score * 0.9 * date[1])
+            f.add("eventDate", date[0], score * 0.95 * date[1])
         elif re.fullmatch(r"\d{4}", year) and _year(year):
             f.add("eventDate", year, score * 0.7)  # a bare year is a valid ISO 8601 date
-    elif key in ("det", "hostdet"):
+    elif key == "det" or (key == "hostdet" and not pathogen_sheet):
         date = parse_date(value)
         who = value
         yr = re.search(r"\b(1[789]\d\d|20\d\d)\b", _numeric(value))
@@ -573,29 +501,62 @@ def _segment(f: _Fields, key: str, value: str, score: float, near_institution: b
         elif yr and _year(yr.group()):  # "Det. W. A. Weber 1979"
             f.add("dateIdentified", yr.group(), score * 0.75)
             who = value[: yr.start()].strip(" ,.")
-        f.add("identifiedBy", person_name(who), score * 0.85)
+        f.person("identifiedBy", person_name(who), score * (0.85 if key == "det" else 0.6))
+    elif key == "hostdet":  # a pathogen sheet: who named the host, not the specimen
+        host_det = person_name(value)
+        if host_det is not None:
+            f.people.append(("", host_det, score * 0.85, score * 0.85 * len(host_det)))
     elif key in ("locality", "habitat", "elev"):
         elev = find_elevation(value, captioned=key == "elev")
         if elev:
             f.add("minimumElevationInMeters", str(elev[0]), score * elev[1])
             value = _ELEV_VALUE.sub("", value).strip(" .,;")
         if key == "locality" and _plausible(value):
-            f.add("locality", value, score * 0.85)
-            f.region(value, score * 0.9, locality=True)
+            f.add("locality", value, score * _FREE_TEXT)
+            f.region(value, score * 0.95, locality=True)
         elif key == "habitat" and _plausible(value):
-            f.add("habitat", value, score * 0.85)
+            f.add("habitat", value, score * _FREE_TEXT)
 
 
-def parse_label(lines: list[tuple[str, float]]) -> dict[str, FieldValue]:
-    """Darwin Core terms from OCR lines (text, score 0..1) in reading order."""
-    f = _Fields()
-    institution_at = -10
-    for i, (raw, raw_score) in enumerate(lines):
-        text, score = normalise(raw), max(0.0, min(1.0, float(raw_score)))
-        if not text:
+def _below(lines: list[Line], i: int) -> int | None:
+    """The line holding the value of line i's caption when it is written below it: the next
+    line, starting under the caption (by the OCR boxes when there are any)."""
+    if i + 1 >= len(lines):
+        return None
+    here, nxt = lines[i].box, lines[i + 1].box
+    if here is None or nxt is None:
+        return i + 1
+    height = here[3] - here[1]
+    gap = nxt[1] - here[3]
+    return i + 1 if gap <= 1.5 * height and nxt[0] <= here[2] and nxt[2] >= here[0] else None
+
+
+def _line(item: Line | tuple[str, float] | tuple[str, float, float]) -> Line:
+    if isinstance(item, Line):
+        return item
+    score = max(0.0, min(1.0, float(item[1])))
+    return Line(item[0], score, float(item[2]) if len(item) > 2 else 1.0)
+
+
+def parse_label(
+    lines: Sequence[Line | tuple[str, float] | tuple[str, float, float]],
+    checklist: NameLookup | None = None,
+) -> dict[str, FieldValue]:
+    """Darwin Core terms from OCR lines in reading order: (text, score 0..1) pairs or Lines."""
+    read = [_line(x) for x in lines]
+    texts = [normalise(x.text) for x in read]
+    parts = [_segments(t) for t in texts]
+    pathogen_sheet = any(k == "pathogen" for _, segs in parts for k, _, _ in segs)
+    f = _Fields(checklist)
+    institution_at, address = -10, ""
+    used: set[int] = set()  # lines read as the value of a caption above them
+    for i, (line, text, (prefix, segments)) in enumerate(zip(read, texts, parts, strict=True)):
+        if not text or i in used:
             continue
+        # Print reads alike at every enlargement; handwriting does not.
+        score = max(0.0, min(1.0, line.score)) * max(0.0, min(1.0, line.agreement)) ** 1.5
         header = bool(_INSTITUTION.search(text))
-        address = not header and i - institution_at == 1 and text.upper() == text
+        is_address = not header and i - institution_at == 1 and text.upper() == text
         if header:
             institution_at = i
             acro = _ACRONYM.search(text)
@@ -603,14 +564,22 @@ def parse_label(lines: list[tuple[str, float]]) -> dict[str, FieldValue]:
                 f.add("institutionCode", next(g for g in acro.groups() if g), score * 0.85)
             elif re.search(r"agriculture canada", text, re.I):
                 f.add("institutionCode", "Agriculture Canada", score * 0.5)
-        prefix, segments = _segments(text)
-        for key, value in segments:
-            _segment(f, key, value, score, near_institution=i - institution_at <= 2)
+            if re.search(r"\bcanada\b", text, re.I):  # a Canadian institution's own sheets
+                f.add("country", "Canada", score * 0.6)
+        if is_address:
+            address = text
+        for n, (key, value, trust) in enumerate(segments):
+            if not value and n == len(segments) - 1 and key not in ("skip", "hostdet"):
+                below = _below(read, i)
+                if below is not None and not parts[below][1]:
+                    value, used = texts[below], used | {below}
+                    trust *= read[below].score * read[below].agreement
+            _segment(f, key, value, score * trust, i - institution_at <= 2, pathogen_sheet)
         flora = re.search(r"\b(?:plants|flora)\s+of\s+(.+)", text, re.I)
         if flora:
-            f.region(flora.group(1), score * 0.8)
-        elif not (header or address or segments):  # "Collector: J. Washington" is no state
-            f.region(text, score * 0.7)
+            f.region(flora.group(1), score * 0.9)
+        elif not (header or is_address or segments):  # "Collector: J. Washington" is no state
+            f.region(text, score * 0.75)
         coords = find_coordinates(text)
         if coords:
             lat, lon, verbatim, trust = coords
@@ -618,25 +587,59 @@ def parse_label(lines: list[tuple[str, float]]) -> dict[str, FieldValue]:
             f.add("decimalLongitude", str(lon), score * trust)
             f.add("verbatimCoordinates", verbatim, score * trust)
         if not segments:
-            _uncaptioned(f, prefix, score, header or address)
+            near = i - institution_at <= 2
+            _uncaptioned(f, prefix, score, header or is_address, near, texts[i - 1] if i else "")
+    if address and "stateProvince" not in f.best:
+        # The institution's address: where its staff mostly collect, so a weak last resort.
+        f.region(address, 0.25)
+    f.settle_people()
     if f.best:
+        f.best = {
+            t: FieldValue(v.value, round(calibrated(v.confidence or 0.0), 3))
+            for t, v in f.best.items()
+        }
         f.add("basisOfRecord", "PreservedSpecimen", 0.5)  # inferred: it is a herbarium sheet
     return f.best
 
 
-def _uncaptioned(f: _Fields, text: str, score: float, header: bool) -> None:
-    """Rules for a line without captions: codes, accession numbers, a bare Latin name."""
+_COLLECTOR_LINE = re.compile(
+    r"^(?P<who>(?:[A-Z][a-z]+|[A-Z]\.)(?:\s+(?:[A-Z][a-z]+|[A-Z]\.|&|and))*\s+[A-Z][a-z]+)"
+    r"\s*(?P<num>[A-Z]{0,3}-?\d+[a-z]?)?\b"
+)
+
+
+def _uncaptioned(
+    f: _Fields, text: str, score: float, header: bool, near_institution: bool, above: str
+) -> None:
+    """Rules for a line without captions: codes, numbers, a bare Latin name, a collector's
+    line ("J. Smith 1234 June 8, 1961"), a place."""
+    text = re.sub(r"(?<=[a-z])(?=[A-Z]{1,3}-?\d)", " ", text)  # "WadeC-451" -> "Wade C-451"
     code = _CODE_LINE.match(text)
+    date = parse_date(text) if not header else None
     if code:
         f.add("catalogNumber", f"{code.group(1)} {code.group(2)}", score * 0.8)
         f.add("collectionCode", code.group(1), score * 0.6)
     elif _ACCESSION_LINE.match(_numeric(text)):
-        f.add("catalogNumber", _numeric(text), score * 0.6)
+        # On a stamp an accession number; under a label the collector's "84-24".
+        term = "catalogNumber" if near_institution else "recordNumber"
+        f.add(term, _numeric(text), score * 0.6)
     elif not header:
-        date = parse_date(text)
         if date and len(date[0]) == 10:  # a full date on its own: most likely when collected
             f.add("eventDate", date[0], score * 0.6 * date[1])
         elev = find_elevation(text)
         if elev:
             f.add("minimumElevationInMeters", str(elev[0]), score * elev[1])
-        f.add("scientificName", latin_name(text, strict=True), score * 0.6)
+        name = latin_name(text, strict=True)
+        if name:
+            f.name("scientificName", name, score * 0.6)
+            return
+        who = _COLLECTOR_LINE.match(text)
+        if who and (who.group("num") or date) and person_name(who.group("who")):
+            people = [person_name(who.group("who")) or ""]
+            if person_name(above) and not _PLACE_NOUN.search(above):
+                people.insert(0, person_name(above) or "")  # a companion on the line above
+            f.person("recordedBy", " | ".join(people), score * 0.6)
+            if who.group("num"):
+                f.add("recordNumber", who.group("num"), score * 0.6)
+        elif _PLACE_NOUN.search(text) and _plausible(text) and text[:1].isupper():
+            f.add("locality", text, score * 0.55 * _FREE_TEXT)

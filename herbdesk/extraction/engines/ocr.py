@@ -21,14 +21,14 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from herbdesk.extraction.dwc_parser import parse_label
+from herbdesk.extraction.dwc_parser import Line, NameLookup, parse_label
 from herbdesk.extraction.engines.base import (
     Check,
     EngineError,
@@ -76,6 +76,9 @@ class Box:
     x1: float
     y1: float
     block: int = 0  # which text block it belongs to, for reading order
+    # How alike the other readings of this line were (0..1, 1 when read once): print reads
+    # the same at every size, handwriting does not, so this says when the OCR is unsure.
+    agreement: float = 1.0
 
     @property
     def tall(self) -> bool:
@@ -139,6 +142,23 @@ class OcrEngine:
         threads = settings.extra.get("ocr_threads")
         self._threads = int(threads) if threads else None
         self._local = threading.local()
+        self._names: NameLookup | None = None
+        self._names_lock = threading.Lock()
+
+    def _checklist(self) -> NameLookup | None:
+        """The names checklist (`extra["checklist"]`, a path), loaded once on first use."""
+        path = self.settings.extra.get("checklist")
+        if not path:
+            return None
+        with self._names_lock:
+            if self._names is None:
+                from herbdesk.quality.checklist import Checklist, ChecklistError
+
+                try:
+                    self._names = Checklist.load(Path(path))
+                except (OSError, ChecklistError) as exc:
+                    raise EngineError(ErrorKind.CONFIG, f"checklist {path}: {exc}") from exc
+            return self._names
 
     def preflight(self) -> list[Check]:
         """Imports, the shipped model files and one tiny inference; never raises or downloads."""
@@ -170,15 +190,16 @@ class OcrEngine:
     def extract(self, specimen: SpecimenInput) -> Extraction:
         source = load_image(specimen.path, max_side=SOURCE_SIDE, data=specimen.data)
         try:
-            lines = self.read_lines(source)
+            rows = self.read_boxes(source)
         except EngineError:
             raise
         except Exception as exc:  # an onnxruntime or OpenCV failure on this image
             raise EngineError(
                 ErrorKind.INTERNAL, f"OCR failed: {type(exc).__name__}: {exc}"
             ) from exc
-        raw_text = "\n".join(text for text, _ in lines)
-        fields = parse_label(lines)
+        raw_text = "\n".join(r.text for r in rows)
+        lines = [Line(r.text, r.score, r.agreement, (r.x0, r.y0, r.x1, r.y1)) for r in rows]
+        fields = parse_label(lines, self._checklist())
         if set(fields) <= {"basisOfRecord"}:  # inferred for any sheet: not a finding
             raise EngineError(
                 ErrorKind.NO_FIELDS,
@@ -197,6 +218,11 @@ class OcrEngine:
 
     def read_lines(self, source: Image.Image) -> list[tuple[str, float]]:
         """OCR lines (text, score) of the sheet, in reading order of its best orientation."""
+        return [(r.text, round(r.score, 4)) for r in self.read_boxes(source)]
+
+    def read_boxes(self, source: Image.Image) -> list[Box]:
+        """OCR lines with their bounds in the best orientation's page pixels, in reading
+        order: the label parser finds a caption's value right of or below it by these."""
         page_scale = min(1.0, PAGE_SIDE / max(source.size))
         page = _gray(_scaled(source, page_scale))
         rot, found = self._orient(page)
@@ -210,6 +236,8 @@ class OcrEngine:
             covered = any(all(_inside(b, r) for b in cluster) for r in reread)
             if covered or sum(b.weight for b in cluster) < 3:
                 continue  # re-read already, or a speck
+            if len(cluster) <= 2 and min(b.score for b in cluster) >= 0.95:
+                continue  # a stamp or slip read surely at page size: enlarging adds nothing
             for line_px in LINE_PX:
                 rect, lines = self._reread(rotated, cluster, page_scale, line_px)
                 candidates += _merge_lines([_with_block(b, n) for b in lines])
@@ -226,7 +254,7 @@ class OcrEngine:
             y, x = first.get(r.block, (r.y0, r.x0))
             first[r.block] = (min(y, r.y0), min(x, r.x0))
         rows.sort(key=lambda r: (first[r.block], (r.y0 + r.y1) / 2))
-        return [(r.text, round(r.score, 4)) for r in rows]
+        return rows
 
     def _orient(self, page: Image.Image) -> tuple[int, list[Box]]:
         """The rotation whose horizontal text is most legible, with what it read there."""
@@ -372,7 +400,7 @@ def _without_dots(img: Image.Image, dot_px: float) -> Image.Image:
 
 
 def _with_block(b: Box, block: int) -> Box:
-    return Box(b.text, b.score, b.x0, b.y0, b.x1, b.y1, block)
+    return replace(b, block=block)
 
 
 def _inside(box: Box, rect: Rect) -> bool:
@@ -467,9 +495,31 @@ def _merge_lines(boxes: list[Box]) -> list[Box]:
 
 
 def _best_readings(candidates: list[Box]) -> list[Box]:
-    """Of lines read more than once, the most trusted reading (non-maximum suppression)."""
+    """Of lines read more than once, the most trusted reading (non-maximum suppression),
+    with how alike the readings it won over were."""
     kept: list[Box] = []
+    others: list[list[str]] = []
     for row in sorted(candidates, key=lambda b: -b.trust):
-        if not any(_overlap_y(row, k) >= 0.7 and _overlap_x(row, k) > 0.3 for k in kept):
+        same = [
+            n for n, k in enumerate(kept) if _overlap_y(row, k) >= 0.7 and _overlap_x(row, k) > 0.3
+        ]
+        if not same:
             kept.append(row)
-    return kept
+            others.append([])
+        elif row.x1 - row.x0 >= 0.6 * (kept[same[0]].x1 - kept[same[0]].x0):
+            others[same[0]].append(row.text)  # a reading of the caption alone says nothing
+    return [
+        replace(k, agreement=_agreement(k.text, alt)) for k, alt in zip(kept, others, strict=True)
+    ]
+
+
+def _agreement(text: str, readings: list[str]) -> float:
+    """Mean similarity (0..1) of the other readings to the kept one, on letters and digits
+    only (dot leaders come and go with the enlargement)."""
+    from rapidfuzz import fuzz
+
+    if not readings:
+        return 1.0
+    key = re.sub(r"[^A-Za-z0-9]", "", text).lower()
+    sims = [fuzz.ratio(key, re.sub(r"[^A-Za-z0-9]", "", r).lower()) / 100 for r in readings]
+    return round(sum(sims) / len(sims), 3)
