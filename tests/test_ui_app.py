@@ -383,3 +383,33 @@ def test_opening_a_runs_folder_opens_one_of_its_runs(
     assert window.open_path(tmp_path)
     qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
     assert window.document.run_dir == tmp_path / "run-new"
+
+
+def test_no_display_or_missing_x11_libraries_are_said_in_herbdesks_words(tmp_path: Path) -> None:
+    """Qt aborted with a hint about xcb-cursor0 where the libraries actually missing were
+    libxcb-icccm4 and libxcb-keysyms1, and the same hint where there was no display at all."""
+    import subprocess
+    import sys
+
+    from herbdesk.ui.display import XCB_LIBRARIES, display_problem
+
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}) is None
+    assert display_problem({}, platform="darwin") is None
+    gone = {"libxcb-icccm.so.4", "libxcb-keysyms.so.1"}
+    msg = display_problem({"DISPLAY": ":0"}, loadable=lambda so: so not in gone)
+    assert msg is not None and "sudo apt install libxcb-icccm4 libxcb-keysyms1" in msg
+    assert "herbdesk run" in msg and "--screenshot" in msg
+    assert display_problem({"DISPLAY": ":0"}, loadable=lambda so: True) is None
+    assert set(XCB_LIBRARIES.values()) >= {"libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1"}
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("QT_QPA_PLATFORM", None)
+    r = subprocess.run(
+        [sys.executable, "-m", "herbdesk", "app"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert "there is no display here" in r.stderr and "xcb-cursor0" not in r.stderr

@@ -127,6 +127,11 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
     args = _parse(argv, prog)
     if args.screenshot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from herbdesk.ui.display import display_problem
+
+    if (problem := display_problem()) is not None:  # before Qt aborts with its own hint
+        print(problem, file=sys.stderr)
+        return 2
     from PySide6.QtCore import QSettings, QSize, QTimer
     from PySide6.QtWidgets import QApplication
 
