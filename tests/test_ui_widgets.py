@@ -717,3 +717,24 @@ def test_kpi_cards_never_cut_their_text_at_a_laptop_width(qtbot) -> None:
         assert not card.value.is_elided(), (key, card.value.shown_text()[1])
         assert card.toolTip().startswith(card._name)  # the full name is always a hover away
     assert strip.cards["success"].title.shown_text()[1] in ("Success rate", "Success")
+
+
+def test_event_log_says_quality_events_in_words() -> None:
+    """The quality checkpoint showed in the event log as raw JSON."""
+    from herbdesk.ui.eventlog_format import summarize
+
+    cp = Event(
+        EventType.QUALITY_CHECKPOINT, "r", 19, "2026-12-02T16:46:03.495Z", None, None,
+        {"checkpoint": 5, "status": "failed", "usable_rate": 0.2, "threshold": 0.5,
+         "failed_terms": {"scientificName": ["Identified by"], "eventDate": ["2809"]}},
+    )  # fmt: skip
+    text = summarize(cp)
+    assert text == (
+        "quality checkpoint at 5: failed, 20% usable (threshold 50%)"
+        " — invalid: scientificName, eventDate"
+    )
+    gold = Event(
+        EventType.QUALITY_GOLD, "r", 7, "2026-12-02T16:46:03.495Z", "s", None,
+        {"image": "sheet_12.jpg", "correct": 1, "compared": 3, "terms": {}},
+    )  # fmt: skip
+    assert summarize(gold) == "sheet_12.jpg: known-answer sheet, 1/3 terms right"

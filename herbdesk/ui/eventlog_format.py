@@ -82,6 +82,16 @@ def _describe(ev: Event) -> str:
             f"checkpoint at {d.get('checkpoint')}: {d.get('status')}, success rate "
             f"{_pct(d.get('success_rate'))} (threshold {_pct(d.get('threshold'))})"
         )
+    if et == EventType.QUALITY_CHECKPOINT:
+        failed = d.get("failed_terms")
+        terms = ", ".join(str(t) for t in failed) if isinstance(failed, Mapping) else ""
+        return (
+            f"quality checkpoint at {d.get('checkpoint')}: {d.get('status')}, "
+            f"{_pct(d.get('usable_rate'))} usable (threshold {_pct(d.get('threshold'))})"
+            + (f" — invalid: {terms}" if terms else "")
+        )
+    if et == EventType.QUALITY_GOLD:
+        return f"{image}: known-answer sheet, {d.get('correct')}/{d.get('compared')} terms right"
     if et == EventType.VALIDATION_WARNING:
         return str(d.get("message") or f"success rate {_pct(d.get('success_rate'))}")
     if et == EventType.CONSUMER_ERROR:
@@ -120,5 +130,6 @@ SUMMARY_LITERALS: tuple[str, ...] = (
     "waits for the API quota to reset (in ", " s) — ",
     "checkpoint at ", ", success rate ", " (threshold ", ")", "success rate ", " on ", " #",
     "paused", "resumed", "by the user", " until ", " (", " — ", "/", " succeeded)", " ", "…",
-    "None",
+    "None", "quality checkpoint at ", " usable (threshold ", " — invalid: ", ", ",
+    ": known-answer sheet, ", " terms right",
 )  # fmt: skip

@@ -120,7 +120,8 @@ def term_shares(state: RunState, most: int = TERMS_SHOWN) -> list[tuple[str, flo
     tally, n = state.quality, state.processed
     if not n or not tally or most < 1:
         return []
-    filled = {t: c for t, c in tally.filled.items() if c > 0}
+    # basisOfRecord is the prompt's constant (PreservedSpecimen): a bar that says nothing
+    filled = {t: c for t, c in tally.filled.items() if c > 0 and t != "basisOfRecord"}
     top = sorted(filled, key=lambda t: -filled[t])[:most]
     order = {t: i for i, t in enumerate(DWC_TERMS)}
     top.sort(key=lambda t: order.get(t, len(order)))
