@@ -413,3 +413,18 @@ def test_no_display_or_missing_x11_libraries_are_said_in_herbdesks_words(tmp_pat
     )
     assert r.returncode == 2
     assert "there is no display here" in r.stderr and "xcb-cursor0" not in r.stderr
+
+
+def test_open_recent_keeps_absolute_paths(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative path in Open recent failed from another working directory."""
+    import shutil
+
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "fixtures" / "legacy_events.jsonl", run / "events.jsonl")
+    monkeypatch.chdir(tmp_path)
+    assert window.open_path(Path("runs/r1"))
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
+    assert window._recent()[0] == str(run)

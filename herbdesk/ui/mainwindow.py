@@ -266,7 +266,9 @@ class MainWindow(QMainWindow):
         return [str(v) for v in val] if isinstance(val, list) else []
 
     def _add_recent(self, path: Path) -> None:
-        items = [str(path)] + [p for p in self._recent() if p != str(path)]
+        # absolute: a relative path stored here failed when the app started in another folder
+        text = str(Path(path).absolute())
+        items = [text] + [p for p in self._recent() if p != text]
         self.settings.setValue("recent", items[:MAX_RECENT])
         self._rebuild_recent()
 
