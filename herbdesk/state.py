@@ -548,6 +548,14 @@ class RunState:
     def rows(self) -> int:
         return len(self.specimen_id)
 
+    def status_text(self, row: int) -> str:
+        """The row's status as shown: a specimen still queued when the run ended (halted,
+        cancelled) was never started, and never will be in this run."""
+        st = self.row_status[row]
+        if st == STATUS_QUEUED and self.status in ("failed", "cancelled"):
+            return "not started"
+        return st
+
     @property
     def processed(self) -> int:
         return self.succeeded + self.failed

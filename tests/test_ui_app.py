@@ -428,3 +428,23 @@ def test_open_recent_keeps_absolute_paths(
     assert window.open_path(Path("runs/r1"))
     qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
     assert window._recent()[0] == str(run)
+
+
+def test_specimens_a_halt_left_unstarted_read_not_started(
+    qtbot, window: MainWindow, many_images, tmp_path: Path
+) -> None:
+    """After a halt, specimens that never started stayed "queued" for good."""
+    from helpers import api_config, run
+
+    from herbdesk.ui.columns import COL_STATUS
+
+    with FakeApi(default="basis_only") as api:
+        outcome, _ = run(api_config(many_images(20), tmp_path / "r", api.base_url, concurrency=1))
+    assert outcome.status == "failed"
+    assert window.open_path(outcome.run_dir)
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
+    window.document.flush()
+    m = window.table_model
+    shown = [m.index(i, COL_STATUS).data() for i in range(m.rowCount())]
+    assert "queued" not in shown
+    assert shown.count("not started") >= 10 and shown.count("completed") >= 5

@@ -193,14 +193,14 @@ def test_specimen_model_passes_modeltester(qtmodeltester: ModelTester, doc: RunD
 
     assert model.rowCount() == 6
     # before the halt: 0 completed, 1 completed, 2 failed, 3 completed, 4 retrying, 5 queued;
-    # the terminal event puts what was in flight back to queued
+    # the terminal event puts what was in flight back to queued: after a halt, "not started"
     assert column(model, COL_STATUS) == [
         "completed",
         "completed",
         "failed",
         "completed",
-        "queued",
-        "queued",
+        "not started",
+        "not started",
     ]
     assert column(model, COL_SEQ) == ["1", "2", "3", "4", "", ""]
     assert column(model, COL_CONFIDENCE) == ["0.91", "0.42", "", "0.77", "", ""]

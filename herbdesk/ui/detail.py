@@ -589,7 +589,7 @@ class SpecimenDetail(QWidget):
 
     # ------------------------------------------------------------------ internals
     def _meta_line(self, state: RunState, row: int, rec: dict[str, Any]) -> str:
-        parts = [state.row_status[row]]
+        parts = [state.status_text(row)]
         engine = " / ".join(str(x) for x in (rec.get("engine"), rec.get("model")) if x)
         if engine:
             parts.append(engine)

@@ -412,7 +412,7 @@ class SpecimenTableModel(QAbstractTableModel):
         if c == COL_SEQ:
             return "" if s.sequence[r] is None else str(s.sequence[r])
         if c == COL_STATUS:
-            return s.row_status[r]
+            return s.status_text(r)
         if c == COL_SPECIMEN:
             return s.specimen_id[r][:SHORT_ID]
         if c == COL_FILE:
