@@ -738,3 +738,18 @@ def test_event_log_says_quality_events_in_words() -> None:
         {"image": "sheet_12.jpg", "correct": 1, "compared": 3, "terms": {}},
     )  # fmt: skip
     assert summarize(gold) == "sheet_12.jpg: known-answer sheet, 1/3 terms right"
+
+
+def test_empty_count_plots_start_at_zero(qtbot) -> None:
+    """Empty plots showed a y range of -0.5..0.5: negative counts."""
+    from herbdesk.ui.plots import PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1200, 200)
+    panel.show()
+    panel.update_from(RunState())
+    panel.flush()
+    QGuiApplication.processEvents()
+    for plot in (panel.tp_plot, panel.conf_plot):
+        assert plot.viewRange()[1][0] >= 0

@@ -209,6 +209,8 @@ class PlotsPanel(QWidget):
             x0=CONF_BINS[:-1], x1=CONF_BINS[1:], height=np.zeros(20), brush="#9467bd"
         )
         self.conf_plot.addItem(self.conf_bars)
+        for counts in (self.tp_plot, self.conf_plot):  # counts: an empty plot starts at 0 too
+            counts.setLimits(yMin=0)
 
         self.term_axis = TermAxis("left")
         self.term_plot = _themed_plot("Valid terms", pal, axes={"left": self.term_axis})
