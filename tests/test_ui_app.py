@@ -204,6 +204,8 @@ def test_open_legacy_raw_file(qtbot, window: MainWindow) -> None:
     window.document.flush()
     assert window.table_model.rowCount() == 3
     assert window.document.state.succeeded == 2
+    log = window.event_log.model  # the original scripts' records carry no seq: not "0"
+    assert {log.index(r, 0).data() for r in range(log.rowCount())} == {"—"}
 
 
 def test_a_view_failing_at_the_end_of_a_load_does_not_leave_it_loading(

@@ -351,8 +351,8 @@ class EventLogModel(QAbstractTableModel):
     def data(self, index: Index, role: int = 0) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             ev, col = self.event_at(index.row()), index.column()
-            if col == COL_SEQ:
-                return str(ev.seq)
+            if col == COL_SEQ:  # the original scripts' records carry none (read as 0)
+                return str(ev.seq) if ev.seq > 0 else "—"
             if col == COL_TIME:
                 return clock_time(ev.timestamp)
             if col == COL_TYPE:
