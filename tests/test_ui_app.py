@@ -450,3 +450,42 @@ def test_specimens_a_halt_left_unstarted_read_not_started(
     shown = [m.index(i, COL_STATUS).data() for i in range(m.rowCount())]
     assert "queued" not in shown
     assert shown.count("not started") >= 10 and shown.count("completed") >= 5
+
+
+def test_start_while_a_log_is_loading_folds_nothing_of_it_into_the_live_run(
+    qtbot, window: MainWindow, many_images, tmp_path: Path
+) -> None:
+    """A 600k-event log opened, Start pressed 0.3 s later: the live run took the old log's
+    run_id and 200,000 of its rows, and the replay bar showed during the live run."""
+    import subprocess
+    import sys
+
+    big = tmp_path / "old" / "events.jsonl"
+    big.parent.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "benchmarks" / "make_log.py"),
+            str(big),
+            "--specimens",
+            "60000",
+        ],
+        check=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    images = many_images(6)
+    with FakeApi() as api:
+        _use_api(window, api, images)
+        assert window.open_path(big)
+        qtbot.waitUntil(lambda: window.document.state.rows > 0, timeout=20000)
+        assert window.is_loading()  # still loading: the case of the bug
+        assert window.start_run()
+        assert not window.is_loading()
+        _wait_finished(qtbot, window)
+        qtbot.wait(200)  # anything the cancelled loader had queued has arrived by now
+    st = window.document.state
+    assert st.rows == 6 and st.status == "completed" and st.succeeded == 6
+    assert st.run_id == window.document.run_dir.name
+    assert not window.replay.isVisible() and not window.load_progress.isVisible()

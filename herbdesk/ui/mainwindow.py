@@ -287,6 +287,7 @@ class MainWindow(QMainWindow):
             return False
         self.setup.message.setText("")
         self.setup.show_settings()  # the panel shows what this run is started with
+        self._cancel_loader()  # a log still loading must not fold into the live run
         self.stop_tail()
         self.replay.clear()
         self.replay.hide()
@@ -375,7 +376,7 @@ class MainWindow(QMainWindow):
         self.document.reset(log.parent, f"Opened: {log}")
         self._show_run_config(tailed=False)
         loader = LogLoader(log, self)
-        loader.events_loaded.connect(self.document.apply_events)
+        loader.events_loaded.connect(self._loaded_events)
         loader.progress.connect(self._load_progress)
         loader.loaded.connect(self._load_done)
         self.loader = loader
@@ -495,17 +496,28 @@ class MainWindow(QMainWindow):
         if self.tail_source is not None:
             self.document.set_bad_lines(self.tail_source.bad_lines)
 
+    def _loaded_events(self, events: list) -> None:
+        # batches are queued across threads: one a cancelled loader sent before it stopped
+        # still arrives, and must not fold an old log into what the window shows now
+        if self.loader is not None and self.sender() is self.loader:
+            self.document.apply_events(events)
+
     def _cancel_loader(self) -> None:
         if self.loader is not None:
             self.loader.cancel()
             self.loader.wait()
             self.loader.deleteLater()
             self.loader = None
+            self.load_progress.hide()
 
     def _load_progress(self, done: int, total: int) -> None:
+        if self.loader is None or self.sender() is not self.loader:
+            return
         self.load_progress.setValue(int(100 * done / total) if total else 100)
 
     def _load_done(self, stats) -> None:
+        if self.loader is None or self.sender() is not self.loader:
+            return  # a cancelled load's end, queued before it stopped: not this window's now
         try:
             self.load_progress.hide()
             self.replay.load(self.document.events)
