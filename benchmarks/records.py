@@ -111,7 +111,7 @@ class RecordMaker:
             rec["minimumElevationInMeters"] = _v(str(r.randint(400, 1400)), 0.7)
         junk = r.random()
         if junk < 0.05:  # the name is label text or carries digits: not usable
-            rec["scientificName"] = _v(r.choice(_BOILER + ("Carex 1961", "Poa of Regina")), 0.8)
+            rec["scientificName"] = _v(r.choice((*_BOILER, "Carex 1961", "Poa of Regina")), 0.8)
         elif junk < 0.08:  # a placeholder for a required or an ordinary term
             term = r.choice(("scientificName", "locality", "recordedBy", "eventDate", "habitat"))
             rec[term] = _v(r.choice(_PLACEHOLDERS), 0.5)

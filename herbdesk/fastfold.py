@@ -288,6 +288,11 @@ def _fill_first(
     _assign(column, crow, values)
 
 
+# Distinct quality keys a tally takes from the scanner (a run has hundreds); past it, objects
+# are read one by one, so a hostile log cannot grow the key table without bound.
+_MAX_QUALITY_KEYS = 1 << 16
+
+
 def _fold_quality(
     state: RunState,
     block: bytes | bytearray,
@@ -295,18 +300,30 @@ def _fold_quality(
     urows: np.ndarray,
     ok: np.ndarray,
 ) -> None:
-    """`RunState`'s quality rule per row: its last finish's quality object (none if failed)."""
+    """`RunState`'s quality rule per row: its last finish's quality object (none if failed).
+
+    Objects of herbdesk's own shape are sorted into kinds by the scanner (`quality_keys`) and
+    set for all rows at once; any other object is read in full, as the general path does."""
     off, ln = spans
     tally = state.quality
     has = (ln > 0) & ok
     if not tally and not has.any():
         return  # logs written before quality was judged: nothing to do per row
-    for j, row in enumerate(urows.tolist()):
-        if has[j]:
-            o, n = int(off[j]), int(ln[j])
-            tally.set(row, orjson.loads(bytes(block[o : o + n])))
-        elif tally:
-            tally.clear_row(row)
+    key, fp, has_fp = fastscan.quality_keys(
+        block, off, np.where(has, ln, -1), tally.scan_keys, _MAX_QUALITY_KEYS
+    )
+    kinds = tally.scan_kinds()
+    known = key >= 0
+    kind = np.full(len(key), -1, np.int32)
+    kind[known] = kinds[key[known]]
+    fast = known & (kind >= 0)
+    slow = has & ~fast
+    if tally and (~has).any():
+        tally.clear_rows(urows[~has])
+    tally.set_kinds(urows[fast], kind[fast], fp[fast], has_fp[fast])
+    for j in np.flatnonzero(slow).tolist():
+        o, n = int(off[j]), int(ln[j])
+        tally.set(int(urows[j]), orjson.loads(bytes(block[o : o + n])))
 
 
 def _fold_finished(

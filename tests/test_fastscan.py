@@ -134,7 +134,7 @@ def _canon(v: Any) -> Any:
     if isinstance(v, ChangedRows):  # the rows the views will be handed, however added
         return ("ChangedRows", v.rows().tolist())
     if isinstance(v, QualityTally):  # each row's quality; the counts follow from them
-        rows = sorted(v._rows.items())
+        rows = v.entries()
         return ("QualityTally", _canon(rows), _canon(v.summary(len(rows))))
     raise TypeError(f"no canonical form for {type(v)}")
 
@@ -434,10 +434,70 @@ PARTS = (
     "schema_version", "seq", "event_type", "timestamp", "run_id", "specimen_id", "sequence",
     "metrics", "drop", "dup", "order", "sep", "pad", "ends", "image", "path", "success",
     "fields_extracted", "confidence", "processing_time_ms", "attempts", "tokens", "cost_usd",
-    "error", "extra", "data_sep", "data_type",
+    "error", "extra", "data_sep", "data_type", "quality",
 )  # fmt: skip
 NUMERIC = ("confidence", "processing_time_ms", "cost_usd")
 COUNTS = ("fields_extracted", "attempts", "tokens")
+
+
+def _q(
+    usable: bool, filled: list[str], invalid: list[str], findings: list[list[str]], fp: str | None
+) -> bytes:
+    return orjson.dumps({"usable": usable, "filled": filled, "invalid": invalid,
+                         "findings": findings, "fingerprint": fp})  # fmt: skip
+
+
+# data.quality as herbdesk writes it (RecordJudge.quality): the scanner sorts these into kinds
+QUALITY_TEXT = (
+    _q(True, ["eventDate", "scientificName"], [], [], "0123456789abcdef"),
+    _q(True, ["eventDate", "scientificName"], [], [], "fedcba9876543210"),
+    _q(True, ["eventDate", "scientificName"], [], [], "0123456789abcdef"),  # identical records
+    _q(True, ["catalogNumber", "eventDate", "locality", "recordedBy", "scientificName"], [],
+       [["date_not_iso", "eventDate", "Sept 12, 1984", "normalisable to 1984-09-12"]],
+       "ffffffffffffffff"),
+    _q(True, ["eventDate", "scientificName"], [], [["date_not_iso", "eventDate", "8.IX.1984",
+       "normalisable to 1984-09-08"]], "0000000000000000"),
+    _q(False, ["eventDate", "scientificName"], ["eventDate", "scientificName"],
+       [["name_boilerplate", "scientificName", "Identified by"],
+        ["date_future", "eventDate", "2809"],
+        ["required_missing", "scientificName", "", "scientificName"]], "00000000000000aa"),
+    _q(False, [], [], [["placeholder", "scientificName", "-"],
+       ["required_missing", "scientificName", "", "scientificName, eventDate|recordedBy"]], None),
+    _q(True, ["scientificName", "locality"], [], [["name_shape", "scientificName",
+       'a "quoted" \\ value, "fingerprint":', "d"]], "1111111111111111"),
+    b'{"usable":true,"filled":["scientific\\u004eame"],"invalid":[],"findings":[],'
+    b'"fingerprint":"2222222222222222"}',
+    # escaped quotes that spell the shape's own keys inside strings
+    rb'{"usable":true,"filled":["a"],"invalid":[],"findings":[["c","\",\"fingerprint\":\"'
+    rb'0123456789abcdef\"}"]],"fingerprint":"3333333333333333"}',
+    rb'{"usable":true,"filled":["a\"],\"invalid\":[\"b"],"invalid":[],"findings":[],'
+    b'"fingerprint":null}',
+)  # fmt: skip
+# odd ones, which the scanner must leave to the general path or read exactly as it does
+ODD_QUALITY_TEXT = (
+    b"null", b"[]", b"{}", b'"usable"', b"0",
+    b'{"filled":["a"],"usable":true,"invalid":[],"findings":[],"fingerprint":"0123456789abcdef"}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"0123456789ABCDEF"}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"0123456789abcde"}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"x,y"}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":7}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"0123456789abcdef",'
+    b'"fingerprint":"1123456789abcdef"}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"usable":false,'
+    b'"fingerprint":"0123456789abcdef"}',
+    b'{"usable":1,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"0123456789abcdef"}',
+    b'{"usable":"no","filled":["a"],"invalid":[],"findings":[],"fingerprint":null}',
+    b'{"usable":true,"filled":"a","invalid":[],"findings":[],"fingerprint":null}',
+    b'{"usable":true,"filled":[1,"a"],"invalid":[null],"findings":[],"fingerprint":null}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[[],[1],["c",2],"c"],'
+    b'"fingerprint":null}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[["c"]],"fingerprint":null,"x":1}',
+    b'{"usable":true, "filled":["a"],"invalid":[],"findings":[],"fingerprint":null}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":null }',
+    b'{"usable":true,"filled":["' + b"t" * 3000 + b'"],"invalid":[],"findings":[],'
+    b'"fingerprint":null}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"0123456789abcdef"',
+)  # fmt: skip
 
 
 class LineGen:
@@ -528,6 +588,7 @@ class LineGen:
                 rng.choice(ERROR_TEXT),
                 p * 0.5,
             )
+            put("quality", rng.choice(QUALITY_TEXT), rng.choice(ODD_QUALITY_TEXT), p * 0.9)
         if "extra" in odd:  # fields nobody reads, of any shape, and repeated known keys
             extra = rng.choice(
                 [
@@ -836,6 +897,61 @@ def test_scanner_takes_plain_numbers() -> None:
     """The number checks above are not vacuous: plain spellings are read, not passed on."""
     for num in (b"0.5", b"1", b"-0.0", b"1e2", b"0.1e-3", b"123456789.25", b"7"):
         assert _scan(_completed(data=b'{"confidence":' + num + b"}")).kind[0] == 3, num
+
+
+def test_scanner_sorts_herbdesks_quality_objects_into_kinds() -> None:
+    """Every object of RecordJudge's shape gets a key and its fingerprint as a number; any
+    other object is left to the general path (-2), an absent one is -1."""
+    spans = [*QUALITY_TEXT, *ODD_QUALITY_TEXT]
+    block = b"".join(spans)
+    lens = np.array([len(x) for x in spans] + [-1], np.int64)
+    offs = np.concatenate(([0], np.cumsum(lens[:-1])))
+    keys: dict[bytes, int] = {}
+    key, fp, has = fastscan.quality_keys(block, offs, lens, keys, 1 << 16)
+    good = len(QUALITY_TEXT)
+    assert (key[:good] >= 0).all() and (key[good:-1] == -2).all() and key[-1] == -1
+    assert len(keys) == good - 2  # the same usable, terms and checks share a key (three)
+    for j, text in enumerate(QUALITY_TEXT):
+        want = orjson.loads(text)["fingerprint"]
+        assert bool(has[j]) == (want is not None)
+        assert want is None or int(fp[j]) == int(want, 16)
+    # no key past max_keys: those objects are read in full
+    few: dict[bytes, int] = {}
+    key2, _fp, _has = fastscan.quality_keys(block, offs, lens, few, 2)
+    assert len(few) == 2 and (key2[:good] >= 0).sum() == 4 and (key2[:good] == -2).sum() == good - 4
+
+
+def test_judged_records_fold_in_columns() -> None:
+    """A run's own quality objects (RecordJudge on varied and junk records) fold in columns,
+    with resumed specimens re-judged and failed ones, to the general path's state."""
+    from fakeapi import junk_fields, record_for
+
+    from herbdesk.quality.judge import QualitySettings, RecordJudge
+
+    judge = RecordJudge.from_settings(QualitySettings())
+    rng = random.Random(3)
+    lines = []
+    for i in range(600):
+        sid = f"s{rng.randrange(250)}"
+        ok = rng.random() < 0.85
+        values = record_for(str(i)) if rng.random() < 0.8 else junk_fields(
+            rng.choice(["boilerplate", "placeholders", "identical", "term_names"]),
+            {"messages": i})  # fmt: skip
+        data: dict[str, Any] = {"image": f"{sid}.jpg", "success": ok, "tokens": 10}
+        if ok:
+            data["quality"] = judge.quality(values)
+        lines.append(orjson.dumps({
+            "schema_version": 1, "seq": i + 1,
+            "event_type": "specimen.completed" if ok else "specimen.failed",
+            "timestamp": "2026-11-26T10:00:00.000Z", "run_id": "r1", "specimen_id": sid,
+            "sequence": i, "data": data}))  # fmt: skip
+    data = b"\n".join(lines) + b"\n"
+    got = _fold_scanned(data, 1 << 20, None, fastfold.MIN_SEGMENT)
+    assert got.column_lines == 600
+    assert got.state.quality.scan_keys  # the objects were sorted by the scanner
+    assert got.state.quality.identical_records > 0
+    _assert_same(got, _fold_reference(data))
+    _check_log(data)
 
 
 def test_random_logs_fold_mostly_in_columns() -> None:

@@ -993,6 +993,181 @@ done:
     return out;
 }
 
+/* ---- quality objects: the tally's part of a specimen.completed line's data.quality ----
+ * herbdesk writes {"usable":B,"filled":[S…],"invalid":[S…],"findings":[[S,S,S(,S)]…],
+ * "fingerprint":"<16 hex>"|null}. What the run's tally keeps of it is the same for most
+ * records: usable, the terms, the finding checks. `quality_keys` gives each object in exactly
+ * that shape a key (the object without the findings' terms, values and details and without the
+ * fingerprint, as JSON) and its fingerprint as a number; anything else is left to the caller,
+ * which reads the object in full. The spans were validated by the scan (ASCII, valid escapes). */
+#define QKEY_MAX 2048
+
+typedef struct {
+    const uint8_t *p, *end;
+    uint8_t *k, *kend; /* the key being written */
+} QCur;
+
+static inline int q_lit(QCur *q, const char *lit) {
+    size_t n = strlen(lit);
+    if ((size_t)(q->end - q->p) < n || memcmp(q->p, lit, n) != 0) return 0;
+    q->p += n;
+    return 1;
+}
+
+static inline int q_put(QCur *q, const uint8_t *from, size_t n) {
+    if ((size_t)(q->kend - q->k) < n) return 0;
+    memcpy(q->k, from, n);
+    q->k += n;
+    return 1;
+}
+
+/* A JSON string token at q->p (a valid one: the scan checked it); copied to the key if copy. */
+static int q_string(QCur *q, int copy) {
+    const uint8_t *start = q->p, *p = q->p + 1;
+    if (start >= q->end || *start != '"') return 0;
+    while (p < q->end && *p != '"') p += (*p == '\\') ? 2 : 1;
+    if (p >= q->end) return 0;
+    q->p = p + 1;
+    return copy ? q_put(q, start, q->p - start) : 1;
+}
+
+/* [S,S,…] copied as it is. */
+static int q_strings(QCur *q) {
+    if (!q_lit(q, "[") || !q_put(q, (const uint8_t *)"[", 1)) return 0;
+    if (q_lit(q, "]")) return q_put(q, (const uint8_t *)"]", 1);
+    for (;;) {
+        if (!q_string(q, 1)) return 0;
+        if (q_lit(q, "]")) return q_put(q, (const uint8_t *)"]", 1);
+        if (!q_lit(q, ",") || !q_put(q, (const uint8_t *)",", 1)) return 0;
+    }
+}
+
+/* [[check,…],…] written as [[check],…]: the tally counts checks only. */
+static int q_findings(QCur *q) {
+    if (!q_lit(q, "[") || !q_put(q, (const uint8_t *)"[", 1)) return 0;
+    if (q_lit(q, "]")) return q_put(q, (const uint8_t *)"]", 1);
+    for (;;) {
+        if (!q_lit(q, "[") || !q_put(q, (const uint8_t *)"[", 1) || !q_string(q, 1)) return 0;
+        while (q_lit(q, ","))
+            if (!q_string(q, 0)) return 0;
+        if (!q_lit(q, "]") || !q_put(q, (const uint8_t *)"]", 1)) return 0;
+        if (q_lit(q, "]")) return q_put(q, (const uint8_t *)"]", 1);
+        if (!q_lit(q, ",") || !q_put(q, (const uint8_t *)",", 1)) return 0;
+    }
+}
+
+/* 1 if the span is of herbdesk's shape: key written to buf (*klen), *fp and *has set. */
+static int q_parse(const uint8_t *p, int64_t n, uint8_t *buf, Py_ssize_t *klen, uint64_t *fp,
+                   uint8_t *has) {
+    QCur q = {p, p + n, buf, buf + QKEY_MAX};
+    const char *usable;
+    if (q_lit(&q, "{\"usable\":true"))
+        usable = "{\"usable\":true";
+    else if (q_lit(&q, "{\"usable\":false"))
+        usable = "{\"usable\":false";
+    else
+        return 0;
+    if (!q_put(&q, (const uint8_t *)usable, strlen(usable))) return 0;
+    if (!q_lit(&q, ",\"filled\":") || !q_put(&q, (const uint8_t *)",\"filled\":", 10) ||
+        !q_strings(&q))
+        return 0;
+    if (!q_lit(&q, ",\"invalid\":") || !q_put(&q, (const uint8_t *)",\"invalid\":", 11) ||
+        !q_strings(&q))
+        return 0;
+    if (!q_lit(&q, ",\"findings\":") || !q_put(&q, (const uint8_t *)",\"findings\":", 12) ||
+        !q_findings(&q))
+        return 0;
+    if (!q_lit(&q, ",\"fingerprint\":")) return 0;
+    *fp = 0;
+    *has = 0;
+    if (!q_lit(&q, "null")) {
+        if (q.end - q.p < 18 || q.p[0] != '"' || q.p[17] != '"') return 0;
+        for (int i = 1; i <= 16; i++) {
+            uint8_t ch = q.p[i];
+            int h = (ch >= '0' && ch <= '9') ? ch - '0' : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
+            if (h < 0) return 0; /* another text: the caller keeps it as it is */
+            *fp = *fp << 4 | (uint64_t)h;
+        }
+        *has = 1;
+        q.p += 18;
+    }
+    if (!q_lit(&q, "}") || q.p != q.end || !q_put(&q, (const uint8_t *)"}", 1)) return 0;
+    *klen = q.k - buf;
+    return 1;
+}
+
+/* quality_keys(block, offsets, lengths, keys, max_keys, out_key, out_fp, out_has) -> None
+ * For each span: out_key the number of its key in `keys` (bytes -> int; a new key gets the
+ * next number while there are fewer than max_keys), -1 if absent (length <= 0), -2 if not of
+ * herbdesk's shape or no number was left; out_fp/out_has its fingerprint (uint64, uint8). */
+static PyObject *quality_keys(PyObject *self, PyObject *args) {
+    Py_buffer buf, offs, lens, okey, ofp, ohas;
+    PyObject *keys, *result = NULL;
+    Py_ssize_t max_keys;
+    uint8_t kbuf[QKEY_MAX];
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*O!nw*w*w*", &buf, &offs, &lens, &PyDict_Type, &keys,
+                          &max_keys, &okey, &ofp, &ohas))
+        return NULL;
+    Py_ssize_t n = offs.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *o = offs.buf, *l = lens.buf;
+    int64_t *out_key = okey.buf;
+    uint64_t *out_fp = ofp.buf;
+    uint8_t *out_has = ohas.buf;
+    if (lens.len != offs.len || okey.len != offs.len || ofp.len != offs.len || ohas.len != n) {
+        PyErr_SetString(PyExc_ValueError, "spans and outputs differ in size");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t klen = 0;
+        out_fp[i] = 0;
+        out_has[i] = 0;
+        if (l[i] <= 0) {
+            out_key[i] = -1;
+            continue;
+        }
+        if (o[i] < 0 || o[i] + l[i] > buf.len) {
+            PyErr_SetString(PyExc_ValueError, "span outside the block");
+            goto done;
+        }
+        if (!q_parse((const uint8_t *)buf.buf + o[i], l[i], kbuf, &klen, &out_fp[i], &out_has[i])) {
+            out_key[i] = -2;
+            continue;
+        }
+        PyObject *key = PyBytes_FromStringAndSize((const char *)kbuf, klen);
+        if (!key) goto done;
+        PyObject *num = PyDict_GetItemWithError(keys, key); /* borrowed */
+        if (num) {
+            out_key[i] = PyLong_AsLongLong(num);
+        } else if (PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto done;
+        } else if (PyDict_GET_SIZE(keys) < max_keys) {
+            out_key[i] = PyDict_GET_SIZE(keys);
+            num = PyLong_FromSsize_t(PyDict_GET_SIZE(keys));
+            int failed = !num || PyDict_SetItem(keys, key, num) < 0;
+            Py_XDECREF(num);
+            if (failed) {
+                Py_DECREF(key);
+                goto done;
+            }
+        } else {
+            out_key[i] = -2;
+        }
+        Py_DECREF(key);
+        if (out_key[i] == -1 && PyErr_Occurred()) goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&offs);
+    PyBuffer_Release(&lens);
+    PyBuffer_Release(&okey);
+    PyBuffer_Release(&ofp);
+    PyBuffer_Release(&ohas);
+    return result;
+}
+
 /* strings(block, offsets, lengths) -> list[str]: ASCII spans as text ("" for length -1). */
 static PyObject *strings(PyObject *self, PyObject *args) {
     Py_buffer buf, offs, lens;
@@ -1032,6 +1207,7 @@ static PyMethodDef methods[] = {
     {"verify", verify, METH_VARARGS, "Whether each span equals its row's id."},
     {"same", same, METH_VARARGS, "Whether pairs of spans hold the same bytes."},
     {"strings", strings, METH_VARARGS, "ASCII spans of a block as str."},
+    {"quality_keys", quality_keys, METH_VARARGS, "Keys and fingerprints of quality objects."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", NULL, -1, methods};

@@ -232,3 +232,20 @@ def strings(block: bytes | bytearray, offsets: np.ndarray, lengths: np.ndarray) 
         block, np.ascontiguousarray(offsets, np.int64), np.ascontiguousarray(lengths, np.int64)
     )
     return result
+
+
+def quality_keys(
+    block: bytes | bytearray,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    keys: dict[bytes, int],
+    max_keys: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key number, fingerprint, has fingerprint) of each quality object span: the number of
+    its key in `keys` (new keys join while fewer than max_keys), -1 for no span, -2 for an
+    object not of herbdesk's own shape (read it in full). See `quality_keys` in _scan.c."""
+    assert _scan is not None
+    n = len(offsets)
+    key, fp, has = np.empty(n, np.int64), np.empty(n, np.uint64), np.empty(n, np.uint8)
+    _scan.quality_keys(block, _i64(offsets), _i64(lengths), keys, max_keys, key, fp, has)
+    return key, fp, has.view(np.bool_)
