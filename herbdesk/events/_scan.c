@@ -1001,18 +1001,24 @@ done:
  * fingerprint, as JSON) and its fingerprint as a number; anything else is left to the caller,
  * which reads the object in full. The spans were validated by the scan (ASCII, valid escapes). */
 #define QKEY_MAX 2048
+#define QPREFETCH 8
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
 
 typedef struct {
     const uint8_t *p, *end;
     uint8_t *k, *kend; /* the key being written */
 } QCur;
 
-static inline int q_lit(QCur *q, const char *lit) {
-    size_t n = strlen(lit);
+static inline int q_lit_n(QCur *q, const char *lit, size_t n) {
     if ((size_t)(q->end - q->p) < n || memcmp(q->p, lit, n) != 0) return 0;
     q->p += n;
     return 1;
 }
+#define q_lit(q, lit) q_lit_n((q), (lit), sizeof(lit) - 1)
 
 static inline int q_put(QCur *q, const uint8_t *from, size_t n) {
     if ((size_t)(q->kend - q->k) < n) return 0;
@@ -1020,39 +1026,49 @@ static inline int q_put(QCur *q, const uint8_t *from, size_t n) {
     q->k += n;
     return 1;
 }
+#define q_put_lit(q, lit) q_put((q), (const uint8_t *)(lit), sizeof(lit) - 1)
 
-/* A JSON string token at q->p (a valid one: the scan checked it); copied to the key if copy. */
-static int q_string(QCur *q, int copy) {
-    const uint8_t *start = q->p, *p = q->p + 1;
-    if (start >= q->end || *start != '"') return 0;
-    while (p < q->end && *p != '"') p += (*p == '\\') ? 2 : 1;
-    if (p >= q->end) return 0;
+/* Past a JSON string token at q->p (a valid one: the scan checked it). */
+static inline int q_string(QCur *q) {
+    const uint8_t *p = q->p + 1, *end = q->end;
+    if (q->p >= end || *q->p != '"') return 0;
+    for (;;) {
+        p = skip_plain(p, end);
+        if (p >= end) return 0;
+        if (*p == '"') break;
+        p += (*p == '\\') ? 2 : 1;
+    }
     q->p = p + 1;
-    return copy ? q_put(q, start, q->p - start) : 1;
+    return 1;
 }
 
 /* [S,S,…] copied as it is. */
 static int q_strings(QCur *q) {
-    if (!q_lit(q, "[") || !q_put(q, (const uint8_t *)"[", 1)) return 0;
-    if (q_lit(q, "]")) return q_put(q, (const uint8_t *)"]", 1);
-    for (;;) {
-        if (!q_string(q, 1)) return 0;
-        if (q_lit(q, "]")) return q_put(q, (const uint8_t *)"]", 1);
-        if (!q_lit(q, ",") || !q_put(q, (const uint8_t *)",", 1)) return 0;
+    const uint8_t *start = q->p;
+    if (!q_lit(q, "[")) return 0;
+    if (!q_lit(q, "]")) {
+        for (;;) {
+            if (!q_string(q)) return 0;
+            if (q_lit(q, "]")) break;
+            if (!q_lit(q, ",")) return 0;
+        }
     }
+    return q_put(q, start, q->p - start);
 }
 
 /* [[check,…],…] written as [[check],…]: the tally counts checks only. */
 static int q_findings(QCur *q) {
-    if (!q_lit(q, "[") || !q_put(q, (const uint8_t *)"[", 1)) return 0;
-    if (q_lit(q, "]")) return q_put(q, (const uint8_t *)"]", 1);
+    if (!q_lit(q, "[") || !q_put_lit(q, "[")) return 0;
+    if (q_lit(q, "]")) return q_put_lit(q, "]");
     for (;;) {
-        if (!q_lit(q, "[") || !q_put(q, (const uint8_t *)"[", 1) || !q_string(q, 1)) return 0;
+        const uint8_t *check = q->p;
+        if (!q_lit(q, "[")) return 0;
+        if (!q_string(q) || !q_put(q, check, q->p - check)) return 0;
         while (q_lit(q, ","))
-            if (!q_string(q, 0)) return 0;
-        if (!q_lit(q, "]") || !q_put(q, (const uint8_t *)"]", 1)) return 0;
-        if (q_lit(q, "]")) return q_put(q, (const uint8_t *)"]", 1);
-        if (!q_lit(q, ",") || !q_put(q, (const uint8_t *)",", 1)) return 0;
+            if (!q_string(q)) return 0;
+        if (!q_lit(q, "]") || !q_put_lit(q, "]")) return 0;
+        if (q_lit(q, "]")) return q_put_lit(q, "]");
+        if (!q_lit(q, ",") || !q_put_lit(q, ",")) return 0;
     }
 }
 
@@ -1060,22 +1076,17 @@ static int q_findings(QCur *q) {
 static int q_parse(const uint8_t *p, int64_t n, uint8_t *buf, Py_ssize_t *klen, uint64_t *fp,
                    uint8_t *has) {
     QCur q = {p, p + n, buf, buf + QKEY_MAX};
-    const char *usable;
-    if (q_lit(&q, "{\"usable\":true"))
-        usable = "{\"usable\":true";
-    else if (q_lit(&q, "{\"usable\":false"))
-        usable = "{\"usable\":false";
-    else
+    if (q_lit(&q, "{\"usable\":true")) {
+        if (!q_put_lit(&q, "{\"usable\":true")) return 0;
+    } else if (q_lit(&q, "{\"usable\":false")) {
+        if (!q_put_lit(&q, "{\"usable\":false")) return 0;
+    } else {
         return 0;
-    if (!q_put(&q, (const uint8_t *)usable, strlen(usable))) return 0;
-    if (!q_lit(&q, ",\"filled\":") || !q_put(&q, (const uint8_t *)",\"filled\":", 10) ||
-        !q_strings(&q))
+    }
+    if (!q_lit(&q, ",\"filled\":") || !q_put_lit(&q, ",\"filled\":") || !q_strings(&q)) return 0;
+    if (!q_lit(&q, ",\"invalid\":") || !q_put_lit(&q, ",\"invalid\":") || !q_strings(&q))
         return 0;
-    if (!q_lit(&q, ",\"invalid\":") || !q_put(&q, (const uint8_t *)",\"invalid\":", 11) ||
-        !q_strings(&q))
-        return 0;
-    if (!q_lit(&q, ",\"findings\":") || !q_put(&q, (const uint8_t *)",\"findings\":", 12) ||
-        !q_findings(&q))
+    if (!q_lit(&q, ",\"findings\":") || !q_put_lit(&q, ",\"findings\":") || !q_findings(&q))
         return 0;
     if (!q_lit(&q, ",\"fingerprint\":")) return 0;
     *fp = 0;
@@ -1091,7 +1102,7 @@ static int q_parse(const uint8_t *p, int64_t n, uint8_t *buf, Py_ssize_t *klen, 
         *has = 1;
         q.p += 18;
     }
-    if (!q_lit(&q, "}") || q.p != q.end || !q_put(&q, (const uint8_t *)"}", 1)) return 0;
+    if (!q_lit(&q, "}") || q.p != q.end || !q_put_lit(&q, "}")) return 0;
     *klen = q.k - buf;
     return 1;
 }
@@ -1120,6 +1131,11 @@ static PyObject *quality_keys(PyObject *self, PyObject *args) {
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_ssize_t klen = 0;
+        /* the spans lie far apart in the block: fetch one a few rows ahead (the first touch
+         * of each span was most of this loop's time, perf) */
+        Py_ssize_t ahead = i + QPREFETCH;
+        if (ahead < n && o[ahead] >= 0 && o[ahead] + l[ahead] <= buf.len)
+            for (int64_t b = 0; b < l[ahead]; b += 64) PREFETCH((const char *)buf.buf + o[ahead] + b);
         out_fp[i] = 0;
         out_has[i] = 0;
         if (l[i] <= 0) {

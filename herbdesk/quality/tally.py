@@ -63,10 +63,9 @@ class QualityTally:
         self._fp_text: dict[int, str] = {}  # rows whose fingerprint is other text
         self._judged = 0
         self._identical: int | None = None  # cached until a row changes
+        self._kind_n = np.zeros(0, np.int64)  # rows of each kind
+        self._counts: tuple[Counter[str], Counter[str], Counter[str]] | None = None  # cached
         self.usable = 0
-        self.filled: Counter[str] = Counter()
-        self.invalid: Counter[str] = Counter()
-        self.findings: Counter[str] = Counter()
         # read by the compiled scanner (herbdesk/fastfold.py): key of a quality object -> number
         self.scan_keys: dict[bytes, int] = {}
         self._scan_kind = np.zeros(0, np.int32)
@@ -119,9 +118,7 @@ class QualityTally:
         self._grow(int(rows.max()) + 1)
         self._drop(rows)
         self._kind[rows] = kinds
-        for k, n in enumerate(np.bincount(kinds).tolist()):
-            if n:
-                self._count(k, n)
+        self._count_many(kinds, 1)
         self._judged += len(rows)
         self._fp[rows] = fp
         self._fp_state[rows] = np.where(has & self._kind_usable[kinds], _FP_NUMBER, _NO_FP)
@@ -170,6 +167,7 @@ class QualityTally:
             k = self._kind_no[base] = len(self._kinds)
             self._kinds.append(base)
             self._kind_usable = np.append(self._kind_usable, base[0])
+            self._kind_n = np.append(self._kind_n, 0)
             usable, _f, _i, checks = base
             shown = [c for c in dict.fromkeys(checks) if c != "required_missing"]
             head = "usable" if usable else "NOT usable"
@@ -192,9 +190,7 @@ class QualityTally:
         judged = old >= 0
         if not judged.any():
             return
-        for k, n in enumerate(np.bincount(old[judged]).tolist()):
-            if n:
-                self._count(k, -n)
+        self._count_many(old[judged], -1)
         self._judged -= int(judged.sum())
         self._kind[rows] = -1
         if self._fp_text:
@@ -203,14 +199,47 @@ class QualityTally:
         self._fp_state[rows] = _NO_FP
 
     def _count(self, k: int, n: int) -> None:
-        usable, filled, invalid, checks = self._kinds[k]
-        self.usable += n * usable
-        for t in filled:
-            self.filled[t] += n
-        for t in invalid:
-            self.invalid[t] += n
-        for c in set(checks):
-            self.findings[c] += n
+        self._kind_n[k] += n
+        self.usable += n * self._kinds[k][0]
+        self._counts = None
+
+    def _count_many(self, kinds: np.ndarray, sign: int) -> None:
+        n = np.bincount(kinds, minlength=len(self._kinds)) * sign
+        self._kind_n += n
+        self.usable += int(n[self._kind_usable].sum())
+        self._counts = None
+
+    def _term_counts(self) -> tuple[Counter[str], Counter[str], Counter[str]]:
+        """Filled terms, invalid terms, finding checks: rows counted per kind, once a change."""
+        if self._counts is None:
+            filled: Counter[str] = Counter()
+            invalid: Counter[str] = Counter()
+            findings: Counter[str] = Counter()
+            for k in np.flatnonzero(self._kind_n).tolist():
+                n = int(self._kind_n[k])
+                _usable, f, i, checks = self._kinds[k]
+                for t in f:
+                    filled[t] += n
+                for t in i:
+                    invalid[t] += n
+                for c in set(checks):
+                    findings[c] += n
+            self._counts = (filled, invalid, findings)
+        return self._counts
+
+    @property
+    def filled(self) -> Counter[str]:
+        """Rows per filled term (a term never filled counts 0)."""
+        return self._term_counts()[0]
+
+    @property
+    def invalid(self) -> Counter[str]:
+        return self._term_counts()[1]
+
+    @property
+    def findings(self) -> Counter[str]:
+        """Rows per check found (once a row however often the row has it)."""
+        return self._term_counts()[2]
 
     def _row_kind(self, row: int) -> _Kind | None:
         k = int(self._kind[row]) if 0 <= row < len(self._kind) else -1
