@@ -899,29 +899,57 @@ def test_scanner_takes_plain_numbers() -> None:
         assert _scan(_completed(data=b'{"confidence":' + num + b"}")).kind[0] == 3, num
 
 
+def _quality_lines(objects: list[bytes]) -> bytes:
+    return b"".join(_completed(data=b'{"success":true,"quality":' + q + b"}") + b"\n"
+                    for q in objects)  # fmt: skip
+
+
 def test_scanner_sorts_herbdesks_quality_objects_into_kinds() -> None:
-    """Every object of RecordJudge's shape gets a key and its fingerprint as a number; any
-    other object is left to the general path (-2), an absent one is -1."""
-    spans = [*QUALITY_TEXT, *ODD_QUALITY_TEXT]
-    block = b"".join(spans)
-    lens = np.array([len(x) for x in spans] + [-1], np.int64)
-    offs = np.concatenate(([0], np.cumsum(lens[:-1])))
-    keys: dict[bytes, int] = {}
-    key, fp, has = fastscan.quality_keys(block, offs, lens, keys, 1 << 16)
+    """Every object of RecordJudge's shape gets a key number and its fingerprint as a number;
+    any other object is left to the general path (-2); a line without one has -1."""
+    scanner = fastscan.BlockScanner()
+    odd = [q for q in ODD_QUALITY_TEXT if q.startswith(b"{") and _valid_json(q)]
+    recs = scanner.scan(_quality_lines([*QUALITY_TEXT, *odd]) + _completed() + b"\n")
     good = len(QUALITY_TEXT)
+    assert (recs.kind == fastscan.KIND_COMPLETED).all()
+    key, fp, has = recs.qkey, recs.qfp.view(np.uint64), recs.qhas
     assert (key[:good] >= 0).all() and (key[good:-1] == -2).all() and key[-1] == -1
+    keys = scanner.quality_keys(0)
     assert len(keys) == good - 2  # the same usable, terms and checks share a key (three)
+    assert scanner.quality_keys(len(keys)) == []
     for j, text in enumerate(QUALITY_TEXT):
-        want = orjson.loads(text)["fingerprint"]
+        q = orjson.loads(text)
+        want = q["fingerprint"]
         assert bool(has[j]) == (want is not None)
         assert want is None or int(fp[j]) == int(want, 16)
-    # no key past max_keys: those objects are read in full
-    few: dict[bytes, int] = {}
-    key2, _fp, _has = fastscan.quality_keys(block, offs, lens, few, 2)
-    assert len(few) == 2 and (key2[:good] >= 0).sum() == 4 and (key2[:good] == -2).sum() == good - 4
+        # the key holds what the tally counts, and the kinds agree
+        k = orjson.loads(keys[int(key[j])])
+        assert (k["usable"], k["filled"], k["invalid"]) == (q["usable"], q["filled"], q["invalid"])
+        assert [f[0] for f in k["findings"]] == [f[0] for f in q["findings"]]
+    # the next block's objects get the same numbers
+    again = scanner.scan(_quality_lines(list(QUALITY_TEXT)))
+    assert again.qkey.tolist() == key[:good].tolist()
 
 
-def test_judged_records_fold_in_columns() -> None:
+def test_scanner_numbers_at_most_65536_quality_keys() -> None:
+    """Past 65536 distinct keys (a hostile log; a run has hundreds) objects are read in full."""
+    scanner = fastscan.BlockScanner()
+    objects = [_q(True, [f"t{i}"], [], [], None) for i in range(65536 + 10)]
+    recs = scanner.scan(_quality_lines(objects))
+    assert recs.qkey[:65536].tolist() == list(range(65536))
+    assert (recs.qkey[65536:] == -2).all()
+    assert len(scanner.quality_keys(65530)) == 6
+
+
+def _valid_json(text: bytes) -> bool:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def test_judged_records_fold_in_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     """A run's own quality objects (RecordJudge on varied and junk records) fold in columns,
     with resumed specimens re-judged and failed ones, to the general path's state."""
     from fakeapi import junk_fields, record_for
@@ -946,9 +974,15 @@ def test_judged_records_fold_in_columns() -> None:
             "timestamp": "2026-11-26T10:00:00.000Z", "run_id": "r1", "specimen_id": sid,
             "sequence": i, "data": data}))  # fmt: skip
     data = b"\n".join(lines) + b"\n"
+    one_by_one = []
+    real_set = QualityTally.set
+    monkeypatch.setattr(
+        QualityTally, "set", lambda t, r, q: (one_by_one.append(r), real_set(t, r, q))
+    )
     got = _fold_scanned(data, 1 << 20, None, fastfold.MIN_SEGMENT)
     assert got.column_lines == 600
-    assert got.state.quality.scan_keys  # the objects were sorted by the scanner
+    assert len(got.state.quality) > 150 and not one_by_one  # all through the scanner's keys
+    monkeypatch.undo()
     assert got.state.quality.identical_records > 0
     _assert_same(got, _fold_reference(data))
     _check_log(data)

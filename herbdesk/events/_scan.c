@@ -670,13 +670,123 @@ static uint8_t scan_line(const uint8_t *base, const uint8_t *p, const uint8_t *e
  * looks up the rest in the dict, so a collision costs time, never a wrong row.
  */
 
+/* ---- quality objects: the tally's part of a specimen.completed line's data.quality ----
+ * herbdesk writes {"usable":B,"filled":[S…],"invalid":[S…],"findings":[[S,S,S(,S)]…],
+ * "fingerprint":"<16 hex>"|null}. What the run's tally keeps of it is the same for most
+ * records: usable, the terms, the finding checks. `quality_keys` gives each object in exactly
+ * that shape a key (the object without the findings' terms, values and details and without the
+ * fingerprint, as JSON) and its fingerprint as a number; anything else is left to the caller,
+ * which reads the object in full. The spans were validated by the scan (ASCII, valid escapes). */
+#define QKEY_MAX 2048
+#define QKEYS_MAX 65536 /* a run has hundreds; past it, objects are read in full */
+#define QPROBES 64      /* a key needing more probes is read in full (no crafted slowness) */
+
+typedef struct {
+    const uint8_t *p, *end;
+    uint8_t *k, *kend; /* the key being written */
+} QCur;
+
+static inline int q_lit_n(QCur *q, const char *lit, size_t n) {
+    if ((size_t)(q->end - q->p) < n || memcmp(q->p, lit, n) != 0) return 0;
+    q->p += n;
+    return 1;
+}
+#define q_lit(q, lit) q_lit_n((q), (lit), sizeof(lit) - 1)
+
+static inline int q_put(QCur *q, const uint8_t *from, size_t n) {
+    if ((size_t)(q->kend - q->k) < n) return 0;
+    memcpy(q->k, from, n);
+    q->k += n;
+    return 1;
+}
+#define q_put_lit(q, lit) q_put((q), (const uint8_t *)(lit), sizeof(lit) - 1)
+
+/* Past a JSON string token at q->p (a valid one: the scan checked it). */
+static inline int q_string(QCur *q) {
+    const uint8_t *p = q->p + 1, *end = q->end;
+    if (q->p >= end || *q->p != '"') return 0;
+    for (;;) {
+        p = skip_plain(p, end);
+        if (p >= end) return 0;
+        if (*p == '"') break;
+        p += (*p == '\\') ? 2 : 1;
+    }
+    q->p = p + 1;
+    return 1;
+}
+
+/* [S,S,…] copied as it is. */
+static int q_strings(QCur *q) {
+    const uint8_t *start = q->p;
+    if (!q_lit(q, "[")) return 0;
+    if (!q_lit(q, "]")) {
+        for (;;) {
+            if (!q_string(q)) return 0;
+            if (q_lit(q, "]")) break;
+            if (!q_lit(q, ",")) return 0;
+        }
+    }
+    return q_put(q, start, q->p - start);
+}
+
+/* [[check,…],…] written as [[check],…]: the tally counts checks only. */
+static int q_findings(QCur *q) {
+    if (!q_lit(q, "[") || !q_put_lit(q, "[")) return 0;
+    if (q_lit(q, "]")) return q_put_lit(q, "]");
+    for (;;) {
+        const uint8_t *check = q->p;
+        if (!q_lit(q, "[")) return 0;
+        if (!q_string(q) || !q_put(q, check, q->p - check)) return 0;
+        while (q_lit(q, ","))
+            if (!q_string(q)) return 0;
+        if (!q_lit(q, "]") || !q_put_lit(q, "]")) return 0;
+        if (q_lit(q, "]")) return q_put_lit(q, "]");
+        if (!q_lit(q, ",") || !q_put_lit(q, ",")) return 0;
+    }
+}
+
+/* 1 if the span is of herbdesk's shape: key written to buf (*klen), *fp and *has set. */
+static int q_parse(const uint8_t *p, int64_t n, uint8_t *buf, Py_ssize_t *klen, uint64_t *fp,
+                   uint8_t *has) {
+    QCur q = {p, p + n, buf, buf + QKEY_MAX};
+    if (q_lit(&q, "{\"usable\":true")) {
+        if (!q_put_lit(&q, "{\"usable\":true")) return 0;
+    } else if (q_lit(&q, "{\"usable\":false")) {
+        if (!q_put_lit(&q, "{\"usable\":false")) return 0;
+    } else {
+        return 0;
+    }
+    if (!q_lit(&q, ",\"filled\":") || !q_put_lit(&q, ",\"filled\":") || !q_strings(&q)) return 0;
+    if (!q_lit(&q, ",\"invalid\":") || !q_put_lit(&q, ",\"invalid\":") || !q_strings(&q))
+        return 0;
+    if (!q_lit(&q, ",\"findings\":") || !q_put_lit(&q, ",\"findings\":") || !q_findings(&q))
+        return 0;
+    if (!q_lit(&q, ",\"fingerprint\":")) return 0;
+    *fp = 0;
+    *has = 0;
+    if (!q_lit(&q, "null")) {
+        if (q.end - q.p < 18 || q.p[0] != '"' || q.p[17] != '"') return 0;
+        for (int i = 1; i <= 16; i++) {
+            uint8_t ch = q.p[i];
+            int h = (ch >= '0' && ch <= '9') ? ch - '0' : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
+            if (h < 0) return 0; /* another text: the caller keeps it as it is */
+            *fp = *fp << 4 | (uint64_t)h;
+        }
+        *has = 1;
+        q.p += 18;
+    }
+    if (!q_lit(&q, "}") || q.p != q.end || !q_put_lit(&q, "}")) return 0;
+    *klen = q.k - buf;
+    return 1;
+}
+
 /* Output columns: int32 spans and line places, int64 values, float64 values, uint8 codes. */
 enum { C_START, C_LEN, C_TS_OFF, C_TS_LEN, C_RUN_OFF, C_RUN_LEN, C_SID_OFF, C_SID_LEN,
        C_IMAGE_OFF, C_IMAGE_LEN, C_PATH_OFF, C_PATH_LEN, C_ERROR_OFF, C_ERROR_LEN,
        C_METRICS_OFF, C_METRICS_LEN, C_QUALITY_OFF, C_QUALITY_LEN, N_I32 };
-enum { C_SEQ, C_SEQUENCE, C_FIELDS, C_ATTEMPTS, C_TOKENS, C_PROV, N_I64 };
+enum { C_SEQ, C_SEQUENCE, C_FIELDS, C_ATTEMPTS, C_TOKENS, C_PROV, C_QKEY, C_QFP, N_I64 };
 enum { C_CONF, C_TIME, C_COST, C_EPOCH, N_F64 };
-enum { C_KIND, C_SUCCESS, C_TS_KIND, C_FIX, N_U8 };
+enum { C_KIND, C_SUCCESS, C_TS_KIND, C_FIX, C_QHAS, N_U8 };
 #define ROW_BYTES (N_I32 * 4 + N_I64 * 8 + N_F64 * 8 + N_U8)
 
 typedef struct {
@@ -685,12 +795,61 @@ typedef struct {
 } Slot;
 
 typedef struct {
+    uint8_t *bytes;
+    Py_ssize_t len;
+} QKey;
+
+typedef struct {
     PyObject_HEAD
     Slot *slots;
     size_t nslots;
     size_t nprov;
     uint64_t mask; /* all ones; fewer bits in tests, to force collisions */
+    /* quality keys: number -> bytes (written by the scan, read by the fold on another thread:
+     * the array never moves, and a key is complete before nqkeys counts it) */
+    QKey *qkeys;
+    Py_ssize_t nqkeys;
+    Slot *qslots; /* hash -> key number + 1, QKEYS_MAX * 2 of them */
 } Scanner;
+
+static uint64_t q_hash(const uint8_t *p, Py_ssize_t n) { /* FNV-1a; probes are capped */
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h ^ (h >> 29);
+}
+
+/* The number of a quality key, a new one if unseen; -2 if there is no room (read in full),
+ * -3 if out of memory. Runs without the GIL. */
+static int64_t q_number(Scanner *sc, const uint8_t *key, Py_ssize_t n) {
+    if (!sc->qkeys) {
+        sc->qkeys = calloc(QKEYS_MAX, sizeof *sc->qkeys);
+        sc->qslots = calloc(2 * QKEYS_MAX, sizeof *sc->qslots);
+        if (!sc->qkeys || !sc->qslots) return -3;
+    }
+    uint64_t h = q_hash(key, n);
+    size_t mask = 2 * QKEYS_MAX - 1, j = (size_t)h & mask;
+    for (int probe = 0; probe < QPROBES; probe++, j = (j + 1) & mask) {
+        Slot *e = &sc->qslots[j];
+        if (!e->prov1) {
+            Py_ssize_t num = __atomic_load_n(&sc->nqkeys, __ATOMIC_RELAXED);
+            if (num >= QKEYS_MAX) return -2;
+            uint8_t *copy = malloc(n);
+            if (!copy) return -3;
+            memcpy(copy, key, n);
+            sc->qkeys[num].bytes = copy;
+            sc->qkeys[num].len = n;
+            e->hash = h;
+            e->prov1 = (uint64_t)num + 1;
+            __atomic_store_n(&sc->nqkeys, num + 1, __ATOMIC_RELEASE);
+            return num;
+        }
+        if (e->hash == h) {
+            const QKey *k = &sc->qkeys[e->prov1 - 1];
+            if (k->len == n && memcmp(k->bytes, key, n) == 0) return (int64_t)e->prov1 - 1;
+        }
+    }
+    return -2;
+}
 
 static int grow_slots(Scanner *sc) {
     size_t n = sc->nslots ? sc->nslots * 2 : 1 << 16;
@@ -737,6 +896,10 @@ static int Scanner_init(Scanner *sc, PyObject *args, PyObject *kwds) {
 
 static void Scanner_dealloc(Scanner *sc) {
     free(sc->slots);
+    if (sc->qkeys)
+        for (Py_ssize_t i = 0; i < sc->nqkeys; i++) free(sc->qkeys[i].bytes);
+    free(sc->qkeys);
+    free(sc->qslots);
     Py_TYPE(sc)->tp_free((PyObject *)sc);
 }
 
@@ -798,7 +961,23 @@ static PyObject *Scanner_scan(Scanner *sc, PyObject *args) {
             i32[(C_TS_OFF + 2 * k) * n + i] = blank ? 0 : (int32_t)spans[k]->off;
             i32[(C_TS_LEN + 2 * k) * n + i] = blank ? -1 : (int32_t)spans[k]->len;
         }
-        int64_t iv[N_I64] = {r.seq, r.sequence, r.fields, r.attempts, r.tokens, prov};
+        /* the quality object's key number while its bytes are in the cache */
+        int64_t qkey = -1;
+        uint64_t qfp = 0;
+        uint8_t qhas = 0;
+        if ((r.kind == K_COMPLETED || r.kind == K_FAILED) && r.quality.len > 0) {
+            uint8_t kbuf[QKEY_MAX];
+            Py_ssize_t klen;
+            if (q_parse(base + r.quality.off, r.quality.len, kbuf, &klen, &qfp, &qhas)) {
+                qkey = q_number(sc, kbuf, klen);
+                if (qkey == -3) failed = 1;
+            } else {
+                qkey = -2;
+            }
+            if (qkey < 0) qfp = qhas = 0;
+        }
+        int64_t iv[N_I64] = {r.seq, r.sequence, r.fields, r.attempts, r.tokens, prov,
+                             qkey, (int64_t)qfp};
         for (int k = 0; k < N_I64; k++) i64[k * n + i] = iv[k];
         double fv[N_F64] = {r.conf, r.time_ms, r.cost, r.epoch};
         for (int k = 0; k < N_F64; k++) f64[k * n + i] = fv[k];
@@ -806,6 +985,7 @@ static PyObject *Scanner_scan(Scanner *sc, PyObject *args) {
         u8[C_SUCCESS * n + i] = r.success;
         u8[C_TS_KIND * n + i] = r.ts_kind;
         u8[C_FIX * n + i] = r.fix;
+        u8[C_QHAS * n + i] = qhas;
         if (!nl) {
             i++;
             break;
@@ -839,7 +1019,28 @@ static PyObject *Scanner_count(Scanner *sc, PyObject *noargs) {
     return PyLong_FromSize_t(sc->nprov);
 }
 
+/* Scanner.quality_keys(start) -> list[bytes]: the quality keys from number `start` on. */
+static PyObject *Scanner_quality_keys(Scanner *sc, PyObject *args) {
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "n", &start)) return NULL;
+    Py_ssize_t n = __atomic_load_n(&sc->nqkeys, __ATOMIC_ACQUIRE);
+    if (start < 0) start = 0;
+    PyObject *list = PyList_New(start < n ? n - start : 0);
+    if (!list) return NULL;
+    for (Py_ssize_t i = start; i < n; i++) {
+        PyObject *b = PyBytes_FromStringAndSize((const char *)sc->qkeys[i].bytes, sc->qkeys[i].len);
+        if (!b) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i - start, b);
+    }
+    return list;
+}
+
 static PyMethodDef Scanner_methods[] = {
+    {"quality_keys", (PyCFunction)Scanner_quality_keys, METH_VARARGS,
+     "Quality keys from a number on."},
     {"scan", (PyCFunction)Scanner_scan, METH_VARARGS, "Scan a block of lines into columns."},
     {"count", (PyCFunction)Scanner_count, METH_NOARGS, "Provisional ids handed out so far."},
     {NULL, NULL, 0, NULL}};
@@ -993,197 +1194,6 @@ done:
     return out;
 }
 
-/* ---- quality objects: the tally's part of a specimen.completed line's data.quality ----
- * herbdesk writes {"usable":B,"filled":[S…],"invalid":[S…],"findings":[[S,S,S(,S)]…],
- * "fingerprint":"<16 hex>"|null}. What the run's tally keeps of it is the same for most
- * records: usable, the terms, the finding checks. `quality_keys` gives each object in exactly
- * that shape a key (the object without the findings' terms, values and details and without the
- * fingerprint, as JSON) and its fingerprint as a number; anything else is left to the caller,
- * which reads the object in full. The spans were validated by the scan (ASCII, valid escapes). */
-#define QKEY_MAX 2048
-#define QPREFETCH 8
-#if defined(__GNUC__) || defined(__clang__)
-#define PREFETCH(p) __builtin_prefetch(p)
-#else
-#define PREFETCH(p) ((void)(p))
-#endif
-
-typedef struct {
-    const uint8_t *p, *end;
-    uint8_t *k, *kend; /* the key being written */
-} QCur;
-
-static inline int q_lit_n(QCur *q, const char *lit, size_t n) {
-    if ((size_t)(q->end - q->p) < n || memcmp(q->p, lit, n) != 0) return 0;
-    q->p += n;
-    return 1;
-}
-#define q_lit(q, lit) q_lit_n((q), (lit), sizeof(lit) - 1)
-
-static inline int q_put(QCur *q, const uint8_t *from, size_t n) {
-    if ((size_t)(q->kend - q->k) < n) return 0;
-    memcpy(q->k, from, n);
-    q->k += n;
-    return 1;
-}
-#define q_put_lit(q, lit) q_put((q), (const uint8_t *)(lit), sizeof(lit) - 1)
-
-/* Past a JSON string token at q->p (a valid one: the scan checked it). */
-static inline int q_string(QCur *q) {
-    const uint8_t *p = q->p + 1, *end = q->end;
-    if (q->p >= end || *q->p != '"') return 0;
-    for (;;) {
-        p = skip_plain(p, end);
-        if (p >= end) return 0;
-        if (*p == '"') break;
-        p += (*p == '\\') ? 2 : 1;
-    }
-    q->p = p + 1;
-    return 1;
-}
-
-/* [S,S,…] copied as it is. */
-static int q_strings(QCur *q) {
-    const uint8_t *start = q->p;
-    if (!q_lit(q, "[")) return 0;
-    if (!q_lit(q, "]")) {
-        for (;;) {
-            if (!q_string(q)) return 0;
-            if (q_lit(q, "]")) break;
-            if (!q_lit(q, ",")) return 0;
-        }
-    }
-    return q_put(q, start, q->p - start);
-}
-
-/* [[check,…],…] written as [[check],…]: the tally counts checks only. */
-static int q_findings(QCur *q) {
-    if (!q_lit(q, "[") || !q_put_lit(q, "[")) return 0;
-    if (q_lit(q, "]")) return q_put_lit(q, "]");
-    for (;;) {
-        const uint8_t *check = q->p;
-        if (!q_lit(q, "[")) return 0;
-        if (!q_string(q) || !q_put(q, check, q->p - check)) return 0;
-        while (q_lit(q, ","))
-            if (!q_string(q)) return 0;
-        if (!q_lit(q, "]") || !q_put_lit(q, "]")) return 0;
-        if (q_lit(q, "]")) return q_put_lit(q, "]");
-        if (!q_lit(q, ",") || !q_put_lit(q, ",")) return 0;
-    }
-}
-
-/* 1 if the span is of herbdesk's shape: key written to buf (*klen), *fp and *has set. */
-static int q_parse(const uint8_t *p, int64_t n, uint8_t *buf, Py_ssize_t *klen, uint64_t *fp,
-                   uint8_t *has) {
-    QCur q = {p, p + n, buf, buf + QKEY_MAX};
-    if (q_lit(&q, "{\"usable\":true")) {
-        if (!q_put_lit(&q, "{\"usable\":true")) return 0;
-    } else if (q_lit(&q, "{\"usable\":false")) {
-        if (!q_put_lit(&q, "{\"usable\":false")) return 0;
-    } else {
-        return 0;
-    }
-    if (!q_lit(&q, ",\"filled\":") || !q_put_lit(&q, ",\"filled\":") || !q_strings(&q)) return 0;
-    if (!q_lit(&q, ",\"invalid\":") || !q_put_lit(&q, ",\"invalid\":") || !q_strings(&q))
-        return 0;
-    if (!q_lit(&q, ",\"findings\":") || !q_put_lit(&q, ",\"findings\":") || !q_findings(&q))
-        return 0;
-    if (!q_lit(&q, ",\"fingerprint\":")) return 0;
-    *fp = 0;
-    *has = 0;
-    if (!q_lit(&q, "null")) {
-        if (q.end - q.p < 18 || q.p[0] != '"' || q.p[17] != '"') return 0;
-        for (int i = 1; i <= 16; i++) {
-            uint8_t ch = q.p[i];
-            int h = (ch >= '0' && ch <= '9') ? ch - '0' : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
-            if (h < 0) return 0; /* another text: the caller keeps it as it is */
-            *fp = *fp << 4 | (uint64_t)h;
-        }
-        *has = 1;
-        q.p += 18;
-    }
-    if (!q_lit(&q, "}") || q.p != q.end || !q_put_lit(&q, "}")) return 0;
-    *klen = q.k - buf;
-    return 1;
-}
-
-/* quality_keys(block, offsets, lengths, keys, max_keys, out_key, out_fp, out_has) -> None
- * For each span: out_key the number of its key in `keys` (bytes -> int; a new key gets the
- * next number while there are fewer than max_keys), -1 if absent (length <= 0), -2 if not of
- * herbdesk's shape or no number was left; out_fp/out_has its fingerprint (uint64, uint8). */
-static PyObject *quality_keys(PyObject *self, PyObject *args) {
-    Py_buffer buf, offs, lens, okey, ofp, ohas;
-    PyObject *keys, *result = NULL;
-    Py_ssize_t max_keys;
-    uint8_t kbuf[QKEY_MAX];
-    (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*O!nw*w*w*", &buf, &offs, &lens, &PyDict_Type, &keys,
-                          &max_keys, &okey, &ofp, &ohas))
-        return NULL;
-    Py_ssize_t n = offs.len / (Py_ssize_t)sizeof(int64_t);
-    const int64_t *o = offs.buf, *l = lens.buf;
-    int64_t *out_key = okey.buf;
-    uint64_t *out_fp = ofp.buf;
-    uint8_t *out_has = ohas.buf;
-    if (lens.len != offs.len || okey.len != offs.len || ofp.len != offs.len || ohas.len != n) {
-        PyErr_SetString(PyExc_ValueError, "spans and outputs differ in size");
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t klen = 0;
-        /* the spans lie far apart in the block: fetch one a few rows ahead (the first touch
-         * of each span was most of this loop's time, perf) */
-        Py_ssize_t ahead = i + QPREFETCH;
-        if (ahead < n && o[ahead] >= 0 && o[ahead] + l[ahead] <= buf.len)
-            for (int64_t b = 0; b < l[ahead]; b += 64) PREFETCH((const char *)buf.buf + o[ahead] + b);
-        out_fp[i] = 0;
-        out_has[i] = 0;
-        if (l[i] <= 0) {
-            out_key[i] = -1;
-            continue;
-        }
-        if (o[i] < 0 || o[i] + l[i] > buf.len) {
-            PyErr_SetString(PyExc_ValueError, "span outside the block");
-            goto done;
-        }
-        if (!q_parse((const uint8_t *)buf.buf + o[i], l[i], kbuf, &klen, &out_fp[i], &out_has[i])) {
-            out_key[i] = -2;
-            continue;
-        }
-        PyObject *key = PyBytes_FromStringAndSize((const char *)kbuf, klen);
-        if (!key) goto done;
-        PyObject *num = PyDict_GetItemWithError(keys, key); /* borrowed */
-        if (num) {
-            out_key[i] = PyLong_AsLongLong(num);
-        } else if (PyErr_Occurred()) {
-            Py_DECREF(key);
-            goto done;
-        } else if (PyDict_GET_SIZE(keys) < max_keys) {
-            out_key[i] = PyDict_GET_SIZE(keys);
-            num = PyLong_FromSsize_t(PyDict_GET_SIZE(keys));
-            int failed = !num || PyDict_SetItem(keys, key, num) < 0;
-            Py_XDECREF(num);
-            if (failed) {
-                Py_DECREF(key);
-                goto done;
-            }
-        } else {
-            out_key[i] = -2;
-        }
-        Py_DECREF(key);
-        if (out_key[i] == -1 && PyErr_Occurred()) goto done;
-    }
-    result = Py_NewRef(Py_None);
-done:
-    PyBuffer_Release(&buf);
-    PyBuffer_Release(&offs);
-    PyBuffer_Release(&lens);
-    PyBuffer_Release(&okey);
-    PyBuffer_Release(&ofp);
-    PyBuffer_Release(&ohas);
-    return result;
-}
-
 /* strings(block, offsets, lengths) -> list[str]: ASCII spans as text ("" for length -1). */
 static PyObject *strings(PyObject *self, PyObject *args) {
     Py_buffer buf, offs, lens;
@@ -1223,7 +1233,6 @@ static PyMethodDef methods[] = {
     {"verify", verify, METH_VARARGS, "Whether each span equals its row's id."},
     {"same", same, METH_VARARGS, "Whether pairs of spans hold the same bytes."},
     {"strings", strings, METH_VARARGS, "ASCII spans of a block as str."},
-    {"quality_keys", quality_keys, METH_VARARGS, "Keys and fingerprints of quality objects."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", NULL, -1, methods};

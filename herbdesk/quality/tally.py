@@ -66,9 +66,6 @@ class QualityTally:
         self._kind_n = np.zeros(0, np.int64)  # rows of each kind
         self._counts: tuple[Counter[str], Counter[str], Counter[str]] | None = None  # cached
         self.usable = 0
-        # read by the compiled scanner (herbdesk/fastfold.py): key of a quality object -> number
-        self.scan_keys: dict[bytes, int] = {}
-        self._scan_kind = np.zeros(0, np.int32)
 
     def __len__(self) -> int:
         return self._judged
@@ -128,22 +125,14 @@ class QualityTally:
         e = entry_of(quality)
         return None if e is None else self._kind_of(e[:4])
 
-    def scan_kinds(self) -> np.ndarray:
-        """Kind of each of `scan_keys` (a key is the object without what the tally ignores)."""
-        have = len(self._scan_kind)
-        if have < len(self.scan_keys):
-            new = list(self.scan_keys)[have:]
-            kinds = [self._key_kind(key) for key in new]
-            self._scan_kind = np.concatenate(
-                (self._scan_kind, np.array([-1 if k is None else k for k in kinds], np.int32))
-            )
-        return self._scan_kind
-
-    def _key_kind(self, key: bytes) -> int | None:
+    def key_kind(self, key: bytes) -> int:
+        """The kind of a quality object the compiled scanner gives as its key (the object
+        without what the tally ignores, as JSON; herbdesk/fastfold.py); -1: not one."""
         try:
-            return self.kind_of(orjson.loads(key))
+            k = self.kind_of(orjson.loads(key))
         except orjson.JSONDecodeError:  # not expected (the scan validated it): read in full
-            return None
+            return -1
+        return -1 if k is None else k
 
     def entries(self) -> list[tuple[int, _Entry]]:
         """(row, its contribution) of every judged row, in row order, as `entry_of` gives it."""
