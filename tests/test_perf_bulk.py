@@ -250,3 +250,33 @@ def test_quality_tally_holds_judged_rows_compactly() -> None:
     assert tally.identical_records == 0
     tally.set(5, objects[1])  # row 5 now holds row 1's record: two identical usable records
     assert tally.identical_records == 2 and tally.row_label(0) == "NOT usable: name_boilerplate"
+
+
+def test_quality_counts_follow_single_rows_after_a_bulk_block() -> None:
+    """Counts kept up per row (a live tail) after a block set at once (a load) equal a
+    recount: the two ways of keeping them must not drift apart."""
+    import numpy as np
+
+    from herbdesk.quality.tally import QualityTally
+
+    def q(usable: bool, invalid: list[str], checks: list[str]) -> dict[str, object]:
+        findings = [[c, "scientificName", "x"] for c in checks]
+        filled = ["eventDate", "scientificName"]
+        return {"usable": usable, "filled": filled, "invalid": invalid, "findings": findings,
+                "fingerprint": None}  # fmt: skip
+
+    tally = QualityTally()
+    good = tally.kind_of(q(True, [], []))
+    bad = tally.kind_of(q(False, ["scientificName"], ["name_boilerplate", "required_missing"]))
+    assert good is not None and bad is not None
+    rows = np.arange(100)
+    tally.set_kinds(rows, np.where(rows % 4, good, bad).astype(np.int32),
+                    np.zeros(100, np.uint64), np.zeros(100, bool))  # fmt: skip
+    assert tally.findings["name_boilerplate"] == 25  # counted from the block
+    for row in range(0, 100, 2):  # then row by row: half the rows change kind, one is cleared
+        tally.set(row, q(row % 3 == 0, [] if row % 3 == 0 else ["eventDate"], ["date_future"]))
+    tally.clear_row(1)
+    kept = (tally.filled.copy(), tally.invalid.copy(), tally.findings.copy(), tally.usable)
+    tally._counts = None  # a recount from the kinds
+    assert (tally.filled, tally.invalid, tally.findings, tally.usable) == kept
+    assert kept[2]["date_future"] == 50 and kept[0]["eventDate"] == 99
