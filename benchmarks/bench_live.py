@@ -86,6 +86,7 @@ def writer(path: Path, rate: int, seconds: float) -> None:
             fh.write(b"".join(lines))
             time.sleep(0.01)
     print(orjson.dumps({"written": written, "end": time.time()}).decode(), flush=True)
+    os._exit(0)  # the GUI waits for this process: tearing down its records is no lag of the tail
 
 
 def gui(rate: int, seconds: float, poll: float | None) -> dict:
