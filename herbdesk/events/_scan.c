@@ -830,9 +830,19 @@ typedef struct {
     Slot *qslots; /* hash -> key number + 1, QKEYS_MAX * 2 of them */
 } Scanner;
 
-static uint64_t q_hash(const uint8_t *p, Py_ssize_t n) { /* FNV-1a; probes are capped */
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+/* Eight bytes a step (a byte-wise FNV-1a paid a multiply per byte of every key on the
+ * loader's critical path); keys are compared byte for byte and probes are capped, so the hash only spreads them. */
+static uint64_t q_hash(const uint8_t *p, Py_ssize_t n) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n, w;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+    }
+    w = 0;
+    memcpy(&w, p + i, (size_t)(n - i));
+    h = (h ^ w) * 0x94d049bb133111ebULL;
     return h ^ (h >> 29);
 }
 
