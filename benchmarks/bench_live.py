@@ -4,8 +4,9 @@
     (the gui mode starts `python -m benchmarks.bench_live writer ...` itself)
 
 The writer appends realistic event lines (the make_log mix: queued, processing, completed
-with a metrics snapshot) at RATE lines/s in 10 ms bursts, each flushed, and stamps every line
-with its write time (data.t_write, wall clock). The GUI process is the real MainWindow
+with the quality object of a judged record and the pipeline's metrics snapshot, made before
+the clock starts) at RATE lines/s in 10 ms bursts, each flushed, and stamps every line with
+its write time (data.t_write, wall clock). The GUI process is the real MainWindow
 (offscreen) following the file with `MainWindow.tail`. It reports:
   lag_s        time from the writer's last line to the run state holding every line
   stall_p99_ms p99 (and max) of how late a 10 ms heartbeat QTimer fired: event-loop stalls
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -28,11 +30,30 @@ import orjson
 from benchmarks.common import PY, ROOT, emit_json, peak_rss_mb
 
 
+def completions(n: int) -> list[tuple[dict, dict]]:  # type: ignore[type-arg]
+    """(data, metrics) of n completed specimens as a run writes them: make_log's judged
+    records (benchmarks/records.py) and MetricsAccumulator snapshots counting usable ones."""
+    from benchmarks.records import RecordMaker
+    from herbdesk.monitor.metrics import MetricsAccumulator
+
+    records, m, rng = RecordMaker(7), MetricsAccumulator(total=n), random.Random(7)
+    out = []
+    for i in range(n):
+        rec = records.record(i)
+        quality = records.quality(rec)
+        t_ms, conf = rng.uniform(8000, 40000), rng.uniform(0.4, 0.98)
+        m.add(True, t_ms, conf, 1400, 0.0011, usable=quality["usable"])
+        data = {"image": f"DAO{i:07d}.jpg", "success": True, "fields_extracted": len(rec),
+                "confidence": round(conf, 4), "processing_time_ms": round(t_ms, 1),
+                "attempts": 1, "tokens": 1400, "cost_usd": 0.0011, "quality": quality}
+        out.append((data, m.snapshot(i * 20.0 + 1)))
+    return out
+
+
 def writer(path: Path, rate: int, seconds: float) -> None:
     n_total = int(rate * seconds)
-    metrics = {"processed": 0, "succeeded": 0, "failed": 0, "success_rate": 0.9,
-               "rolling_success_rate": 0.9, "avg_time_ms": 21000.0, "avg_confidence": 0.8,
-               "throughput_per_min": 3.0, "eta_s": 1000.0, "tokens": 1400, "cost_usd": 0.0011}
+    done = completions(n_total // 3 + 1)
+    print("ready", flush=True)  # the GUI starts its heartbeat now
     seq = 0
     with open(path, "ab", buffering=0) as fh:
         start = time.perf_counter()
@@ -53,10 +74,7 @@ def writer(path: Path, rate: int, seconds: float) -> None:
                     et, data, m = "specimen.processing", {"image": img}, None
                 else:
                     et = "specimen.completed"
-                    data = {"image": img, "success": True, "fields_extracted": 12,
-                            "confidence": 0.87, "processing_time_ms": 21000.0, "attempts": 1,
-                            "tokens": 1400, "cost_usd": 0.0011}
-                    m = metrics
+                    data, m = done[i]
                 data["t_write"] = now
                 obj = {"schema_version": 1, "seq": seq, "event_type": et,
                        "timestamp": "2026-11-26T22:00:00.000Z", "run_id": "live-bench",
@@ -68,6 +86,7 @@ def writer(path: Path, rate: int, seconds: float) -> None:
             fh.write(b"".join(lines))
             time.sleep(0.01)
     print(orjson.dumps({"written": written, "end": time.time()}).decode(), flush=True)
+    os._exit(0)  # the GUI waits for this process: tearing down its records is no lag of the tail
 
 
 def gui(rate: int, seconds: float, poll: float | None) -> dict:
@@ -108,15 +127,19 @@ def gui(rate: int, seconds: float, poll: float | None) -> dict:
     while time.perf_counter() < warm:
         app.processEvents()
         time.sleep(0.005)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [PY, "-m", "benchmarks.bench_live", "writer", str(log), "--rate", str(rate),
+         "--seconds", str(seconds)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    while proc.stdout.readline().strip() != "ready":  # its lines are made before the clock
+        if proc.poll() is not None:
+            raise SystemExit("the writer ended before it was ready")
     hb = QTimer()
     hb.setInterval(10)
     hb.timeout.connect(beat)
     last[0] = time.perf_counter()
     hb.start()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(
-        [PY, "-m", "benchmarks.bench_live", "writer", str(log), "--rate", str(rate),
-         "--seconds", str(seconds)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     while proc.poll() is None:
         app.processEvents()
         time.sleep(0.001)

@@ -5,6 +5,8 @@
 Each specimen gets queued, processing, and completed/failed events (with realistic data and
 metrics snapshots), plus checkpoints and warnings where the validation rules would put them,
 through herbdesk's own EventBus and EventLogWriter, so the lines are exactly what a run writes.
+A completed event carries the `quality` of a varied Darwin Core record judged by herbdesk's
+RecordJudge (benchmarks/records.py), and the snapshots count usable records, as in a real run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ import random
 import time
 from pathlib import Path
 
+try:
+    from benchmarks.records import RecordMaker
+except ImportError:  # run as a script: benchmarks/ is on sys.path, the checkout may not be
+    from records import RecordMaker  # type: ignore[no-redef]
 from herbdesk.events import EventBus, EventLogWriter, EventType
 from herbdesk.monitor.metrics import MetricsAccumulator
 
@@ -38,30 +44,38 @@ def main() -> None:
         bus.emit(EventType.SPECIMEN_QUEUED, specimen_id=sid,
                  data={"image": f"DAO{i:07d}.jpg", "path": f"/data/sheets/DAO{i:07d}.jpg"})
     m = MetricsAccumulator(total=n)
-    ok_n = 0
+    records = RecordMaker(args.seed)
+    ok_n = usable_n = 0
     for i, sid in enumerate(ids):
         img = f"DAO{i:07d}.jpg"
         bus.emit(EventType.SPECIMEN_PROCESSING, specimen_id=sid, data={"image": img})
         ok = rng.random() >= args.fail_rate
         t_ms = rng.uniform(8000, 40000)
         conf = rng.uniform(0.4, 0.98) if ok else None
-        m.add(ok, t_ms, conf, 1400, 0.0011)
-        data = {"image": img, "success": ok, "fields_extracted": rng.randint(5, 20) if ok else 0,
+        rec = records.record(i) if ok else {}
+        quality = records.quality(rec) if ok else None
+        usable = bool(quality and quality["usable"])
+        m.add(ok, t_ms, conf, 1400, 0.0011, usable=usable)
+        data = {"image": img, "success": ok, "fields_extracted": len(rec),
                 "confidence": round(conf, 4) if conf else None,
                 "processing_time_ms": round(t_ms, 1), "attempts": 1, "tokens": 1400,
                 "cost_usd": 0.0011}
         if not ok:
             data["error"] = {"kind": "bad_reply", "message": "reply is not a JSON object"}
+        if quality is not None:
+            data["quality"] = quality
         bus.emit(EventType.SPECIMEN_COMPLETED if ok else EventType.SPECIMEN_FAILED,
                  specimen_id=sid, sequence=i + 1, data=data, metrics=m.snapshot(i * 20.0 + 1))
         ok_n += ok
+        usable_n += usable
         if i + 1 == 5:
             bus.emit(EventType.VALIDATION_CHECKPOINT, data={"checkpoint": 5, "status": "passed",
                                                             "success_rate": ok_n / 5})
     bus.emit(EventType.EXTRACTION_COMPLETED, data={"processed": n, "succeeded": ok_n})
     writer.close()
     size = args.out.stat().st_size
-    print(f"wrote {bus.last_seq:,} events, {size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s")
+    print(f"wrote {bus.last_seq:,} events, {size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s"
+          f" ({usable_n:,} usable records of {ok_n:,}, {len(records._cache):,} judgements)")
 
 
 if __name__ == "__main__":

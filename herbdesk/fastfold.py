@@ -50,7 +50,8 @@ _EXACT = 2**53
 # the columns a finish reads (the first eight: what the row keeps of its last finish)
 FINISH_FIELDS = (
     "conf", "time_ms", "cost", "sequence", "fields", "attempts", "error_off", "error_len",
-    "tokens", "epoch", "ts_kind", "ts_off", "ts_len", "quality_off", "quality_len",
+    "tokens", "epoch", "ts_kind", "ts_off", "ts_len", "quality_off", "quality_len", "qkey", "qfp",
+    "qhas",
 )  # fmt: skip
 # below this a segment's lines are folded one by one: the column fold's fixed cost (a few
 # dozen numpy calls) only pays off over many lines
@@ -160,7 +161,7 @@ def fold_records(
 
     if len(finished):
         done = recs.take(finished, FINISH_FIELDS)
-        _fold_finished(state, block, done, rows[finished], ok_all[finished], parse_ts)
+        _fold_finished(state, block, done, rows[finished], ok_all[finished], parse_ts, scanner)
 
     state._changed.add_array(rows)
     # the newest metrics snapshot that is a non-empty object
@@ -291,22 +292,38 @@ def _fill_first(
 def _fold_quality(
     state: RunState,
     block: bytes | bytearray,
-    spans: tuple[np.ndarray, np.ndarray],
+    f: Columns,
+    last: np.ndarray,
     urows: np.ndarray,
     ok: np.ndarray,
+    scanner: BlockScanner,
 ) -> None:
-    """`RunState`'s quality rule per row: its last finish's quality object (none if failed)."""
-    off, ln = spans
+    """`RunState`'s quality rule per row: its last finish's quality object (none if failed).
+
+    Objects of herbdesk's own shape come with the scanner's key number (`q_parse` in _scan.c),
+    mapped to the tally's kinds once per key, and are set for all rows at once; any other
+    object is read in full, as the general path does."""
+    off, ln, key = f.quality_off[last], f.quality_len[last], f.qkey[last]
     tally = state.quality
     has = (ln > 0) & ok
     if not tally and not has.any():
         return  # logs written before quality was judged: nothing to do per row
-    for j, row in enumerate(urows.tolist()):
-        if has[j]:
-            o, n = int(off[j]), int(ln[j])
-            tally.set(row, orjson.loads(bytes(block[o : o + n])))
-        elif tally:
-            tally.clear_row(row)
+    table = scanner.quality_kinds
+    if len(table) <= int(key.max(initial=-1)):
+        new = [tally.key_kind(k) for k in scanner.quality_keys(len(table))]
+        table = scanner.quality_kinds = np.concatenate((table, np.array(new, np.int32)))
+    kind = np.full(len(key), -1, np.int32)
+    keyed = key >= 0
+    kind[keyed] = table[key[keyed]]
+    fast = has & (kind >= 0)
+    if tally and not has.all():
+        tally.clear_rows(urows[~has])
+    if fast.any():
+        tally.set_kinds(urows[fast], kind[fast], f.qfp[last][fast].view(np.uint64),
+                        f.qhas[last][fast].view(np.bool_))  # fmt: skip
+    for j in np.flatnonzero(has & ~fast).tolist():
+        o, n = int(off[j]), int(ln[j])
+        tally.set(int(urows[j]), orjson.loads(bytes(block[o : o + n])))
 
 
 def _fold_finished(
@@ -316,6 +333,7 @@ def _fold_finished(
     frows: np.ndarray,
     ok: np.ndarray,
     parse_ts: Callable[[str], float | None],
+    scanner: BlockScanner,
 ) -> None:
     """`RunState._apply_finished` for every completed/failed line, in columns."""
     from herbdesk.state import _error_str
@@ -351,7 +369,7 @@ def _fold_finished(
             text = seen[raw] = _error_str(orjson.loads(raw))
         errors[j] = text
     _assign(state.error, urows, errors)
-    _fold_quality(state, block, (f.quality_off[last], f.quality_len[last]), urows, ok[last])
+    _fold_quality(state, block, f, last, urows, ok[last], scanner)
 
     # totals and series over every finish, in order
     state.tokens += _int_sum(_counts(f.tokens))

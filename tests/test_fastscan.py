@@ -134,7 +134,7 @@ def _canon(v: Any) -> Any:
     if isinstance(v, ChangedRows):  # the rows the views will be handed, however added
         return ("ChangedRows", v.rows().tolist())
     if isinstance(v, QualityTally):  # each row's quality; the counts follow from them
-        rows = sorted(v._rows.items())
+        rows = v.entries()
         return ("QualityTally", _canon(rows), _canon(v.summary(len(rows))))
     raise TypeError(f"no canonical form for {type(v)}")
 
@@ -434,10 +434,70 @@ PARTS = (
     "schema_version", "seq", "event_type", "timestamp", "run_id", "specimen_id", "sequence",
     "metrics", "drop", "dup", "order", "sep", "pad", "ends", "image", "path", "success",
     "fields_extracted", "confidence", "processing_time_ms", "attempts", "tokens", "cost_usd",
-    "error", "extra", "data_sep", "data_type",
+    "error", "extra", "data_sep", "data_type", "quality",
 )  # fmt: skip
 NUMERIC = ("confidence", "processing_time_ms", "cost_usd")
 COUNTS = ("fields_extracted", "attempts", "tokens")
+
+
+def _q(
+    usable: bool, filled: list[str], invalid: list[str], findings: list[list[str]], fp: str | None
+) -> bytes:
+    return orjson.dumps({"usable": usable, "filled": filled, "invalid": invalid,
+                         "findings": findings, "fingerprint": fp})  # fmt: skip
+
+
+# data.quality as herbdesk writes it (RecordJudge.quality): the scanner sorts these into kinds
+QUALITY_TEXT = (
+    _q(True, ["eventDate", "scientificName"], [], [], "0123456789abcdef"),
+    _q(True, ["eventDate", "scientificName"], [], [], "fedcba9876543210"),
+    _q(True, ["eventDate", "scientificName"], [], [], "0123456789abcdef"),  # identical records
+    _q(True, ["catalogNumber", "eventDate", "locality", "recordedBy", "scientificName"], [],
+       [["date_not_iso", "eventDate", "Sept 12, 1984", "normalisable to 1984-09-12"]],
+       "ffffffffffffffff"),
+    _q(True, ["eventDate", "scientificName"], [], [["date_not_iso", "eventDate", "8.IX.1984",
+       "normalisable to 1984-09-08"]], "0000000000000000"),
+    _q(False, ["eventDate", "scientificName"], ["eventDate", "scientificName"],
+       [["name_boilerplate", "scientificName", "Identified by"],
+        ["date_future", "eventDate", "2809"],
+        ["required_missing", "scientificName", "", "scientificName"]], "00000000000000aa"),
+    _q(False, [], [], [["placeholder", "scientificName", "-"],
+       ["required_missing", "scientificName", "", "scientificName, eventDate|recordedBy"]], None),
+    _q(True, ["scientificName", "locality"], [], [["name_shape", "scientificName",
+       'a "quoted" \\ value, "fingerprint":', "d"]], "1111111111111111"),
+    b'{"usable":true,"filled":["scientific\\u004eame"],"invalid":[],"findings":[],'
+    b'"fingerprint":"2222222222222222"}',
+    # escaped quotes that spell the shape's own keys inside strings
+    rb'{"usable":true,"filled":["a"],"invalid":[],"findings":[["c","\",\"fingerprint\":\"'
+    rb'0123456789abcdef\"}"]],"fingerprint":"3333333333333333"}',
+    rb'{"usable":true,"filled":["a\"],\"invalid\":[\"b"],"invalid":[],"findings":[],'
+    b'"fingerprint":null}',
+)  # fmt: skip
+# odd ones, which the scanner must leave to the general path or read exactly as it does
+ODD_QUALITY_TEXT = (
+    b"null", b"[]", b"{}", b'"usable"', b"0",
+    b'{"filled":["a"],"usable":true,"invalid":[],"findings":[],"fingerprint":"0123456789abcdef"}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"0123456789ABCDEF"}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"0123456789abcde"}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"x,y"}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":7}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"0123456789abcdef",'
+    b'"fingerprint":"1123456789abcdef"}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"usable":false,'
+    b'"fingerprint":"0123456789abcdef"}',
+    b'{"usable":1,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"0123456789abcdef"}',
+    b'{"usable":"no","filled":["a"],"invalid":[],"findings":[],"fingerprint":null}',
+    b'{"usable":true,"filled":"a","invalid":[],"findings":[],"fingerprint":null}',
+    b'{"usable":true,"filled":[1,"a"],"invalid":[null],"findings":[],"fingerprint":null}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[[],[1],["c",2],"c"],'
+    b'"fingerprint":null}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[["c"]],"fingerprint":null,"x":1}',
+    b'{"usable":true, "filled":["a"],"invalid":[],"findings":[],"fingerprint":null}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":null }',
+    b'{"usable":true,"filled":["' + b"t" * 3000 + b'"],"invalid":[],"findings":[],'
+    b'"fingerprint":null}',
+    b'{"usable":true,"filled":["a"],"invalid":[],"findings":[],"fingerprint":"0123456789abcdef"',
+)  # fmt: skip
 
 
 class LineGen:
@@ -528,6 +588,7 @@ class LineGen:
                 rng.choice(ERROR_TEXT),
                 p * 0.5,
             )
+            put("quality", rng.choice(QUALITY_TEXT), rng.choice(ODD_QUALITY_TEXT), p * 0.9)
         if "extra" in odd:  # fields nobody reads, of any shape, and repeated known keys
             extra = rng.choice(
                 [
@@ -836,6 +897,95 @@ def test_scanner_takes_plain_numbers() -> None:
     """The number checks above are not vacuous: plain spellings are read, not passed on."""
     for num in (b"0.5", b"1", b"-0.0", b"1e2", b"0.1e-3", b"123456789.25", b"7"):
         assert _scan(_completed(data=b'{"confidence":' + num + b"}")).kind[0] == 3, num
+
+
+def _quality_lines(objects: list[bytes]) -> bytes:
+    return b"".join(_completed(data=b'{"success":true,"quality":' + q + b"}") + b"\n"
+                    for q in objects)  # fmt: skip
+
+
+def test_scanner_sorts_herbdesks_quality_objects_into_kinds() -> None:
+    """Every object of RecordJudge's shape gets a key number and its fingerprint as a number;
+    any other object is left to the general path (-2); a line without one has -1."""
+    scanner = fastscan.BlockScanner()
+    odd = [q for q in ODD_QUALITY_TEXT if q.startswith(b"{") and _valid_json(q)]
+    recs = scanner.scan(_quality_lines([*QUALITY_TEXT, *odd]) + _completed() + b"\n")
+    good = len(QUALITY_TEXT)
+    assert (recs.kind == fastscan.KIND_COMPLETED).all()
+    key, fp, has = recs.qkey, recs.qfp.view(np.uint64), recs.qhas
+    assert (key[:good] >= 0).all() and (key[good:-1] == -2).all() and key[-1] == -1
+    keys = scanner.quality_keys(0)
+    assert len(keys) == good - 2  # the same usable, terms and checks share a key (three)
+    assert scanner.quality_keys(len(keys)) == []
+    for j, text in enumerate(QUALITY_TEXT):
+        q = orjson.loads(text)
+        want = q["fingerprint"]
+        assert bool(has[j]) == (want is not None)
+        assert want is None or int(fp[j]) == int(want, 16)
+        # the key holds what the tally counts, and the kinds agree
+        k = orjson.loads(keys[int(key[j])])
+        assert (k["usable"], k["filled"], k["invalid"]) == (q["usable"], q["filled"], q["invalid"])
+        assert [f[0] for f in k["findings"]] == [f[0] for f in q["findings"]]
+    # the next block's objects get the same numbers
+    again = scanner.scan(_quality_lines(list(QUALITY_TEXT)))
+    assert again.qkey.tolist() == key[:good].tolist()
+
+
+def test_scanner_numbers_at_most_65536_quality_keys() -> None:
+    """Past 65536 distinct keys (a hostile log; a run has hundreds) objects are read in full."""
+    scanner = fastscan.BlockScanner()
+    objects = [_q(True, [f"t{i}"], [], [], None) for i in range(65536 + 10)]
+    recs = scanner.scan(_quality_lines(objects))
+    assert recs.qkey[:65536].tolist() == list(range(65536))
+    assert (recs.qkey[65536:] == -2).all()
+    assert len(scanner.quality_keys(65530)) == 6
+
+
+def _valid_json(text: bytes) -> bool:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def test_judged_records_fold_in_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's own quality objects (RecordJudge on varied and junk records) fold in columns,
+    with resumed specimens re-judged and failed ones, to the general path's state."""
+    from fakeapi import junk_fields, record_for
+
+    from herbdesk.quality.judge import QualitySettings, RecordJudge
+
+    judge = RecordJudge.from_settings(QualitySettings())
+    rng = random.Random(3)
+    lines = []
+    for i in range(600):
+        sid = f"s{rng.randrange(250)}"
+        ok = rng.random() < 0.85
+        values = record_for(str(i)) if rng.random() < 0.8 else junk_fields(
+            rng.choice(["boilerplate", "placeholders", "identical", "term_names"]),
+            {"messages": i})  # fmt: skip
+        data: dict[str, Any] = {"image": f"{sid}.jpg", "success": ok, "tokens": 10}
+        if ok:
+            data["quality"] = judge.quality(values)
+        lines.append(orjson.dumps({
+            "schema_version": 1, "seq": i + 1,
+            "event_type": "specimen.completed" if ok else "specimen.failed",
+            "timestamp": "2026-11-26T10:00:00.000Z", "run_id": "r1", "specimen_id": sid,
+            "sequence": i, "data": data}))  # fmt: skip
+    data = b"\n".join(lines) + b"\n"
+    one_by_one = []
+    real_set = QualityTally.set
+    monkeypatch.setattr(
+        QualityTally, "set", lambda t, r, q: (one_by_one.append(r), real_set(t, r, q))
+    )
+    got = _fold_scanned(data, 1 << 20, None, fastfold.MIN_SEGMENT)
+    assert got.column_lines == 600
+    assert len(got.state.quality) > 150 and not one_by_one  # all through the scanner's keys
+    monkeypatch.undo()
+    assert got.state.quality.identical_records > 0
+    _assert_same(got, _fold_reference(data))
+    _check_log(data)
 
 
 def test_random_logs_fold_mostly_in_columns() -> None:

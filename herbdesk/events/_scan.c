@@ -20,6 +20,7 @@ enum { TS_NONE = 0, TS_EPOCH = 1, TS_PYTHON = 2 };
 enum { B_FALSE = 0, B_TRUE = 1, B_NONE = 2 };
 
 #define MISSING INT64_MIN
+#define QKEY_MAX 2048 /* the longest quality key (larger objects are read in full) */
 #define MAX_DEPTH 64
 
 typedef struct {
@@ -32,7 +33,10 @@ typedef struct {
     double conf, time_ms, cost, epoch;
     Span ts, run, sid, image, path, error, metrics, quality;
     uint64_t sid_hash; /* of the last specimen_id read, for the scanner's table */
-    uint8_t kind, success, ts_kind, fix, pad[4];
+    uint8_t kind, success, ts_kind, fix, qok, qhas, pad[2];
+    uint64_t qfp;                /* data.quality of herbdesk's shape (qok): its fingerprint */
+    Py_ssize_t qklen;            /* and its key (see quality objects below) */
+    uint8_t qkey[QKEY_MAX];
 } Rec;
 
 typedef struct {
@@ -430,7 +434,131 @@ static void reset_data(Rec *r) {
     r->conf = r->time_ms = r->cost = NAN;
     r->image.len = r->path.len = r->error.len = r->quality.len = -1;
     r->quality.off = 0;
+    r->qok = r->qhas = 0;
+    r->qfp = 0;
     r->success = B_NONE;
+}
+
+/* ---- quality objects: the tally's part of a specimen.completed line's data.quality ----
+ * herbdesk writes {"usable":B,"filled":[S…],"invalid":[S…],"findings":[[S,S,S(,S)]…],
+ * "fingerprint":"<16 hex>"|null}. What the run's tally keeps of it is the same for most
+ * records: usable, the terms, the finding checks. `quality_keys` gives each object in exactly
+ * that shape a key (the object without the findings' terms, values and details and without the
+ * fingerprint, as JSON) and its fingerprint as a number; anything else is left to the caller,
+ * which reads the object in full. The spans were validated by the scan (ASCII, valid escapes). */
+#define QKEYS_MAX 65536 /* a run has hundreds; past it, objects are read in full */
+#define QPROBES 64      /* a key needing more probes is read in full (no crafted slowness) */
+
+typedef struct {
+    const uint8_t *p, *end;
+    uint8_t *k, *kend; /* the key being written */
+} QCur;
+
+static inline int q_lit_n(QCur *q, const char *lit, size_t n) {
+    if ((size_t)(q->end - q->p) < n || memcmp(q->p, lit, n) != 0) return 0;
+    q->p += n;
+    return 1;
+}
+#define q_lit(q, lit) q_lit_n((q), (lit), sizeof(lit) - 1)
+
+static inline int q_put(QCur *q, const uint8_t *from, size_t n) {
+    if ((size_t)(q->kend - q->k) < n) return 0;
+    memcpy(q->k, from, n);
+    q->k += n;
+    return 1;
+}
+#define q_put_lit(q, lit) q_put((q), (const uint8_t *)(lit), sizeof(lit) - 1)
+
+/* Past a JSON string token at q->p, validated as the scan validates strings (parse_string). */
+static inline int q_string(QCur *q) {
+    Cur cur = {q->p, q->end, 0};
+    Span span;
+    int escaped;
+    if (q->p >= q->end || *q->p != '"' || !parse_string(&cur, q->p, &span, &escaped)) return 0;
+    q->p = cur.p;
+    return 1;
+}
+
+/* [S,S,…] copied as it is. */
+static int q_strings(QCur *q) {
+    const uint8_t *start = q->p;
+    if (!q_lit(q, "[")) return 0;
+    if (!q_lit(q, "]")) {
+        for (;;) {
+            if (!q_string(q)) return 0;
+            if (q_lit(q, "]")) break;
+            if (!q_lit(q, ",")) return 0;
+        }
+    }
+    return q_put(q, start, q->p - start);
+}
+
+/* [[check,…],…] written as [[check],…]: the tally counts checks only. */
+static int q_findings(QCur *q) {
+    if (!q_lit(q, "[") || !q_put_lit(q, "[")) return 0;
+    if (q_lit(q, "]")) return q_put_lit(q, "]");
+    for (;;) {
+        const uint8_t *check = q->p;
+        if (!q_lit(q, "[")) return 0;
+        if (!q_string(q) || !q_put(q, check, q->p - check)) return 0;
+        while (q_lit(q, ","))
+            if (!q_string(q)) return 0;
+        if (!q_lit(q, "]") || !q_put_lit(q, "]")) return 0;
+        if (q_lit(q, "]")) return q_put_lit(q, "]");
+        if (!q_lit(q, ",") || !q_put_lit(q, ",")) return 0;
+    }
+}
+
+/* 1 if the object at p (before limit) is valid JSON of herbdesk's shape: key written to buf
+ * (*klen), *fp and *has set, *after just past the object. */
+static int q_parse(const uint8_t *p, const uint8_t *limit, uint8_t *buf, Py_ssize_t *klen,
+                   uint64_t *fp, uint8_t *has, const uint8_t **after) {
+    QCur q = {p, limit, buf, buf + QKEY_MAX};
+    if (q_lit(&q, "{\"usable\":true")) {
+        if (!q_put_lit(&q, "{\"usable\":true")) return 0;
+    } else if (q_lit(&q, "{\"usable\":false")) {
+        if (!q_put_lit(&q, "{\"usable\":false")) return 0;
+    } else {
+        return 0;
+    }
+    if (!q_lit(&q, ",\"filled\":") || !q_put_lit(&q, ",\"filled\":") || !q_strings(&q)) return 0;
+    if (!q_lit(&q, ",\"invalid\":") || !q_put_lit(&q, ",\"invalid\":") || !q_strings(&q))
+        return 0;
+    if (!q_lit(&q, ",\"findings\":") || !q_put_lit(&q, ",\"findings\":") || !q_findings(&q))
+        return 0;
+    if (!q_lit(&q, ",\"fingerprint\":")) return 0;
+    *fp = 0;
+    *has = 0;
+    if (!q_lit(&q, "null")) {
+        if (q.end - q.p < 18 || q.p[0] != '"' || q.p[17] != '"') return 0;
+        for (int i = 1; i <= 16; i++) {
+            uint8_t ch = q.p[i];
+            int h = (ch >= '0' && ch <= '9') ? ch - '0' : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
+            if (h < 0) return 0; /* another text: the caller keeps it as it is */
+            *fp = *fp << 4 | (uint64_t)h;
+        }
+        *has = 1;
+        q.p += 18;
+    }
+    if (!q_lit(&q, "}") || !q_put_lit(&q, "}")) return 0;
+    *klen = q.k - buf;
+    *after = q.p;
+    return 1;
+}
+
+/* data.quality: of herbdesk's shape (key in r->qkey), else any object kept raw. */
+static int field_quality(Cur *c, const uint8_t *base, Rec *r) {
+    const uint8_t *start = c->p, *after;
+    r->qok = 0;
+    if (*start == '{' &&
+        q_parse(start, c->end, r->qkey, &r->qklen, &r->qfp, &r->qhas, &after)) {
+        r->quality.off = start - base;
+        r->quality.len = after - start;
+        c->p = after;
+        r->qok = 1;
+        return V_OK;
+    }
+    return field_raw(c, base, &r->quality, 1);
 }
 
 /* The `data` object's fields. */
@@ -465,7 +593,7 @@ static int parse_data(Cur *c, const uint8_t *base, Rec *r) {
         else if (key_is(base, &k, "tokens")) f = field_int(c, base, &r->tokens, 1);
         else if (key_is(base, &k, "cost_usd")) f = field_float(c, base, &r->cost, &r->fix, 4);
         else if (key_is(base, &k, "error")) f = field_raw(c, base, &r->error, 0);
-        else if (key_is(base, &k, "quality")) f = field_raw(c, base, &r->quality, 1);
+        else if (key_is(base, &k, "quality")) f = field_quality(c, base, r);
         else f = skip_value(c, base, 2) ? V_OK : V_BAD;
         if (f == V_BAD) return V_BAD;
         if (f == V_OTHER) outcome = V_OTHER;
@@ -674,9 +802,9 @@ static uint8_t scan_line(const uint8_t *base, const uint8_t *p, const uint8_t *e
 enum { C_START, C_LEN, C_TS_OFF, C_TS_LEN, C_RUN_OFF, C_RUN_LEN, C_SID_OFF, C_SID_LEN,
        C_IMAGE_OFF, C_IMAGE_LEN, C_PATH_OFF, C_PATH_LEN, C_ERROR_OFF, C_ERROR_LEN,
        C_METRICS_OFF, C_METRICS_LEN, C_QUALITY_OFF, C_QUALITY_LEN, N_I32 };
-enum { C_SEQ, C_SEQUENCE, C_FIELDS, C_ATTEMPTS, C_TOKENS, C_PROV, N_I64 };
+enum { C_SEQ, C_SEQUENCE, C_FIELDS, C_ATTEMPTS, C_TOKENS, C_PROV, C_QKEY, C_QFP, N_I64 };
 enum { C_CONF, C_TIME, C_COST, C_EPOCH, N_F64 };
-enum { C_KIND, C_SUCCESS, C_TS_KIND, C_FIX, N_U8 };
+enum { C_KIND, C_SUCCESS, C_TS_KIND, C_FIX, C_QHAS, N_U8 };
 #define ROW_BYTES (N_I32 * 4 + N_I64 * 8 + N_F64 * 8 + N_U8)
 
 typedef struct {
@@ -685,12 +813,71 @@ typedef struct {
 } Slot;
 
 typedef struct {
+    uint8_t *bytes;
+    Py_ssize_t len;
+} QKey;
+
+typedef struct {
     PyObject_HEAD
     Slot *slots;
     size_t nslots;
     size_t nprov;
     uint64_t mask; /* all ones; fewer bits in tests, to force collisions */
+    /* quality keys: number -> bytes (written by the scan, read by the fold on another thread:
+     * the array never moves, and a key is complete before nqkeys counts it) */
+    QKey *qkeys;
+    Py_ssize_t nqkeys;
+    Slot *qslots; /* hash -> key number + 1, QKEYS_MAX * 2 of them */
 } Scanner;
+
+/* Eight bytes a step (a byte-wise FNV-1a paid a multiply per byte of every key on the
+ * loader's critical path); keys are compared byte for byte and probes are capped, so the hash only spreads them. */
+static uint64_t q_hash(const uint8_t *p, Py_ssize_t n) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n, w;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+    }
+    w = 0;
+    memcpy(&w, p + i, (size_t)(n - i));
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    return h ^ (h >> 29);
+}
+
+/* The number of a quality key, a new one if unseen; -2 if there is no room (read in full),
+ * -3 if out of memory. Runs without the GIL. */
+static int64_t q_number(Scanner *sc, const uint8_t *key, Py_ssize_t n) {
+    if (!sc->qkeys) {
+        sc->qkeys = calloc(QKEYS_MAX, sizeof *sc->qkeys);
+        sc->qslots = calloc(2 * QKEYS_MAX, sizeof *sc->qslots);
+        if (!sc->qkeys || !sc->qslots) return -3;
+    }
+    uint64_t h = q_hash(key, n);
+    size_t mask = 2 * QKEYS_MAX - 1, j = (size_t)h & mask;
+    for (int probe = 0; probe < QPROBES; probe++, j = (j + 1) & mask) {
+        Slot *e = &sc->qslots[j];
+        if (!e->prov1) {
+            Py_ssize_t num = __atomic_load_n(&sc->nqkeys, __ATOMIC_RELAXED);
+            if (num >= QKEYS_MAX) return -2;
+            uint8_t *copy = malloc(n);
+            if (!copy) return -3;
+            memcpy(copy, key, n);
+            sc->qkeys[num].bytes = copy;
+            sc->qkeys[num].len = n;
+            e->hash = h;
+            e->prov1 = (uint64_t)num + 1;
+            __atomic_store_n(&sc->nqkeys, num + 1, __ATOMIC_RELEASE);
+            return num;
+        }
+        if (e->hash == h) {
+            const QKey *k = &sc->qkeys[e->prov1 - 1];
+            if (k->len == n && memcmp(k->bytes, key, n) == 0) return (int64_t)e->prov1 - 1;
+        }
+    }
+    return -2;
+}
 
 static int grow_slots(Scanner *sc) {
     size_t n = sc->nslots ? sc->nslots * 2 : 1 << 16;
@@ -737,6 +924,10 @@ static int Scanner_init(Scanner *sc, PyObject *args, PyObject *kwds) {
 
 static void Scanner_dealloc(Scanner *sc) {
     free(sc->slots);
+    if (sc->qkeys)
+        for (Py_ssize_t i = 0; i < sc->nqkeys; i++) free(sc->qkeys[i].bytes);
+    free(sc->qkeys);
+    free(sc->qslots);
     Py_TYPE(sc)->tp_free((PyObject *)sc);
 }
 
@@ -798,7 +989,17 @@ static PyObject *Scanner_scan(Scanner *sc, PyObject *args) {
             i32[(C_TS_OFF + 2 * k) * n + i] = blank ? 0 : (int32_t)spans[k]->off;
             i32[(C_TS_LEN + 2 * k) * n + i] = blank ? -1 : (int32_t)spans[k]->len;
         }
-        int64_t iv[N_I64] = {r.seq, r.sequence, r.fields, r.attempts, r.tokens, prov};
+        /* the quality object's key number (its key was made as the scan read it) */
+        int64_t qkey = -1;
+        uint64_t qfp = 0;
+        uint8_t qhas = 0;
+        if ((r.kind == K_COMPLETED || r.kind == K_FAILED) && r.quality.len > 0) {
+            qkey = r.qok ? q_number(sc, r.qkey, r.qklen) : -2;
+            if (qkey == -3) failed = 1;
+            if (qkey >= 0) qfp = r.qfp, qhas = r.qhas;
+        }
+        int64_t iv[N_I64] = {r.seq, r.sequence, r.fields, r.attempts, r.tokens, prov,
+                             qkey, (int64_t)qfp};
         for (int k = 0; k < N_I64; k++) i64[k * n + i] = iv[k];
         double fv[N_F64] = {r.conf, r.time_ms, r.cost, r.epoch};
         for (int k = 0; k < N_F64; k++) f64[k * n + i] = fv[k];
@@ -806,6 +1007,7 @@ static PyObject *Scanner_scan(Scanner *sc, PyObject *args) {
         u8[C_SUCCESS * n + i] = r.success;
         u8[C_TS_KIND * n + i] = r.ts_kind;
         u8[C_FIX * n + i] = r.fix;
+        u8[C_QHAS * n + i] = qhas;
         if (!nl) {
             i++;
             break;
@@ -839,7 +1041,28 @@ static PyObject *Scanner_count(Scanner *sc, PyObject *noargs) {
     return PyLong_FromSize_t(sc->nprov);
 }
 
+/* Scanner.quality_keys(start) -> list[bytes]: the quality keys from number `start` on. */
+static PyObject *Scanner_quality_keys(Scanner *sc, PyObject *args) {
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "n", &start)) return NULL;
+    Py_ssize_t n = __atomic_load_n(&sc->nqkeys, __ATOMIC_ACQUIRE);
+    if (start < 0) start = 0;
+    PyObject *list = PyList_New(start < n ? n - start : 0);
+    if (!list) return NULL;
+    for (Py_ssize_t i = start; i < n; i++) {
+        PyObject *b = PyBytes_FromStringAndSize((const char *)sc->qkeys[i].bytes, sc->qkeys[i].len);
+        if (!b) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i - start, b);
+    }
+    return list;
+}
+
 static PyMethodDef Scanner_methods[] = {
+    {"quality_keys", (PyCFunction)Scanner_quality_keys, METH_VARARGS,
+     "Quality keys from a number on."},
     {"scan", (PyCFunction)Scanner_scan, METH_VARARGS, "Scan a block of lines into columns."},
     {"count", (PyCFunction)Scanner_count, METH_NOARGS, "Provisional ids handed out so far."},
     {NULL, NULL, 0, NULL}};

@@ -35,9 +35,9 @@ I32 = (
     "image_off", "image_len", "path_off", "path_len", "error_off", "error_len",
     "metrics_off", "metrics_len", "quality_off", "quality_len",
 )  # fmt: skip
-I64 = ("seq", "sequence", "fields", "attempts", "tokens", "prov")
+I64 = ("seq", "sequence", "fields", "attempts", "tokens", "prov", "qkey", "qfp")
 F64 = ("conf", "time_ms", "cost", "epoch")
-U8 = ("kind", "success", "ts_kind", "fix")  # fix: FIX_* bits
+U8 = ("kind", "success", "ts_kind", "fix", "qhas")  # fix: FIX_* bits
 _GROUPS = ((I32, np.dtype(np.int32)), (I64, np.dtype(np.int64)), (F64, np.dtype(np.float64)),
            (U8, np.dtype(np.uint8)))  # fmt: skip
 ALL = I32 + I64 + F64 + U8
@@ -79,6 +79,8 @@ class Columns:
     attempts: np.ndarray
     tokens: np.ndarray
     prov: np.ndarray
+    qkey: np.ndarray  # the quality object's key number (Scanner), -1 none, -2 read it in full
+    qfp: np.ndarray  # its fingerprint's 64 bits (qhas: it has one)
     conf: np.ndarray
     time_ms: np.ndarray
     cost: np.ndarray
@@ -87,6 +89,7 @@ class Columns:
     success: np.ndarray
     ts_kind: np.ndarray
     fix: np.ndarray
+    qhas: np.ndarray
 
     @classmethod
     def from_bytes(cls, n: int, raw: bytearray) -> Columns:
@@ -123,7 +126,9 @@ class BlockScanner:
     Specimen ids get provisional numbers in the scanner (by hash, first appearance order);
     the fold keeps what it learns beside them: `prov_rows` maps numbers to the state's rows
     (-1 not yet known, -2 shared by several ids), `has_image`/`has_path` mark rows known to
-    hold one already. `hash_bits` below 64 forces hash collisions (tests).
+    hold one already, `quality_kinds` maps the scanner's quality key numbers to the state's
+    QualityTally kinds (-1: read the object in full). `hash_bits` below 64 forces hash
+    collisions (tests).
     """
 
     def __init__(self, hash_bits: int = 64) -> None:
@@ -132,6 +137,7 @@ class BlockScanner:
         self.prov_rows = np.full(0, -1, np.int64)
         self.has_image = np.zeros(0, bool)
         self.has_path = np.zeros(0, bool)
+        self.quality_kinds = np.zeros(0, np.int32)
 
     def scan(self, block: bytes | bytearray, length: int = -1) -> Columns:
         """The lines of `block` (of its first `length` bytes if given) as columns."""
@@ -150,6 +156,11 @@ class BlockScanner:
             self.has_image = _grown(self.has_image, rows, False)
             self.has_path = _grown(self.has_path, rows, False)
         return self.has_image, self.has_path
+
+    def quality_keys(self, start: int) -> list[bytes]:
+        """The scanner's quality keys from number `start` on (each an object as JSON)."""
+        keys: list[bytes] = self._scanner.quality_keys(start)
+        return keys
 
 
 def _grown(a: np.ndarray, size: int, fill: object) -> np.ndarray:
