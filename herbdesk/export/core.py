@@ -138,8 +138,9 @@ def _eml_info(source: Source, options: ExportOptions, result: ExportResult) -> d
         )
         + " No record has been reviewed by a person (reviewed = false)."
     )
+    package = uuid.uuid5(OCCURRENCE_NS, "run:" + (p.run_id or str(source.raw_path.absolute())))
     return {
-        "package_id": f"urn:uuid:{uuid.uuid5(OCCURRENCE_NS, 'run:' + (p.run_id or str(source.raw_path)))}",
+        "package_id": f"urn:uuid:{package}",
         "run_id": p.run_id,
         "engine": p.engine,
         "model": p.model,

@@ -61,6 +61,7 @@ class Source:
 def resolve_source(path: Path) -> Source:
     """The raw.jsonl `path` stands for, with its run's provenance; ExportError if none."""
     path = Path(path)
+    run_dir: Path | None
     if path.is_dir():
         raw, run_dir = path / runfiles.RAW, path
         if not raw.is_file():

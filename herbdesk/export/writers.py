@@ -57,9 +57,10 @@ def write_dwca(path: Path, rows: Iterable[list[str]], eml: dict[str, Any]) -> in
     """The archive; `eml` is filled with the row count before eml.xml is written."""
     n = 0
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("occurrence.txt", "w") as raw, io.TextIOWrapper(
-            raw, encoding="utf-8", newline=""
-        ) as fh:
+        with (
+            zf.open("occurrence.txt", "w") as raw,
+            io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh,
+        ):
             fh.write("\t".join(COLUMN_NAMES) + "\n")
             for row in rows:
                 cells = [archive_cell(c, i == LABEL) for i, c in enumerate(row)]

@@ -75,8 +75,8 @@ class MainWindow(QMainWindow):
         self.loader: LogLoader | None = None
         self.tail_source: TailSource | None = None
         self.opened_log: Path | None = None  # the log File → Open read (File → Export… uses it)
-        self.exporter = None  # the ExportThread writing an export
-        self.export_box = None  # the open ExportDialog
+        self.exporter: Any = None  # the ExportThread writing an export
+        self.export_box: Any = None  # the open ExportDialog
         self.setAcceptDrops(True)
         self._notified: set[str] = set()
         # the opened/tailed run's configuration the setup panel shows (not the app settings)
