@@ -298,3 +298,35 @@ def test_cli_export_exit_codes_and_force(tmp_path: Path, mixed_run: Path) -> Non
 def test_columns_cover_every_term() -> None:
     assert set(DWC_TERMS) <= set(COLUMN_NAMES)
     assert COLUMN_NAMES[0] == "occurrenceID"
+
+
+def test_review_corrections_reach_the_export_through_the_hook(
+    tmp_path: Path, mixed_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The review mode is to come: its ledger's corrections override values, are judged
+    anew, and mark the record reviewed (herbdesk/export/review.py)."""
+    import herbdesk.export.core as core
+    from herbdesk.export.review import ReviewLedger
+
+    bad = next(sid for sid, ok in _usable_by_run(mixed_run).items() if not ok)
+    ledger = ReviewLedger(
+        corrections={
+            bad: {
+                "scientificName": "Carex aurea Nutt.",
+                "eventDate": "1961-06-08",
+                "recordedBy": "",
+                "locality": "",
+            }
+        },
+        reviewed={bad},
+    )
+    monkeypatch.setattr(core, "load_review", lambda run_dir: ledger)
+    out = tmp_path / "reviewed.zip"
+    export(ExportOptions(mixed_run, out, "dwca"))
+    with DwCAReader(str(out)) as dwca:
+        (row,) = [r for r in dwca.rows if r.data[HD + "specimen_id"] == bad]
+        others = [r for r in dwca.rows if r.data[HD + "specimen_id"] != bad]
+    assert row.data[qn("scientificName")] == "Carex aurea Nutt."
+    assert row.data[qn("recordedBy")] == ""  # rejected: emptied
+    assert row.data[HD + "reviewed"] == "true" and row.data[HD + "usable"] == "true"
+    assert all(r.data[HD + "reviewed"] == "false" for r in others)
