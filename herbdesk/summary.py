@@ -107,6 +107,7 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
         )
         return 2
     summary = state.summary()
+    summary.update(run_facts(state))
     # Silence is measured by the log's modification time on this machine, not by event
     # timestamps (a remote writer's clock may be off): a SIGKILLed run or one whose disk
     # filled up never writes its terminal event and would otherwise read as "running".
@@ -134,6 +135,34 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
         return 0
     _print_summary(summary)
     return 0
+
+
+def run_facts(state: RunState) -> dict[str, Any]:
+    """What ran and for how long, and the failures by error kind (most frequent first)."""
+    from collections import Counter
+    from datetime import datetime
+
+    from herbdesk.state import STATUS_FAILED
+
+    kinds: Counter[str] = Counter()
+    for status, error in zip(state.row_status, state.error, strict=False):
+        if status == STATUS_FAILED:
+            kind, sep, _ = error.partition(": ")
+            kinds[kind if sep and kind else "error"] += 1
+    duration = None
+    try:
+        first = datetime.fromisoformat(str(state.first_ts))
+        last = datetime.fromisoformat(str(state.last_ts))
+        duration = max(0.0, (last - first).total_seconds())
+    except (TypeError, ValueError):  # no timestamps, or one with a zone and one without
+        pass
+    config = state.config or {}
+    return {
+        "engine": config.get("engine"),
+        "model": config.get("model") or None,
+        "duration_seconds": round(duration, 1) if duration is not None else None,
+        "error_kinds": dict(kinds.most_common()),
+    }
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -170,6 +199,7 @@ def _print_summary(s: dict[str, Any]) -> None:
         ("processed", str(s["processed"])),
         ("succeeded", str(s["succeeded"])),
         ("failed", str(s["failed"])),
+        ("skipped", str(s["skipped"])),
         ("success rate", f"{s['success_rate']:.1%}"),
         ("tokens", str(s["tokens"])),
         ("cost (USD)", f"{s['cost_usd']:.4f}"),
@@ -177,6 +207,22 @@ def _print_summary(s: dict[str, Any]) -> None:
         ("first event", str(s["first_timestamp"])),
         ("last event", str(s["last_timestamp"])),
     ]
+
+    def after(label: str, *new: tuple[str, str]) -> None:
+        at = next(i for i, (k, _) in enumerate(rows) if k == label) + 1
+        rows[at:at] = new
+
+    kinds = s.get("error_kinds") or {}
+    if kinds:
+        after("failed", ("errors", ", ".join(f"{k} {n}" for k, n in kinds.items())))
+    if s.get("engine"):
+        after(
+            "status", ("engine", str(s["engine"]) + (f", {s['model']}" if s.get("model") else ""))
+        )
+    if s.get("duration_seconds") is not None:
+        from herbdesk.progress import fmt_duration
+
+        after("last event", ("duration", fmt_duration(s["duration_seconds"])))
     if s.get("message") and s["status"] != "completed":
         rows.insert(2, ("message", s["message"]))
     for c in s["checkpoints"]:
@@ -185,7 +231,7 @@ def _print_summary(s: dict[str, Any]) -> None:
         rows.append((f"checkpoint {c['checkpoint']}", f"{c['status']} ({pct})"))
     for w in s["warnings"]:
         rows.append(("warning", str(w.get("message", w))))
-    rows[7:7] = _quality_rows(s)
+    after("success rate", *_quality_rows(s))
     for k, v in rows:  # the values quote the log: servers, models, file names
         t.add_row(clean_text(k), clean_text(v))
     console.print(t, markup=False)

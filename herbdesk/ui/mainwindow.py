@@ -74,6 +74,9 @@ class MainWindow(QMainWindow):
         self.worker: RunWorker | None = None
         self.loader: LogLoader | None = None
         self.tail_source: TailSource | None = None
+        self.opened_log: Path | None = None  # the log File → Open read (File → Export… uses it)
+        self.exporter: Any = None  # the ExportThread writing an export
+        self.export_box: Any = None  # the open ExportDialog
         self.setAcceptDrops(True)
         self._notified: set[str] = set()
         # the opened/tailed run's configuration the setup panel shows (not the app settings)
@@ -213,6 +216,11 @@ class MainWindow(QMainWindow):
         connect.triggered.connect(self._connect_dialog)
         file_menu.addAction(connect)
         file_menu.addSeparator()
+        self.export_action = QAction("&Export…", self)
+        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.export_action.setToolTip("Write the records as CSV or a Darwin Core Archive")
+        self.export_action.triggered.connect(self.export_dialog)
+        file_menu.addAction(self.export_action)
         shot = QAction("Save &screenshot…", self)
         shot.triggered.connect(self._screenshot_dialog)
         file_menu.addAction(shot)
@@ -374,6 +382,7 @@ class MainWindow(QMainWindow):
         self._cancel_loader()
         self.stop_tail()
         self.document.reset(log.parent, f"Opened: {log}")
+        self.opened_log = log  # exported as it is (a raw.jsonl of any name: the original's)
         self._show_run_config(tailed=False)
         loader = LogLoader(log, self)
         loader.events_loaded.connect(self._loaded_events)
@@ -389,6 +398,46 @@ class MainWindow(QMainWindow):
         self._add_recent(path)
         loader.start()
         return True
+
+    # ---------------------------------------------------------------- export
+    def export_source(self) -> Path | None:
+        """What File → Export… exports: the opened log, else the shown run's directory."""
+        doc = self.document
+        log = self.opened_log
+        if log is not None and not doc.live and log.parent == doc.run_dir:
+            return Path(log)
+        return doc.run_dir
+
+    def export_dialog(self) -> None:
+        """Ask how to export (non-blocking, so a test or script can fill it in), then export."""
+        from herbdesk.ui.export_dialog import ExportDialog
+
+        source = self.export_source()
+        if source is None:
+            self.statusBar().showMessage("Nothing to export: start a run or open a log first.")
+            return
+        if self.exporter is not None and self.exporter.isRunning():
+            self.statusBar().showMessage("An export is still being written.")
+            return
+        dialog = ExportDialog(source, self)
+        dialog.accepted.connect(lambda: self.start_export(dialog.options()))
+        self.export_box = dialog
+        dialog.open()
+
+    def start_export(self, options) -> None:
+        from herbdesk.ui.export_dialog import ExportThread
+
+        self.exporter = ExportThread(options, self)
+        self.exporter.done.connect(self._export_done)
+        self.statusBar().showMessage(f"Exporting to {options.out}…")
+        self.exporter.start()
+
+    def _export_done(self, result, error: str) -> None:
+        if error:
+            self.statusBar().showMessage(f"Export failed: {error}", 15000)
+        else:
+            text = result.message()
+            self.statusBar().showMessage(text[:1].upper() + text[1:], 15000)
 
     # ---------------------------------------------------------------- tail
     def _tail_dialog(self) -> None:
@@ -755,6 +804,9 @@ class MainWindow(QMainWindow):
         """Stop a running run gracefully and wait for its files to close."""
         self._cancel_loader()
         self.stop_tail()
+        if self.exporter is not None and self.exporter.isRunning():  # cancelled: no temp left
+            self.exporter.cancel()
+            self.exporter.wait(timeout_ms)
         if self.worker is not None and self.worker.isRunning():
             self.worker.stop()
             self.worker.wait(timeout_ms)

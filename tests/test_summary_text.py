@@ -1,0 +1,49 @@
+"""`herbdesk summary` text: skipped, failures by error kind, engine/model and duration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fakeapi import FakeApi
+from helpers import api_config, raw_records, run
+
+from herbdesk.monitor.validation import ValidationConfig
+
+
+def test_summary_text_shows_skipped_error_kinds_engine_and_duration(
+    tmp_path: Path, many_images
+) -> None:
+    lenient = ValidationConfig(checkpoint_threshold=0.0, warning_threshold=0.0)
+    script = ["good", "no_terms", "good", "garbage", "good", "no_terms"]
+    with FakeApi(script=script) as api:
+        outcome, _ = run(
+            api_config(many_images(6), tmp_path / "runs", api.base_url, validation=lenient)
+        )
+    kinds: dict[str, int] = {}
+    for rec in raw_records(outcome.run_dir):
+        if not rec["success"]:
+            kinds[rec["error"]["kind"]] = kinds.get(rec["error"]["kind"], 0) + 1
+    assert sum(kinds.values()) == 3
+    env = {**os.environ, "COLUMNS": "200"}
+    r = subprocess.run(
+        [sys.executable, "-m", "herbdesk", "summary", str(outcome.run_dir)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = {ln.split(None, 1)[0]: ln for ln in r.stdout.splitlines() if ln.strip()}
+    assert lines["skipped"].split()[-1] == "0"
+    assert "openrouter, test/vision-model" in lines["engine"]
+    for kind, n in kinds.items():
+        assert f"{kind} {n}" in lines["errors"], r.stdout
+    assert "duration" in lines
+    j = subprocess.run(
+        [sys.executable, "-m", "herbdesk", "summary", str(outcome.run_dir), "--json"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    data = json.loads(j.stdout)
+    assert data["error_kinds"] == dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+    assert data["engine"] == "openrouter" and data["duration_seconds"] >= 0
