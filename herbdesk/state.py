@@ -23,6 +23,7 @@ from herbdesk import bulkload
 from herbdesk.events.reader import EventIndex, LineChunk, ReadStats
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
 from herbdesk.monitor.metrics import ROLLING_WINDOW
+from herbdesk.monitor.projection import Moments, Projection, project
 from herbdesk.quality.checks import judge_record
 from herbdesk.quality.tally import QualityTally
 
@@ -228,6 +229,7 @@ class RunState:
         self.last_finished_row: int | None = None
         # change tracking for views: rows added since / rows changed since last take
         self._changed = ChangedRows()
+        self._gaps_cache: tuple[int, Moments] | None = None
 
     @property
     def row_of(self) -> dict[str, int]:
@@ -584,6 +586,34 @@ class RunState:
         remaining = max(0, self.total - self.processed - self.skipped)
         return remaining / per_min * 60.0 if per_min > 0 else None
 
+    def projection(self, now: float | None = None) -> Projection | None:
+        """Cost and time ahead with a range (monitor/projection.py), for a running run."""
+        if self.total is None or self.status != "running":
+            return None
+        return project(
+            self.total - self.processed - self.skipped,
+            self._finishes,
+            self.cost_total,
+            _moments(np.frombuffer(self.cost_usd, np.float64)),
+            self._gap_moments(),
+            self.elapsed_s(now),
+            paused=self.paused,
+        )
+
+    def _gap_moments(self) -> Moments:
+        """Seconds between finishes (the first from the start), cached per finish count."""
+        cached = self._gaps_cache
+        if cached is not None and cached[0] == self._finishes:
+            return cached[1]
+        ends = np.frombuffer(self.finish_epoch, np.float64)
+        start = self.started_epoch
+        times = ends[~np.isnan(ends)]
+        if start is not None:
+            times = np.concatenate(([start], times))
+        m = _moments(np.maximum(np.diff(times), 0.0)) if len(times) > 1 else Moments()
+        self._gaps_cache = (self._finishes, m)
+        return m
+
     def _summary_status(self) -> str:
         if self.status != "pending":
             return self.status
@@ -656,6 +686,15 @@ class RunState:
 
 
 _EXACT = float(2**53)
+
+
+def _moments(values: np.ndarray) -> Moments:
+    """Moments of the recorded (non-NaN) values of a column, in one numpy pass."""
+    x = values[~np.isnan(values)]
+    if not len(x):
+        return Moments()
+    mean = float(x.mean())
+    return Moments(len(x), mean, float(((x - mean) ** 2).sum()))
 
 
 def _num(value: Any) -> float | None:
