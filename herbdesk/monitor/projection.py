@@ -201,6 +201,9 @@ class ProjectionFold:
             if t is not None:
                 self._last = t
         elif et == EventType.EXTRACTION_STARTED:
+            before = ev.data.get("cost_before_usd")  # a resume: what earlier invocations spent
+            if isinstance(before, int | float) and not isinstance(before, bool):
+                self.spent += before
             total = ev.data.get("total")
             self.total = total if isinstance(total, int) else None
             if self._started is None:
