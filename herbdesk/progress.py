@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from herbdesk.events.types import Event, EventType
+from herbdesk.extraction.limits import daily_cap_note
 from herbdesk.monitor import projection
 from herbdesk.termtext import clean_text
 
@@ -85,6 +86,12 @@ class TerminalProgress:
                 + (f", at most {rpm:g} requests/min" if isinstance(rpm, (int, float)) else ""),
                 style="bold",
             )
+            total = d.get("total")
+            cap = daily_cap_note(
+                cfg.get("engine"), cfg.get("model"), total if isinstance(total, int) else None
+            )
+            if cap:
+                self.note(f"WARNING: {cap}", style="bold yellow")
         elif et == EventType.PREFLIGHT_COMPLETED:
             for c in d.get("checks", []):
                 mark = "ok " if c.get("ok") else "FAIL"
