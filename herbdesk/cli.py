@@ -17,6 +17,7 @@ EXIT_PREFLIGHT = 3
 EXIT_HALTED = 4
 EXIT_FATAL = 5
 EXIT_BELOW_THRESHOLD = 6
+EXIT_BUDGET = 7
 EXIT_CANCELLED = 130
 
 EXIT_CODES_HELP = """exit codes:
@@ -29,6 +30,8 @@ EXIT_CODES_HELP = """exit codes:
        failures in a row, identical records, the run degraded, or known-answer sheets wrong
   5    halted by a fatal error mid-run (key revoked, model gone, disk full)
   6    ran to the end but below threshold (success rate or share of usable records)
+  7    paused at its --budget: nothing new started, in-flight specimens finished; go on
+       with --resume RUN_DIR --budget HIGHER
   130  cancelled (Ctrl-C); in-flight specimens were finished or left for --resume
 """
 
@@ -88,6 +91,14 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="start at most N API requests a minute across all workers (default: 18 for "
         "OpenRouter's ':free' models, whose cap is 20; otherwise unpaced; 0 = unpaced)",
+    )
+    r.add_argument(
+        "--budget",
+        type=float,
+        metavar="USD",
+        help="pause the run before its cost (over all its invocations) would go past USD: "
+        "in-flight specimens finish, nothing new starts, and herbdesk run ends (exit 7); "
+        "go on with --resume RUN_DIR --budget HIGHER",
     )
     r.add_argument("--config", type=Path, help="TOML file with [run] and [validation] tables")
     v = r.add_argument_group("validation")
@@ -423,6 +434,7 @@ def build_run_config(args: argparse.Namespace) -> Any:
         quality=quality,
         max_attempts=int(pick(args.max_attempts, "max_attempts", 4)),
         requests_per_minute=_pace(pick(args.requests_per_minute, "requests_per_minute", None)),
+        budget_usd=_budget(pick(args.budget, "budget_usd", None)),
     )
 
 
@@ -445,6 +457,18 @@ def _pace(value: Any) -> float | None:
     if not pace >= 0:
         raise SystemExit(_usage_error("--requests-per-minute must be >= 0"))
     return pace
+
+
+def _budget(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        budget = float(value)
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(_usage_error(f"budget: not a number: {value!r}")) from exc
+    if not (budget > 0 and budget < float("inf")):
+        raise SystemExit(_usage_error("--budget must be a positive number of USD"))
+    return budget
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -530,4 +554,5 @@ def cmd_run(args: argparse.Namespace) -> int:
         "degraded": EXIT_HALTED,
         "gold_failed": EXIT_HALTED,
         "fatal_error": EXIT_FATAL,
+        "budget": EXIT_BUDGET,
     }.get(outcome.reason or "", EXIT_INTERNAL)

@@ -41,6 +41,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "out_dir": "string",
         "max_attempts": "int",
         "requests_per_minute": "number",
+        "budget_usd": "number",
     },
     "validation": {f.name: _PY_KINDS[type(f.default)] for f in fields(ValidationConfig)},
     "quality": {

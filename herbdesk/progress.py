@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -11,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from herbdesk.events.types import Event, EventType
+from herbdesk.extraction.limits import daily_cap_note
+from herbdesk.monitor import projection
 from herbdesk.termtext import clean_text
 
 
@@ -43,6 +46,7 @@ class TerminalProgress:
             disable=quiet,
         )
         self._task: TaskID | None = None
+        self._ahead = projection.ProjectionFold()  # cost and time ahead, with a range
         self.run_dir = ""
 
     def __enter__(self) -> TerminalProgress:
@@ -67,6 +71,7 @@ class TerminalProgress:
 
     def on_event(self, ev: Event) -> None:
         with self._lock:
+            self._ahead.on_event(ev)
             self._handle(ev)
 
     def _handle(self, ev: Event) -> None:
@@ -81,6 +86,12 @@ class TerminalProgress:
                 + (f", at most {rpm:g} requests/min" if isinstance(rpm, (int, float)) else ""),
                 style="bold",
             )
+            total = d.get("total")
+            cap = daily_cap_note(
+                cfg.get("engine"), cfg.get("model"), total if isinstance(total, int) else None
+            )
+            if cap:
+                self.note(f"WARNING: {cap}", style="bold yellow")
         elif et == EventType.PREFLIGHT_COMPLETED:
             for c in d.get("checks", []):
                 mark = "ok " if c.get("ok") else "FAIL"
@@ -122,9 +133,11 @@ class TerminalProgress:
             )
         elif et == EventType.VALIDATION_CHECKPOINT:
             passed = d.get("status") == "passed"
+            ahead = projection.sentence(self._ahead.projection(time.time()), time.time())
             self.note(
                 f"CHECKPOINT {d.get('checkpoint')}: {str(d.get('status')).upper()} - "
-                f"success rate {float(d.get('success_rate', 0)):.0%}",
+                f"success rate {float(d.get('success_rate', 0)):.0%}"
+                + (f"; {ahead}" if passed and ahead else ""),
                 style="bold green" if passed else "bold white on red",
             )
         elif et == EventType.QUALITY_CHECKPOINT:
@@ -152,19 +165,24 @@ class TerminalProgress:
         elif et == EventType.EXTRACTION_PAUSED and d.get("message"):
             self.note(f"PAUSED: {d.get('message')}", style="bold yellow")
         elif et == EventType.EXTRACTION_RESUMED and d.get("reason"):
-            self.note(f"resumed ({d.get('reason')} reset)", style="bold green")
+            why = "budget raised" if d.get("reason") == "budget" else f"{d.get('reason')} reset"
+            self.note(f"resumed ({why})", style="bold green")
         elif et == EventType.CONSUMER_ERROR:
             self.note(f"consumer {d.get('consumer')} failed: {d.get('error')}", style="magenta")
 
-    @staticmethod
-    def _stats(m: Mapping[str, Any]) -> str:
+    def _stats(self, m: Mapping[str, Any]) -> str:
         cost = m.get("cost_usd") or 0.0
         usable = m.get("usable_rate")
+        ahead = self._ahead.projection(time.time())
+        eta = projection.time_text(ahead) or fmt_duration(m.get("eta_seconds"))
+        total = projection.cost_text(ahead)
         return (
             f"ok {m.get('success_rate', 0):.0%}"
             + (f" | usable {usable:.0%}" if isinstance(usable, (int, float)) else "")
             + f" | {m.get('specimens_per_minute', 0):.1f}/min"
-            f" | ETA {fmt_duration(m.get('eta_seconds'))}" + (f" | ${cost:.4f}" if cost else "")
+            f" | ETA {eta}"
+            + (f" | ${cost:.4f}" if cost else "")
+            + (f" of ~{total}" if cost and total else "")
         )
 
     def final(self, outcome: Any) -> None:

@@ -23,6 +23,7 @@ from herbdesk import bulkload
 from herbdesk.events.reader import EventIndex, LineChunk, ReadStats
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
 from herbdesk.monitor.metrics import ROLLING_WINDOW
+from herbdesk.monitor.projection import Moments, Projection, project
 from herbdesk.quality.checks import judge_record
 from herbdesk.quality.tally import QualityTally
 
@@ -228,6 +229,7 @@ class RunState:
         self.last_finished_row: int | None = None
         # change tracking for views: rows added since / rows changed since last take
         self._changed = ChangedRows()
+        self._gaps_cache: tuple[int, Moments, Moments] | None = None
 
     @property
     def row_of(self) -> dict[str, int]:
@@ -592,6 +594,37 @@ class RunState:
         remaining = max(0, self.total - self.processed - self.skipped)
         return remaining / per_min * 60.0 if per_min > 0 else None
 
+    def projection(self, now: float | None = None) -> Projection | None:
+        """Cost and time ahead with a range (monitor/projection.py), for a running run."""
+        if self.total is None or self.status != "running":
+            return None
+        return project(
+            self.total - self.processed - self.skipped,
+            self._finishes,
+            self.cost_total,
+            *self._projection_moments(),
+            self.elapsed_s(now),
+            paused=self.paused,
+        )
+
+    def _projection_moments(self) -> tuple[Moments, Moments]:
+        """The finished specimens' costs and the seconds between finishes (the first from
+        the start); the KPI strip asks many times a second."""
+        cached = self._gaps_cache
+        # refreshed once finishes grew by 1 %: a pass over a million rows takes ~65 ms, and
+        # the mean and spread barely move in between (the counts and elapsed time are exact)
+        if cached is not None and 0 <= self._finishes - cached[0] <= cached[0] // 100:
+            return cached[1], cached[2]
+        cost = _moments(np.frombuffer(self.cost_usd, np.float64))
+        ends = np.frombuffer(self.finish_epoch, np.float64)
+        start = self.started_epoch
+        times = ends[~np.isnan(ends)]
+        if start is not None:
+            times = np.concatenate(([start], times))
+        gaps = _moments(np.maximum(np.diff(times), 0.0)) if len(times) > 1 else Moments()
+        self._gaps_cache = (self._finishes, cost, gaps)
+        return cost, gaps
+
     def _summary_status(self) -> str:
         if self.status != "pending":
             return self.status
@@ -664,6 +697,15 @@ class RunState:
 
 
 _EXACT = float(2**53)
+
+
+def _moments(values: np.ndarray) -> Moments:
+    """Moments of the recorded (non-NaN) values of a column, in one numpy pass."""
+    x = values[~np.isnan(values)]
+    if not len(x):
+        return Moments()
+    mean = float(x.mean())
+    return Moments(len(x), mean, float(((x - mean) ** 2).sum()))
 
 
 def _num(value: Any) -> float | None:

@@ -113,6 +113,9 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
     # filled up never writes its terminal event and would otherwise read as "running".
     silent = None
     summary["paused"] = state.paused
+    now = time.time()
+    ahead = state.projection(now)  # running runs only: cost and time ahead, with a range
+    summary["projection"] = ahead.to_dict(now) if ahead is not None else None
     summary["pause_message"] = state.pause_message
     if summary["status"] in ("running", "pending") and not state.paused:  # paused: quiet on purpose
         try:
@@ -223,6 +226,7 @@ def _print_summary(s: dict[str, Any]) -> None:
         from herbdesk.progress import fmt_duration
 
         after("last event", ("duration", fmt_duration(s["duration_seconds"])))
+    after("cost (USD)", *_projection_rows(s.get("projection")))
     if s.get("message") and s["status"] != "completed":
         rows.insert(2, ("message", s["message"]))
     for c in s["checkpoints"]:
@@ -235,6 +239,31 @@ def _print_summary(s: dict[str, Any]) -> None:
     for k, v in rows:  # the values quote the log: servers, models, file names
         t.add_row(clean_text(k), clean_text(v))
     console.print(t, markup=False)
+
+
+def _projection_rows(p: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Cost and time ahead of a running run (monitor/projection.py), as ranges."""
+    from datetime import datetime
+
+    from herbdesk.monitor.projection import duration, money
+
+    if not p:
+        return []
+    rows = []
+    basis = f"from {p['basis']} finished, {p['remaining']} to go"
+    if p.get("cost_usd"):
+        lo, mid, hi = p["cost_usd"]
+        rows.append(("projected cost", f"{money(mid)} ({money(lo)}-{money(hi)}, {basis})"))
+    if p.get("seconds_left"):
+        lo, mid, hi = p["seconds_left"]
+        at = datetime.fromtimestamp(p["finish_epoch"][1])
+        rows.append(
+            (
+                "projected finish",
+                f"{at:%Y-%m-%d %H:%M}, in {duration(mid)} ({duration(lo)}-{duration(hi)})",
+            )
+        )
+    return rows
 
 
 def _quality_rows(s: dict[str, Any]) -> list[tuple[str, str]]:

@@ -27,7 +27,8 @@ EXIT_PREFLIGHT = 3
 EXIT_HALTED = 4
 EXIT_FATAL = 5
 EXIT_BELOW_THRESHOLD = 6
-EXIT_DEAD = 7  # tail only: the run's writer died, or the run went silent, before its end
+EXIT_BUDGET = 7
+EXIT_DEAD = 8  # tail only: the run's writer died, or the run went silent, before its end
 EXIT_CANCELLED = 130
 
 TAIL_EPILOG = """targets:
@@ -38,8 +39,8 @@ TAIL_EPILOG = """targets:
 
 exit codes with --until-done (as `herbdesk run`):
   0 completed, 3 preflight failed, 4 halted by validation or quality, 5 fatal error,
-  6 completed below threshold, 130 cancelled,
-  7 the run never ended: its writer on this host is gone (known at once), or nothing was
+  6 completed below threshold, 7 paused at its --budget, 130 cancelled,
+  8 the run never ended: its writer on this host is gone (known at once), or nothing was
     written for --stale-minutes (a writer elsewhere; measured from the log's last write),
   1 any other end; 2 usage error. Ctrl-C exits with 130.
 """
@@ -53,6 +54,7 @@ _HALT_EXIT = {
     HaltReason.DEGRADED: EXIT_HALTED,
     HaltReason.GOLD_FAILED: EXIT_HALTED,
     HaltReason.FATAL_ERROR: EXIT_FATAL,
+    "budget": EXIT_BUDGET,
 }
 _NL = orjson.OPT_APPEND_NEWLINE
 

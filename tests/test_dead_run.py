@@ -1,5 +1,5 @@
 """A dead run must not look alive. run.json and run.lock name the writer (host, pid, start);
-a writer on this host that is gone is reported dead at once, by `tail --until-done` (exit 7),
+a writer on this host that is gone is reported dead at once, by `tail --until-done` (exit 8),
 `summary` and the window; one on another host after --stale-minutes of silence measured from
 the log's last write, never from when the reader opened it."""
 

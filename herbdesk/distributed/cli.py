@@ -161,6 +161,12 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
         config = build_run_config(args)
     except SystemExit as exc:
         return int(exc.code or EXIT_USAGE)
+    if config.budget_usd is not None:  # said, not silently ignored: no shared budget yet
+        return _err(
+            "--budget is not supported with --broker yet (the workers keep no shared cost); "
+            "run it without --broker, or leave the budget out",
+            EXIT_USAGE,
+        )
     if config.engine.engine not in available_engines():
         return _err(f"unknown engine {config.engine.engine!r}", EXIT_USAGE)
     if not has_images(config.inputs):

@@ -62,6 +62,7 @@ class HaltReason:
     GOLD_FAILED = "gold_failed"
     FATAL_ERROR = "fatal_error"
     INTERNAL_ERROR = "internal_error"
+    BUDGET = "budget"  # a headless run paused at its --budget, then ended (resumable)
 
 
 def utc_now_iso() -> str:

@@ -24,6 +24,8 @@ from herbdesk.extraction.engines.base import EngineError, EngineSettings, ErrorK
 from herbdesk.extraction.engines.openrouter import DEFAULT_MODEL
 
 FREE_MODEL_PER_MINUTE = 20  # OpenRouter's documented cap for ':free' variants
+FREE_MODEL_PER_DAY = 50  # ... and a day, for an account that never bought credits
+FREE_MODEL_PER_DAY_WITH_CREDITS = 1000  # ... once credits were ever bought
 PACE_SHARE = 0.9  # pace a little below a known cap: clocks and proxies are not exact
 RESET_MARGIN_S = 30.0  # wait this much past the announced reset before trying again
 # A daily quota resets within a day: a longer announced wait (or none that makes sense) is
@@ -40,10 +42,28 @@ def default_requests_per_minute(settings: EngineSettings) -> float | None:
     Told by the model name (OpenRouter's `:free` suffix), whatever the base URL: a proxy or
     gateway in front of OpenRouter is held to the same cap.
     """
-    model = settings.model or DEFAULT_MODEL
-    if settings.engine == "openrouter" and model.endswith(":free"):
+    if is_free_model(settings.engine, settings.model):
         return FREE_MODEL_PER_MINUTE * PACE_SHARE
     return None
+
+
+def is_free_model(engine: str | None, model: str | None) -> bool:
+    """OpenRouter's `:free` variants (told by the name, as the pace is)."""
+    return engine == "openrouter" and (model or DEFAULT_MODEL).endswith(":free")
+
+
+def daily_cap_note(engine: str | None, model: str | None, sheets: int | None) -> str | None:
+    """What a free model's daily cap means for this many sheets, in days, with what to do
+    about it; None when the model has no daily cap or the sheets fit in one day."""
+    if not is_free_model(engine, model) or not sheets or sheets <= FREE_MODEL_PER_DAY:
+        return None
+    days = math.ceil(sheets / FREE_MODEL_PER_DAY)
+    paid = math.ceil(sheets / FREE_MODEL_PER_DAY_WITH_CREDITS)
+    return (
+        f"{sheets:,} sheets at {FREE_MODEL_PER_DAY} requests a day: about {days:,} days "
+        f"({FREE_MODEL_PER_DAY_WITH_CREDITS:,} a day once you have bought credits: "
+        f"{paid:,} day{'s' if paid != 1 else ''}); choose a paid model or run the OCR engine"
+    )
 
 
 class RequestPacer:

@@ -24,6 +24,7 @@ from herbdesk.events.bus import Emitter, EventBus, Handler
 from herbdesk.events.types import EventType, HaltReason, utc_now_iso
 from herbdesk.events.writer import EventLogWriter, last_seq
 from herbdesk.extraction import runfiles
+from herbdesk.extraction.budget import BudgetGate
 from herbdesk.extraction.control import RunControl
 from herbdesk.extraction.engines import Engine, EngineSettings, create_engine
 from herbdesk.extraction.engines.base import (
@@ -69,6 +70,8 @@ class RunConfig:
     # request starts per minute across all workers; None: the API's known cap (free models),
     # 0: unpaced
     requests_per_minute: float | None = None
+    # the run's cost limit over all its invocations (extraction/budget.py); None: no limit
+    budget_usd: float | None = None
 
     def pace(self) -> float | None:
         """The requests-per-minute pace this run keeps, or None for unpaced."""
@@ -98,6 +101,7 @@ class RunConfig:
             "limit": self.limit,
             "max_attempts": self.max_attempts,
             "requests_per_minute": self.pace(),
+            "budget_usd": self.budget_usd,
             "validation": vars(self.validation).copy(),
             "quality": self.quality.public_dict(),
         }
@@ -138,10 +142,12 @@ class Pipeline:
         self.judge = RecordJudge.from_settings(config.quality, config.engine.prompt_text)
         self.control = control or RunControl()
         self._engine = engine
+        spent_before = 0.0
         if config.resume_dir is not None:
             self.run_dir = Path(config.resume_dir)
             prev = runfiles.read_run_json(self.run_dir)
             self.run_id = str(prev.get("run_id") or self.run_dir.name)
+            spent_before = _spent(prev)
         else:
             self.run_id = config.run_id or runfiles.new_run_id()
             self.run_dir = Path(config.out_dir) / self.run_id
@@ -176,6 +182,17 @@ class Pipeline:
             self.bus,
             give_up=lambda msg: self.control.halt(HaltReason.FATAL_ERROR, msg),
         )
+        # the window sets it: a budget pause waits there for a raise; a headless run ends
+        self.hold_at_budget = False
+        if config.budget_usd is not None and not config.budget_usd > 0:
+            raise ValueError("the budget must be a positive number of USD")
+        self.budget = BudgetGate(
+            config.budget_usd,
+            self.bus,
+            spent_before,
+            lambda: self.control.should_stop,
+            on_pause=self._budget_paused,
+        )
 
     def subscribe(self, handler: Handler, name: str | None = None) -> None:
         self.bus.subscribe(handler, name)
@@ -190,6 +207,17 @@ class Pipeline:
         if self.control.paused:
             self.control.resume()
             self.bus.emit(EventType.EXTRACTION_RESUMED)
+
+    def raise_budget(self, budget_usd: float | None) -> bool:
+        """A new budget for the running run; True if that ended its budget pause."""
+        if budget_usd is not None and not budget_usd > 0:
+            raise ValueError("the budget must be a positive number of USD")
+        self.config.budget_usd = budget_usd
+        return self.budget.raise_to(budget_usd)
+
+    def _budget_paused(self, message: str) -> None:
+        if not self.hold_at_budget:  # nobody can raise it in-process: end, resumable
+            self.control.halt(HaltReason.BUDGET, message)
 
     def cancel(self) -> None:
         """Graceful stop: in-flight specimens finish and are recorded; nothing new starts."""
@@ -211,6 +239,7 @@ class Pipeline:
                 data={
                     "total": len(images),
                     "resumed": cfg.resume_dir is not None,
+                    "cost_before_usd": round(self.budget.spent, 6),
                     "herbdesk_version": __version__,
                     "config": cfg.public_dict(),
                 },
@@ -337,20 +366,26 @@ class Pipeline:
             ctl.wait_if_paused()
             if ctl.should_stop:
                 return
-            found = feed.get()
-            if found is None:
+            if not self.budget.acquire():  # waits while the run is paused at its budget
                 return
+            cost: float | None = None
             try:
-                self._process(engine, found)
+                found = feed.get()
+                if found is None:
+                    return
+                cost = self._process(engine, found)
             except OSError as exc:
                 ctl.halt(HaltReason.FATAL_ERROR, f"output not writable: {exc}")
             except Exception as exc:
                 ctl.halt(HaltReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+            finally:
+                self.budget.release(cost)
 
     def _backoff(self, attempt: int, err: EngineError) -> float:
         return backoff_delay(attempt, err, self.config.backoff_base_s, self.config.backoff_max_s)
 
-    def _process(self, engine: Engine, found: Found) -> None:
+    def _process(self, engine: Engine, found: Found) -> float | None:
+        """Extract one specimen and record it; returns what it cost (None: not known)."""
         item = SpecimenInput(path=found.path, specimen_id=found.specimen_id, data=found.data)
 
         def begin() -> bool:
@@ -375,7 +410,7 @@ class Pipeline:
         if checked is None:
             if begin():
                 self._finish_specimen(item, changed_outcome(item))
-            return
+            return None
         item = checked
         outcome = extract_with_retries(
             engine,
@@ -388,8 +423,9 @@ class Pipeline:
             on_start=begin,
         )
         if outcome.stopped:
-            return
+            return None
         self._finish_specimen(item, outcome)
+        return outcome.cost_usd
 
     def _finish_specimen(self, item: SpecimenInput, outcome: SpecimenOutcome) -> None:
         with self._finish_lock:
@@ -476,6 +512,8 @@ class Pipeline:
             "config": self.config.public_dict(),
             **runfiles.environment_info(),
             "writer": self._runlock.holder,  # who writes it: `tail`/`summary` tell a dead run
+            # the run's cost over all its invocations: a resume's budget counts from it
+            "spent_usd": round(self.budget.spent, 6),
         }
         info.update({k: v for k, v in extra.items() if v is not None})
         prev = runfiles.read_run_json(self.run_dir)
@@ -497,6 +535,15 @@ class Pipeline:
         with contextlib.suppress(OSError):
             self._log.close()
         self._runlock.release()  # last: every file of the run is closed
+
+
+def _spent(prev: dict[str, Any]) -> float:
+    """What the earlier invocations of a run spent, from its run.json (older ones: the last
+    invocation's metrics)."""
+    for value in (prev.get("spent_usd"), (prev.get("metrics") or {}).get("cost_usd")):
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+    return 0.0
 
 
 # ------------------------------------------------------------- one specimen (shared)

@@ -24,6 +24,7 @@ from typing import Any
 
 from herbdesk.events.bus import EventBus
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType, HaltReason
+from herbdesk.monitor import projection
 from herbdesk.monitor.alert_channels import (
     SMTP_SECURITY,
     WEBHOOK_FORMATS,
@@ -38,6 +39,7 @@ from herbdesk.monitor.alert_channels import (
     register_secret,
     start_senders,
 )
+from herbdesk.monitor.projection import ProjectionFold
 
 ALERT_KINDS: dict[str, str] = {
     "checkpoint_failed": "the early checkpoint failed (the run halts)",
@@ -47,7 +49,7 @@ ALERT_KINDS: dict[str, str] = {
     "stalled": "no event for --stall-minutes while running",
     "cancelled": "the run was cancelled",
     "checkpoint_passed": "the early checkpoint passed",
-    "paused": "the run paused itself until an API quota resets",
+    "paused": "the run paused itself (an API quota used up, or its --budget reached)",
 }
 DEFAULT_ALERTS = frozenset(
     {"checkpoint_failed", "halted", "warning", "completed", "stalled", "paused"}
@@ -68,6 +70,7 @@ _HALT_TEXT = {
     HaltReason.GOLD_FAILED: "known-answer sheets answered wrong",
     HaltReason.FATAL_ERROR: "fatal error",
     HaltReason.INTERNAL_ERROR: "internal error",
+    HaltReason.BUDGET: "paused at its budget",
 }
 SMTP_KEYRING_SERVICE = "herbdesk"
 
@@ -285,6 +288,9 @@ class AlertsConsumer:
         self._last_seq, self._last_type, self._last_ts = 0, "", ""
         self._stalled_seq = -1
         self._metrics: dict[str, Any] = {}
+        self._ahead = ProjectionFold()  # cost and time ahead, said in alerts of a running run
+        # the window keeps a budget-paused run waiting for a raise; a headless run ends there
+        self.holds_at_budget = False
         self._run_conf: dict[str, Any] = {}
         self._errors: deque[dict[str, str]] = deque(maxlen=3)
 
@@ -320,6 +326,7 @@ class AlertsConsumer:
             self._last_type, self._last_ts = et, ev.timestamp
             if ev.metrics:
                 self._metrics = dict(ev.metrics)
+            self._ahead.on_event(ev)
             if et == EventType.EXTRACTION_STARTED:
                 self._running, self._paused = True, False
                 self._paused_for.clear()
@@ -340,6 +347,21 @@ class AlertsConsumer:
                         f"run {ev.run_id}: paused until {d.get('until')} (API quota used up)",
                         str(d.get("message", "")),
                         ev,
+                    )
+                elif et == EventType.EXTRACTION_PAUSED and why == "budget" and "paused" in events:
+                    # a headless run then ends for it: this alert says it all (key "halt")
+                    self._alert(
+                        "halt" if not self.holds_at_budget else f"seq:{ev.seq}",
+                        "paused",
+                        "warning",
+                        f"run {ev.run_id}: paused at its budget "
+                        f"(${_money(d.get('cost_usd'))} of ${_money(d.get('budget_usd'))})",
+                        str(d.get("message", "")),
+                        ev,
+                        reason="budget",
+                        note=f"Continue with: herbdesk run --resume {self._run_dir} "
+                        "--budget HIGHER",
+                        final=not self.holds_at_budget,
                     )
             elif et == EventType.SPECIMEN_FAILED:
                 err = d.get("error") or {}
@@ -393,7 +415,8 @@ class AlertsConsumer:
                 "checkpoint_passed",
                 "success",
                 f"run {ev.run_id} passed checkpoint {n} (success rate {rate:.0%})",
-                f"Checkpoint {n} passed with a success rate of {rate:.0%}; the run goes on.",
+                f"Checkpoint {n} passed with a success rate of {rate:.0%}; the run goes on"
+                + (f": {ahead}." if (ahead := self._ahead_sentence()) else "."),
                 ev,
             )
 
@@ -446,6 +469,10 @@ class AlertsConsumer:
                 final=True,
             )
 
+    def _ahead_sentence(self) -> str:
+        now = time.time()
+        return projection.sentence(self._ahead.projection(now), now) if self._running else ""
+
     def _message(
         self,
         kind: str,
@@ -488,6 +515,14 @@ class AlertsConsumer:
             )
         if m.get("cost_usd"):
             facts.append(("Cost", f"${float(m['cost_usd']):.4f}"))
+        now = time.time()
+        ahead = self._ahead.projection(now) if self._running else None
+        if ahead is not None:
+            numbers["projection"] = ahead.to_dict(now)
+            if total := projection.cost_text(ahead):
+                facts.append(("Projected total", total))
+            if left := projection.time_text(ahead, now):
+                facts.append(("Time left", left))
         facts.append(("Host", self._host))
         return AlertMessage(
             kind=kind,
@@ -628,6 +663,13 @@ class AlertsConsumer:
                 writer.close()
         except Exception as exc:
             self._notify(f"could not record alert outcomes in {path}: {exc}")
+
+
+def _money(value: Any) -> str:
+    try:
+        return f"{float(value):.4f}"
+    except (TypeError, ValueError):
+        return "?"
 
 
 def _duration(seconds: Any) -> str:

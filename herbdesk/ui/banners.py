@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
+from herbdesk.extraction.limits import daily_cap_note
 from herbdesk.state import RunState
 from herbdesk.ui import formatting as fmt
 
@@ -171,6 +172,16 @@ class BannerBar(QWidget):
         return [(b.level, b.label.text()) for b in self._banners.values() if not b.dismissed]
 
     def update_from(self, state: RunState) -> None:
+        cfg = state.config
+        cap = (
+            daily_cap_note(cfg.get("engine"), cfg.get("model"), state.total)
+            if state.status == "running"
+            else None
+        )
+        if cap:  # a free model's daily cap, in days: said at the start, with what to do
+            self.show_banner("dailycap", "warning", cap[0].upper() + cap[1:] + ".")
+        else:
+            self.remove_banner("dailycap")
         failed_checks = [c for c in state.preflight if not c.get("ok")]
         if failed_checks:
             text = "Preflight failed — nothing was attempted: " + "; ".join(

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from herbdesk.monitor import projection
 from herbdesk.state import RunState
 from herbdesk.ui import formatting as fmt
 
@@ -115,9 +116,12 @@ class KpiCard(QFrame):
         lay.addWidget(self.title)
         lay.addWidget(self.value)
 
-    def set(self, text: str, color: str | None = None, exact: str = "") -> None:
-        """Show `text`; the tooltip names the card and gives `exact` (the unrounded value) or
-        the text, so a card squeezed to elide still tells everything."""
+    def set(self, text: str, color: str | None = None, exact: str = "", short: str = "") -> None:
+        """Show `text` (or `short` where it does not fit); the tooltip names the card and
+        gives `exact` (the unrounded value) or the text, so a squeezed card still tells all."""
+        if short != self.value._short:
+            self.value._short = short
+            self.value.update()
         if text != self.value.text():
             self.value.setText(text)
         style = f"color: {color};" if color else ""
@@ -185,8 +189,24 @@ class KpiStrip(QWidget):
         conf = state.avg_confidence
         c["confidence"].set("–" if conf is None else f"{conf:.2f}")
         c["tokens"].set(fmt.short_count(state.tokens), exact=f"{fmt.count(state.tokens)} tokens")
-        c["cost"].set(fmt.money(state.cost_total))
-        c["eta"].set(fmt.duration(state.eta_s(now)))
+        # cost and time ahead (monitor/projection.py): the middle figure on the card, the
+        # range in the tooltip
+        ahead = state.projection(now)
+        total_text = projection.cost_text(ahead)
+        if ahead is not None and ahead.cost is not None:
+            c["cost"].set(
+                f"{fmt.money(state.cost_total)} → {projection.money(ahead.cost.mid)}",
+                exact=f"{fmt.money(state.cost_total)} so far; projected total {total_text} "
+                f"(95 % range, from {ahead.basis:,} finished, {ahead.remaining:,} to go)",
+                short=fmt.money(state.cost_total),  # a narrow card: what was spent
+            )
+        else:
+            c["cost"].set(fmt.money(state.cost_total))
+        left = projection.time_text(ahead, now)
+        c["eta"].set(
+            fmt.duration(state.eta_s(now)),
+            exact=f"{left} (95 % range of the time left)" if left else "",
+        )
         c["elapsed"].set(fmt.duration(state.elapsed_s(now)))
         done = state.processed + state.skipped
         maximum = max(total or 0, done, 1)

@@ -303,6 +303,7 @@ class MainWindow(QMainWindow):
         if resume_dir:  # show the whole run: what was done before, then what comes now
             self._load_log(worker.run_dir / "events.jsonl")
         worker.events_emitted.connect(self.document.apply_events)
+        worker.events_emitted.connect(self._budget_pause)
         worker.run_finished.connect(self._run_finished)
         self.worker = worker
         self._notified.clear()
@@ -312,8 +313,25 @@ class MainWindow(QMainWindow):
         return True
 
     def _pause_toggled(self, paused: bool) -> None:
-        if self.worker is not None:
-            (self.worker.pause if paused else self.worker.resume)()
+        if self.worker is None:
+            return
+        if paused:
+            self.worker.pause()
+        else:
+            try:
+                self.worker.resume(self.setup.budget_usd())
+            except ValueError as exc:
+                self.statusBar().showMessage(str(exc), 10000)
+
+    def _budget_pause(self, events: list) -> None:
+        """A budget pause turns Pause into Resume: raise the Budget field, then press it."""
+        for ev in events:
+            if ev.event_type == "extraction.paused" and ev.data.get("reason") == "budget":
+                btn = self.setup.pause_btn
+                btn.blockSignals(True)
+                btn.setChecked(True)
+                btn.setText("Resume")
+                btn.blockSignals(False)
 
     def stop_run(self) -> None:
         if self.worker is not None and self.worker.isRunning():

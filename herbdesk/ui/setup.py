@@ -124,6 +124,19 @@ class RunSetupPanel(QWidget):
         self.concurrency.setRange(1, 64)
         self.concurrency.setValue(1)
         form.addRow("Concurrency", self.concurrency)
+        # the run pauses before its cost would pass it (extraction/budget.py); raise it and
+        # press Resume to go on
+        self.budget = QDoubleSpinBox()
+        self.budget.setRange(0.0, 1_000_000.0)
+        self.budget.setDecimals(4)
+        self.budget.setSingleStep(0.5)
+        self.budget.setPrefix("$")
+        self.budget.setSpecialValueText("no budget")
+        self.budget.setToolTip(
+            "Pause the run before its cost would go past this (0: no budget). "
+            "When it pauses, raise it here and press Resume."
+        )
+        form.addRow("Budget", self.budget)
         form_lay.addWidget(box)
 
         vbox = QGroupBox("Validation")
@@ -360,7 +373,12 @@ class RunSetupPanel(QWidget):
             concurrency=self.concurrency.value(),
             resume_dir=resume_dir,
             validation=validation,
+            budget_usd=self.budget_usd(),
         )
+
+    def budget_usd(self) -> float | None:
+        """The Budget field: None for no budget."""
+        return self.budget.value() or None
 
     # ---------------------------------------------------------------- persistence
     def save_settings(self, s: QSettings) -> None:
@@ -377,6 +395,7 @@ class RunSetupPanel(QWidget):
             ("checkpoint_threshold", self.checkpoint_threshold.value()),
             ("warning_threshold", self.warning_threshold.value()),
             ("max_consecutive", self.max_consecutive.value()),
+            ("budget", self.budget.value()),
         ):
             if key not in self._session or self._session[key] != value:
                 s.setValue(f"setup/{key}", value)
@@ -400,6 +419,7 @@ class RunSetupPanel(QWidget):
         for key, dspin in (
             ("checkpoint_threshold", self.checkpoint_threshold),
             ("warning_threshold", self.warning_threshold),
+            ("budget", self.budget),
         ):
             val = s.value(f"setup/{key}")
             if val is not None:
@@ -434,6 +454,10 @@ def _pace_label(v: Any) -> str:
     return "unpaced" if v in (None, 0) else f"{format_config_value(v)} requests a minute"
 
 
+def _budget_label(v: Any) -> str:
+    return "no budget" if v is None else f"${format_config_value(v)}"
+
+
 def _limit_label(v: Any) -> str:
     return "all images" if v is None else format_config_value(v)
 
@@ -464,6 +488,7 @@ _CONFIG_ROWS: list[tuple[str, str, tuple[str, ...], Callable[[Any], str]]] = [
     ("Input and engine", "Base URL", ("base_url",), format_config_value),
     ("Input and engine", "Concurrency", ("concurrency",), format_config_value),
     ("Input and engine", "Request pace", ("requests_per_minute",), _pace_label),
+    ("Input and engine", "Budget", ("budget_usd",), _budget_label),
     ("Input and engine", "Max attempts", ("max_attempts",), format_config_value),
     ("Input and engine", "Timeout", ("timeout_s",), _unit("s")),
     ("Input and engine", "Max image side", ("max_side",), _unit("px")),

@@ -20,6 +20,7 @@ class RunWorker(QThread):
         super().__init__(parent)
         # Built here, on the GUI thread, so a bad output folder fails before the thread starts.
         self.pipeline = Pipeline(config)
+        self.pipeline.hold_at_budget = True  # a budget pause waits here for a raise
         self._batcher = EventBatcher(self.events_emitted.emit)
         self.pipeline.subscribe(self._batcher.add, "desktop")
         self.outcome: RunOutcome | None = None
@@ -40,7 +41,11 @@ class RunWorker(QThread):
     def pause(self) -> None:
         self.pipeline.pause()
 
-    def resume(self) -> None:
+    def resume(self, budget_usd: float | None = None) -> None:
+        """Resume a paused run; one paused at its budget takes `budget_usd` (the Budget
+        field) and goes on if that leaves room (else it says so again, still paused)."""
+        if self.pipeline.budget.paused:
+            self.pipeline.raise_budget(budget_usd)
         self.pipeline.resume()
 
     def stop(self) -> None:
