@@ -43,9 +43,13 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, **ENV, "HERBDESK_FAST_DELAY": "0.05"},
     )  # fmt: skip
-    raw = out / "d" / "raw.jsonl"
+    log = out / "d" / "events.jsonl"  # four finishes logged (a record precedes its event)
+
+    def finished() -> int:
+        return log.read_bytes().count(b'"specimen.completed"') if log.exists() else 0
+
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not raw.exists() or raw.read_bytes().count(b"\n") < 4):
+    while time.monotonic() < deadline and finished() < 4:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
