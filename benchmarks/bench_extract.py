@@ -41,14 +41,19 @@ def scaling(specimens: int, delay: float, concurrency: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp, FakeApi(delay_s=delay) as api:
         images = Path(tmp) / "images"
         make_images(images, specimens)
-        cfg = api_config(images, Path(tmp) / "runs", api.base_url, concurrency=concurrency,
-                         timeout_s=30.0)
+        cfg = api_config(
+            images, Path(tmp) / "runs", api.base_url, concurrency=concurrency, timeout_s=30.0
+        )
         p = Pipeline(cfg)
         t0 = time.perf_counter()
         outcome = p.run()
         dt = time.perf_counter() - t0
-    return {"seconds": dt, "per_s": specimens / dt, "status": str(getattr(outcome, "status", "")),
-            "max_in_flight": api.state.max_in_flight}
+    return {
+        "seconds": dt,
+        "per_s": specimens / dt,
+        "status": str(getattr(outcome, "status", "")),
+        "max_in_flight": api.state.max_in_flight,
+    }
 
 
 def eventpath(n: int) -> dict:
@@ -73,10 +78,19 @@ def eventpath(n: int) -> dict:
         for i in range(n):
             m.add(True, 12000.0, 0.9, 1400, 0.0011)
             bus.emit(
-                EventType.SPECIMEN_COMPLETED, specimen_id=sid, sequence=i + 1,
-                data={"image": f"DAO{i:07d}.jpg", "success": True, "fields_extracted": 12,
-                      "confidence": 0.91, "processing_time_ms": 12000.0, "attempts": 1,
-                      "tokens": 1400, "cost_usd": 0.0011},
+                EventType.SPECIMEN_COMPLETED,
+                specimen_id=sid,
+                sequence=i + 1,
+                data={
+                    "image": f"DAO{i:07d}.jpg",
+                    "success": True,
+                    "fields_extracted": 12,
+                    "confidence": 0.91,
+                    "processing_time_ms": 12000.0,
+                    "attempts": 1,
+                    "tokens": 1400,
+                    "cost_usd": 0.0011,
+                },
                 metrics=m.snapshot(i * 20.0 + 1),
             )
         dt = time.perf_counter() - t0

@@ -43,9 +43,17 @@ def completions(n: int) -> list[tuple[dict, dict]]:  # type: ignore[type-arg]
         quality = records.quality(rec)
         t_ms, conf = rng.uniform(8000, 40000), rng.uniform(0.4, 0.98)
         m.add(True, t_ms, conf, 1400, 0.0011, usable=quality["usable"])
-        data = {"image": f"DAO{i:07d}.jpg", "success": True, "fields_extracted": len(rec),
-                "confidence": round(conf, 4), "processing_time_ms": round(t_ms, 1),
-                "attempts": 1, "tokens": 1400, "cost_usd": 0.0011, "quality": quality}
+        data = {
+            "image": f"DAO{i:07d}.jpg",
+            "success": True,
+            "fields_extracted": len(rec),
+            "confidence": round(conf, 4),
+            "processing_time_ms": round(t_ms, 1),
+            "attempts": 1,
+            "tokens": 1400,
+            "cost_usd": 0.0011,
+            "quality": quality,
+        }
         out.append((data, m.snapshot(i * 20.0 + 1)))
     return out
 
@@ -76,9 +84,15 @@ def writer(path: Path, rate: int, seconds: float) -> None:
                     et = "specimen.completed"
                     data, m = done[i]
                 data["t_write"] = now
-                obj = {"schema_version": 1, "seq": seq, "event_type": et,
-                       "timestamp": "2026-11-26T22:00:00.000Z", "run_id": "live-bench",
-                       "specimen_id": sid, "data": data}
+                obj = {
+                    "schema_version": 1,
+                    "seq": seq,
+                    "event_type": et,
+                    "timestamp": "2026-11-26T22:00:00.000Z",
+                    "run_id": "live-bench",
+                    "specimen_id": sid,
+                    "data": data,
+                }
                 if m is not None:
                     obj["metrics"] = m
                 lines.append(orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE))
@@ -129,8 +143,22 @@ def gui(rate: int, seconds: float, poll: float | None) -> dict:
         time.sleep(0.005)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [PY, "-m", "benchmarks.bench_live", "writer", str(log), "--rate", str(rate),
-         "--seconds", str(seconds)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        [
+            PY,
+            "-m",
+            "benchmarks.bench_live",
+            "writer",
+            str(log),
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     while proc.stdout.readline().strip() != "ready":  # its lines are made before the clock
         if proc.poll() is not None:
@@ -161,10 +189,15 @@ def gui(rate: int, seconds: float, poll: float | None) -> dict:
         return xs[min(len(xs) - 1, int(q * len(xs)))]
 
     return {
-        "written": written, "folded": got, "lag_s": lag if got >= written else float("inf"),
-        "stall_p99_ms": pct(stalls, 0.99) * 1000, "stall_max_ms": stalls[-1] * 1000,
-        "lat_p50_ms": pct(lat, 0.5) * 1000, "lat_p99_ms": pct(lat, 0.99) * 1000,
-        "lat_mean_ms": statistics.fmean(lat) * 1000, "rss_mb": peak_rss_mb(),
+        "written": written,
+        "folded": got,
+        "lag_s": lag if got >= written else float("inf"),
+        "stall_p99_ms": pct(stalls, 0.99) * 1000,
+        "stall_max_ms": stalls[-1] * 1000,
+        "lat_p50_ms": pct(lat, 0.5) * 1000,
+        "lat_p99_ms": pct(lat, 0.99) * 1000,
+        "lat_mean_ms": statistics.fmean(lat) * 1000,
+        "rss_mb": peak_rss_mb(),
         "mode": mode,
     }
 

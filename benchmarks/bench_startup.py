@@ -49,8 +49,15 @@ def once() -> float:
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     env["XDG_CONFIG_HOME"] = "/tmp/herbdesk-bench-config"  # never the user's settings
     t0 = time.time()
-    out = subprocess.run([PY, "-c", CHILD], cwd=child_cwd(), env=env, capture_output=True,
-                         text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [PY, "-c", CHILD],
+        cwd=child_cwd(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     for line in out.stdout.splitlines():
         if line.startswith("SHOWN"):
             return float(line.split()[1]) - t0

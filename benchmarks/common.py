@@ -95,8 +95,9 @@ def child_cwd() -> Path:
     return ROOT
 
 
-def run_child(module: str, *args: str, env: dict[str, str] | None = None,
-              timeout: float = 900) -> dict:
+def run_child(
+    module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> dict:
     """Run `python -m benchmarks.<module> ARGS` in a fresh process; its last stdout line is JSON.
 
     A fresh process per sample keeps peak RSS (ru_maxrss, read by the child itself) honest.
@@ -108,7 +109,11 @@ def run_child(module: str, *args: str, env: dict[str, str] | None = None,
         full_env.update(env)
     proc = subprocess.run(
         [PY, "-m", f"benchmarks.{module}", *args],
-        cwd=child_cwd(), env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=child_cwd(),
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         check=False,
     )
     if proc.returncode != 0:

@@ -41,8 +41,11 @@ def main() -> None:
     bus.emit(EventType.EXTRACTION_STARTED, data={"total": n, "config": {"engine": "openrouter"}})
     ids = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)]
     for i, sid in enumerate(ids):
-        bus.emit(EventType.SPECIMEN_QUEUED, specimen_id=sid,
-                 data={"image": f"DAO{i:07d}.jpg", "path": f"/data/sheets/DAO{i:07d}.jpg"})
+        bus.emit(
+            EventType.SPECIMEN_QUEUED,
+            specimen_id=sid,
+            data={"image": f"DAO{i:07d}.jpg", "path": f"/data/sheets/DAO{i:07d}.jpg"},
+        )
     m = MetricsAccumulator(total=n)
     records = RecordMaker(args.seed)
     ok_n = usable_n = 0
@@ -56,26 +59,41 @@ def main() -> None:
         quality = records.quality(rec) if ok else None
         usable = bool(quality and quality["usable"])
         m.add(ok, t_ms, conf, 1400, 0.0011, usable=usable)
-        data = {"image": img, "success": ok, "fields_extracted": len(rec),
-                "confidence": round(conf, 4) if conf else None,
-                "processing_time_ms": round(t_ms, 1), "attempts": 1, "tokens": 1400,
-                "cost_usd": 0.0011}
+        data = {
+            "image": img,
+            "success": ok,
+            "fields_extracted": len(rec),
+            "confidence": round(conf, 4) if conf else None,
+            "processing_time_ms": round(t_ms, 1),
+            "attempts": 1,
+            "tokens": 1400,
+            "cost_usd": 0.0011,
+        }
         if not ok:
             data["error"] = {"kind": "bad_reply", "message": "reply is not a JSON object"}
         if quality is not None:
             data["quality"] = quality
-        bus.emit(EventType.SPECIMEN_COMPLETED if ok else EventType.SPECIMEN_FAILED,
-                 specimen_id=sid, sequence=i + 1, data=data, metrics=m.snapshot(i * 20.0 + 1))
+        bus.emit(
+            EventType.SPECIMEN_COMPLETED if ok else EventType.SPECIMEN_FAILED,
+            specimen_id=sid,
+            sequence=i + 1,
+            data=data,
+            metrics=m.snapshot(i * 20.0 + 1),
+        )
         ok_n += ok
         usable_n += usable
         if i + 1 == 5:
-            bus.emit(EventType.VALIDATION_CHECKPOINT, data={"checkpoint": 5, "status": "passed",
-                                                            "success_rate": ok_n / 5})
+            bus.emit(
+                EventType.VALIDATION_CHECKPOINT,
+                data={"checkpoint": 5, "status": "passed", "success_rate": ok_n / 5},
+            )
     bus.emit(EventType.EXTRACTION_COMPLETED, data={"processed": n, "succeeded": ok_n})
     writer.close()
     size = args.out.stat().st_size
-    print(f"wrote {bus.last_seq:,} events, {size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s"
-          f" ({usable_n:,} usable records of {ok_n:,}, {len(records._cache):,} judgements)")
+    print(
+        f"wrote {bus.last_seq:,} events, {size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s"
+        f" ({usable_n:,} usable records of {ok_n:,}, {len(records._cache):,} judgements)"
+    )
 
 
 if __name__ == "__main__":

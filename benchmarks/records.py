@@ -41,12 +41,29 @@ _PLACES = (
     ("Saskatoon, University farm, plot {n}", "SK", "Canada"),
     ("Indian Head, Experimental Farm", "Saskatchewan", "Canada"),
 )  # fmt: skip
-_HABITATS = ("wet meadow", "dry hillside", "roadside ditch", "waste ground", "prairie",
-             "aspen parkland", "sandy bank", "coulee", "slough margin", "on leaves of host")
+_HABITATS = (
+    "wet meadow",
+    "dry hillside",
+    "roadside ditch",
+    "waste ground",
+    "prairie",
+    "aspen parkland",
+    "sandy bank",
+    "coulee",
+    "slough margin",
+    "on leaves of host",
+)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "June", "July", "Aug", "Sept", "Oct", "Nov", "Dec")
 _ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
-_BOILER = ("Identified by", "Checked by", "Duplicate confirmed", "Calibrite colorchecker",
-           "Plants of Saskatchewan", "Host", "Herbarium of the University of Saskatchewan")
+_BOILER = (
+    "Identified by",
+    "Checked by",
+    "Duplicate confirmed",
+    "Calibrite colorchecker",
+    "Plants of Saskatchewan",
+    "Host",
+    "Herbarium of the University of Saskatchewan",
+)
 _BAD_DATES = ("2809", "0195", "1222", "3011", "31/31/1961")
 _BAD_PEOPLE = ("Collector", "det.", "Coll.", "Identified by")
 _PLACEHOLDERS = ("-", "?", "not visible", "illegible", "unknown", "<string>", "n/a")
