@@ -25,9 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_start import drop_caches, make_images  # noqa: E402
-from benchmarks.distributed import _free_port  # noqa: E402
+from benchmarks.distributed import start_redis  # noqa: E402
 from herbdesk.distributed.broker import RedisRun, event_from_entry  # noqa: E402
-from herbdesk.distributed.keys import connect  # noqa: E402
 from herbdesk.events.types import EventType  # noqa: E402
 from tests.fakeapi import FakeApi  # noqa: E402
 
@@ -41,23 +40,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=10_000)
     ap.add_argument("--size-kb", type=int, default=1024)
     args = ap.parse_args()
-    redis_bin = shutil.which("redis-server")
-    if redis_bin is None:
-        sys.exit("redis-server not found (apt-get install redis-server)")
     tmp = Path(tempfile.mkdtemp(prefix="herbdesk-broker-start-"))
-    port = _free_port()
-    server = subprocess.Popen(
-        [redis_bin, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = connect(url)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except Exception:
-            time.sleep(0.05)
+    server, url, client = start_redis(tmp)
     env = {**os.environ, "OPENROUTER_API_KEY": "sk-test-good", "PYTHONPATH": str(ROOT)}
     env["HOME"] = str(tmp / "home")  # nothing of the user's settings is read or written
     worker = None

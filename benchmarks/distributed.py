@@ -39,6 +39,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str, object]:
+    """A throwaway redis-server on a free loopback port: (process, URL, a connected client)."""
+    redis_bin = shutil.which("redis-server")
+    if redis_bin is None:
+        sys.exit("redis-server not found (apt-get install redis-server)")
+    port = _free_port()
+    server = subprocess.Popen(
+        [redis_bin, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--daemonize", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    client = connect(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except Exception:
+            time.sleep(0.05)
+    return server, url, client
+
+
 def _images(d: Path, n: int) -> Path:
     from PIL import Image
 
@@ -61,37 +83,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4, help="in flight per worker process")
     ap.add_argument("--workers", default="1,2,4")
     args = ap.parse_args()
-    redis_bin = shutil.which("redis-server")
-    if redis_bin is None:
-        sys.exit("redis-server not found (apt-get install redis-server)")
     tmp = Path(tempfile.mkdtemp(prefix="herbdesk-bench-"))
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            redis_bin,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--dir",
-            str(tmp),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = connect(url)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except Exception:
-            time.sleep(0.05)
+    server, url, client = start_redis(tmp)
     imgs = _images(tmp / "imgs", args.specimens)
     env = {**os.environ, "OPENROUTER_API_KEY": "sk-test-good", "PYTHONPATH": str(ROOT)}
     print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -447,28 +448,32 @@ def _written_path(text: Any) -> Path:
     return raw if not path.exists() and raw.exists() else path
 
 
-def _pace(value: Any) -> float | None:
+def _number(value: Any, what: str, ok: Callable[[float], bool], rule: str) -> float | None:
+    """A number from a flag or the config file (None: not given); a usage error otherwise."""
     if value is None:
         return None
     try:
-        pace = float(value)
+        number = float(value)
     except (TypeError, ValueError) as exc:
-        raise SystemExit(_usage_error(f"requests per minute: not a number: {value!r}")) from exc
-    if not pace >= 0:
-        raise SystemExit(_usage_error("--requests-per-minute must be >= 0"))
-    return pace
+        raise SystemExit(_usage_error(f"{what}: not a number: {value!r}")) from exc
+    if not ok(number):  # NaN fails every comparison, so it fails here
+        raise SystemExit(_usage_error(rule))
+    return number
+
+
+def _pace(value: Any) -> float | None:
+    return _number(
+        value, "requests per minute", lambda v: v >= 0, "--requests-per-minute must be >= 0"
+    )
 
 
 def _budget(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        budget = float(value)
-    except (TypeError, ValueError) as exc:
-        raise SystemExit(_usage_error(f"budget: not a number: {value!r}")) from exc
-    if not (budget > 0 and budget < float("inf")):
-        raise SystemExit(_usage_error("--budget must be a positive number of USD"))
-    return budget
+    return _number(
+        value,
+        "budget",
+        lambda v: 0 < v < float("inf"),
+        "--budget must be a positive number of USD",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -18,12 +18,10 @@ from herbdesk.termtext import clean_text
 
 
 def fmt_duration(seconds: float | None) -> str:
+    """The terminal's compact duration ("4m05s", "2h10m", "3d04h"); "--" when unknown."""
     if seconds is None:
         return "--"
-    s = int(seconds)
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+    return projection.duration(seconds)
 
 
 class TerminalProgress:

@@ -64,16 +64,7 @@ class BudgetGate:
         with self._cond:
             if not self.paused and not self._fits():
                 self.paused = True
-                pause_msg = self._message()
-                self._emitter.emit(
-                    EventType.EXTRACTION_PAUSED,
-                    data={
-                        "reason": "budget",
-                        "budget_usd": self.budget,
-                        "cost_usd": round(self.spent, 6),
-                        "message": pause_msg,
-                    },
-                )
+                pause_msg = self._announce_pause()
         if pause_msg and self._on_pause is not None:
             self._on_pause(pause_msg)
         with self._cond:
@@ -108,16 +99,22 @@ class BudgetGate:
                 self._emitter.emit(EventType.EXTRACTION_RESUMED, data={"reason": "budget"})
                 self._cond.notify_all()
                 return True
-            self._emitter.emit(
-                EventType.EXTRACTION_PAUSED,
-                data={
-                    "reason": "budget",
-                    "budget_usd": self.budget,
-                    "cost_usd": round(self.spent, 6),
-                    "message": self._message(),
-                },
-            )
+            self._announce_pause()
             return False
+
+    def _announce_pause(self) -> str:
+        """The budget pause's event (under the lock); its message."""
+        msg = self._message()
+        self._emitter.emit(
+            EventType.EXTRACTION_PAUSED,
+            data={
+                "reason": "budget",
+                "budget_usd": self.budget,
+                "cost_usd": round(self.spent, 6),
+                "message": msg,
+            },
+        )
+        return msg
 
     def wake(self) -> None:
         """Let waiting workers see a stop."""

@@ -191,16 +191,9 @@ class QualityTally:
         """One row's change: the term counts, if made, follow it (a live run reads them on
         every refresh; recounting all kinds each time cost a tail at 10k events/s ~9 %)."""
         self._kind_n[k] += n
-        usable, filled, invalid, checks = self._kinds[k]
-        self.usable += n * usable
+        self.usable += n * self._kinds[k][0]
         if self._counts is not None:
-            f_count, i_count, c_count = self._counts
-            for t in filled:
-                f_count[t] += n
-            for t in invalid:
-                i_count[t] += n
-            for c in set(checks):
-                c_count[c] += n
+            self._add_kind(self._counts, k, n)
 
     def _count_many(self, kinds: np.ndarray, sign: int) -> None:
         """Many rows' change (a loaded block): the term counts are made again when read."""
@@ -212,20 +205,27 @@ class QualityTally:
     def _term_counts(self) -> tuple[Counter[str], Counter[str], Counter[str]]:
         """Filled terms, invalid terms, finding checks: rows counted per kind, once a change."""
         if self._counts is None:
-            filled: Counter[str] = Counter()
-            invalid: Counter[str] = Counter()
-            findings: Counter[str] = Counter()
+            counts: tuple[Counter[str], Counter[str], Counter[str]] = (
+                Counter(),
+                Counter(),
+                Counter(),
+            )
             for k in np.flatnonzero(self._kind_n).tolist():
-                n = int(self._kind_n[k])
-                _usable, f, i, checks = self._kinds[k]
-                for t in f:
-                    filled[t] += n
-                for t in i:
-                    invalid[t] += n
-                for c in set(checks):
-                    findings[c] += n
-            self._counts = (filled, invalid, findings)
+                self._add_kind(counts, k, int(self._kind_n[k]))
+            self._counts = counts
         return self._counts
+
+    def _add_kind(
+        self, counts: tuple[Counter[str], Counter[str], Counter[str]], k: int, n: int
+    ) -> None:
+        """`n` rows of kind `k` into (filled terms, invalid terms, finding checks)."""
+        _usable, filled, invalid, checks = self._kinds[k]
+        for t in filled:
+            counts[0][t] += n
+        for t in invalid:
+            counts[1][t] += n
+        for c in set(checks):
+            counts[2][c] += n
 
     @property
     def filled(self) -> Counter[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from herbdesk.monitor import projection
+
 
 def duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds:  # None or NaN
@@ -39,9 +41,7 @@ def percent(rate: float | None) -> str:
 
 
 def money(usd: float | None) -> str:
-    if not usd:
-        return "$0"
-    return f"${usd:.4f}" if usd < 10 else f"${usd:,.2f}"
+    return projection.money(usd) if usd else "$0"
 
 
 def rate(per_min: float) -> str:
