@@ -56,7 +56,7 @@ def _scan(path: Path) -> int:
 
 def _fold_python(path: Path) -> None:
     from herbdesk.events import fastscan
-    from herbdesk.summary import load_state
+    from herbdesk.runstate.load import load_state
 
     saved, fastscan.AVAILABLE = fastscan.AVAILABLE, False
     try:
@@ -74,7 +74,7 @@ def main() -> None:
     import polars as pl
 
     from herbdesk.events.bulk import decode_bulk
-    from herbdesk.summary import load_state
+    from herbdesk.runstate.load import load_state
 
     flat = {
         "seq": pl.Int64,

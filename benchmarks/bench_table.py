@@ -21,7 +21,7 @@ from benchmarks.common import emit_json, peak_rss_mb
 
 
 def build_state(n: int):  # type: ignore[no-untyped-def]
-    from herbdesk.state import (
+    from herbdesk.runstate.state import (
         STATUS_COMPLETED,
         STATUS_FAILED,
         STATUS_QUEUED,

@@ -13,9 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from herbdesk.events.types import Event, EventType
+from herbdesk.events.types import Event, EventType, parse_ts
 from herbdesk.extraction.runlock import WriterStatus, writer_status
-from herbdesk.state import parse_ts
 
 DEFAULT_STALE_S = 600.0  # as the window's default and `summary`'s
 

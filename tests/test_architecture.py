@@ -25,7 +25,7 @@ def _core_modules() -> list[str]:
 
 def test_core_imports_no_qt() -> None:
     mods = _core_modules()
-    assert "herbdesk.extraction.pipeline" in mods and "herbdesk.state" in mods
+    assert "herbdesk.extraction.pipeline" in mods and "herbdesk.runstate.state" in mods
     code = (
         "import sys, importlib\n"
         f"for m in {mods!r}: importlib.import_module(m)\n"

@@ -324,7 +324,7 @@ def test_tail_source_on_a_live_run(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from herbdesk.state import RunState
+    from herbdesk.runstate.state import RunState
     from herbdesk.ui.tailing import TailSource
 
     monkeypatch.setenv("HERBDESK_MIRROR_DIR", str(tmp_path / "mirror"))

@@ -32,7 +32,7 @@ from herbdesk.events.types import ALL_EVENT_TYPES, Event, EventType
 from herbdesk.extraction.engines.base import EngineError, ErrorKind, SpecimenInput
 from herbdesk.extraction.images import MAX_PIXELS, load_image
 from herbdesk.monitor.validation import ValidationConfig
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 from herbdesk.summary import cmd_summary
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

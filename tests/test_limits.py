@@ -27,7 +27,7 @@ from herbdesk.extraction.limits import (
     seconds_until_reset,
 )
 from herbdesk.extraction.pipeline import Pipeline, RunConfig, RunOutcome
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 
 
 def test_pacer_spaces_request_starts_across_callers() -> None:

@@ -19,7 +19,7 @@ from herbdesk.quality.dates import read_date
 from herbdesk.quality.gold import compare, same_value
 from herbdesk.quality.names import name_problem
 from herbdesk.quality.places import country_code, subdivision
-from herbdesk.summary import load_state
+from herbdesk.runstate.load import load_state
 
 TRUTH = Path(__file__).resolve().parents[2] / "shared" / "data" / "specimens" / "truth.json"
 TODAY = date(2026, 12, 2)

@@ -164,7 +164,7 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
     rc = 0
     if args.path is not None and not win.open_path(args.path):
         from herbdesk.events.reader import not_regular_reason
-        from herbdesk.summary import resolve_log
+        from herbdesk.runstate.load import resolve_log
 
         why = not_regular_reason(resolve_log(args.path)) or f"no event log at {args.path}"
         print(f"herbdesk: error: {clean_text(why)}", file=sys.stderr)

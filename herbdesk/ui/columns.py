@@ -7,7 +7,7 @@ import html
 
 from PySide6.QtGui import QColor
 
-from herbdesk.state import (
+from herbdesk.runstate.state import (
     STATUS_COMPLETED,
     STATUS_FAILED,
     STATUS_PROCESSING,

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from herbdesk import __version__
 from herbdesk.events.reader import ReadStats, iter_events
 from herbdesk.extraction.pipeline import RunOutcome
-from herbdesk.state import row_in
+from herbdesk.runstate.columns import row_in
 from herbdesk.ui.banners import BannerBar
 from herbdesk.ui.detail import SpecimenDetail, wait_for_decodes
 from herbdesk.ui.document import RunDocument
@@ -358,7 +358,7 @@ class MainWindow(QMainWindow):
     def _pick_run(self, path: Path) -> Path | None:
         """A runs folder asks which of its runs to open (newest first); other paths as given.
         None: the user cancelled. Without a user to ask (a scripted screenshot), the newest."""
-        from herbdesk.summary import runs_in
+        from herbdesk.runstate.load import runs_in
 
         runs = runs_in(path)
         if not runs:
@@ -385,7 +385,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("A run is in progress; stop it before opening a log.")
             return False
         from herbdesk.events.reader import not_regular_reason
-        from herbdesk.summary import resolve_log
+        from herbdesk.runstate.load import resolve_log
 
         path = Path(path)
         picked = self._pick_run(path)

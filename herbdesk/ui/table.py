@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 from herbdesk.ui.columns import ROW_HEIGHT, STATUS_FILTERS
 from herbdesk.ui.document import RunDocument
 from herbdesk.ui.table_model import SpecimenTableModel

@@ -24,7 +24,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from herbdesk.state import STATUS_COMPLETED, STATUS_FAILED, RunState
+from herbdesk.runstate.state import STATUS_COMPLETED, STATUS_FAILED, RunState
 from herbdesk.ui.columns import (
     COL_CONFIDENCE,
     COL_COST,

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from herbdesk.state import STATUS_PROCESSING, STATUS_RETRYING, OptionalFloats, RunState
+from herbdesk.runstate.columns import OptionalFloats
+from herbdesk.runstate.state import STATUS_PROCESSING, STATUS_RETRYING, RunState
 from herbdesk.ui.columns import (
     COL_CONFIDENCE,
     COL_COST,
