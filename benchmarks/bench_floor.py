@@ -11,7 +11,7 @@ Times, on the same file and in one process (min of --runs):
   msgspec_lines    herbdesk's typed decode of every line (events/bulk.py, the Python path)
   scan             the compiled scanner over the file in 4 MB blocks (events/_scan.c), no fold
   fold_python      load_state(LOG) without the compiled scanner (the install without a compiler)
-  fold             herbdesk.summary.load_state(LOG): the whole fold, as the open figure times it
+  fold             herbdesk.cli.summary.load_state(LOG): the whole fold, as the open figure times it
 Prints one JSON line of seconds.
 """
 

@@ -284,7 +284,7 @@ def test_halt_reaches_every_worker_within_a_second(
             [
                 sys.executable,
                 "-c",
-                "import sys; from herbdesk.distributed.cli import follow_run; from pathlib import "
+                "import sys; from herbdesk.cli.distributed import follow_run; from pathlib import "
                 f"Path; sys.exit(follow_run({redis_url!r}, 'h', Path({str(tmp_path / 'h')!r}), "
                 "quiet=True))",
             ],

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability import assert_counts_agree
 
+from herbdesk.cli.summary import cmd_summary
 from herbdesk.events.codec import BadLine, decode
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.reader import MAX_LINE_BYTES, ReadStats, iter_events, read_events
@@ -33,7 +34,6 @@ from herbdesk.extraction.engines.base import EngineError, ErrorKind, SpecimenInp
 from herbdesk.extraction.images import MAX_PIXELS, load_image
 from herbdesk.monitor.validation import ValidationConfig
 from herbdesk.runstate.state import RunState
-from herbdesk.summary import cmd_summary
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

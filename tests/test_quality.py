@@ -11,7 +11,7 @@ import pytest
 from fakeapi import FakeApi
 from helpers import api_config, events_of, raw_records, run
 
-from herbdesk.assets import default_prompt_path
+from herbdesk.common.assets import default_prompt_path
 from herbdesk.events.types import EventType, HaltReason
 from herbdesk.monitor.validation import ValidationConfig
 from herbdesk.quality.checks import CHECKS, QualityConfig, judge_record, prompt_examples

@@ -15,8 +15,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel
 
+from herbdesk.common.dwc import DWC_TERMS
 from herbdesk.events.types import Event, EventType
-from herbdesk.extraction.dwc import DWC_TERMS
 from herbdesk.extraction.rawindex import RawIndex
 from herbdesk.runstate.state import RunState
 from herbdesk.ui.columns import (

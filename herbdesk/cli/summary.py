@@ -9,16 +9,13 @@ from typing import Any
 
 import orjson
 
+from herbdesk.common.termtext import clean_text, json_safe
 from herbdesk.events.reader import (
     not_regular_reason,
 )
+from herbdesk.extraction.liveness import DEFAULT_STALE_S
 from herbdesk.runstate.load import load_state, resolve_log, runs_in
 from herbdesk.runstate.state import RunState
-from herbdesk.termtext import clean_text, json_safe
-
-# A run that has written nothing for this long while not finished has probably died (the
-# window's staleness banner uses the same default).
-STALE_AFTER_S = 600
 
 
 def cmd_summary(path: Path, as_json: bool = False) -> int:
@@ -129,8 +126,8 @@ def _print_summary(s: dict[str, Any]) -> None:
             f", but its writer (pid {w.get('pid')} on {w.get('host')}, started "
             f"{w.get('started')}) is gone: the run died; continue it with --resume"
         )
-    elif silent is not None and silent >= STALE_AFTER_S:
-        from herbdesk.progress import fmt_duration
+    elif silent is not None and silent >= DEFAULT_STALE_S:
+        from herbdesk.cli.progress import fmt_duration
 
         status += (
             f", but nothing was written for {fmt_duration(silent)}: the run may have died "
@@ -164,7 +161,7 @@ def _print_summary(s: dict[str, Any]) -> None:
             "status", ("engine", str(s["engine"]) + (f", {s['model']}" if s.get("model") else ""))
         )
     if s.get("duration_seconds") is not None:
-        from herbdesk.progress import fmt_duration
+        from herbdesk.cli.progress import fmt_duration
 
         after("last event", ("duration", fmt_duration(s["duration_seconds"])))
     after("cost (USD)", *_projection_rows(s.get("projection")))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from herbdesk.events.layout import EVENTS, RAW
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.reader import ReadStats, iter_line_chunks, open_regular, read_ahead
 from herbdesk.runstate.chunks import apply_chunk
@@ -16,21 +17,21 @@ from herbdesk.runstate.state import RunState
 def resolve_log(path: Path) -> Path:
     """A run directory means its events.jsonl (or raw.jsonl alone); a file is taken as given."""
     if path.is_dir():
-        events = path / "events.jsonl"
-        raw = path / "raw.jsonl"
+        events = path / EVENTS
+        raw = path / RAW
         return raw if not events.exists() and raw.exists() else events
     return path
 
 
 def runs_in(folder: Path) -> list[Path]:
     """The run directories directly inside a runs folder, newest (last written) first."""
-    if not folder.is_dir() or (folder / "events.jsonl").exists() or (folder / "raw.jsonl").exists():
+    if not folder.is_dir() or (folder / EVENTS).exists() or (folder / RAW).exists():
         return []
-    runs = [p.parent for p in folder.glob("*/events.jsonl")]
+    runs = [p.parent for p in folder.glob(f"*/{EVENTS}")]
 
     def written(p: Path) -> float:
         try:
-            return (p / "events.jsonl").stat().st_mtime
+            return (p / EVENTS).stat().st_mtime
         except OSError:
             return 0.0
 

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from herbdesk.termtext import clean_text
+from herbdesk.common.termtext import clean_text
 
 if TYPE_CHECKING:  # Qt is imported late: `--screenshot` may set the platform first
     from herbdesk.ui.mainwindow import MainWindow
@@ -85,7 +85,7 @@ def apply_arguments(win: MainWindow, args: argparse.Namespace) -> None:
     """The command line's choices, for this session only: a flag never becomes a saved
     default (a test's `--out` once became the folder of the next real run). The setup form
     saves a field only once the user changes it; the staleness limit is never saved."""
-    from herbdesk.assets import sample_specimens_dir
+    from herbdesk.common.assets import sample_specimens_dir
 
     if args.stale_minutes is not None:
         win.stale_after_s = max(1.0, args.stale_minutes * 60.0)

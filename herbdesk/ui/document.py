@@ -9,8 +9,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from herbdesk.events.reader import EventIndex, EventStore
 from herbdesk.events.types import Event
+from herbdesk.extraction.liveness import log_silence_s
 from herbdesk.extraction.rawindex import RawIndex
-from herbdesk.liveness import log_silence_s
 from herbdesk.runstate.chunks import apply_chunk
 from herbdesk.runstate.state import RunState
 from herbdesk.ui.loader import LoadedChunk

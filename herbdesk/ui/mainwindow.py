@@ -27,8 +27,10 @@ from PySide6.QtWidgets import (
 )
 
 from herbdesk import __version__
+from herbdesk.events.layout import EVENTS, RAW
 from herbdesk.events.reader import ReadStats, iter_events
-from herbdesk.extraction.pipeline import RunOutcome
+from herbdesk.extraction.config import RunOutcome
+from herbdesk.extraction.liveness import DEFAULT_STALE_S
 from herbdesk.runstate.columns import row_in
 from herbdesk.ui.banners import BannerBar
 from herbdesk.ui.detail import SpecimenDetail, wait_for_decodes
@@ -47,7 +49,6 @@ from herbdesk.ui.tailing import TailSource
 from herbdesk.ui.worker import RunWorker
 
 MAX_RECENT = 10
-DEFAULT_STALE_AFTER_S = 600  # a run silent for 10 minutes has probably died
 DETAIL_FOLLOW_MS = 500
 
 
@@ -83,9 +84,7 @@ class MainWindow(QMainWindow):
         self._shown_config: dict[str, Any] | None = None
         self._run_config_tailed = False
         self.stale_after_s = float(
-            str(
-                self.settings.value("stale_after_s", DEFAULT_STALE_AFTER_S) or DEFAULT_STALE_AFTER_S
-            )
+            str(self.settings.value("stale_after_s", DEFAULT_STALE_S) or DEFAULT_STALE_S)
         )
 
         self.banners = BannerBar()
@@ -301,7 +300,7 @@ class MainWindow(QMainWindow):
         self.replay.hide()
         self.document.reset(worker.run_dir, f"Live run: {worker.run_dir}", live=True)
         if resume_dir:  # show the whole run: what was done before, then what comes now
-            self._load_log(worker.run_dir / "events.jsonl")
+            self._load_log(worker.run_dir / EVENTS)
         worker.events_emitted.connect(self.document.apply_events)
         worker.events_emitted.connect(self._budget_pause)
         worker.run_finished.connect(self._run_finished)
@@ -807,7 +806,7 @@ class MainWindow(QMainWindow):
 
         for url in event.mimeData().urls():
             p = Path(url.toLocalFile())
-            is_run = p.is_dir() and ((p / "events.jsonl").exists() or (p / "raw.jsonl").exists())
+            is_run = p.is_dir() and ((p / EVENTS).exists() or (p / RAW).exists())
             if p.suffix == ".jsonl" or is_run:
                 self.open_path(p)
             elif p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES:

@@ -43,7 +43,7 @@ from herbdesk.ui.columns import (
     plain_tooltip,
 )
 from herbdesk.ui.document import RunDocument
-from herbdesk.ui.table_sort import _ranges, _sort_source, _sorted_array, status_set
+from herbdesk.ui.table_sort import ranges, sort_source, sorted_array, status_set
 
 Index = QModelIndex | QPersistentModelIndex
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -179,7 +179,7 @@ class SpecimenTableModel(QAbstractTableModel):
         joining = rows[passes & ~shown]  # state rows, ascending
         if not len(leaving) and not len(joining):
             return True
-        removals = _ranges(leaving.tolist())
+        removals = ranges(leaving.tolist())
         if self._sorted is None:  # run order: a joining row goes where it belongs
             at = np.searchsorted(self._order, joining)
         else:  # sorted: at the end until the re-sort places it
@@ -347,7 +347,7 @@ class SpecimenTableModel(QAbstractTableModel):
 
     def _compute_sorted(self) -> np.ndarray:
         desc = self._sort_order == Qt.SortOrder.DescendingOrder
-        return _sorted_array(self._state, self._known, self._sort_column, desc)
+        return sorted_array(self._state, self._known, self._sort_column, desc)
 
     def _apply_sort(self) -> None:
         if self._sort_column < 0 and self._sorted is None:
@@ -394,7 +394,7 @@ class SpecimenTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(self.state_row(index.row()), index.column())
         if role == Qt.ItemDataRole.UserRole:
-            col, key = _sort_source(self._state, index.column())
+            col, key = sort_source(self._state, index.column())
             value = col[self.state_row(index.row())]
             return value if key is None else key(value)
         if role == Qt.ItemDataRole.ForegroundRole:
