@@ -24,13 +24,13 @@ from herbdesk.ui import loader as loader_mod
 from herbdesk.ui.document import RunDocument
 from herbdesk.ui.eventlog import (
     COL_TYPE,
-    SUMMARY_LITERALS,
     EventLogModel,
     EventLogPane,
     raw_needle,
     summarize,
     type_mask,
 )
+from herbdesk.ui.eventlog_format import SUMMARY_LITERALS
 from herbdesk.ui.loader import LogLoader
 
 if TYPE_CHECKING:

@@ -97,7 +97,7 @@ class WebhookTarget:
     format: str | None = None  # None: teams for Microsoft hosts, else slack
 
 
-# the keys of the config file's [alerts] table (herbdesk/configfile.py checks their types)
+# the keys of the config file's [alerts] table (herbdesk/cli/configfile.py checks their types)
 ALERT_KEYS = frozenset(
     {
         "webhooks",
