@@ -864,7 +864,7 @@ def _rule_trace(events: list[Any]) -> list[tuple[str, Any, Any, int]]:
         (
             "degrading",
             ["good"] * 10 + ["good", "boilerplate", "placeholders"] * 10,
-            EventType.EXTRACTION_FAILED,
+            EventType.EXTRACTION_COMPLETED,
         ),
     ],
 )
