@@ -294,11 +294,7 @@ class MainWindow(QMainWindow):
             return False
         self.setup.message.setText("")
         self.setup.show_settings()  # the panel shows what this run is started with
-        self._cancel_loader()  # a log still loading must not fold into the live run
-        self.stop_tail()
-        self.replay.clear()
-        self.replay.hide()
-        self.document.reset(worker.run_dir, f"Live run: {worker.run_dir}", live=True)
+        self.switch_source(worker.run_dir, f"Live run: {worker.run_dir}", live=True)
         if resume_dir:  # show the whole run: what was done before, then what comes now
             self._load_log(worker.run_dir / EVENTS)
         worker.events_emitted.connect(self.document.apply_events)
@@ -396,9 +392,9 @@ class MainWindow(QMainWindow):
         if reason is not None or not log.is_file():
             self.statusBar().showMessage(reason or f"No event log at {log}", 10000)
             return False
-        self._cancel_loader()
-        self.stop_tail()
-        self.document.reset(log.parent, f"Opened: {log}")
+        # the replay bar shows at once, empty: the layout stays still while the file loads
+        # (a bar or banner appearing mid-load resized and repainted every plot)
+        self.switch_source(log.parent, f"Opened: {log}", live=False)
         self.opened_log = log  # exported as it is (a raw.jsonl of any name: the original's)
         self._show_run_config(tailed=False)
         loader = LogLoader(log, self)
@@ -408,10 +404,6 @@ class MainWindow(QMainWindow):
         self.loader = loader
         self.load_progress.setValue(0)
         self.load_progress.show()
-        # the replay bar takes its place now, empty: the layout stays still while the file
-        # loads (a bar or banner appearing mid-load resized and repainted every plot)
-        self.replay.clear()
-        self.replay.show()
         self._add_recent(path)
         loader.start()
         return True
@@ -509,11 +501,7 @@ class MainWindow(QMainWindow):
         except ValueError as exc:
             self.statusBar().showMessage(str(exc), 10000)
             return False
-        self._cancel_loader()
-        self.stop_tail()
-        self.replay.clear()
-        self.replay.hide()
-        self.document.reset(source.run_dir, f"Tail ({source.mode}): {source.target}", live=True)
+        self.switch_source(source.run_dir, f"Tail ({source.mode}): {source.target}", live=True)
         self._show_run_config(tailed=True)
         source.events_arrived.connect(self.document.apply_events)
         source.status_changed.connect(self._tail_status)
@@ -817,10 +805,24 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             return
 
-    def shutdown(self, timeout_ms: int = 60000) -> None:
-        """Stop a running run gracefully and wait for its files to close."""
+    def release_sources(self) -> None:
+        """Let go of what feeds the shown run: a log still loading is cancelled (its queued
+        batches are dropped) and a followed log is no longer followed."""
         self._cancel_loader()
         self.stop_tail()
+
+    def switch_source(self, run_dir: Path | None, title: str, *, live: bool) -> None:
+        """The one way to show a new source (a live run, an opened log, a tail): release the
+        old one, then reset the document, so nothing of the old source reaches the new one
+        (Start pressed while a log loaded once folded the old log into the live run)."""
+        self.release_sources()
+        self.replay.clear()
+        self.replay.setVisible(not live)  # opened logs step through; live ones do not
+        self.document.reset(run_dir, title, live=live)
+
+    def shutdown(self, timeout_ms: int = 60000) -> None:
+        """Stop a running run gracefully and wait for its files to close."""
+        self.release_sources()
         if self.exporter is not None and self.exporter.isRunning():  # cancelled: no temp left
             self.exporter.cancel()
             self.exporter.wait(timeout_ms)
