@@ -662,7 +662,7 @@ def test_ctrl_c_exits_cleanly(tmp_path: Path) -> None:
 
 
 def test_without_output_flag_opens_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
-    import herbdesk.cli
+    import herbdesk.cli.app
     from herbdesk.cli.tail import main
 
     seen: list[list[str]] = []
@@ -671,7 +671,7 @@ def test_without_output_flag_opens_the_app(monkeypatch: pytest.MonkeyPatch) -> N
         seen.append(argv)
         return 7
 
-    monkeypatch.setattr(herbdesk.cli, "_launch_app", fake_app)
+    monkeypatch.setattr(herbdesk.cli.app, "launch_app", fake_app)
     assert main(["u@h:/srv/run/events.jsonl", "--from-end"]) == 7
     assert main(["/x/events.jsonl", "--poll", "2"]) == 7
     assert seen == [
