@@ -82,3 +82,25 @@ def test_summary_cli_reads_legacy_files() -> None:
         )
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["processed"] == processed
+
+
+def test_a_log_without_a_start_event_counts_time_from_its_first_timestamp() -> None:
+    """The original scripts' raw.jsonl has no extraction.started: elapsed time and the
+    throughput came out 0 for records whose timestamps span more than a minute."""
+    state, _ = load_state(FIX / "legacy_raw.jsonl")
+    assert state.started_epoch is None
+    assert state.elapsed_s() == 69.0  # 09:00:31 to 09:01:40
+    assert abs(state.throughput_per_min() - 3 / 69 * 60) < 1e-9
+    assert state.cost_known  # a free model's "cost": 0 is a cost: $0
+    flat, _ = load_state(FIX / "legacy_raw_flat.jsonl")
+    assert not flat.cost_known  # records without any cost: unknown, not $0
+    assert flat.elapsed_s() == 9.0
+
+
+def test_an_opened_unfinished_log_is_measured_to_its_last_event() -> None:
+    """A log that ends without a terminal event stays "running"; measured with no `now`
+    (as the window measures an opened log) its elapsed time ends at its last event."""
+    state, _ = load_state(FIX / "legacy_raw.jsonl")
+    state.status = "running"
+    assert state.elapsed_s() == 69.0
+    assert state.elapsed_s(now=state.start_epoch + 10_000.0) > 69.0  # a live source: to now

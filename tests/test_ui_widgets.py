@@ -753,3 +753,18 @@ def test_empty_count_plots_start_at_zero(qtbot) -> None:
     QGuiApplication.processEvents()
     for plot in (panel.tp_plot, panel.conf_plot):
         assert plot.viewRange()[1][0] >= 0
+
+
+def test_kpis_of_a_log_without_costs_or_start_say_so(qtbot) -> None:
+    """Cost "—" where nothing recorded one (not "$0"), and throughput and elapsed time from
+    the timestamps of a log that has no start event (they read 0.0/min and 0 s)."""
+    from herbdesk.runstate.load import load_state
+    from herbdesk.ui.kpis import KpiStrip
+
+    state, _ = load_state(Path(__file__).parent / "fixtures" / "legacy_raw_flat.jsonl")
+    strip = KpiStrip()
+    qtbot.addWidget(strip)
+    strip.update_from(state, live=False)
+    assert strip.cards["cost"].value.text() == "—"
+    assert strip.cards["elapsed"].value.text() not in ("0s", "0 s", "–", "--")
+    assert strip.cards["throughput"].value.text() not in ("0.0/min", "0/min", "–")

@@ -143,7 +143,10 @@ def _print_summary(s: dict[str, Any]) -> None:
         ("skipped", str(s["skipped"])),
         ("success rate", f"{s['success_rate']:.1%}"),
         ("tokens", str(s["tokens"])),
-        ("cost (USD)", f"{s['cost_usd']:.4f}"),
+        (
+            "cost (USD)",
+            f"{s['cost_usd']:.4f}" if s.get("cost_recorded", True) else "— (none recorded)",
+        ),
         ("events", f"{s['events']} ({s['bad_lines']} bad line(s) skipped)"),
         ("first event", str(s["first_timestamp"])),
         ("last event", str(s["last_timestamp"])),

@@ -450,14 +450,32 @@ class RunState:
     def avg_time_ms(self) -> float | None:
         return self.time_sum / self.time_n if self.time_n else None
 
+    @property
+    def start_epoch(self) -> float | None:
+        """When the run started: its first `extraction.started`, else (the original scripts'
+        logs have none) its first timestamp. Elapsed time, the throughput figure and the
+        throughput plot all count from here, so they cannot disagree."""
+        if self.started_epoch is not None:
+            return self.started_epoch
+        return parse_ts(self.first_ts or "")
+
     def elapsed_s(self, now: float | None = None) -> float:
-        """Seconds from the first start to now (running) or to the last event (ended)."""
-        if self.started_epoch is None:
+        """Seconds from the start to `now` (a run still being written) or to its last event
+        (ended, or opened from a log: `now` None)."""
+        start = self.start_epoch
+        if start is None:
             return 0.0
         end = (
             now if (now is not None and self.status == "running") else parse_ts(self.last_ts or "")
         )
-        return max(0.0, (end or self.started_epoch) - self.started_epoch)
+        return max(0.0, (end or start) - start)
+
+    @property
+    def cost_known(self) -> bool:
+        """Whether any finished specimen recorded a cost (the original scripts' logs and
+        some APIs record none: the cost is unknown there, not $0)."""
+        n = len(self.cost_usd)
+        return n > 0 and not bool(np.isnan(np.frombuffer(self.cost_usd, np.float64, n)).all())
 
     def throughput_per_min(self, now: float | None = None) -> float:
         el = self.elapsed_s(now)
@@ -564,6 +582,7 @@ class RunState:
             "gold": self.gold_summary(),
             "tokens": self.tokens,
             "cost_usd": round(self.cost_total, 6),
+            "cost_recorded": self.cost_known,  # False: the log recorded no cost at all
             "bad_lines": self.bad_lines,
             "events": self.events,
             "seq_gaps": self.seq_gaps,

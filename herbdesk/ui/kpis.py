@@ -150,8 +150,10 @@ class KpiStrip(QWidget):
         self.progress.setFormat("%v / %m")
         outer.addWidget(self.progress)
 
-    def update_from(self, state: RunState) -> None:
-        now = time.time()
+    def update_from(self, state: RunState, live: bool = True) -> None:
+        """Show `state`; an opened log (`live` False) is measured to its last event, not to
+        now (an unfinished log's elapsed time would otherwise grow while it sits open)."""
+        now: float | None = time.time() if live else None
         total = state.total
         c = self.cards
         # big counts are rounded to fit ten cards beside the setup dock (the bar below and
@@ -200,8 +202,10 @@ class KpiStrip(QWidget):
                 f"(95 % range, from {ahead.basis:,} finished, {ahead.remaining:,} to go)",
                 short=fmt.money(state.cost_total),  # a narrow card: what was spent
             )
-        else:
+        elif state.cost_known:
             c["cost"].set(fmt.money(state.cost_total))
+        else:  # nothing recorded a cost (the original scripts' logs): unknown, not $0
+            c["cost"].set("—", exact="no finished specimen recorded a cost")
         left = projection.time_text(ahead, now)
         c["eta"].set(
             fmt.duration(state.eta_s(now)),

@@ -646,7 +646,8 @@ class MainWindow(QMainWindow):
     def _tick_clock(self) -> None:
         st = self.document.state
         if st.status == "running" and not self.check_writer_dead():
-            self.kpis.update_from(st)  # a dead run's elapsed time and ETA stop counting
+            # a dead run's elapsed time and ETA stop counting
+            self.kpis.update_from(st, live=self.document.live)
         self.check_staleness()
 
     def check_writer_dead(self) -> bool:
@@ -704,7 +705,7 @@ class MainWindow(QMainWindow):
         elif self._detail_row is not None and row_in(changed, self._detail_row):
             self._show_detail(self._detail_row)
         self._sync_run_config()
-        self.kpis.update_from(st)
+        self.kpis.update_from(st, live=self.document.live)
         loading = self.is_loading()
         self.plots.update_from(st, loading=loading)
         if not loading:  # banners come with the whole file (see open_path)

@@ -366,10 +366,11 @@ class PlotsPanel(QWidget):
     def _update_throughput(self, state: RunState) -> None:
         t = self._series["epoch"].sync(state.finish_epoch)
         t = t[np.isfinite(t)]
-        if state.started_epoch is None or t.size == 0:
+        start = state.start_epoch  # the KPI's throughput counts from the same start
+        if start is None or t.size == 0:
             self.tp_curve.setData([0.0, 1.0], [0.0])
             return
-        rel = (t - state.started_epoch) / 60.0
+        rel = (t - start) / 60.0
         span = max(float(rel.max()), 1e-6)
         width = max(span / 40.0, 5.0 / 60.0)  # at least 5 s per bin, at most ~40 bins
         edges = np.arange(0.0, span + width, width)
