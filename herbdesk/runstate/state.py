@@ -473,7 +473,10 @@ class RunState:
     @property
     def cost_known(self) -> bool:
         """Whether any finished specimen recorded a cost (the original scripts' logs and
-        some APIs record none: the cost is unknown there, not $0)."""
+        some APIs record none: the cost is unknown there, not $0). The offline engine costs
+        nothing."""
+        if isinstance(self.config, dict) and self.config.get("engine") == "ocr":
+            return True
         n = len(self.cost_usd)
         return n > 0 and not bool(np.isnan(np.frombuffer(self.cost_usd, np.float64, n)).all())
 

@@ -45,11 +45,11 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPlainTextEdit,
-    QPushButton,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
     QTableView,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -410,9 +410,6 @@ class SpecimenDetail(QWidget):
         title_font.setPointSizeF(title_font.pointSizeF() * 1.15)
         self.title_label.setFont(title_font)
         self.meta_label = plain_label(wrap=True)
-        self.id_label = plain_label()
-        # a 64-hex id must not set the panel's minimum width and squeeze the sheet image
-        self.id_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.error_label = plain_label(wrap=True)
         pal = self.error_label.palette()
@@ -441,48 +438,50 @@ class SpecimenDetail(QWidget):
         self.raw_text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.raw_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
 
-        self.copy_fields_button = QPushButton("Copy fields as JSON")
+        # tool buttons: the tab bar's corner is narrow in a laptop-size pane
+        self.copy_fields_button = QToolButton()
+        self.copy_fields_button.setText("Copy fields")
+        self.copy_fields_button.setToolTip("Copy the Darwin Core fields as JSON")
         self.copy_fields_button.clicked.connect(self.copy_fields)
-        self.copy_raw_button = QPushButton("Copy raw text")
+        self.copy_raw_button = QToolButton()
+        self.copy_raw_button.setText("Copy raw")
+        self.copy_raw_button.setToolTip("Copy the raw model reply or OCR text")
         self.copy_raw_button.clicked.connect(self.copy_raw)
-        buttons = QHBoxLayout()
+        corner = QWidget()
+        buttons = QHBoxLayout(corner)
+        buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.copy_fields_button)
         buttons.addWidget(self.copy_raw_button)
-        buttons.addStretch(1)
 
-        fields_box = QWidget()
-        fields_layout = QVBoxLayout(fields_box)
-        fields_layout.setContentsMargins(0, 0, 0, 0)
-        fields_layout.addWidget(plain_label("Darwin Core fields", selectable=False))
-        fields_layout.addWidget(self.fields_table)
-        raw_box = QWidget()
-        raw_layout = QVBoxLayout(raw_box)
-        raw_layout.setContentsMargins(0, 0, 0, 0)
-        raw_layout.addWidget(plain_label("Raw model reply / OCR text", selectable=False))
-        raw_layout.addWidget(self.raw_text)
-        # small minimums: on a laptop screen the pane shares its height with the plots
+        # fields and raw text as tabs, the copy buttons in the tab bar's corner: on a laptop
+        # screen the pane is ~200 px high, and stacked with captions and a button row the
+        # fields table showed one term
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.fields_table, "Fields")
+        self.tabs.addTab(self.raw_text, "Raw text")
+        self.tabs.setTabToolTip(0, "The Darwin Core fields of the record")
+        self.tabs.setTabToolTip(1, "The raw model reply or OCR text")
+        self.tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
         self.fields_table.setMinimumHeight(52)
         self.raw_text.setMinimumHeight(40)
-        right_split = QSplitter(Qt.Orientation.Vertical)
-        right_split.addWidget(fields_box)
-        right_split.addWidget(raw_box)
-        right_split.setStretchFactor(0, 3)
-        right_split.setStretchFactor(1, 2)
 
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        for w in (self.title_label, self.meta_label, self.id_label, self.error_label):
+        right_layout.setSpacing(2)
+        for w in (self.title_label, self.meta_label, self.error_label):
             right_layout.addWidget(w)
-        right_layout.addWidget(right_split, 1)
-        right_layout.addLayout(buttons)
+        right_layout.addWidget(self.tabs, 1)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
-        self.splitter.setSizes([600, 500])  # the sheet is what the user came to look at
+        # halves: a portrait sheet in a pane of laptop height needs little width, and the
+        # fields beside it need room for their values
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([500, 500])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
@@ -511,7 +510,7 @@ class SpecimenDetail(QWidget):
         self.image_view.clear_image()
         self._show_placeholder("Select a specimen to see its sheet and fields.")
         self.title_label.setText("No specimen selected")
-        for label in (self.meta_label, self.id_label, self.error_label):
+        for label in (self.meta_label, self.error_label):
             label.setText("")
         self.error_label.hide()
         self.fields_model.set_fields([])
@@ -535,7 +534,7 @@ class SpecimenDetail(QWidget):
         rec = record or {}
 
         self.title_label.setText(image or str(rec.get("image") or "") or sid[:12])
-        self.id_label.setText(f"specimen {sid}")
+        self.title_label.setToolTip(f"specimen {sid}")  # the id, a hover away
         self.meta_label.setText(self._meta_line(state, row, rec))
         error = _error_text(rec.get("error")) or state.error[row]
         self.error_label.setText(error)

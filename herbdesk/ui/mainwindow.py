@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -358,7 +358,6 @@ class MainWindow(QMainWindow):
         runs = runs_in(path)
         if not runs:
             return path
-        from PySide6.QtGui import QGuiApplication
         from PySide6.QtWidgets import QInputDialog
 
         # offscreen, nobody could answer a dialog (a scripted render, a test)
@@ -751,6 +750,8 @@ class MainWindow(QMainWindow):
     def save_screenshot(self, path: Path, size: QSize | None = None) -> bool:
         if size is not None:
             self.resize(size)
+            if self.settings.value(f"{self._layout_key()}/state") is None:
+                self._default_docks()  # as a first start at that size lays them out
         self.document.flush()  # may select another specimen
         self.detail.wait_for_image(10000)  # its sheet is decoded off the GUI thread
         for _ in range(5):
@@ -767,6 +768,25 @@ class MainWindow(QMainWindow):
             self.save_screenshot(Path(path))
 
     # ---------------------------------------------------------------- persistence
+    def _layout_key(self) -> str:
+        """Settings prefix of the layout for this screen size: docks and splitters laid out
+        on a laptop screen are not forced on a large monitor, and back (each size keeps its
+        own)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return "window"
+        size = screen.availableGeometry().size()
+        return f"window/{size.width()}x{size.height()}"
+
+    def _default_docks(self) -> None:
+        """The docks' first size at a screen size: the setup dock at most a quarter of the
+        width, the event log a sixth of the height (on a laptop screen the table and the
+        detail pane need what is left)."""
+        width = min(self.setup.minimumSizeHint().width() + 30, max(300, self.width() // 4))
+        self.resizeDocks([self.setup_dock], [width], Qt.Orientation.Horizontal)
+        height = min(170, max(110, self.height() // 6))
+        self.resizeDocks([self.log_dock], [height], Qt.Orientation.Vertical)
+
     def _restore(self) -> None:
         s = self.settings
         geo = s.value("window/geometry")
@@ -774,21 +794,25 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         else:
             self.resize(1440, 900)
-        st = s.value("window/state")
+        key = self._layout_key()
+        st = s.value(f"{key}/state")
         if st is not None:
             self.restoreState(st)
-        for key, split in (("main_split", self.main_split), ("lower_split", self.lower_split)):
-            val = s.value(f"window/{key}")
+        else:
+            self._default_docks()
+        for name, split in (("main_split", self.main_split), ("lower_split", self.lower_split)):
+            val = s.value(f"{key}/{name}")
             if val is not None:
                 split.restoreState(val)
         self.setup.load_settings(s)
 
     def _save(self) -> None:
         s = self.settings
+        key = self._layout_key()
         s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.setValue("window/main_split", self.main_split.saveState())
-        s.setValue("window/lower_split", self.lower_split.saveState())
+        s.setValue(f"{key}/state", self.saveState())
+        s.setValue(f"{key}/main_split", self.main_split.saveState())
+        s.setValue(f"{key}/lower_split", self.lower_split.saveState())
         self.setup.save_settings(s)
         s.sync()
 
