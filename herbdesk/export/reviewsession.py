@@ -20,7 +20,12 @@ from herbdesk.common.dwc import DWC_TERMS
 from herbdesk.events.layout import EVENTS
 from herbdesk.export.records import Record, ScanCounts, newest_successes, read_records
 from herbdesk.export.source import ExportError, build_judge, resolve_source
-from herbdesk.extraction.reviewlog import ReviewAppender, ReviewRefused
+from herbdesk.extraction.reviewlog import (
+    BusAppender,
+    LogAppender,
+    ReviewAppender,
+    ReviewRefused,
+)
 from herbdesk.quality.review import (
     ACCEPT,
     CORRECT,
@@ -168,12 +173,26 @@ class ReviewSession:
             verdict = ACCEPT  # "corrected" to what it was: it was right
         if verdict == CORRECT and not value.strip():
             verdict = REJECT
-        ev = self.appender.append(
-            rec.specimen_id, term, verdict, extracted, value.strip(), rec.sample
-        )
+        args = (rec.specimen_id, term, verdict, extracted, value.strip(), rec.sample)
+        try:
+            ev = self.appender.append(*args)
+        except ReviewRefused:
+            if not self._live_run_ended():
+                raise
+            # the live run has closed its log: append as to any log nobody writes
+            assert self.run_dir is not None
+            self.appender = LogAppender.open(self.run_dir)
+            ev = self.appender.append(*args)
         self.ledger.apply(ev)
         got = self.ledger.of(rec.specimen_id)[term]
         return got
+
+    def _live_run_ended(self) -> bool:
+        return (
+            isinstance(self.appender, BusAppender)
+            and self.appender.run.log_closed
+            and self.run_dir is not None
+        )
 
     def reviewed_terms(self, rec: ReviewRecord) -> int:
         return sum(1 for t in rec.terms() if self.verdict(rec, t) is not None)
