@@ -300,33 +300,72 @@ def test_columns_cover_every_term() -> None:
     assert COLUMN_NAMES[0] == "occurrenceID"
 
 
-def test_review_corrections_reach_the_export_through_the_hook(
-    tmp_path: Path, mixed_run: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The review mode is to come: its ledger's corrections override values, are judged
-    anew, and mark the record reviewed (herbdesk/export/review.py)."""
-    import herbdesk.export.core as core
-    from herbdesk.export.review import ReviewLedger
+def _append_verdicts(run_dir: Path, verdicts: list[tuple[str, str, str, str, str]]) -> None:
+    """(specimen id, term, verdict, value, sample) as review events appended to the log,
+    the extracted value taken from the run's raw.jsonl."""
+    from herbdesk.events.bus import EventBus
+    from herbdesk.events.writer import EventLogWriter, last_seq
+    from herbdesk.quality import review as rv
 
-    bad = next(sid for sid, ok in _usable_by_run(mixed_run).items() if not ok)
-    ledger = ReviewLedger(
-        corrections={
-            bad: {
-                "scientificName": "Carex aurea Nutt.",
-                "eventDate": "1961-06-08",
-                "recordedBy": "",
-                "locality": "",
-            }
-        },
-        reviewed={bad},
+    extracted = {
+        r["specimen_id"]: {t: str(v.get("value") or "") for t, v in (r.get("dwc") or {}).items()}
+        for r in raw_records(run_dir)
+    }
+    log = run_dir / "events.jsonl"
+    writer = EventLogWriter(log)
+    bus = EventBus(run_dir.name, writer, start_seq=last_seq(log))
+    for sid, term, verdict, value, sample in verdicts:
+        data = rv.verdict_data(term, verdict, extracted[sid].get(term, ""), value, sample)
+        bus.emit(rv.TYPE_OF_VERDICT[verdict], specimen_id=sid, data=data)
+    writer.close()
+
+
+def test_review_verdicts_in_the_log_reach_the_export(tmp_path: Path, mixed_run: Path) -> None:
+    """Corrections replace values and are judged anew, rejected terms are emptied, reviewed
+    records are marked; `--reviewed` keeps only them (herbdesk/export/review.py)."""
+    usable = _usable_by_run(mixed_run)
+    bad = next(sid for sid, ok in usable.items() if not ok)
+    good = next(sid for sid, ok in usable.items() if ok)
+    before = {r["specimen_id"]: r for r in raw_records(mixed_run)}
+    good_name = before[good]["dwc"]["scientificName"]["value"]
+    _append_verdicts(
+        mixed_run,
+        [
+            (bad, "scientificName", "correct", "Carex aurea Nutt.", "risk"),
+            (bad, "eventDate", "correct", "1961-06-08", "risk"),
+            (bad, "recordedBy", "reject", "", "risk"),
+            (bad, "locality", "correct", "Elk Island National Park", "risk"),
+            (bad, "locality", "reject", "", "risk"),  # the newest verdict wins
+            (good, "scientificName", "accept", "", "random"),
+            (good, "country", "correct", "Canada", "random"),
+        ],
     )
-    monkeypatch.setattr(core, "load_review", lambda run_dir: ledger)
     out = tmp_path / "reviewed.zip"
-    export(ExportOptions(mixed_run, out, "dwca"))
+    result = export(ExportOptions(mixed_run, out, "dwca"))
+    assert result.rows == 7 and result.reviewed == 2
     with DwCAReader(str(out)) as dwca:
-        (row,) = [r for r in dwca.rows if r.data[HD + "specimen_id"] == bad]
-        others = [r for r in dwca.rows if r.data[HD + "specimen_id"] != bad]
-    assert row.data[qn("scientificName")] == "Carex aurea Nutt."
-    assert row.data[qn("recordedBy")] == ""  # rejected: emptied
-    assert row.data[HD + "reviewed"] == "true" and row.data[HD + "usable"] == "true"
-    assert all(r.data[HD + "reviewed"] == "false" for r in others)
+        rows = {r.data[HD + "specimen_id"]: r.data for r in dwca.rows}
+    assert rows[bad][qn("scientificName")] == "Carex aurea Nutt."
+    assert rows[bad][qn("eventDate")] == "1961-06-08"
+    assert rows[bad][qn("recordedBy")] == "" and rows[bad][qn("locality")] == ""  # rejected
+    assert rows[bad][HD + "reviewed"] == "true" and rows[bad][HD + "usable"] == "true"
+    assert rows[good][qn("scientificName")] == good_name  # accepted: as extracted
+    assert rows[good][qn("country")] == "Canada"
+    assert rows[good][HD + "reviewed"] == "true"
+    assert all(d[HD + "reviewed"] == "false" for sid, d in rows.items() if sid not in {bad, good})
+    # raw.jsonl keeps what was extracted
+    assert {r["specimen_id"]: r for r in raw_records(mixed_run)} == before
+
+    only = tmp_path / "only.zip"
+    r = _herbdesk("export", str(mixed_run), "--format", "dwca", "--reviewed", "--out", str(only))
+    assert r.returncode == 0, r.stderr
+    assert "exported 2 record(s)" in r.stdout and "5 not reviewed left out" in r.stdout
+    with DwCAReader(str(only)) as dwca:
+        assert {row.data[HD + "specimen_id"] for row in dwca.rows} == {bad, good}
+        assert "Only records a person reviewed" in _xml(dwca.metadata)
+    csv_out = tmp_path / "only.csv"
+    r = _herbdesk("export", str(mixed_run), "--format", "csv", "--reviewed", "--out", str(csv_out))
+    assert r.returncode == 0, r.stderr
+    with open(csv_out, newline="", encoding="utf-8") as fh:
+        got = {row["specimen_id"]: row for row in csv.DictReader(fh)}
+    assert got[bad]["scientificName"] == "Carex aurea Nutt." and got[bad]["reviewed"] == "true"

@@ -39,6 +39,11 @@ def add_export_parser(sub: Any) -> None:
         choices=("usable",),
         help="'usable': only records the quality checks judge usable (docs/quality.md)",
     )
+    e.add_argument(
+        "--reviewed",
+        action="store_true",
+        help="only records with a spot-check review verdict (docs/review.md)",
+    )
     e.add_argument("--out", type=Path, required=True, help="the file to write")
     e.add_argument("--force", action="store_true", help="replace --out if it exists")
 
@@ -52,6 +57,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         out=args.out,
         fmt=args.fmt,
         only_usable=args.only == "usable",
+        only_reviewed=args.reviewed,
         force=args.force,
     )
     try:

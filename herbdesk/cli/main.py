@@ -14,6 +14,7 @@ from herbdesk import __version__
 from herbdesk.cli.app import launch_app
 from herbdesk.cli.exitcodes import EXIT_CODES_HELP, EXIT_USAGE
 from herbdesk.cli.export import add_export_parser, cmd_export
+from herbdesk.cli.review import add_review_parser, cmd_review
 from herbdesk.common.apikeys import DEFAULT_KEY_ENV
 from herbdesk.extraction.engines.base import DEFAULT_BASE_URL
 
@@ -156,6 +157,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--json", action="store_true", help="machine-readable output")
     add_export_parser(sub)
+    add_review_parser(sub)
     return p
 
 
@@ -196,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_summary(args.path, as_json=args.json)
     if args.command == "export":
         return cmd_export(args)
+    if args.command == "review":
+        return cmd_review(args)
     parser.print_help()
     return EXIT_USAGE
 

@@ -33,6 +33,10 @@ class EventType:
     EXTRACTION_CANCELLED = "extraction.cancelled"
     ALERT_SENT = "alert.sent"
     ALERT_FAILED = "alert.failed"
+    # a person's verdict on one term of one record (docs/review.md), appended after the run
+    REVIEW_ACCEPTED = "review.accepted"
+    REVIEW_CORRECTED = "review.corrected"
+    REVIEW_REJECTED = "review.rejected"
 
 
 ALL_EVENT_TYPES: frozenset[str] = frozenset(
@@ -44,6 +48,9 @@ TERMINAL_EVENT_TYPES: frozenset[str] = frozenset(
         EventType.EXTRACTION_FAILED,
         EventType.EXTRACTION_CANCELLED,
     }
+)
+REVIEW_TYPES: frozenset[str] = frozenset(
+    {EventType.REVIEW_ACCEPTED, EventType.REVIEW_CORRECTED, EventType.REVIEW_REJECTED}
 )
 FINISHED_SPECIMEN_TYPES: frozenset[str] = frozenset(
     {EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED}

@@ -25,6 +25,7 @@ class ExportOptions:
     out: Path
     fmt: str = "dwca"
     only_usable: bool = False
+    only_reviewed: bool = False  # only records with a review verdict (docs/review.md)
     force: bool = False  # replace an existing `out`
 
 
@@ -34,6 +35,8 @@ class ExportResult:
     fmt: str
     rows: int = 0
     not_usable: int = 0  # records left out by only_usable
+    not_reviewed: int = 0  # records left out by only_reviewed
+    reviewed: int = 0  # exported records with a review verdict
     unusable_kept: int = 0  # records exported with usable = false
     without_success: int = 0  # specimens with no successful record: never exported
     bad_lines: int = 0
@@ -43,6 +46,8 @@ class ExportResult:
         """One line for the terminal and the status bar."""
         text = f"exported {self.rows:,} record(s) to {self.out} ({self.fmt})"
         extra = []
+        if self.not_reviewed:
+            extra.append(f"{self.not_reviewed:,} not reviewed left out")
         if self.not_usable:
             extra.append(f"{self.not_usable:,} not usable left out")
         elif self.unusable_kept:
@@ -87,12 +92,16 @@ def export(options: ExportOptions, cancelled: Callable[[], bool] | None = None) 
             if cancelled is not None and cancelled():
                 raise ExportError("export cancelled")
             values, reviewed = ledger.apply(rec.specimen_id, rec.values)
+            if options.only_reviewed and not reviewed:
+                result.not_reviewed += 1
+                continue
             quality = judge.quality(values)  # corrected values are judged anew
             if not quality.get("usable"):
                 if options.only_usable:
                     result.not_usable += 1
                     continue
                 result.unusable_kept += 1
+            result.reviewed += reviewed
             yield record_row(rec, values, quality, reviewed, source.provenance)
 
     with atomic_output(out, options.force) as tmp:
@@ -105,7 +114,8 @@ def export(options: ExportOptions, cancelled: Callable[[], bool] | None = None) 
 
 
 def _eml_info(source: Source, options: ExportOptions, result: ExportResult) -> dict[str, Any]:
-    """What eml.xml says; `records` is filled in by the writer once the rows are written."""
+    """What eml.xml says; `records` is filled in by the writer once the rows are written
+    (and result.reviewed counted: the writer consumes the rows before eml.xml is made)."""
     p = source.provenance
     q = p.quality
     steps = [
@@ -136,7 +146,14 @@ def _eml_info(source: Source, options: ExportOptions, result: ExportResult) -> d
             if options.only_usable
             else "Records judged not usable are included, marked usable = false."
         )
-        + " No record has been reviewed by a person (reviewed = false)."
+        + (
+            " Only records a person reviewed are included (docs/review.md)."
+            if options.only_reviewed
+            else ""
+        )
+        + " Records a person reviewed (the spot-check review: each term accepted, corrected "
+        "or rejected; corrections applied, rejected terms emptied) have reviewed = true; "
+        "the others are as extracted."
     )
     package = uuid.uuid5(OCCURRENCE_NS, "run:" + (p.run_id or str(source.raw_path.absolute())))
     return {
@@ -160,6 +177,7 @@ def _eml_info(source: Source, options: ExportOptions, result: ExportResult) -> d
             "qualityCatalogPattern": q.get("catalog_pattern") or "",
             "source": str(source.raw_path.absolute()),
             "onlyUsable": "true" if options.only_usable else "false",
+            "onlyReviewed": "true" if options.only_reviewed else "false",
             "exportedBy": exported_by(),
             "exportedAt": datetime.now(UTC).isoformat(timespec="seconds"),
             "note": p.notes,

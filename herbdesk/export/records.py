@@ -119,6 +119,7 @@ def read_records(raw_path: Path, chosen: dict[str, int]) -> Iterator[Record]:
             model=_text(obj.get("model")),
             run_id=ev.run_id,
             timestamp=ev.timestamp,
+            extra={"image_path": _text(obj.get("image_path") or ev.data.get("path"))},
         )
 
 

@@ -1,9 +1,9 @@
-"""The hook through which review verdicts reach an export (the review mode is still to come).
+"""Review verdicts in an export: the run's `review.*` events as corrections and a mark.
 
-When the window's spot-check review lands, its `review.*` events (appended to the run's
-events.jsonl) are folded into a ReviewLedger by `load_review`; `apply` then gives each
-record its corrected values before quality is judged, and marks it reviewed. Until then
-the ledger is empty: every record is exported as extracted, with reviewed = false.
+`load_review` folds the verdicts of the run's events.jsonl (herbdesk/quality/review.py,
+the newest per specimen and term); `apply` then gives each record its corrected values
+(a rejected term emptied) before quality is judged, and says whether it was reviewed (any
+verdict on any of its terms). A raw.jsonl without a run's event log has no verdicts.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from herbdesk.events.layout import EVENTS
+from herbdesk.quality.review import read_verdicts
 
 
 @dataclass
@@ -34,5 +37,8 @@ class ReviewLedger:
 
 
 def load_review(run_dir: Path | None) -> ReviewLedger:
-    """The review verdicts recorded for a run: none yet (no `review.*` events exist)."""
-    return ReviewLedger()
+    """The review verdicts recorded in the run's events.jsonl (none without a run dir)."""
+    if run_dir is None:
+        return ReviewLedger()
+    verdicts = read_verdicts(Path(run_dir) / EVENTS)
+    return ReviewLedger(corrections=verdicts.corrections(), reviewed=verdicts.reviewed())

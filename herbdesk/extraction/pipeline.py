@@ -90,6 +90,7 @@ class Pipeline:
         events_path = self.run_dir / runfiles.EVENTS
         self._log = EventLogWriter(events_path)
         self.bus = EventBus(self.run_id, self._log, start_seq=last_seq(events_path))
+        self.log_closed = False  # set when the log is closed: the review appends elsewhere
         self._metrics_file = MetricsFileConsumer(self.run_dir / runfiles.METRICS)
         self.rules = RunRules(config.validation)
         self.bus.subscribe(RulesConsumer(self.rules, self.bus, self.control), "rules")
@@ -459,7 +460,8 @@ class Pipeline:
                 self._results.close()
         with contextlib.suppress(OSError):
             self._metrics_file.close()
-        with contextlib.suppress(OSError):
+        with self.bus.lock, contextlib.suppress(OSError):  # no review verdict is mid-write
+            self.log_closed = True
             self._log.close()
         self._runlock.release()  # last: every file of the run is closed
 

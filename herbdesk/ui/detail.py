@@ -19,6 +19,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QRectF,
     QRunnable,
     Qt,
     QThreadPool,
@@ -207,10 +208,17 @@ class ImageView(QGraphicsView):
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self._fitted = True
+        self._region: tuple[float, float, float, float] | None = None  # fractions of the sheet
 
     def set_image(self, image: QImage) -> None:
         self._item.setPixmap(QPixmap.fromImage(image))
         self._scene.setSceneRect(self._item.boundingRect())
+        self.fit()
+
+    def set_region(self, region: tuple[float, float, float, float] | None) -> None:
+        """Fit to a part of the sheet, (x0, y0, x1, y1) as fractions of its size (None: the
+        whole sheet); kept on resize until the user zooms."""
+        self._region = region
         self.fit()
 
     def clear_image(self) -> None:
@@ -231,8 +239,16 @@ class ImageView(QGraphicsView):
 
     def fit(self) -> None:
         self._fitted = True
-        if self.has_image():
+        if not self.has_image():
+            return
+        if self._region is None:
             self.fitInView(self._item, Qt.AspectRatioMode.KeepAspectRatio)
+            return
+        r = self._item.boundingRect()
+        x0, y0, x1, y1 = self._region
+        part = QRectF(r.x() + x0 * r.width(), r.y() + y0 * r.height(),
+                      (x1 - x0) * r.width(), (y1 - y0) * r.height())  # fmt: skip
+        self.fitInView(part, Qt.AspectRatioMode.KeepAspectRatio)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0

@@ -45,6 +45,8 @@ class ExportDialog(QDialog):
         form.addRow("Format", self.format_box)
         self.only_usable = QCheckBox("Only records judged usable")
         form.addRow("", self.only_usable)
+        self.only_reviewed = QCheckBox("Only reviewed records")
+        form.addRow("", self.only_reviewed)
         self.path_edit = QLineEdit(str(self._default_path("dwca")))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -87,6 +89,7 @@ class ExportDialog(QDialog):
             out=Path(self.path_edit.text()).expanduser(),
             fmt=str(self.format_box.currentData()),
             only_usable=self.only_usable.isChecked(),
+            only_reviewed=self.only_reviewed.isChecked(),
             force=self.replace.isChecked(),
         )
 

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.opened_log: Path | None = None  # the log File → Open read (File → Export… uses it)
         self.exporter: Any = None  # the ExportThread writing an export
         self.export_box: Any = None  # the open ExportDialog
+        self.review_window: Any = None  # the open ReviewWindow
         self.setAcceptDrops(True)
         self._notified: set[str] = set()
         # the opened/tailed run's configuration the setup panel shows (not the app settings)
@@ -246,6 +247,13 @@ class MainWindow(QMainWindow):
         view = mb.addMenu("&View")
         view.addAction(self.setup_dock.toggleViewAction())
         view.addAction(self.log_dock.toggleViewAction())
+        view.addSeparator()
+        # Ctrl+R is Run → Start: the review takes Ctrl+Shift+R
+        self.review_action = QAction("&Review…", self)
+        self.review_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        self.review_action.setStatusTip("Spot-check records term by term (docs/review.md)")
+        self.review_action.triggered.connect(self.open_review)
+        view.addAction(self.review_action)
         help_menu = mb.addMenu("&Help")
         about = QAction("&About herbdesk", self)
         about.triggered.connect(
@@ -406,6 +414,13 @@ class MainWindow(QMainWindow):
         self._add_recent(path)
         loader.start()
         return True
+
+    # ---------------------------------------------------------------- review
+    def open_review(self) -> None:
+        """View → Review…: the spot-check review of the shown run (herbdesk/ui/review.py)."""
+        from herbdesk.ui.review import open_review
+
+        open_review(self)
 
     # ---------------------------------------------------------------- export
     def export_source(self) -> Path | None:
@@ -854,6 +869,9 @@ class MainWindow(QMainWindow):
 
     def shutdown(self, timeout_ms: int = 60000) -> None:
         """Stop a running run gracefully and wait for its files to close."""
+        if self.review_window is not None:  # lets go of the log it appends to
+            self.review_window.close()
+            self.review_window = None
         self.release_sources()
         if self.exporter is not None and self.exporter.isRunning():  # cancelled: no temp left
             self.exporter.cancel()

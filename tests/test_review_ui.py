@@ -1,0 +1,244 @@
+"""The window's review mode (View → Review…): verdicts by keys appended to events.jsonl, the
+estimate shown and updated, a reopened log's verdicts shown again, a log another process
+writes left alone, a live run's verdicts through its own bus (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from fakeapi import FakeApi
+from helpers import api_config, events_of, run
+from PySide6.QtCore import QSettings, Qt
+
+from herbdesk.events.types import EventType
+from herbdesk.monitor.validation import ValidationConfig
+from herbdesk.quality import review as rv
+from herbdesk.ui.mainwindow import MainWindow
+from herbdesk.ui.review import ReviewWindow
+
+LENIENT = ValidationConfig(
+    checkpoint_threshold=0.0,
+    warning_threshold=0.0,
+    quality_threshold=0.0,
+    degraded_halt=False,
+    max_consecutive_failures=0,
+)
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path: Path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.setup.out_dir.setText(str(tmp_path / "runs"))
+    yield win
+    if win.review_window is not None:
+        win.review_window.close()
+    win.shutdown(30000)
+
+
+@pytest.fixture()
+def sheets_run(tmp_path: Path, sample_dir: Path) -> Path:
+    """The five real sample sheets, five different records (one junk) from the fake API."""
+    script = ["good", "good", "placeholders", "good", "good"]
+    with FakeApi(script=script) as api:
+        outcome, _ = run(
+            api_config(sample_dir, tmp_path / "runs", api.base_url, concurrency=1,
+                       validation=LENIENT)
+        )  # fmt: skip
+    assert outcome.status == "completed", outcome.message
+    return outcome.run_dir
+
+
+def _open_review(qtbot, win: MainWindow, path: Path) -> ReviewWindow:
+    assert win.open_path(path)
+    qtbot.waitUntil(lambda: not win.is_loading(), timeout=20000)
+    (view,) = [m for m in win.menuBar().actions() if m.text() == "&View"]
+    (action,) = [a for a in view.menu().actions() if a.text() == "&Review…"]
+    assert action.shortcut().toString() == "Ctrl+Shift+R"
+    action.trigger()
+    review = win.review_window
+    assert isinstance(review, ReviewWindow) and review.isVisible()
+    return review
+
+
+def _review_events(run_dir: Path) -> list:
+    return [e for e in events_of(run_dir) if e.event_type.startswith("review.")]
+
+
+def _cell(review: ReviewWindow, row: int, col: int) -> str:
+    item = review.table.item(row, col)
+    return item.text() if item is not None else ""
+
+
+def _estimate_line(run_dir: Path, population: int, term: str) -> str:
+    """What the estimate must say, from the log alone (not from the window)."""
+    ledger = rv.read_verdicts(run_dir / "events.jsonl")
+    (est,) = [e for e in rv.estimate(ledger, population) if e.term == term]
+    return est.text()
+
+
+def test_accept_correct_reject_by_keys_append_events_and_update_the_estimate(
+    qtbot, window: MainWindow, sheets_run: Path
+) -> None:
+    review = _open_review(qtbot, window, sheets_run)
+    session = review.session
+    assert session.population == 5 and len(session.records) == 5
+    assert session.read_only_reason == ""
+    assert "No verdict on the random sample yet" in review.estimate_label.text()
+    assert review.image_view.has_image()  # the real sheet, turned upright, label zoomed
+    rec = review.record()
+    assert rec is not None and rec.sample == rv.SAMPLE_RANDOM  # 5 records, sample 40: all
+    terms = rec.terms()
+    assert terms[:2] == ["scientificName", "catalogNumber"] and review.term() == terms[0]
+    assert _cell(review, 0, 1) == rec.values.get("scientificName", "")
+    before = events_of(sheets_run)
+
+    qtbot.keyClick(review, Qt.Key.Key_A)  # accept scientificName
+    qtbot.keyClick(review, Qt.Key.Key_C)  # correct catalogNumber
+    assert review.edit.hasFocus() or review.edit.isEnabled()
+    review.edit.setText("")
+    qtbot.keyClicks(review.edit, "CAN 10442")
+    qtbot.keyClick(review.edit, Qt.Key.Key_Return)
+    qtbot.keyClick(review, Qt.Key.Key_R)  # reject recordedBy
+
+    got = _review_events(sheets_run)
+    assert [e.event_type for e in got] == [
+        EventType.REVIEW_ACCEPTED, EventType.REVIEW_CORRECTED, EventType.REVIEW_REJECTED,
+    ]  # fmt: skip
+    assert [e.seq for e in got] == [before[-1].seq + 1, before[-1].seq + 2, before[-1].seq + 3]
+    assert {e.specimen_id for e in got} == {rec.specimen_id}
+    assert [e.data["term"] for e in got] == ["scientificName", "catalogNumber", "recordedBy"]
+    assert got[0].data["value"] == got[0].data["extracted"] == rec.values["scientificName"]
+    assert got[1].data["value"] == "CAN 10442"
+    assert got[1].data["extracted"] == rec.values.get("catalogNumber", "")
+    assert got[2].data["value"] == "" and all(e.data["sample"] == "random" for e in got)
+    assert events_of(sheets_run)[: len(before)] == before
+    # the table and the estimate follow
+    assert _cell(review, 0, 2) == "✓ accepted" and _cell(review, 1, 3) == "CAN 10442"
+    assert _cell(review, 2, 2) == "✗ rejected"
+    text = review.estimate_label.text()
+    assert _estimate_line(sheets_run, 5, "scientificName") in text
+    assert "scientificName 100 % correct (21–100 %, n = 1)" in text
+    assert "catalogNumber 0 % correct (0–79 %, n = 1)" in text
+    assert "Random audit sample: 1 of 5 record(s) reviewed" in text
+
+    # next record: a verdict there changes the estimate's n
+    qtbot.keyClick(review, Qt.Key.Key_N)
+    second = review.record()
+    assert second is not None and second.specimen_id != rec.specimen_id
+    assert review.term() == "scientificName" and _cell(review, 0, 2) == ""
+    qtbot.keyClick(review, Qt.Key.Key_A)
+    assert "scientificName 100 % correct (34–100 %, n = 2)" in review.estimate_label.text()
+    # back with ←: the first record's verdicts are there
+    qtbot.keyClick(review, Qt.Key.Key_Left)
+    assert review.record() is rec and _cell(review, 1, 2) == "✎ corrected"
+    qtbot.keyClick(review, Qt.Key.Key_Right)
+    assert review.record() is second
+    # Esc leaves a correction unrecorded
+    qtbot.keyClick(review, Qt.Key.Key_C)
+    qtbot.keyClicks(review.edit, "ignored")
+    qtbot.keyClick(review.edit, Qt.Key.Key_Escape)
+    assert len(_review_events(sheets_run)) == 4 and not review.edit.isEnabled()
+
+
+def test_a_reopened_log_replays_its_verdicts(
+    qtbot, window: MainWindow, sheets_run: Path, tmp_path: Path
+) -> None:
+    review = _open_review(qtbot, window, sheets_run)
+    first = review.record()
+    assert first is not None
+    qtbot.keyClick(review, Qt.Key.Key_A)
+    qtbot.keyClick(review, Qt.Key.Key_C)
+    review.edit.setText("Agropyron cristatum (L.) Gaertn.")
+    qtbot.keyClick(review.edit, Qt.Key.Key_Return)
+    estimate = review.estimate_label.text()
+    review.close()  # lets go of the log
+
+    other = MainWindow(QSettings(str(tmp_path / "other.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(other)
+    try:
+        again = _open_review(qtbot, other, sheets_run / "events.jsonl")
+        assert again.session.ledger.events == 2
+        assert again.estimate_label.text() == estimate
+        # the reviewed record was not finished: the review opens on it, verdicts shown
+        assert again.record() is not None and again.record().specimen_id == first.specimen_id
+        assert _cell(again, 0, 2) == "✓ accepted" and _cell(again, 1, 2) == "✎ corrected"
+        assert _cell(again, 1, 3) == "Agropyron cristatum (L.) Gaertn."
+        assert again.term() == again.record().terms()[2]  # the first term without a verdict
+        again.close()
+    finally:
+        other.shutdown(10000)
+
+
+def test_a_log_another_process_writes_is_read_only(
+    qtbot, window: MainWindow, sheets_run: Path
+) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from herbdesk.extraction.runlock import RunLock; "
+            f"lock = RunLock.acquire({str(sheets_run)!r}); print('held', flush=True); "
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        review = _open_review(qtbot, window, sheets_run)
+        assert review.banner.isVisible() or not review.banner.isHidden()
+        assert f"pid {holder.pid}" in review.banner.text()
+        before = (sheets_run / "events.jsonl").read_bytes()
+        qtbot.keyClick(review, Qt.Key.Key_A)
+        assert (sheets_run / "events.jsonl").read_bytes() == before
+        assert review.status.text().startswith("Not recorded")
+        assert _cell(review, 0, 2) == ""
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(10)
+
+
+def test_a_live_run_in_the_window_takes_verdicts_through_its_bus(
+    qtbot, window: MainWindow, many_images
+) -> None:
+    images = many_images(8)
+    with FakeApi(script=["good", "good", *["sleep:0.5"] * 6]) as api:
+        s = window.setup
+        s.images.setText(str(images))
+        s.engine.setCurrentIndex(s.engine.findData("openrouter"))
+        s.base_url.setText(api.base_url)
+        s.model.setText("test/vision-model")
+        s.api_key.setText("sk-test-good")
+        s.concurrency.setValue(1)
+        assert window.start_run()
+        run_dir = window.worker.run_dir
+        qtbot.waitUntil(lambda: window.document.state.succeeded >= 2, timeout=30000)
+        window.open_review()
+        review = window.review_window
+        assert review is not None and review.session.read_only_reason == ""
+        assert review.session.population >= 2
+        qtbot.keyClick(review, Qt.Key.Key_A)
+        qtbot.keyClick(review, Qt.Key.Key_R)
+        assert window.worker is not None  # still running: these went through its bus
+        qtbot.waitUntil(lambda: window.worker is None, timeout=60000)
+    evs = events_of(run_dir)
+    assert [e.seq for e in evs] == list(range(1, len(evs) + 1))
+    got = [e for e in evs if e.event_type.startswith("review.")]
+    assert [e.event_type for e in got] == [EventType.REVIEW_ACCEPTED, EventType.REVIEW_REJECTED]
+    terminal = next(e for e in evs if e.event_type == EventType.EXTRACTION_COMPLETED)
+    assert got[-1].seq < terminal.seq  # among the run's own events
+    # the run has ended: the next verdict is appended by the window itself
+    qtbot.keyClick(review, Qt.Key.Key_A)
+    after = _review_events(run_dir)
+    assert len(after) == 3 and after[-1].seq == events_of(run_dir)[-1].seq
+    assert not review.status.text().startswith("Not recorded"), review.status.text()
