@@ -198,14 +198,15 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
     )
     if args.detach:
         m = started.manifest
-        runfiles.write_run_json(
+        runfiles.record_run(
             run_dir,
-            {
-                "run_id": started.run_id,
-                "status": "enqueued",
-                "distributed": True,
-                **{k: m[k] for k in ("broker", "total", "started_at", "config")},
-            },
+            started.run_id,
+            "enqueued",
+            m["started_at"],
+            m["config"],
+            distributed=True,
+            broker=m["broker"],
+            total=m["total"],
         )
         return _stream_detached(enq, args.broker, run_dir)
     streaming = threading.Thread(

@@ -17,7 +17,8 @@ import orjson
 from herbdesk.common.fsnames import json_safe
 from herbdesk.distributed.keys import EVENTS_MAXLEN, RUNS_KEY, RunKeys
 from herbdesk.events.codec import BadLine, from_dict
-from herbdesk.events.types import Event, EventType, utc_now_iso
+from herbdesk.events.types import Event, utc_now_iso
+from herbdesk.monitor.ending import end_event
 from herbdesk.monitor.metrics import MetricsAccumulator
 from herbdesk.monitor.rules import Decision, Finished, RunRules, apply
 from herbdesk.monitor.validation import ValidationConfig
@@ -309,30 +310,16 @@ class RedisRun:
             return False
         self.r.srem(RUNS_KEY, self.run_id)
         _, snap = self.snapshot()
-        data: dict[str, Any] = {
-            "status": status,
-            "message": message,
-            "processed": snap["total_processed"],
-            "succeeded": snap["success_count"],
-            "failed": snap["failed_count"],
-            "success_rate": snap["success_rate"],
-            "started": int(self.r.hget(self.keys.stats, "started") or 0),
-            "duration_s": snap["elapsed_seconds"],
-        }
-        if reason and status == "failed":
-            data["reason"] = reason
-        data["quality"] = q = self.quality_summary()
-        data["usable"] = q["usable"]
-        data["usable_rate"] = q["usable_rate"]
-        if status == "completed":
-            verdict, why = self.rules(self.validation_config()).verdict()
-            data["verdict"] = verdict
-            if why:
-                data["verdict_message"] = why
-        etype = {
-            "completed": EventType.EXTRACTION_COMPLETED,
-            "cancelled": EventType.EXTRACTION_CANCELLED,
-        }.get(status, EventType.EXTRACTION_FAILED)
+        verdict = self.rules(self.validation_config()).verdict() if status == "completed" else None
+        etype, data = end_event(
+            status,
+            reason,
+            message,
+            snap,
+            int(self.r.hget(self.keys.stats, "started") or 0),
+            self.quality_summary(),
+            verdict,
+        )
         self.emit(etype, data=data, metrics=snap)
         return True
 

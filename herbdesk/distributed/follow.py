@@ -84,17 +84,16 @@ class RunMirror:
 
     def write_run_json(self, status: str, **extra: Any) -> None:
         m = self.run.manifest
-        info: dict[str, Any] = {
-            "run_id": self.run.run_id,
-            "status": status,
-            "started_at": m.get("started_at"),
-            "config": m.get("config") or {},
-            "broker": m.get("broker"),
-            "distributed": True,
-            **runfiles.environment_info(),
-        }
-        info.update({k: v for k, v in extra.items() if v is not None})
-        runfiles.write_run_json(self.run_dir, info)
+        runfiles.record_run(
+            self.run_dir,
+            self.run.run_id,
+            status,
+            m.get("started_at"),
+            m.get("config") or {},
+            broker=m.get("broker"),
+            distributed=True,
+            **extra,
+        )
 
     def close(self) -> None:
         for f in (self._results, self._events):

@@ -43,6 +43,7 @@ from herbdesk.extraction.limits import RequestLimits
 from herbdesk.extraction.preflight import run_preflight
 from herbdesk.extraction.results import ResultsWriter, resume_point
 from herbdesk.extraction.runlock import RunLock
+from herbdesk.monitor.ending import end_event
 from herbdesk.monitor.metrics import MetricsAccumulator, MetricsFileConsumer
 from herbdesk.monitor.rules import RulesConsumer, RunRules
 from herbdesk.quality.judge import RecordJudge
@@ -386,33 +387,20 @@ class Pipeline:
         halt = ctl.halted
         if halt is not None:
             status, reason, message = "failed", halt.reason, halt.message
-            etype = EventType.EXTRACTION_FAILED
         elif ctl.cancelled:
             status, reason, message = "cancelled", "cancelled", "stopped by the user"
-            etype = EventType.EXTRACTION_CANCELLED
         else:
             status, reason, message = "completed", None, "run completed"
-            etype = EventType.EXTRACTION_COMPLETED
         verdict, verdict_message = self.rules.verdict()
-        data: dict[str, Any] = {
-            "status": status,
-            "message": message,
-            "processed": snap["total_processed"],
-            "succeeded": snap["success_count"],
-            "failed": snap["failed_count"],
-            "success_rate": snap["success_rate"],
-            "started": self.started_count,
-            "duration_s": snap["elapsed_seconds"],
-            "usable": snap.get("usable_count", 0),
-            "usable_rate": snap.get("usable_rate"),
-            "quality": self.tally.summary(self.rules.quality.finished),
-        }
-        if status == "completed":
-            data["verdict"] = verdict
-            if verdict_message:
-                data["verdict_message"] = verdict_message
-        if reason and status == "failed":
-            data["reason"] = reason
+        etype, data = end_event(
+            status,
+            reason,
+            message,
+            snap,
+            self.started_count,
+            self.tally.summary(self.rules.quality.finished),
+            (verdict, verdict_message),
+        )
         with contextlib.suppress(OSError):  # a full disk must not hide the outcome
             self.bus.emit(etype, data=data, metrics=snap)
         with contextlib.suppress(OSError):
@@ -432,22 +420,23 @@ class Pipeline:
         return outcome
 
     def _write_run_json(self, status: str, **extra: Any) -> None:
-        info: dict[str, Any] = {
-            "run_id": self.run_id,
-            "status": status,
-            "started_at": self._started_at,
-            "ended_at": utc_now_iso() if status != "running" else None,
-            "config": self.config.public_dict(),
-            **runfiles.environment_info(),
-            "writer": self._runlock.holder,  # who writes it: `tail`/`summary` tell a dead run
-            # the run's cost over all its invocations: a resume's budget counts from it
-            "spent_usd": round(self.budget.spent, 6),
-        }
-        info.update({k: v for k, v in extra.items() if v is not None})
         prev = runfiles.read_run_json(self.run_dir)
+        first = None
         if prev.get("started_at") and self.config.resume_dir is not None:
-            info["first_started_at"] = prev.get("first_started_at") or prev["started_at"]
-        runfiles.write_run_json(self.run_dir, info)
+            first = prev.get("first_started_at") or prev["started_at"]
+        runfiles.record_run(
+            self.run_dir,
+            self.run_id,
+            status,
+            self._started_at,
+            self.config.public_dict(),
+            ended_at=utc_now_iso() if status != "running" else None,
+            writer=self._runlock.holder,  # who writes it: `tail`/`summary` tell a dead run
+            # the run's cost over all its invocations: a resume's budget counts from it
+            spent_usd=round(self.budget.spent, 6),
+            first_started_at=first,
+            **extra,
+        )
 
     def _close(self) -> None:
         # On a full disk each close fails to flush its last bytes: that must neither hide the

@@ -32,6 +32,27 @@ def write_run_json(run_dir: Path, info: dict[str, Any]) -> None:
     os.replace(tmp, run_dir / RUN_JSON)
 
 
+def record_run(
+    run_dir: Path,
+    run_id: str,
+    status: str,
+    started_at: Any,
+    config: dict[str, Any],
+    **extra: Any,
+) -> None:
+    """Write run.json: the one shape for local, distributed and enqueued runs (what `summary`,
+    `tail`, `--resume` and the window read back); extras that are None are left out."""
+    info: dict[str, Any] = {
+        "run_id": run_id,
+        "status": status,
+        "started_at": started_at,
+        "config": config,
+        **environment_info(),
+    }
+    info.update({k: v for k, v in extra.items() if v is not None})
+    write_run_json(run_dir, info)
+
+
 def read_run_json(run_dir: Path) -> dict[str, Any]:
     path = run_dir / RUN_JSON
     if not path.exists():

@@ -411,6 +411,10 @@ class MainWindow(QMainWindow):
         self.loader = loader
         self.load_progress.setValue(0)
         self.load_progress.show()
+        # the plots keep their last picture until the first rows arrive (a few ms): painting
+        # them cleared, then again with the first rows, took ~80 ms of the GUI thread the
+        # fold needed (pyqtgraph's axes are drawn in Python)
+        self.plots.setUpdatesEnabled(False)
         self._add_recent(path)
         loader.start()
         return True
@@ -571,6 +575,7 @@ class MainWindow(QMainWindow):
             self.document.apply_events(events)
 
     def _cancel_loader(self) -> None:
+        self.plots.setUpdatesEnabled(True)
         if self.loader is not None:
             self.loader.cancel()
             self.loader.wait()
@@ -595,6 +600,7 @@ class MainWindow(QMainWindow):
             return  # a cancelled load's end, queued before it stopped: not this window's now
         try:
             self.load_progress.hide()
+            self.plots.setUpdatesEnabled(True)
             self.replay.load(self.document.events)
             self.replay.show()
             self._set_bad_lines(stats)
@@ -719,6 +725,8 @@ class MainWindow(QMainWindow):
         elif self._detail_row is not None and row_in(changed, self._detail_row):
             self._show_detail(self._detail_row)
         self._sync_run_config()
+        if not self.plots.updatesEnabled() and (st.rows or not self.is_loading()):
+            self.plots.setUpdatesEnabled(True)  # the first rows of an opened log are here
         self.kpis.update_from(st, live=self.document.live)
         loading = self.is_loading()
         self.plots.update_from(st, loading=loading)
