@@ -768,3 +768,36 @@ def test_kpis_of_a_log_without_costs_or_start_say_so(qtbot) -> None:
     assert strip.cards["cost"].value.text() == "—"
     assert strip.cards["elapsed"].value.text() not in ("0s", "0 s", "–", "--")
     assert strip.cards["throughput"].value.text() not in ("0.0/min", "0/min", "–")
+
+
+def test_detail_at_laptop_size_shows_several_terms_and_whole_values(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """At 1280x720 the detail pane is ~590x200 px: the fields table showed one term and cut
+    every value ("Swift Current R…"). Fields are a tab now and long values wrap."""
+    long_locality = "Swift Current Research Station, 3 mi S of the creek crossing, dry slope"
+    dwc = {
+        "scientificName": {"value": "Hieracium umbellatum L.", "confidence": 0.94},
+        "eventDate": {"value": "1947-06-20", "confidence": 0.73},
+        "country": {"value": "Canada", "confidence": 0.94},
+        "stateProvince": {"value": "Saskatchewan", "confidence": 0.9},
+        "locality": {"value": long_locality, "confidence": 0.8},
+    }
+    record = {"specimen_id": sid(0), "image": "s.jpg", "success": True, "dwc": dwc}
+    index = _write_raw(tmp_path, record)
+    state = _state_with(Events(), "s.jpg", "")
+    detail = SpecimenDetail()
+    qtbot.addWidget(detail)
+    detail.resize(590, 200)
+    detail.show()
+    qtbot.waitExposed(detail)
+    detail.show_specimen(state, 0, index)
+    QGuiApplication.processEvents()
+    table = detail.fields_table
+    rows = detail.fields_model.rowCount()
+    visible = [
+        r for r in range(rows) if table.rowViewportPosition(r) + 4 < table.viewport().height()
+    ]
+    assert len(visible) >= 3, len(visible)
+    loc = [r for r in range(rows) if detail.fields_model.index(r, 0).data() == "locality"][0]
+    assert table.rowHeight(loc) > table.rowHeight(0)  # wrapped onto more lines, not elided

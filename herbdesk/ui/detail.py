@@ -436,10 +436,15 @@ class SpecimenDetail(QWidget):
         self.fields_table = QTableView()
         self.fields_table.setModel(self.fields_model)
         self.fields_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.fields_table.setWordWrap(False)
+        # values wrap and rows grow to hold them: a locality or a habitat is read whole, not
+        # as "Swift Current R…" (a record has at most 33 rows, so sizing them is cheap)
+        self.fields_table.setWordWrap(True)
+        self.fields_table.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.fields_table.verticalHeader().hide()
-        self.fields_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.fields_table.verticalHeader().setDefaultSectionSize(22)
+        self.fields_table.verticalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.fields_table.verticalHeader().setMinimumSectionSize(20)
         hh = self.fields_table.horizontalHeader()
         # the term column never takes more than a third: in a narrow pane (the setup dock
         # open on a laptop screen) sized to its contents it left every value as "..."
@@ -455,12 +460,13 @@ class SpecimenDetail(QWidget):
         self.raw_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
 
         # tool buttons: the tab bar's corner is narrow in a laptop-size pane
+        # one "Copy" in the corner at a time, for the tab shown
         self.copy_fields_button = QToolButton()
-        self.copy_fields_button.setText("Copy fields")
+        self.copy_fields_button.setText("Copy")
         self.copy_fields_button.setToolTip("Copy the Darwin Core fields as JSON")
         self.copy_fields_button.clicked.connect(self.copy_fields)
         self.copy_raw_button = QToolButton()
-        self.copy_raw_button.setText("Copy raw")
+        self.copy_raw_button.setText("Copy")
         self.copy_raw_button.setToolTip("Copy the raw model reply or OCR text")
         self.copy_raw_button.clicked.connect(self.copy_raw)
         corner = QWidget()
@@ -479,6 +485,8 @@ class SpecimenDetail(QWidget):
         self.tabs.setTabToolTip(0, "The Darwin Core fields of the record")
         self.tabs.setTabToolTip(1, "The raw model reply or OCR text")
         self.tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self._tab_changed(0)
         self.fields_table.setMinimumHeight(52)
         self.raw_text.setMinimumHeight(40)
 
@@ -502,6 +510,10 @@ class SpecimenDetail(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
         self.clear()
+
+    def _tab_changed(self, index: int) -> None:
+        self.copy_fields_button.setVisible(index == 0)
+        self.copy_raw_button.setVisible(index == 1)
 
     def _fit_term_column(self) -> None:
         table = self.fields_table
