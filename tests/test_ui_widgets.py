@@ -799,5 +799,5 @@ def test_detail_at_laptop_size_shows_several_terms_and_whole_values(
         r for r in range(rows) if table.rowViewportPosition(r) + 4 < table.viewport().height()
     ]
     assert len(visible) >= 3, len(visible)
-    loc = [r for r in range(rows) if detail.fields_model.index(r, 0).data() == "locality"][0]
+    loc = next(r for r in range(rows) if detail.fields_model.index(r, 0).data() == "locality")
     assert table.rowHeight(loc) > table.rowHeight(0)  # wrapped onto more lines, not elided
