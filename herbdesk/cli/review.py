@@ -23,7 +23,7 @@ def add_review_parser(sub: Any) -> None:
         "review",
         help="print the per-term accuracy estimate from a run's review verdicts (docs/review.md)",
         description="Print, per Darwin Core term, the share of correct values estimated "
-        "from the spot-check review's verdicts on the random audit sample, with a 95 %% "
+        "from the spot-check review's verdicts on the random audit sample, with a 95 % "
         "Wilson interval, and the wrong records expected among the unreviewed. Verdicts are "
         "recorded by the window's review mode (View > Review...).",
         epilog=REVIEW_EXIT_HELP,
