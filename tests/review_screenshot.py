@@ -1,52 +1,45 @@
-"""Render docs/images/review-1440x900.png: the review mode over a real run of the sample
-sheets against the fake API, part-way through a review done by keys.
+"""Render docs/images/review-1440x900.png: the review mode over a real offline-OCR run of the
+five sample sheets, part-way through a review done by keys, each verdict the one the
+transcription of the sheets (truth.json, kept outside the repository) calls for: accept a value
+it agrees with, correct one it does not (typing its value); terms it leaves out (stamps such as
+the catalogue number, constants such as basisOfRecord) get no verdict.
 
     HOME=$(mktemp -d) XDG_CONFIG_HOME=$HOME/.config QT_QPA_PLATFORM=offscreen \
-        PYTHONPATH=$PWD python tests/review_screenshot.py docs/images/review-1440x900.png
+        PYTHONPATH=$PWD python tests/review_screenshot.py docs/images/review-1440x900.png \
+        ../shared/data/specimens/truth.json
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakeapi import FakeApi
-from helpers import api_config, run
-from PIL import Image
-
+from herbdesk.extraction.config import RunConfig
+from herbdesk.extraction.engines import EngineSettings
+from herbdesk.extraction.pipeline import Pipeline
 from herbdesk.monitor.validation import ValidationConfig
+from herbdesk.quality.gold import same_value
 
 SPECIMENS = Path(__file__).parents[1] / "resources" / "specimens"
-LENIENT = ValidationConfig(
-    checkpoint_threshold=0.0,
-    warning_threshold=0.0,
-    quality_threshold=0.0,
-    degraded_halt=False,
-    max_consecutive_failures=0,
-)
 
 
 def make_run(tmp: Path) -> Path:
-    """60 sheets: the 5 samples, each saved at 12 JPEG qualities (distinct bytes, so
-    distinct specimens and distinct records from the fake model); every 7th reply junk."""
-    images = tmp / "images"
-    images.mkdir()
-    for i, q in enumerate(range(95, 71, -2)):
-        for p in sorted(SPECIMENS.glob("*.jpg")):
-            Image.open(p).save(images / f"{p.stem}_{i:02d}.jpg", quality=q)
-    script = [("placeholders" if i % 14 == 3 else "term_names") if i % 7 == 3 else "good"
-              for i in range(60)]  # fmt: skip
-    with FakeApi(script=script) as api:
-        outcome, _ = run(
-            api_config(images, tmp / "runs", api.base_url, concurrency=1, validation=LENIENT)
-        )
-    return outcome.run_dir
+    """The five sample sheets through the offline engine (about a minute on two cores)."""
+    config = RunConfig(
+        inputs=[SPECIMENS],
+        out_dir=tmp / "runs",
+        engine=EngineSettings(engine="ocr"),
+        concurrency=1,
+        validation=ValidationConfig(),
+    )
+    return Pipeline(config).run().run_dir
 
 
-def main(out: Path) -> None:
+def main(out: Path, truth_path: Path) -> None:
     from PySide6.QtCore import QSettings, Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
@@ -65,21 +58,27 @@ def main(out: Path) -> None:
     win.open_review()
     review = win.review_window
     review.resize(1440, 900)
-    # a review by keys: 13 records (one date corrected, one habitat rejected), then the
-    # 14th part-way. Terms: scientificName, catalogNumber, recordedBy, recordNumber,
-    # eventDate, country, stateProvince, locality, then the record's others (habitat).
-    for i in range(13):
-        keys = {4: "AAAACAAAA", 9: "AAAAAAAAR"}.get(i, "AAAAAAAAA")
-        for k in keys:
-            if k == "C":
-                QTest.keyClick(review, Qt.Key.Key_C)
-                review.edit.setText("1952-07-14")
-                QTest.keyClick(review.edit, Qt.Key.Key_Return)
+    truth = json.loads(truth_path.read_text())
+    # four records reviewed whole, the fifth part-way (three terms): the keys a curator
+    # with the transcription beside them would press
+    for n in range(5):
+        rec = review.record()
+        assert rec is not None
+        want = truth.get(Path(rec.image).stem, {})
+        terms = rec.terms() if n < 4 else rec.terms()[:3]
+        for row, term in enumerate(terms):
+            review.select_term(row)
+            expected = want.get(term)
+            if expected is None:
+                continue  # the transcription does not say: no verdict
+            if same_value(term, str(expected), rec.values.get(term, "")):
+                QTest.keyClick(review, Qt.Key.Key_A)
             else:
-                QTest.keyClick(review, getattr(Qt.Key, f"Key_{k}"))
-        QTest.keyClick(review, Qt.Key.Key_N)
-    for k in "AAR":
-        QTest.keyClick(review, getattr(Qt.Key, f"Key_{k}"))
+                QTest.keyClick(review, Qt.Key.Key_C)
+                review.edit.setText(str(expected))
+                QTest.keyClick(review.edit, Qt.Key.Key_Return)
+        if n < 4:
+            QTest.keyClick(review, Qt.Key.Key_N)
     for _ in range(20):
         app.processEvents()
     review.grab().save(str(out))
@@ -89,4 +88,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]))
