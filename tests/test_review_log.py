@@ -171,3 +171,18 @@ def test_a_live_run_takes_verdicts_through_its_own_bus(tmp_path: Path, many_imag
     assert [e.data["term"] for e in review] == ["scientificName", "eventDate", "locality"]
     assert review[0].seq < evs[-1].seq  # among the run's events, before its end
     LogAppender.open(pipeline.run_dir).close()  # ended: now the window appends itself
+
+
+def test_a_review_does_not_move_the_runs_last_event(done_run: Path) -> None:
+    """`summary` read a review done days later as the run's last event (and its duration)."""
+    from herbdesk.runstate.load import load_state
+
+    before, _ = load_state(done_run)
+    sid, name = _first_record(done_run)
+    app = LogAppender.open(done_run)
+    app.append(sid, "scientificName", rv.ACCEPT, name, "", rv.SAMPLE_RANDOM)
+    app.close()
+    after, _ = load_state(done_run)
+    assert after.events == before.events + 1  # the verdict is read
+    assert (after.first_ts, after.last_ts) == (before.first_ts, before.last_ts)
+    assert after.elapsed_s() == before.elapsed_s()

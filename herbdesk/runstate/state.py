@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType, parse_ts
+from herbdesk.events.types import (
+    REVIEW_TYPES,
+    TERMINAL_EVENT_TYPES,
+    Event,
+    EventType,
+    parse_ts,
+)
 from herbdesk.monitor.metrics import ROLLING_WINDOW
 from herbdesk.monitor.projection import Moments, Projection, project
 from herbdesk.quality.checks import judge_record
@@ -191,7 +197,7 @@ class RunState:
                 self.seq_gaps += seq - last - 1
             if seq > last:
                 self.last_seq = seq
-        if timestamp:
+        if timestamp and et not in REVIEW_TYPES:  # a review days later is not the run's time
             if self.first_ts is None:
                 self.first_ts = timestamp
             self.last_ts = timestamp
