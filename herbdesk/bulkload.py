@@ -245,6 +245,11 @@ def fold_bulk(state: RunState, ev: BulkLine) -> None:
             assert row is not None
             ok = et == EventType.SPECIMEN_COMPLETED and d.success is not False
             state.quality.set(row, orjson.loads(memoryview(q)) if q and ok else None)
+        if d.dwc or state.terms:
+            row = state.last_finished_row
+            assert row is not None
+            ok = et == EventType.SPECIMEN_COMPLETED and d.success is not False
+            state.terms.set_raw(row, memoryview(d.dwc) if ok and d.dwc else None)
     if ev.metrics:
         raw = metrics_object(ev.metrics)
         if raw is not None:

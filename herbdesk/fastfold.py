@@ -34,6 +34,7 @@ from herbdesk.events.fastscan import (
 )
 from herbdesk.events.types import EventType
 from herbdesk.monitor.metrics import ROLLING_WINDOW
+from herbdesk.termcolumns import fold_spans
 
 if TYPE_CHECKING:
     from herbdesk.events.fastscan import BlockScanner, Columns
@@ -51,7 +52,7 @@ _EXACT = 2**53
 FINISH_FIELDS = (
     "conf", "time_ms", "cost", "sequence", "fields", "attempts", "error_off", "error_len",
     "tokens", "epoch", "ts_kind", "ts_off", "ts_len", "quality_off", "quality_len", "qkey", "qfp",
-    "qhas",
+    "qhas", "dwc_off", "dwc_len",
 )  # fmt: skip
 # below this a segment's lines are folded one by one: the column fold's fixed cost (a few
 # dozen numpy calls) only pays off over many lines
@@ -370,6 +371,7 @@ def _fold_finished(
         errors[j] = text
     _assign(state.error, urows, errors)
     _fold_quality(state, block, f, last, urows, ok[last], scanner)
+    fold_spans(state.terms, block, urows, f.dwc_off[last], f.dwc_len[last], ok[last])
 
     # totals and series over every finish, in order
     state.tokens += _int_sum(_counts(f.tokens))

@@ -24,8 +24,8 @@ from herbdesk.events.reader import EventIndex, LineChunk, ReadStats
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
 from herbdesk.monitor.metrics import ROLLING_WINDOW
 from herbdesk.monitor.projection import Moments, Projection, project
-from herbdesk.quality.checks import judge_record
 from herbdesk.quality.tally import QualityTally
+from herbdesk.termcolumns import TermColumns
 
 STATUS_QUEUED = "queued"
 STATUS_PROCESSING = "processing"
@@ -220,6 +220,8 @@ class RunState:
         self.quality = QualityTally()
         self.quality_checkpoints: list[dict[str, Any]] = []
         self.gold: list[dict[str, Any]] = []
+        # Darwin Core values per row, column-wise (termcolumns.py): the last finish's `dwc`
+        self.terms = TermColumns()
         self.verdict: str | None = None  # "passed" | "below_threshold" at a completed end
         self.verdict_message = ""
         self.warnings: list[dict[str, Any]] = []
@@ -363,13 +365,13 @@ class RunState:
             )
             q = g("quality")
             values = g("dwc")
-            if q is None and isinstance(values, Mapping):  # a record read from a raw.jsonl
-                q = judge_record(values).to_data()
+            ok = et == EventType.SPECIMEN_COMPLETED and g("success") is not False
+            frow = self.last_finished_row
+            assert frow is not None
             if q is not None or self.quality:
-                ok = et == EventType.SPECIMEN_COMPLETED and g("success") is not False
-                frow = self.last_finished_row
-                assert frow is not None
                 self.quality.set(frow, q if ok else None)
+            if values is not None or self.terms:
+                self.terms.set_row(frow, values if ok else None)
         elif et == EventType.QUALITY_CHECKPOINT:
             self.quality_checkpoints.append(dict(d))
         elif et == EventType.QUALITY_GOLD:

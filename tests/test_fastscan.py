@@ -37,6 +37,7 @@ from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.reader import EventIndex, LineChunk, ReadStats, iter_line_chunks
 from herbdesk.quality.tally import QualityTally
 from herbdesk.state import ChangedRows, RunState, _count, _num, parse_ts
+from herbdesk.termcolumns import TermColumns
 
 pytestmark = pytest.mark.skipif(fastscan._scan is None, reason="events/_scan.c is not built")
 
@@ -115,7 +116,7 @@ def _bits(x: float) -> int:
     return _NAN_BITS if x != x else struct.unpack("<q", struct.pack("<d", x))[0]
 
 
-def _canon(v: Any) -> Any:
+def _canon(v: Any, n_rows: int = 0) -> Any:
     """A value with its exact types and float bits (any NaN is one NaN; -0.0 is not 0.0)."""
     if isinstance(v, array):
         if v.typecode == "d":
@@ -133,6 +134,8 @@ def _canon(v: Any) -> Any:
         return ("dict", [(_canon(k), _canon(x)) for k, x in v.items()])
     if isinstance(v, ChangedRows):  # the rows the views will be handed, however added
         return ("ChangedRows", v.rows().tolist())
+    if isinstance(v, TermColumns):  # each row's values (interned values may differ)
+        return ("TermColumns", _canon(v.as_lists(n_rows)))
     if isinstance(v, QualityTally):  # each row's quality; the counts follow from them
         rows = v.entries()
         return ("QualityTally", _canon(rows), _canon(v.summary(len(rows))))
@@ -150,7 +153,7 @@ def _diff_states(a: RunState, b: RunState) -> list[str]:
         if name == "type_counts":  # a count per type; the order types first appear is free
             same = _canon(dict(sorted(x.items()))) == _canon(dict(sorted(y.items())))
         else:
-            same = _canon(x) == _canon(y)
+            same = _canon(x, a.rows) == _canon(y, b.rows)
         if not same:
             out.append(name)
     if list(a.row_of.items()) != list(b.row_of.items()):
@@ -434,10 +437,28 @@ PARTS = (
     "schema_version", "seq", "event_type", "timestamp", "run_id", "specimen_id", "sequence",
     "metrics", "drop", "dup", "order", "sep", "pad", "ends", "image", "path", "success",
     "fields_extracted", "confidence", "processing_time_ms", "attempts", "tokens", "cost_usd",
-    "error", "extra", "data_sep", "data_type", "quality",
+    "error", "extra", "data_sep", "data_type", "quality", "dwc",
 )  # fmt: skip
 NUMERIC = ("confidence", "processing_time_ms", "cost_usd")
 COUNTS = ("fields_extracted", "attempts", "tokens")
+
+
+# data.dwc: the record's values as herbdesk writes them, and shapes only other writers make
+DWC_TEXT = (
+    b'{"scientificName":"Quercus robur L.","country":"Canada"}',
+    b'{"scientificName":"Identified by","catalogNumber":"MO-1"}',
+    b'{"catalogNumber":"MO-2","stateProvince":"Ontario","locality":" 3 km N of Ottawa "}',
+    b"{}",
+    b"null",
+)
+ODD_DWC_TEXT = (
+    b'"Quercus"',
+    b"[1,2]",
+    b'{"scientificName":{"value":"Acer rubrum","confidence":0.5},"dwc:Country":"canada"}',
+    b'{"scientificName":null,"decimalLatitude":45.25,"bogus":"x","eventDate":""}',
+    b'{"locality":"M\\u00fcnchen","recordedBy":["A","B"]}',
+    '{"locality":"Z\u00fcrich"}'.encode(),
+)
 
 
 def _q(
@@ -589,6 +610,7 @@ class LineGen:
                 p * 0.5,
             )
             put("quality", rng.choice(QUALITY_TEXT), rng.choice(ODD_QUALITY_TEXT), p * 0.9)
+            put("dwc", rng.choice(DWC_TEXT), rng.choice(ODD_DWC_TEXT), p * 0.7)
         if "extra" in odd:  # fields nobody reads, of any shape, and repeated known keys
             extra = rng.choice(
                 [

@@ -31,7 +31,7 @@ typedef struct {
     int64_t start, len; /* the line within the block, without its newline */
     int64_t seq, sequence, fields, attempts, tokens, schema_version;
     double conf, time_ms, cost, epoch;
-    Span ts, run, sid, image, path, error, metrics, quality;
+    Span ts, run, sid, image, path, error, metrics, quality, dwc;
     uint64_t sid_hash; /* of the last specimen_id read, for the scanner's table */
     uint8_t kind, success, ts_kind, fix, qok, qhas, pad[2];
     uint64_t qfp;                /* data.quality of herbdesk's shape (qok): its fingerprint */
@@ -432,8 +432,8 @@ static void reset_data(Rec *r) {
     r->fix = 0;
     r->fields = r->attempts = r->tokens = MISSING;
     r->conf = r->time_ms = r->cost = NAN;
-    r->image.len = r->path.len = r->error.len = r->quality.len = -1;
-    r->quality.off = 0;
+    r->image.len = r->path.len = r->error.len = r->quality.len = r->dwc.len = -1;
+    r->quality.off = r->dwc.off = 0;
     r->qok = r->qhas = 0;
     r->qfp = 0;
     r->success = B_NONE;
@@ -594,6 +594,7 @@ static int parse_data(Cur *c, const uint8_t *base, Rec *r) {
         else if (key_is(base, &k, "cost_usd")) f = field_float(c, base, &r->cost, &r->fix, 4);
         else if (key_is(base, &k, "error")) f = field_raw(c, base, &r->error, 0);
         else if (key_is(base, &k, "quality")) f = field_quality(c, base, r);
+        else if (key_is(base, &k, "dwc")) f = field_raw(c, base, &r->dwc, 1);
         else f = skip_value(c, base, 2) ? V_OK : V_BAD;
         if (f == V_BAD) return V_BAD;
         if (f == V_OTHER) outcome = V_OTHER;
@@ -801,7 +802,7 @@ static uint8_t scan_line(const uint8_t *base, const uint8_t *p, const uint8_t *e
 /* Output columns: int32 spans and line places, int64 values, float64 values, uint8 codes. */
 enum { C_START, C_LEN, C_TS_OFF, C_TS_LEN, C_RUN_OFF, C_RUN_LEN, C_SID_OFF, C_SID_LEN,
        C_IMAGE_OFF, C_IMAGE_LEN, C_PATH_OFF, C_PATH_LEN, C_ERROR_OFF, C_ERROR_LEN,
-       C_METRICS_OFF, C_METRICS_LEN, C_QUALITY_OFF, C_QUALITY_LEN, N_I32 };
+       C_METRICS_OFF, C_METRICS_LEN, C_QUALITY_OFF, C_QUALITY_LEN, C_DWC_OFF, C_DWC_LEN, N_I32 };
 enum { C_SEQ, C_SEQUENCE, C_FIELDS, C_ATTEMPTS, C_TOKENS, C_PROV, C_QKEY, C_QFP, N_I64 };
 enum { C_CONF, C_TIME, C_COST, C_EPOCH, N_F64 };
 enum { C_KIND, C_SUCCESS, C_TS_KIND, C_FIX, C_QHAS, N_U8 };
@@ -981,10 +982,10 @@ static PyObject *Scanner_scan(Scanner *sc, PyObject *args) {
             prov = (int64_t)r.sid_hash;
         }
         const Span *spans[] = {&r.ts, &r.run, &r.sid, &r.image, &r.path, &r.error, &r.metrics,
-                              &r.quality};
+                              &r.quality, &r.dwc};
         i32[C_START * n + i] = (int32_t)r.start;
         i32[C_LEN * n + i] = (int32_t)r.len;
-        for (int k = 0; k < 8; k++) {
+        for (int k = 0; k < 9; k++) {
             int blank = r.kind == K_BLANK || r.kind == K_OTHER;
             i32[(C_TS_OFF + 2 * k) * n + i] = blank ? 0 : (int32_t)spans[k]->off;
             i32[(C_TS_LEN + 2 * k) * n + i] = blank ? -1 : (int32_t)spans[k]->len;

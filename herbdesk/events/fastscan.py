@@ -33,7 +33,7 @@ MISSING = np.iinfo(np.int64).min  # an integer field absent or null
 I32 = (
     "start", "len", "ts_off", "ts_len", "run_off", "run_len", "sid_off", "sid_len",
     "image_off", "image_len", "path_off", "path_len", "error_off", "error_len",
-    "metrics_off", "metrics_len", "quality_off", "quality_len",
+    "metrics_off", "metrics_len", "quality_off", "quality_len", "dwc_off", "dwc_len",
 )  # fmt: skip
 I64 = ("seq", "sequence", "fields", "attempts", "tokens", "prov", "qkey", "qfp")
 F64 = ("conf", "time_ms", "cost", "epoch")
@@ -73,6 +73,8 @@ class Columns:
     metrics_len: np.ndarray
     quality_off: np.ndarray
     quality_len: np.ndarray
+    dwc_off: np.ndarray  # data.dwc, the record's {term: value} (an object, or absent/null)
+    dwc_len: np.ndarray
     seq: np.ndarray
     sequence: np.ndarray
     fields: np.ndarray
