@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -230,7 +230,7 @@ class TermColumns:
                 names = set(keys)
                 vals = [_last_text(o, names) for o in objs]
             if set(map(type, vals)) == {str}:
-                texts = list(map(str.strip, vals))
+                texts = list(map(str.strip, cast("list[str]", vals)))
             else:
                 texts = [v.strip() if type(v) is str else value_text(v) for v in vals]
             self._col(term).set_texts(at, texts)
