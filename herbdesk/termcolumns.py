@@ -141,10 +141,10 @@ class TermColumn:
             return self._rank
         self._index()
         folded = self._text.split(_SEP)  # folded[i] is values[i]'s; folded[0] is ""
-        order = sorted(range(1, len(folded)), key=folded.__getitem__)
+        order = np.array(sorted(range(1, len(folded)), key=folded.__getitem__), np.int64)
         rank = np.empty(len(folded), np.int64)
-        if order:
-            ordered = np.array([folded[i] for i in order], dtype=object)
+        if len(order):
+            ordered = np.array(folded, dtype=object)[order]
             new = ordered[1:] != ordered[:-1]  # equal casefolded values share a rank
             rank[order] = np.concatenate(([0], np.cumsum(new)))
         rank[0] = np.iinfo(np.int64).max
@@ -177,8 +177,12 @@ class TermColumns:
     # ------------------------------------------------------------------ filling
     def set_row(self, row: int, dwc: Any) -> None:
         """The row's values become those of `dwc` ({term: value} or raw.jsonl's
-        {term: {value, confidence}}); any other shape clears them."""
-        self.clear_rows(np.array([row], np.int64))
+        {term: {value, confidence}}); any other shape clears them. One row at a time: no
+        numpy call per column (the folds of single lines call this)."""
+        for col in self._cols.values():
+            codes = col.codes
+            if row < len(codes) and codes[row]:
+                codes[row] = 0
         if not isinstance(dwc, Mapping):
             return
         for key, raw in dwc.items():
@@ -189,10 +193,13 @@ class TermColumns:
 
     def set_raw(self, row: int, raw: bytes | memoryview | None) -> None:
         """`set_row` from the raw JSON of a `dwc` object (bulk folds decode only this)."""
-        if not raw:
-            self.clear_rows(np.array([row], np.int64))
-            return
-        self.set_rows(np.array([row], np.int64), [raw])
+        obj = None
+        if raw:
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                obj = None
+        self.set_row(row, obj if type(obj) is dict else None)
 
     def set_rows(self, rows: np.ndarray, raws: Iterable[bytes | memoryview | None]) -> None:
         """`set_raw` for distinct rows at once (the column fold of an opened log).
@@ -225,7 +232,7 @@ class TermColumns:
         for term, keys in keys_of.items():
             if len(keys) == 1:
                 key = keys[0]
-                vals = [o.get(key) for o in objs]
+                vals = [o.get(key, "") for o in objs]  # absent: "" keeps the all-text path
             else:  # two spellings of one term in a block: the last non-empty one in a record
                 names = set(keys)
                 vals = [_last_text(o, names) for o in objs]
