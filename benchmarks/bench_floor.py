@@ -11,7 +11,7 @@ Times, on the same file and in one process (min of --runs):
   msgspec_lines    herbdesk's typed decode of every line (events/bulk.py, the Python path)
   scan             the compiled scanner over the file in 4 MB blocks (events/_scan.c), no fold
   fold_python      load_state(LOG) without the compiled scanner (the install without a compiler)
-  fold             herbdesk.summary.load_state(LOG): the whole fold, as the open figure times it
+  fold             herbdesk.cli.summary.load_state(LOG): the whole fold, as the open figure times it
 Prints one JSON line of seconds.
 """
 
@@ -56,7 +56,7 @@ def _scan(path: Path) -> int:
 
 def _fold_python(path: Path) -> None:
     from herbdesk.events import fastscan
-    from herbdesk.summary import load_state
+    from herbdesk.runstate.load import load_state
 
     saved, fastscan.AVAILABLE = fastscan.AVAILABLE, False
     try:
@@ -74,7 +74,7 @@ def main() -> None:
     import polars as pl
 
     from herbdesk.events.bulk import decode_bulk
-    from herbdesk.summary import load_state
+    from herbdesk.runstate.load import load_state
 
     flat = {
         "seq": pl.Int64,

@@ -27,7 +27,7 @@ def bench_polars(log: Path) -> dict:
 
 
 def bench_fold(log: Path) -> dict:
-    from herbdesk.summary import load_state
+    from herbdesk.runstate.load import load_state
 
     t0 = time.perf_counter()
     state, _stats = load_state(log)

@@ -198,8 +198,8 @@ def bench_rss(work: Path, scan_root: Path, seconds: float, out: dict[str, object
 def bench_resume_point(work: Path, records: int, out: dict[str, object]) -> None:
     import orjson
 
+    from herbdesk.common.dwc import DWC_TERMS
     from herbdesk.extraction import results
-    from herbdesk.extraction.dwc import DWC_TERMS
 
     raw = work / "big_raw.jsonl"
     text = "Herbarium of the University; collected by the expedition. " * 24  # + dwc: ~2 KB

@@ -24,7 +24,7 @@ from benchmarks.common import emit_json, peak_rss_mb
 
 
 def build_state(n: int):  # type: ignore[no-untyped-def]
-    from herbdesk.state import (
+    from herbdesk.runstate.state import (
         STATUS_COMPLETED,
         STATUS_FAILED,
         STATUS_QUEUED,
@@ -96,7 +96,8 @@ def term_records(n: int, status: list[str]) -> tuple[list[int], list[bytes]]:
                     "recordNumber": str(rng.randint(1, 9999)),
                     "country": "Canada" if r % 10 else "United States",
                     "stateProvince": rng.choice(PROVINCES),
-                    "locality": f"{rng.randint(1, 40)} km N of {rng.choice(GENERA)} Lake, {r % 50_000}",
+                    "locality": f"{rng.randint(1, 40)} km N of {rng.choice(GENERA)} Lake, "
+                    f"{r % 50_000}",
                     "habitat": rng.choice(("sandy bank", "wet meadow", "mixed woods", "roadside")),
                     "decimalLatitude": round(rng.uniform(42, 60), 4),
                 }

@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 
 from herbdesk.events.reader import read_events
+from herbdesk.extraction.config import RunConfig, RunOutcome
 from herbdesk.extraction.engines import EngineSettings
-from herbdesk.extraction.pipeline import Pipeline, RunConfig, RunOutcome
+from herbdesk.extraction.pipeline import Pipeline
 from herbdesk.monitor.validation import ValidationConfig
 
 

@@ -20,7 +20,7 @@ import orjson
 
 from herbdesk.events.reader import read_events
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, EventType
-from herbdesk.summary import load_state
+from herbdesk.runstate.load import load_state
 
 FINISHED = (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED)
 

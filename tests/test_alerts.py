@@ -28,12 +28,13 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from fakeapi import FakeApi
 from helpers import api_config, events_of
 
-from herbdesk.cli import _build_parser
+from herbdesk.cli.alerts import build_alerts
+from herbdesk.cli.main import _build_parser
 from herbdesk.events.bus import EventBus
 from herbdesk.events.types import Event, EventType
 from herbdesk.extraction.pipeline import Pipeline
 from herbdesk.monitor.alert_channels import EmailChannel, SmtpSettings, WebhookChannel
-from herbdesk.monitor.alerts import AlertConfig, AlertsConsumer, build_alerts
+from herbdesk.monitor.alerts import AlertConfig, AlertsConsumer
 
 # the test SMTP server takes AUTH without TLS on purpose (loopback only)
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")

@@ -82,7 +82,7 @@ def no_keyring(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 def test_a_key_the_keyring_cannot_keep_is_said_so_by_the_key_field(
     qtbot, tmp_path: Path, many_images, no_keyring
 ) -> None:
-    from herbdesk.apikeys import get_api_key
+    from herbdesk.common.apikeys import get_api_key
 
     win = _launch(qtbot, tmp_path / "settings.ini", "--out", str(tmp_path / "runs"))
     s = win.setup

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import re
 import subprocess
@@ -25,7 +26,7 @@ def _core_modules() -> list[str]:
 
 def test_core_imports_no_qt() -> None:
     mods = _core_modules()
-    assert "herbdesk.extraction.pipeline" in mods and "herbdesk.state" in mods
+    assert "herbdesk.extraction.pipeline" in mods and "herbdesk.runstate.state" in mods
     code = (
         "import sys, importlib\n"
         f"for m in {mods!r}: importlib.import_module(m)\n"
@@ -56,3 +57,64 @@ def test_every_subpackage_is_listed_for_installation() -> None:
         ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "herbdesk").rglob("__init__.py")
     }
     assert found <= listed, f"not installed: {sorted(found - listed)}"
+
+
+# Private names herbdesk reaches into on a third-party object, with the reason.
+THIRD_PARTY_PRIVATE = {
+    # httpx's transport takes no pool from outside; the deadline pool must be its pool.
+    ("extraction/engines/deadline.py", "_pool"),
+}
+
+
+def _private_defs(tree: ast.AST) -> set[str]:
+    """The private names a module defines: functions, classes, module names, self/cls attrs."""
+    names: set[str] = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(n.name)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            names.add(n.id)
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+            names.add(n.target.id)
+        elif (
+            isinstance(n, ast.Attribute)
+            and isinstance(n.ctx, ast.Store)
+            and isinstance(n.value, ast.Name)
+            and n.value.id in ("self", "cls")
+        ):
+            names.add(n.attr)
+    return {x for x in names if x.startswith("_") and not x.startswith("__")}
+
+
+def test_no_module_reaches_into_another_modules_private_names() -> None:
+    """What two modules share is public and documented: no `from m import _x`, and no
+    `obj._x` where only other modules define `_x` (the folds once wrote 16 private members
+    of RunState from two other files)."""
+    trees = {p: ast.parse(p.read_text()) for p in (ROOT / "herbdesk").rglob("*.py")}
+    defined: dict[str, set[Path]] = {}
+    for path, tree in trees.items():
+        for name in _private_defs(tree):
+            defined.setdefault(name, set()).add(path)
+    bad = []
+    for path, tree in trees.items():
+        rel = path.relative_to(ROOT / "herbdesk").as_posix()
+        for n in ast.walk(tree):
+            if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("herbdesk"):
+                bad += [
+                    f"{rel}:{n.lineno} imports {n.module}.{a.name}"
+                    for a in n.names
+                    if a.name.startswith("_")
+                    and not a.name.startswith("__")
+                    and (n.module, a.name) != ("herbdesk.events", "_scan")  # the C extension
+                ]
+            elif (
+                isinstance(n, ast.Attribute)
+                and n.attr.startswith("_")
+                and not n.attr.startswith("__")
+                and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls"))
+                and (rel, n.attr) not in THIRD_PARTY_PRIVATE
+            ):
+                owners = defined.get(n.attr, set())
+                if owners and path not in owners:
+                    bad.append(f"{rel}:{n.lineno} reaches .{n.attr} of another module")
+    assert not bad, "\n".join(bad)

@@ -13,11 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_perf_bulk import _same_state
 
-import herbdesk.bulkload as bulkload
+import herbdesk.runstate.chunks as bulkload
 from herbdesk.events import bulk, fastscan
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.reader import ReadStats, iter_line_chunks
-from herbdesk.state import RunState
+from herbdesk.runstate.chunks import apply_chunk
+from herbdesk.runstate.state import RunState
 
 MISSING = object()
 ODD = st.one_of(
@@ -127,7 +128,7 @@ def _fold(data: bytes, fast: bool) -> RunState:
     try:
         for chunk in iter_line_chunks(io.BytesIO(data), chunk_bytes=512):
             assert chunk.records is None
-            state.apply_chunk(chunk, stats, AutoDecoder())
+            apply_chunk(state, chunk, stats, AutoDecoder())
     finally:
         bulkload.decode_bulk, fastscan.AVAILABLE = saved
     state.bad_lines = stats.bad_lines

@@ -13,10 +13,11 @@ from fastengine import FastEngine
 from reliability import assert_counts_agree, assert_csv_matches_raw, make_fake_jpegs, raw_lines
 
 from herbdesk.events.types import Event, EventType
+from herbdesk.extraction.config import RunConfig
 from herbdesk.extraction.engines import EngineSettings
 from herbdesk.extraction.engines.base import Extraction, SpecimenInput
 from herbdesk.extraction.images import load_image, specimen_id_of
-from herbdesk.extraction.pipeline import Pipeline, RunConfig
+from herbdesk.extraction.pipeline import Pipeline
 
 
 class SeeingEngine(FastEngine):

@@ -34,8 +34,8 @@ from reliability import (
 
 from herbdesk.events.reader import read_events
 from herbdesk.events.types import EventType
+from herbdesk.extraction.config import RunConfig
 from herbdesk.extraction.engines import EngineSettings
-from herbdesk.extraction.pipeline import RunConfig
 from herbdesk.monitor.validation import ValidationConfig
 
 TESTS = Path(__file__).resolve().parent

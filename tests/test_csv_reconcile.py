@@ -13,8 +13,9 @@ import pytest
 from fastengine import register_fast_engine
 from reliability import assert_csv_matches_raw, make_fake_jpegs
 
+from herbdesk.extraction.config import RunConfig
 from herbdesk.extraction.engines import EngineSettings
-from herbdesk.extraction.pipeline import Pipeline, RunConfig
+from herbdesk.extraction.pipeline import Pipeline
 from herbdesk.extraction.results import CSV_COLUMNS, spreadsheet_safe
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from herbdesk.extraction.dwc import DWC_TERMS
+from herbdesk.common.dwc import DWC_TERMS
 from herbdesk.extraction.results import ResultsWriter, spreadsheet_safe
 
 HOSTILE = {

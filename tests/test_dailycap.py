@@ -13,7 +13,7 @@ from test_projection import T0, known_run
 
 from herbdesk.events.types import Event, EventType
 from herbdesk.extraction.limits import daily_cap_note
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 
 EXPECTED = (
     "2,885 sheets at 50 requests a day: about 58 days (1,000 a day once you have bought "

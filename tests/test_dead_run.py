@@ -17,7 +17,7 @@ import orjson
 import pytest
 from reliability import make_fake_jpegs
 
-from herbdesk.tailcmd import EXIT_DEAD
+from herbdesk.cli.exitcodes import EXIT_DEAD
 
 TESTS = Path(__file__).resolve().parent
 RUNNER = TESTS / "herbdesk_runner.py"
@@ -97,7 +97,7 @@ def test_a_remote_writer_is_stalled_after_stale_minutes_of_log_silence(tmp_path:
 
 
 def test_watch_counts_silence_from_the_last_write_not_from_opening(tmp_path: Path) -> None:
-    from herbdesk.liveness import RunWatch, log_silence_s
+    from herbdesk.extraction.liveness import RunWatch, log_silence_s
 
     log = tmp_path / "events.jsonl"
     log.write_bytes(b"")

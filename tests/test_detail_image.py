@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 import herbdesk.ui.detail as detail_mod
 from herbdesk.events.types import Event, EventType
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 from herbdesk.ui.detail import LOADING_TEXT, SpecimenDetail
 
 if TYPE_CHECKING:

@@ -21,7 +21,8 @@ import pytest
 from fastengine import register_fast_engine
 from reliability import assert_counts_agree, assert_csv_matches_raw, make_fake_jpegs, raw_lines
 
-from herbdesk.cli import EXIT_FATAL, EXIT_OK, main
+from herbdesk.cli import main
+from herbdesk.cli.exitcodes import EXIT_FATAL, EXIT_OK
 from herbdesk.events.reader import read_events
 from herbdesk.events.types import EventType
 from herbdesk.events.writer import JsonlAppender

@@ -284,7 +284,7 @@ def test_halt_reaches_every_worker_within_a_second(
             [
                 sys.executable,
                 "-c",
-                "import sys; from herbdesk.distributed.cli import follow_run; from pathlib import "
+                "import sys; from herbdesk.cli.distributed import follow_run; from pathlib import "
                 f"Path; sys.exit(follow_run({redis_url!r}, 'h', Path({str(tmp_path / 'h')!r}), "
                 "quiet=True))",
             ],
@@ -324,7 +324,7 @@ def test_tail_source_on_a_live_run(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from herbdesk.state import RunState
+    from herbdesk.runstate.state import RunState
     from herbdesk.ui.tailing import TailSource
 
     monkeypatch.setenv("HERBDESK_MIRROR_DIR", str(tmp_path / "mirror"))
@@ -830,3 +830,86 @@ def test_workers_start_on_the_first_entries_while_the_enqueuer_still_identifies(
     events = _stream_events(client, "st")
     _check_exact(events, 8)
     assert events[-1].event_type == EventType.EXTRACTION_COMPLETED
+
+
+def _rule_trace(events: list[Any]) -> list[tuple[str, Any, Any, int]]:
+    """What the run's rules decided, and after how many finished specimens: checkpoints,
+    warnings and the run's end, with their status/reason (worker and metrics events and the
+    order of finishes between decisions are the transport's, not the rules')."""
+    decisions = {
+        EventType.VALIDATION_CHECKPOINT,
+        EventType.QUALITY_CHECKPOINT,
+        EventType.VALIDATION_WARNING,
+        EventType.EXTRACTION_COMPLETED,
+        EventType.EXTRACTION_FAILED,
+    }
+    finished, out = 0, []
+    for e in events:
+        if e.event_type in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
+            finished += 1
+        elif e.event_type in decisions:
+            d = e.data
+            out.append(
+                (e.event_type, d.get("status"), d.get("reason") or d.get("verdict"), finished)
+            )
+    return out
+
+
+@pytest.mark.parametrize(
+    ("scenario", "script", "end"),
+    [
+        ("good", ["good"] * 12, EventType.EXTRACTION_COMPLETED),
+        ("junk", ["basis_only"] * 12, EventType.EXTRACTION_FAILED),
+        ("failing", ["500"] * 12, EventType.EXTRACTION_FAILED),
+        (
+            "degrading",
+            ["good"] * 10 + ["good", "boilerplate", "placeholders"] * 10,
+            EventType.EXTRACTION_COMPLETED,
+        ),
+    ],
+)
+def test_local_and_distributed_runs_decide_alike(
+    client: Any,
+    many_images: Any,
+    tmp_path: Path,
+    api_key: None,
+    scenario: str,
+    script: list[str],
+    end: str | None,
+) -> None:
+    """The same scripted run, locally (one specimen at a time) and through the broker (one
+    worker thread), meets the same rules: the same checkpoints, warnings and end, with the
+    same status and reason, after the same number of finished specimens."""
+    from herbdesk.events.reader import read_events
+    from herbdesk.extraction.pipeline import Pipeline
+
+    imgs = many_images(len(script))
+    val = ValidationConfig()
+    with FakeApi(script=script) as api:
+        local_cfg = api_config(
+            imgs,
+            tmp_path / "local",
+            api.base_url,
+            run_id="same",
+            concurrency=1,
+            validation=val,
+            max_attempts=1,
+        )
+        outcome = Pipeline(local_cfg).run()
+        local, _ = read_events(outcome.run_dir / "events.jsonl")
+    with FakeApi(script=script) as api:
+        remote = _served_run(
+            client,
+            "same-d",
+            api,
+            imgs,
+            tmp_path / "dist",
+            concurrency=1,
+            validation=val,
+            max_attempts=1,
+        )
+    want, got = _rule_trace(local), _rule_trace(remote)
+    assert want == got, f"local {want}\ndistributed {got}"
+    assert want, "the rules decided nothing"
+    if end is not None:
+        assert want[-1][0] == end

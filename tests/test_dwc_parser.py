@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from herbdesk.extraction.dwc import DWC_TERM_SET
+from herbdesk.common.dwc import DWC_TERM_SET
 from herbdesk.extraction.dwc_parser import Line, normalise, parse_date, parse_label
 from herbdesk.extraction.engines.base import FieldValue
 

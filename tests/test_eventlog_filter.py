@@ -18,18 +18,19 @@ from test_ui_widgets import Events, column, realistic_run, sid, wait_text
 from herbdesk.events.codec import decode, encode
 from herbdesk.events.reader import EventIndex, EventStore
 from herbdesk.events.types import Event, EventType
-from herbdesk.ui import eventlog
+from herbdesk.runstate.values import error_text
+from herbdesk.ui import eventlog, eventlog_format
 from herbdesk.ui import loader as loader_mod
 from herbdesk.ui.document import RunDocument
 from herbdesk.ui.eventlog import (
     COL_TYPE,
-    SUMMARY_LITERALS,
     EventLogModel,
     EventLogPane,
     raw_needle,
     summarize,
     type_mask,
 )
+from herbdesk.ui.eventlog_format import SUMMARY_LITERALS
 from herbdesk.ui.loader import LogLoader
 
 if TYPE_CHECKING:
@@ -472,7 +473,7 @@ def test_summary_literals_cover_what_summaries_write() -> None:
     with .get() or [] are not written)."""
     skip: set[int] = set()
     found: set[str] = set()
-    for fn in (eventlog._describe, eventlog._err, eventlog._pct, eventlog.summarize):
+    for fn in (eventlog_format.describe, error_text, eventlog_format.pct, summarize):
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):

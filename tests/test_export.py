@@ -19,12 +19,12 @@ from dwca.read import DwCAReader
 from fakeapi import FakeApi
 from helpers import api_config, events_of, raw_records, run
 
+from herbdesk.common.dwc import DWC_TERMS
 from herbdesk.events.types import EventType
 from herbdesk.export import ExportError, ExportOptions, export
 from herbdesk.export.columns import COLUMN_NAMES, HERBDESK_NS
-from herbdesk.extraction.dwc import DWC_TERMS
+from herbdesk.extraction.config import RunConfig
 from herbdesk.extraction.engines import EngineSettings
-from herbdesk.extraction.pipeline import RunConfig
 from herbdesk.monitor.validation import ValidationConfig
 
 FIXTURES = Path(__file__).parent / "fixtures"

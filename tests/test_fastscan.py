@@ -30,14 +30,19 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import herbdesk.bulkload as bulkload
-from herbdesk import fastfold
+import herbdesk.runstate.chunks as bulkload
 from herbdesk.events import bulk, fastscan
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.reader import EventIndex, LineChunk, ReadStats, iter_line_chunks
+from herbdesk.events.types import parse_ts
 from herbdesk.quality.tally import QualityTally
-from herbdesk.state import ChangedRows, RunState, _count, _num, parse_ts
-from herbdesk.termcolumns import TermColumns
+from herbdesk.runstate import fold_columns as fastfold
+from herbdesk.runstate.chunks import apply_chunk
+from herbdesk.runstate.columns import ChangedRows
+from herbdesk.runstate.state import RunState
+from herbdesk.runstate.terms import TermColumns
+from herbdesk.runstate.values import count as _count
+from herbdesk.runstate.values import num as _num
 
 pytestmark = pytest.mark.skipif(fastscan._scan is None, reason="events/_scan.c is not built")
 
@@ -73,7 +78,7 @@ def _fold_reference(data: bytes) -> Fold:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(bulkload, "decode_bulk", _no_bulk)
         mp.setattr(fastscan, "AVAILABLE", False)
-        state.apply_chunk(chunk, stats, AutoDecoder(), index)
+        apply_chunk(state, chunk, stats, AutoDecoder(), index)
     state.bad_lines = stats.bad_lines
     return Fold(state, stats, index)
 
@@ -103,7 +108,7 @@ def _fold_scanned(
         dec = AutoDecoder()
         for chunk in iter_line_chunks(io.BytesIO(data), chunk_bytes, first_bytes):
             assert chunk.records is not None  # the block really was scanned
-            state.apply_chunk(chunk, stats, dec, index)
+            apply_chunk(state, chunk, stats, dec, index)
     state.bad_lines = stats.bad_lines
     return fold
 
@@ -1092,7 +1097,7 @@ def test_loading_a_log_survives_an_overflowing_error(tmp_path: Path) -> None:
     queued lines and one failed line with 1000000000e300 in its error make a 48-line
     scanned segment; the column fold raised orjson.JSONDecodeError instead of counting the
     line as bad (HERBDESK_NO_SCAN=1: events 47, bad_lines 1)."""
-    from herbdesk.summary import load_state
+    from herbdesk.runstate.load import load_state
 
     queued = b'{"schema_version":1,"seq":%d,"event_type":"specimen.queued","specimen_id":"s%d"}'
     lines = [queued % (i + 1, i) for i in range(47)]

@@ -69,7 +69,7 @@ def test_names_that_are_not_utf8_survive_into_every_run_file_and_resume(tmp_path
 
 
 def test_escaping_is_the_identity_on_valid_names_and_reversible() -> None:
-    from herbdesk.fsnames import fs_text, fs_unescape, json_safe
+    from herbdesk.common.fsnames import fs_text, fs_unescape, json_safe
 
     assert fs_text("Quercus robur ü.jpg") == "Quercus robur ü.jpg"
     raw = os.fsdecode(b"sheet\xff\x80.jpg")

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability import assert_counts_agree
 
+from herbdesk.cli.summary import cmd_summary
 from herbdesk.events.codec import BadLine, decode
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.reader import MAX_LINE_BYTES, ReadStats, iter_events, read_events
@@ -32,8 +33,7 @@ from herbdesk.events.types import ALL_EVENT_TYPES, Event, EventType
 from herbdesk.extraction.engines.base import EngineError, ErrorKind, SpecimenInput
 from herbdesk.extraction.images import MAX_PIXELS, load_image
 from herbdesk.monitor.validation import ValidationConfig
-from herbdesk.state import RunState
-from herbdesk.summary import cmd_summary
+from herbdesk.runstate.state import RunState
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from herbdesk.events.reader import ReadStats, iter_events
-from herbdesk.state import RunState
-from herbdesk.summary import load_state
+from herbdesk.runstate.load import load_state
+from herbdesk.runstate.state import RunState
 
 FIX = Path(__file__).parent / "fixtures"
 

@@ -17,6 +17,7 @@ from reliability import assert_counts_agree
 
 from herbdesk.events.types import Event, EventType
 from herbdesk.extraction import limits
+from herbdesk.extraction.config import RunConfig, RunOutcome
 from herbdesk.extraction.engines import openrouter
 from herbdesk.extraction.engines.base import EngineError, EngineSettings, ErrorKind
 from herbdesk.extraction.engines.openrouter import classify_status
@@ -26,8 +27,8 @@ from herbdesk.extraction.limits import (
     is_quota_exhausted,
     seconds_until_reset,
 )
-from herbdesk.extraction.pipeline import Pipeline, RunConfig, RunOutcome
-from herbdesk.state import RunState
+from herbdesk.extraction.pipeline import Pipeline
+from herbdesk.runstate.state import RunState
 
 
 def test_pacer_spaces_request_starts_across_callers() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from herbdesk.extraction.dwc import DWC_TERM_SET
+from herbdesk.common.dwc import DWC_TERM_SET
 from herbdesk.extraction.engines.base import (
     Engine,
     EngineError,
@@ -172,7 +172,8 @@ def test_checklist_flag_reaches_the_engine_and_a_bad_one_is_a_config_error(
 ) -> None:
     """`run --checklist F` with the OCR engine hands F to the label parser; an unreadable
     checklist fails as a config error (fatal, with the path named), not per sheet."""
-    from herbdesk.cli import _build_parser, build_run_config
+    from herbdesk.cli.main import _build_parser
+    from herbdesk.cli.runconfig import build_run_config
 
     names = tmp_path / "names.txt"
     names.write_text("Coreopsis tinctoria Nutt.\nSetaria viridis (L.) P.Beauv.\n", encoding="utf-8")

@@ -21,8 +21,9 @@ from herbdesk.events.reader import (
     iter_line_chunks,
     read_events,
 )
-from herbdesk.state import RunState
-from herbdesk.summary import load_state
+from herbdesk.runstate.chunks import apply_chunk
+from herbdesk.runstate.load import load_state
+from herbdesk.runstate.state import RunState
 
 FIXTURES = Path(__file__).parent / "fixtures"
 COLUMNS = [
@@ -130,7 +131,7 @@ def _bulk(
     dec = AutoDecoder()
     with open(path, "rb") as fh:
         for c in iter_line_chunks(fh, chunk_bytes=chunk, first_bytes=first):
-            st.apply_chunk(c, stats, dec, index)
+            apply_chunk(st, c, stats, dec, index)
     st.bad_lines = stats.bad_lines
     return st, stats, index
 

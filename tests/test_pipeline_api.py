@@ -11,7 +11,7 @@ from helpers import api_config, events_of, raw_records, run, types_of
 
 from herbdesk.events.types import EventType
 from herbdesk.monitor.validation import ValidationConfig
-from herbdesk.summary import load_state
+from herbdesk.runstate.load import load_state
 
 
 def _assert_files_agree(run_dir: Path) -> None:

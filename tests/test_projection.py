@@ -15,7 +15,7 @@ from test_cli import _herbdesk
 
 from herbdesk.events.types import Event, EventType
 from herbdesk.monitor.projection import ProjectionFold, cost_text, sentence, time_text
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 
 T0 = 1_750_000_000.0
 

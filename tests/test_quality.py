@@ -11,7 +11,7 @@ import pytest
 from fakeapi import FakeApi
 from helpers import api_config, events_of, raw_records, run
 
-from herbdesk.assets import default_prompt_path
+from herbdesk.common.assets import default_prompt_path
 from herbdesk.events.types import EventType, HaltReason
 from herbdesk.monitor.validation import ValidationConfig
 from herbdesk.quality.checks import CHECKS, QualityConfig, judge_record, prompt_examples
@@ -19,7 +19,7 @@ from herbdesk.quality.dates import read_date
 from herbdesk.quality.gold import compare, same_value
 from herbdesk.quality.names import name_problem
 from herbdesk.quality.places import country_code, subdivision
-from herbdesk.summary import load_state
+from herbdesk.runstate.load import load_state
 
 TRUTH = Path(__file__).resolve().parents[2] / "shared" / "data" / "specimens" / "truth.json"
 TODAY = date(2026, 12, 2)

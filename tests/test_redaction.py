@@ -9,7 +9,7 @@ from pathlib import Path
 from fakeapi import FakeApi
 from helpers import api_config, run
 
-from herbdesk.redaction import MIN_SECRET_LEN, REDACTED, Redactor, redact_secret
+from herbdesk.common.redaction import MIN_SECRET_LEN, REDACTED, Redactor, redact_secret
 
 KEY = "sk-or-v1-" + "5ecret0key1never2leaks3" * 3
 

@@ -14,9 +14,11 @@ import pytest
 from fastengine import register_fast_engine
 from reliability import make_fake_jpegs, snapshot_tree
 
-from herbdesk.cli import EXIT_USAGE, main
+from herbdesk.cli import main
+from herbdesk.cli.exitcodes import EXIT_USAGE
+from herbdesk.extraction.config import RunConfig
 from herbdesk.extraction.engines import EngineSettings
-from herbdesk.extraction.pipeline import Pipeline, RunConfig
+from herbdesk.extraction.pipeline import Pipeline
 
 TESTS = Path(__file__).resolve().parent
 

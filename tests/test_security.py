@@ -19,10 +19,10 @@ from fakeapi import FakeApi
 from reliability import snapshot_tree
 
 from herbdesk.cli import main
+from herbdesk.extraction.config import RunConfig
 from herbdesk.extraction.engines.base import EngineError, EngineSettings, SpecimenInput
 from herbdesk.extraction.engines.openrouter import OpenRouterEngine
 from herbdesk.extraction.images import specimen_id_of
-from herbdesk.extraction.pipeline import RunConfig
 
 KEY = "sk-or-v1-" + "5ecret0key1never2leaks3" * 3
 FRAGMENTS = (KEY, KEY[-24:], KEY[9:33])  # the key, or a recognisable piece of it

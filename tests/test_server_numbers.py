@@ -18,7 +18,7 @@ from herbdesk.events.types import EventType
 from herbdesk.extraction import runfiles
 from herbdesk.extraction.engines.base import clean_usage, plausible_cost, plausible_count
 from herbdesk.extraction.pipeline import Pipeline
-from herbdesk.summary import load_state
+from herbdesk.runstate.load import load_state
 
 ODD_USAGE = [
     '{"total_tokens": "n/a", "cost": 0.001}',

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from herbdesk.smoke import MARKER_OK, SmokeFailure, SmokeRun, check_run
+from herbdesk.ui.smoke_checks import MARKER_OK, SmokeFailure, SmokeRun, check_run
 
 
 def test_smoke_test_command_passes_offscreen(tmp_path: Path) -> None:

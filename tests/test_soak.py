@@ -18,8 +18,9 @@ from helpers import api_config
 from reliability import assert_counts_agree, make_fake_jpegs, raw_lines, rss_bytes
 
 from herbdesk.events.types import Event, EventType
+from herbdesk.extraction.config import RunConfig
 from herbdesk.extraction.engines import EngineSettings
-from herbdesk.extraction.pipeline import Pipeline, RunConfig
+from herbdesk.extraction.pipeline import Pipeline
 
 MIB = 1 << 20
 

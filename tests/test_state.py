@@ -8,7 +8,7 @@ import time
 from herbdesk.events import EventBus, EventType
 from herbdesk.events.batcher import EventBatcher
 from herbdesk.events.types import Event
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 
 
 def _run_events() -> list[Event]:
@@ -124,7 +124,7 @@ def test_optional_floats_read_none_where_nothing_was_recorded() -> None:
 
     import numpy as np
 
-    from herbdesk.state import OptionalFloats
+    from herbdesk.runstate.columns import OptionalFloats
 
     col = OptionalFloats([0.5, None, 2.0])
     col.append(None)

@@ -18,10 +18,11 @@ from reliability import assert_counts_agree, make_fake_jpegs, raw_lines
 
 from herbdesk.events.types import Event, EventType
 from herbdesk.extraction import identify, results
+from herbdesk.extraction.config import RunConfig
 from herbdesk.extraction.engines import EngineSettings
 from herbdesk.extraction.imageindex import INDEX, ImageIndex
 from herbdesk.extraction.images import read_stamped, scan_images
-from herbdesk.extraction.pipeline import Pipeline, RunConfig, specimen_record
+from herbdesk.extraction.pipeline import Pipeline, specimen_record
 from herbdesk.extraction.results import ResultsWriter, resume_point
 
 N = 40  # well past the read-ahead (identify.READ_AHEAD)

@@ -10,7 +10,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from test_ui_widgets import Events, column, sid, wait_text
 
 from herbdesk.events.types import EventType
-from herbdesk.state import STATUS_PROCESSING, STATUS_RETRYING, RunState
+from herbdesk.runstate.state import STATUS_PROCESSING, STATUS_RETRYING, RunState
 from herbdesk.ui import table_model as table_mod
 from herbdesk.ui.columns import COL_CONFIDENCE, COL_FILE, COL_STATUS
 from herbdesk.ui.document import RunDocument

@@ -433,7 +433,7 @@ if __name__ == "__main__":
 
 # ----------------------------------------------------------------- herbdesk tail (CLI)
 
-TAIL_MAIN = "import sys; from herbdesk.tailcmd import main; sys.exit(main())"
+TAIL_MAIN = "import sys; from herbdesk.cli.tail import main; sys.exit(main())"
 
 # Copies a prepared log into place line by line, as a run would write it.
 COPIER = r"""
@@ -573,7 +573,7 @@ def test_tail_until_done_exit_codes(
     reason: str | None,
     code: int,
 ) -> None:
-    from herbdesk.tailcmd import main
+    from herbdesk.cli.tail import main
 
     p = tmp_path / "events.jsonl"
     p.write_bytes(run_log(terminal, reason))
@@ -610,7 +610,7 @@ def test_until_done_waits_for_a_resumed_run(tmp_path: Path) -> None:
 
 
 def test_jsonl_output_is_normalized(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from herbdesk.tailcmd import main
+    from herbdesk.cli.tail import main
 
     p = tmp_path / "events.jsonl"
     p.write_bytes(
@@ -625,7 +625,7 @@ def test_jsonl_output_is_normalized(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_print_neutralizes_terminal_control_characters() -> None:
-    from herbdesk.tailcmd import format_event
+    from herbdesk.cli.tail import format_event
 
     e = Event(
         "specimen.failed",
@@ -662,8 +662,8 @@ def test_ctrl_c_exits_cleanly(tmp_path: Path) -> None:
 
 
 def test_without_output_flag_opens_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
-    import herbdesk.cli
-    from herbdesk.tailcmd import main
+    import herbdesk.cli.app
+    from herbdesk.cli.tail import main
 
     seen: list[list[str]] = []
 
@@ -671,7 +671,7 @@ def test_without_output_flag_opens_the_app(monkeypatch: pytest.MonkeyPatch) -> N
         seen.append(argv)
         return 7
 
-    monkeypatch.setattr(herbdesk.cli, "_launch_app", fake_app)
+    monkeypatch.setattr(herbdesk.cli.app, "launch_app", fake_app)
     assert main(["u@h:/srv/run/events.jsonl", "--from-end"]) == 7
     assert main(["/x/events.jsonl", "--poll", "2"]) == 7
     assert seen == [
@@ -681,7 +681,7 @@ def test_without_output_flag_opens_the_app(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_hostile_remote_target_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    from herbdesk.tailcmd import main
+    from herbdesk.cli.tail import main
 
     assert main(["--print", "--", "-oProxyCommand=touch${IFS}x:/p"]) == 2
     assert "invalid ssh host" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from fakeapi import HOSTILE_TEXT, FakeApi
 
-from herbdesk.termtext import clean_text, json_safe
+from herbdesk.common.termtext import clean_text, json_safe
 
 MODEL = "test/vision-model"
 BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}

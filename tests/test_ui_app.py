@@ -62,7 +62,7 @@ def test_full_api_run_through_the_window(qtbot, window: MainWindow, many_images)
     assert window.kpis.cards["cost"].value.text() == "$0.0144"
     assert window.setup.start_btn.isEnabled()
     # the app's log is the same format as the CLI's: it reads back to the same state
-    from herbdesk.summary import load_state
+    from herbdesk.runstate.load import load_state
 
     replay, _ = load_state(window.document.run_dir)
     assert replay.summary() == st.summary()
@@ -180,7 +180,7 @@ def test_open_loads_in_background_and_matches_live(
 ) -> None:
     from helpers import api_config, run
 
-    from herbdesk.summary import load_state
+    from herbdesk.runstate.load import load_state
 
     with FakeApi(script=["good", "garbage", "good"]) as api:
         outcome, _ = run(api_config(many_images(30), tmp_path / "r", api.base_url))
@@ -317,7 +317,7 @@ def test_tail_follows_a_headless_run_live(
         assert proc.wait(timeout=60) == 0
     qtbot.waitUntil(lambda: window.document.state.status == "completed", timeout=10000)
     window.document.flush()
-    from herbdesk.summary import load_state
+    from herbdesk.runstate.load import load_state
 
     on_disk, _ = load_state(run_dir)
     assert window.document.state.summary() == on_disk.summary()
@@ -330,7 +330,7 @@ def test_sigterm_stops_the_app_gracefully(tmp_path: Path, sample_dir: Path) -> N
     import signal
     import time
 
-    from herbdesk.summary import load_state
+    from herbdesk.runstate.load import load_state
 
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     proc = subprocess.Popen(

@@ -15,10 +15,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel
 
+from herbdesk.common.dwc import DWC_TERMS
 from herbdesk.events.types import Event, EventType
-from herbdesk.extraction.dwc import DWC_TERMS
 from herbdesk.extraction.rawindex import RawIndex
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 from herbdesk.ui.columns import (
     COL_CONFIDENCE,
     COL_COST,
@@ -616,7 +616,7 @@ def test_count_axes_label_compactly_at_a_fixed_width(qtbot) -> None:
 def test_term_chart_shows_valid_and_invalid_shares_per_term(qtbot, tmp_path: Path) -> None:
     """The per-term quality view: for the most often filled terms, the share of records whose
     value is valid (green) and invalid (red); a published-style log of junk names shows red."""
-    from herbdesk.summary import load_state
+    from herbdesk.runstate.load import load_state
     from herbdesk.ui.plots import PlotsPanel, term_shares
 
     lines = []

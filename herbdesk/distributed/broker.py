@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
+from herbdesk.common.fsnames import json_safe
 from herbdesk.distributed.keys import EVENTS_MAXLEN, RUNS_KEY, RunKeys
 from herbdesk.events.codec import BadLine, from_dict
 from herbdesk.events.types import Event, EventType, utc_now_iso
-from herbdesk.fsnames import json_safe
 from herbdesk.monitor.metrics import MetricsAccumulator
 from herbdesk.monitor.rules import Decision, Finished, RunRules, apply
 from herbdesk.monitor.validation import ValidationConfig
@@ -88,14 +88,14 @@ def event_from_entry(fields: Mapping[bytes, bytes]) -> Event:
 class RedisRun:
     """A run on the broker, as seen by one process (enqueuer, worker or follower)."""
 
-    def __init__(self, client: Any, run_id: str) -> None:
+    def __init__(self, client: Any, run_id: str, manifest: dict[str, Any] | None = None) -> None:
         self.r = client
         self.run_id = run_id
         self.keys = RunKeys(run_id)
         self._emit = client.register_script(_EMIT)
         self._record = client.register_script(_RECORD)
         self._emit_finished = client.register_script(_EMIT_FINISHED)
-        self._manifest: dict[str, Any] | None = None
+        self._manifest: dict[str, Any] | None = manifest  # None: read on first use
 
     # ------------------------------------------------------------- manifest
     @property
@@ -166,7 +166,7 @@ class RedisRun:
         assert sep, "record must carry a sequence"
         k = self.keys
         res = self._record(
-            keys=[k.results, k.sequence, k.stats, k._k("recent"), k._k("emitted")],
+            keys=[k.results, k.sequence, k.stats, k.key("recent"), k.key("emitted")],
             args=[
                 record["specimen_id"],
                 head + b'"sequence":',
@@ -194,7 +194,7 @@ class RedisRun:
         _, raw = self._event_json(event_type, specimen_id, sequence, data, metrics)
         k = self.keys
         s = self._emit_finished(
-            keys=[k._k("emitted"), k.seq, k.events], args=[specimen_id, EVENTS_MAXLEN, raw]
+            keys=[k.key("emitted"), k.seq, k.events], args=[specimen_id, EVENTS_MAXLEN, raw]
         )
         return bool(int(s))
 
@@ -218,8 +218,8 @@ class RedisRun:
         m.n_confidence = int(st.get("n_confidence", 0))
         m.tokens = int(st.get("tokens", 0))
         m.cost_usd = float(st.get("cost_usd", 0))
-        for v in reversed(self.r.lrange(self.keys._k("recent"), 0, -1)):
-            m._recent.append(v == b"1")
+        for v in reversed(self.r.lrange(self.keys.key("recent"), 0, -1)):
+            m.recent.append(v == b"1")
         return m
 
     def elapsed_s(self) -> float:
@@ -240,7 +240,7 @@ class RedisRun:
         different workers, and a fact already folded (its worker died after the fold, the
         entry was claimed again) is not folded twice."""
         k = self.keys
-        with self.r.lock(k._k("rules_lock"), timeout=RULES_LOCK_S, blocking_timeout=None):
+        with self.r.lock(k.key("rules_lock"), timeout=RULES_LOCK_S, blocking_timeout=None):
             if self.r.sismember(k.rules_seen, key):
                 return
             rules = self.rules(config)

@@ -11,13 +11,14 @@ from typing import Any
 import orjson
 
 from herbdesk import __version__
+from herbdesk.common.apikeys import DEFAULT_KEY_ENV
 from herbdesk.distributed.broker import RedisRun
 from herbdesk.distributed.keys import GROUP, RUNS_KEY, redact_url
 from herbdesk.events.types import EventType, utc_now_iso
 from herbdesk.extraction import runfiles
+from herbdesk.extraction.config import RunConfig
 from herbdesk.extraction.identify import Found, Identifier, gold_first
 from herbdesk.extraction.images import scan_images
-from herbdesk.extraction.pipeline import RunConfig
 from herbdesk.monitor.rules import RunRules
 from herbdesk.quality.judge import RecordJudge
 
@@ -80,7 +81,7 @@ class Enqueuer:
         client: Any,
         config: RunConfig,
         broker_url: str,
-        api_key_env: str = "OPENROUTER_API_KEY",
+        api_key_env: str = DEFAULT_KEY_ENV,
     ) -> None:
         config.validation.validate()
         # loaded here too, so a bad gold file or checklist is a usage error before anything is
@@ -110,10 +111,9 @@ class Enqueuer:
             config, self.run_id, len(self.images), self.broker_url, self.api_key_env
         )
         manifest["streamed"] = True  # "total" is the scan's; `enqueued` says how many were
-        run = self._run = RedisRun(client, self.run_id)
+        run = self._run = RedisRun(client, self.run_id, manifest)
         if not client.set(run.keys.manifest, orjson.dumps(manifest), nx=True):
             raise FileExistsError(f"run {self.run_id} already exists on the broker")
-        run._manifest = manifest
         client.xgroup_create(run.keys.specimens, GROUP, id="0", mkstream=True)
         # known-answer sheets are identified first: the gold judgement waits for all of them
         rules = RunRules(config.validation)
@@ -143,8 +143,7 @@ class Enqueuer:
         assert self._run is not None
         manifest = self._run.manifest
         self.client = client
-        self._run = RedisRun(client, self.run_id)
-        self._run._manifest = manifest
+        self._run = RedisRun(client, self.run_id, manifest)
 
     def _found(self) -> Iterator[Found]:
         yield from self._gold
@@ -205,7 +204,7 @@ class Enqueuer:
 
 
 def enqueue_run(
-    client: Any, config: RunConfig, broker_url: str, api_key_env: str = "OPENROUTER_API_KEY"
+    client: Any, config: RunConfig, broker_url: str, api_key_env: str = DEFAULT_KEY_ENV
 ) -> EnqueuedRun:
     """Enqueue every readable, distinct image of the config, to the end; raises
     FileExistsError if the run id is taken. Image paths are made absolute: workers must reach

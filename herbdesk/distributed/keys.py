@@ -27,60 +27,60 @@ class RunKeys:
 
     run_id: str
 
-    def _k(self, name: str) -> str:
+    def key(self, name: str) -> str:
         return f"{PREFIX}:run:{self.run_id}:{name}"
 
     @property
     def specimens(self) -> str:
-        return self._k("specimens")
+        return self.key("specimens")
 
     @property
     def events(self) -> str:
-        return self._k("events")
+        return self.key("events")
 
     @property
     def control(self) -> str:
-        return self._k("control")
+        return self.key("control")
 
     @property
     def ended(self) -> str:
-        return self._k("ended")
+        return self.key("ended")
 
     @property
     def results(self) -> str:
-        return self._k("results")
+        return self.key("results")
 
     @property
     def stats(self) -> str:
-        return self._k("stats")
+        return self.key("stats")
 
     @property
     def seq(self) -> str:
-        return self._k("seq")
+        return self.key("seq")
 
     @property
     def sequence(self) -> str:
-        return self._k("sequence")
+        return self.key("sequence")
 
     @property
     def manifest(self) -> str:
-        return self._k("manifest")
+        return self.key("manifest")
 
     @property
     def enqueued(self) -> str:
         """How many specimens the run has on its stream, set once enqueueing has finished
         (until then the run cannot complete)."""
-        return self._k("enqueued")
+        return self.key("enqueued")
 
     @property
     def rules(self) -> str:
         """The run rules' state (monitor/rules.py RunRules.to_state, JSON)."""
-        return self._k("rules")
+        return self.key("rules")
 
     @property
     def rules_seen(self) -> str:
         """Specimen ids already folded into the rules (each is folded once)."""
-        return self._k("rules_seen")
+        return self.key("rules_seen")
 
 
 def is_broker_url(text: str) -> bool:

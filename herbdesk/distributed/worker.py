@@ -21,12 +21,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from herbdesk.apikeys import get_api_key
+from herbdesk.common.apikeys import DEFAULT_KEY_ENV, get_api_key
 from herbdesk.distributed.broker import RedisRun
 from herbdesk.distributed.keys import GROUP, MAX_DELIVERIES, RUNS_KEY, redact_url
 from herbdesk.events.types import EventType, HaltReason
+from herbdesk.extraction.config import (
+    DEFAULT_BACKOFF_BASE_S,
+    DEFAULT_BACKOFF_MAX_S,
+    DEFAULT_MAX_ATTEMPTS,
+)
 from herbdesk.extraction.engines import Engine, EngineSettings, create_engine
-from herbdesk.extraction.engines.base import EngineError, ErrorKind, SpecimenInput
+from herbdesk.extraction.engines.base import (
+    DEFAULT_MAX_SIDE,
+    DEFAULT_TIMEOUT_S,
+    EngineError,
+    ErrorKind,
+    SpecimenInput,
+)
 from herbdesk.extraction.limits import RequestLimits, default_requests_per_minute
 from herbdesk.extraction.pipeline import (
     SpecimenOutcome,
@@ -40,7 +51,7 @@ from herbdesk.extraction.pipeline import (
 from herbdesk.monitor.rules import Finished
 from herbdesk.monitor.validation import ValidationConfig
 from herbdesk.quality.judge import QualitySettings, RecordJudge
-from herbdesk.termcolumns import value_text
+from herbdesk.runstate.terms import value_text
 
 log = logging.getLogger(__name__)
 STOP_POLL_S = 0.2  # how often a backoff sleep looks at the control key
@@ -59,12 +70,12 @@ class _RunContext:
             engine=engine_name,
             model=str(e.get("model") or ""),
             base_url=base_url,
-            api_key=get_api_key(base_url, str(m.get("api_key_env") or "OPENROUTER_API_KEY"))
+            api_key=get_api_key(base_url, str(m.get("api_key_env") or DEFAULT_KEY_ENV))
             if engine_name != "ocr"
             else None,
             prompt_text=str(e.get("prompt_text") or ""),
-            max_side=int(e.get("max_side") or 2048),
-            timeout_s=float(e.get("timeout_s") or 120.0),
+            max_side=int(e.get("max_side") or DEFAULT_MAX_SIDE),
+            timeout_s=float(e.get("timeout_s") or DEFAULT_TIMEOUT_S),
         )
         # the run's pace (requests a minute, kept by each worker process), as enqueued; a
         # run enqueued before it was recorded keeps the engine's known cap
@@ -72,9 +83,9 @@ class _RunContext:
         if "requests_per_minute" in m:  # None there: unpaced
             self.pace = float(m["requests_per_minute"] or 0) or None
         self.limits: RequestLimits | None = None  # made by the Worker, with its stop-aware sleep
-        self.max_attempts = int(m.get("max_attempts") or 4)
-        self.backoff_base_s = float(m.get("backoff_base_s") or 2.0)
-        self.backoff_max_s = float(m.get("backoff_max_s") or 120.0)
+        self.max_attempts = int(m.get("max_attempts") or DEFAULT_MAX_ATTEMPTS)
+        self.backoff_base_s = float(m.get("backoff_base_s") or DEFAULT_BACKOFF_BASE_S)
+        self.backoff_max_s = float(m.get("backoff_max_s") or DEFAULT_BACKOFF_MAX_S)
         self.validation = ValidationConfig(**(m.get("validation") or {}))
         # records are judged by the same checks as a local run's; the gold file and the
         # checklist are read at their enqueued (absolute) paths, as images are: every worker

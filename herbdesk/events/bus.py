@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from herbdesk.common.fsnames import fs_text, json_safe
 from herbdesk.events.types import Event, EventType, utc_now_iso
-from herbdesk.fsnames import fs_text, json_safe
 
 Handler = Callable[[Event], None]
 
@@ -92,7 +92,7 @@ class EventBus:
                 timestamp=utc_now_iso(),
                 specimen_id=specimen_id,
                 sequence=sequence,
-                # a file name that is not UTF-8 is written as \xNN (herbdesk.fsnames), in
+                # a file name that is not UTF-8 is written as \xNN (herbdesk.common.fsnames), in
                 # the log and in what consumers see alike
                 data=json_safe(dict(data or {})),
                 metrics=dict(metrics) if metrics is not None else None,

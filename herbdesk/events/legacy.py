@@ -20,7 +20,6 @@ import orjson
 
 from herbdesk.events.codec import BadLine, from_dict
 from herbdesk.events.types import Event, EventType
-from herbdesk.quality.checks import judge_record
 
 _TOTAL_KEYS = ("total", "total_images", "total_specimens", "specimen_count", "image_count")
 
@@ -152,9 +151,8 @@ class AutoDecoder:
             "tokens": int(tokens or 0),
             "cost_usd": cost if isinstance(cost, (int, float)) else None,
         }
-        if success:  # judged here: the original scripts counted any term a success
+        if success:  # the fold judges the values (the original scripts counted any term a success)
             data["dwc"] = values
-            data["quality"] = judge_record(values).to_data()
         if not success:
             data["error"] = _error_obj(
                 error or ("no Darwin Core fields" if not values else "failed")

@@ -101,3 +101,16 @@ class Event:
         if self.metrics is not None:
             out["metrics"] = dict(self.metrics)
         return out
+
+
+def parse_ts(ts: str) -> float | None:
+    """Epoch seconds from ISO-8601; a timestamp without a zone is taken as UTC."""
+    if not ts:
+        return None
+    try:
+        dt = datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from herbdesk.common.dwc import DWC_TERMS
 from herbdesk.export.records import Record
 from herbdesk.export.source import Provenance
-from herbdesk.extraction.dwc import DWC_TERMS
 
 DWC_NS = "http://rs.tdwg.org/dwc/terms/"
 # herbdesk owns no domain: its own terms live under the reserved .invalid top-level domain

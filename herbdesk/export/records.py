@@ -17,11 +17,11 @@ from typing import Any
 
 import orjson
 
+from herbdesk.common.dwc import canonical_term
 from herbdesk.events.codec import BadLine
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.types import EventType
 from herbdesk.export.source import ExportError
-from herbdesk.extraction.dwc import canonical_term
 
 # engines whose raw text is the label as read (OCR output); an API engine's raw text is the
 # model's reply (JSON), not label text, and is not exported as verbatimLabel

@@ -174,7 +174,7 @@ def build_judge(source: Source) -> RecordJudge:
 
 def _run_prompt(source: Source) -> str:
     """The run's prompt text, if a file on disk still matches the recorded hash."""
-    from herbdesk.assets import default_prompt_path
+    from herbdesk.common.assets import default_prompt_path
 
     want = source.provenance.prompt_sha256
     if not want:

@@ -21,9 +21,9 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from herbdesk import __version__
+from herbdesk.common.fsnames import fs_text
 from herbdesk.export.columns import COLUMN_NAMES, COLUMNS, HERBDESK_NS
 from herbdesk.extraction.results import spreadsheet_safe
-from herbdesk.fsnames import fs_text
 
 _LINE_BREAK = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t]*")
 _TAB = re.compile(r"\t")

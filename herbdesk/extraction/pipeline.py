@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,9 @@ from herbdesk.events.types import EventType, HaltReason, utc_now_iso
 from herbdesk.events.writer import EventLogWriter, last_seq
 from herbdesk.extraction import runfiles
 from herbdesk.extraction.budget import BudgetGate
+from herbdesk.extraction.config import RunConfig, RunOutcome
 from herbdesk.extraction.control import RunControl
-from herbdesk.extraction.engines import Engine, EngineSettings, create_engine
+from herbdesk.extraction.engines import Engine, create_engine
 from herbdesk.extraction.engines.base import (
     EngineError,
     ErrorKind,
@@ -39,87 +39,14 @@ from herbdesk.extraction.engines.base import (
 from herbdesk.extraction.identify import Found, Identifier, SpecimenFeed, gold_first
 from herbdesk.extraction.imageindex import ImageIndex
 from herbdesk.extraction.images import FileStamp, ImageList, read_specimen, scan_images, stamp_of
-from herbdesk.extraction.limits import RequestLimits, default_requests_per_minute
+from herbdesk.extraction.limits import RequestLimits
 from herbdesk.extraction.preflight import run_preflight
 from herbdesk.extraction.results import ResultsWriter, resume_point
 from herbdesk.extraction.runlock import RunLock
 from herbdesk.monitor.metrics import MetricsAccumulator, MetricsFileConsumer
 from herbdesk.monitor.rules import RulesConsumer, RunRules
-from herbdesk.monitor.validation import ValidationConfig
-from herbdesk.quality.judge import QualitySettings, RecordJudge
+from herbdesk.quality.judge import RecordJudge
 from herbdesk.quality.tally import QualityTally
-
-
-@dataclass
-class RunConfig:
-    """A run's settings. Secrets live only in `engine.api_key` and are never persisted."""
-
-    inputs: list[Path]
-    out_dir: Path = Path("runs")
-    run_id: str | None = None
-    engine: EngineSettings = field(default_factory=EngineSettings)
-    prompt_path: Path | None = None
-    concurrency: int = 4
-    limit: int | None = None
-    resume_dir: Path | None = None
-    validation: ValidationConfig = field(default_factory=ValidationConfig)
-    quality: QualitySettings = field(default_factory=QualitySettings)
-    max_attempts: int = 4
-    backoff_base_s: float = 2.0
-    backoff_max_s: float = 120.0
-    # request starts per minute across all workers; None: the API's known cap (free models),
-    # 0: unpaced
-    requests_per_minute: float | None = None
-    # the run's cost limit over all its invocations (extraction/budget.py); None: no limit
-    budget_usd: float | None = None
-
-    def pace(self) -> float | None:
-        """The requests-per-minute pace this run keeps, or None for unpaced."""
-        if self.requests_per_minute is not None:
-            return self.requests_per_minute or None
-        return default_requests_per_minute(self.engine)
-
-    def public_dict(self) -> dict[str, Any]:
-        """The config as written to run.json and extraction.started: no secrets.
-
-        Paths are absolute: `--resume` reads them back, perhaps from another directory.
-        """
-        e = self.engine
-        return {
-            "inputs": [str(Path(p).absolute()) for p in self.inputs],
-            "out_dir": str(Path(self.out_dir).absolute()),
-            "engine": e.engine,
-            "model": e.model,
-            "base_url": e.base_url if e.engine != "ocr" else None,
-            "max_side": e.max_side,
-            "timeout_s": e.timeout_s,
-            "prompt_path": str(Path(self.prompt_path).absolute()) if self.prompt_path else None,
-            "prompt_sha256": hashlib.sha256(e.prompt_text.encode()).hexdigest()
-            if e.prompt_text
-            else None,
-            "concurrency": self.concurrency,
-            "limit": self.limit,
-            "max_attempts": self.max_attempts,
-            "requests_per_minute": self.pace(),
-            "budget_usd": self.budget_usd,
-            "validation": vars(self.validation).copy(),
-            "quality": self.quality.public_dict(),
-        }
-
-
-@dataclass
-class RunOutcome:
-    """How a run ended, for exit codes and the app's final banner."""
-
-    run_id: str
-    run_dir: Path
-    status: str  # completed | failed | cancelled
-    reason: str | None = None
-    message: str = ""
-    metrics: dict[str, Any] = field(default_factory=dict)
-    verdict: str | None = None  # completed runs: "passed" | "below_threshold"
-    verdict_message: str = ""
-    quality: dict[str, Any] = field(default_factory=dict)
 
 
 class Pipeline:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from herbdesk.extraction.engines.base import Check, Engine
 
 if TYPE_CHECKING:
-    from herbdesk.extraction.pipeline import RunConfig
+    from herbdesk.extraction.config import RunConfig
 
 
 def run_preflight(images: Sized, config: RunConfig, run_dir: Path, engine: Engine) -> list[Check]:

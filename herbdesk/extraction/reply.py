@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from herbdesk.extraction.dwc import canonical_term
+from herbdesk.common.dwc import canonical_term
 from herbdesk.extraction.engines.base import EngineError, ErrorKind, FieldValue
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)

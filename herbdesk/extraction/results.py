@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
+from herbdesk.common.dwc import DWC_TERMS
+from herbdesk.common.fsnames import fs_text, json_safe
 from herbdesk.events.writer import JsonlAppender
-from herbdesk.extraction.dwc import DWC_TERMS
-from herbdesk.fsnames import fs_text, json_safe
 
 CSV_COLUMNS: tuple[str, ...] = ("specimen_id", "image", *DWC_TERMS)
 # What a spreadsheet reads as the start of a formula (OWASP's CSV injection list)

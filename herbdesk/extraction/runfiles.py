@@ -14,13 +14,8 @@ from typing import Any
 import orjson
 
 from herbdesk import __version__
-from herbdesk.fsnames import json_safe
-
-EVENTS = "events.jsonl"
-RAW = "raw.jsonl"
-METRICS = "metrics.jsonl"
-RUN_JSON = "run.json"
-CSV = "occurrences.csv"
+from herbdesk.common.fsnames import json_safe
+from herbdesk.events.layout import CSV, EVENTS, METRICS, RAW, RUN_JSON  # noqa: F401 (runfiles.EVENTS)
 
 
 def new_run_id() -> str:

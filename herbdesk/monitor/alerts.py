@@ -9,7 +9,6 @@ alerts about the end of the run are appended after that event when the consumer 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import socket
@@ -26,7 +25,6 @@ from herbdesk.events.bus import EventBus
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType, HaltReason
 from herbdesk.monitor import projection
 from herbdesk.monitor.alert_channels import (
-    SMTP_SECURITY,
     WEBHOOK_FORMATS,
     AlertMessage,
     Channel,
@@ -99,7 +97,7 @@ class WebhookTarget:
     format: str | None = None  # None: teams for Microsoft hosts, else slack
 
 
-# the keys of the config file's [alerts] table (herbdesk/configfile.py checks their types)
+# the keys of the config file's [alerts] table (herbdesk/cli/configfile.py checks their types)
 ALERT_KEYS = frozenset(
     {
         "webhooks",
@@ -157,7 +155,7 @@ class AlertConfig:
         for item in table.get("webhooks", []):
             spec = {"url": item} if isinstance(item, str) else dict(item)
             url = spec.get("url") or _from_env(spec.get("url_env"), "webhook url_env")
-            cfg.webhooks.append(WebhookTarget(_resolve_url(str(url)), spec.get("format")))
+            cfg.webhooks.append(WebhookTarget(resolve_url(str(url)), spec.get("format")))
         cfg.emails = [str(e) for e in table.get("emails", [])]
         smtp = dict(table.get("smtp", {}))
         if "password" in smtp:
@@ -181,25 +179,6 @@ class AlertConfig:
                 setattr(cfg, key, int(table[key]))
         return cfg
 
-    def apply_args(self, args: argparse.Namespace) -> None:
-        """Flags add channels to the file's and override its scalars."""
-        fmt = getattr(args, "alert_webhook_format", None)
-        for url in getattr(args, "alert_webhook", None) or []:
-            self.webhooks.append(WebhookTarget(_resolve_url(url), fmt))
-        for e in getattr(args, "alert_email", None) or []:
-            if e not in self.emails:
-                self.emails.append(e)
-        s = self.smtp
-        s.host = getattr(args, "smtp_host", None) or s.host
-        s.port = getattr(args, "smtp_port", None) or s.port
-        s.security = getattr(args, "smtp_security", None) or s.security
-        s.user = getattr(args, "smtp_user", None) or s.user
-        s.sender = getattr(args, "smtp_from", None) or s.sender
-        if getattr(args, "alert_on", None):
-            self.events = parse_alert_events(args.alert_on)
-        if getattr(args, "stall_minutes", None) is not None:
-            self.stall_minutes = float(args.stall_minutes)
-
     def build_channels(self, smtp_password: str | None = None) -> list[Channel]:
         chans: list[Channel] = []
         seen: set[str] = set()
@@ -220,7 +199,7 @@ def _from_env(name: Any, what: str) -> str:
     return value
 
 
-def _resolve_url(url: str) -> str:
+def resolve_url(url: str) -> str:
     """`env:NAME` keeps the webhook URL out of argv (visible to every user of the machine)."""
     url = _from_env(url[4:], "--alert-webhook") if url.startswith("env:") else url.strip()
     register_secret(url)
@@ -228,7 +207,7 @@ def _resolve_url(url: str) -> str:
 
 
 def smtp_password(smtp: SmtpSettings) -> str | None:
-    """From the named environment variable, else the OS keyring (as herbdesk.apikeys does)."""
+    """From the named environment variable, else the OS keyring (as common/apikeys.py does)."""
     if not smtp.user:
         return None
     pw = os.environ.get(smtp.password_env, "")
@@ -355,7 +334,7 @@ class AlertsConsumer:
                         "paused",
                         "warning",
                         f"run {ev.run_id}: paused at its budget "
-                        f"(${_money(d.get('cost_usd'))} of ${_money(d.get('budget_usd'))})",
+                        f"({_money(d.get('cost_usd'))} of {_money(d.get('budget_usd'))})",
                         str(d.get("message", "")),
                         ev,
                         reason="budget",
@@ -645,8 +624,8 @@ class AlertsConsumer:
                 self._append_late(bus, late)
 
     def _append_late(self, bus: EventBus, late: list[tuple[str, dict[str, Any]]]) -> None:
+        from herbdesk.events.layout import EVENTS
         from herbdesk.events.writer import EventLogWriter
-        from herbdesk.extraction.runfiles import EVENTS
 
         path = self._run_dir / EVENTS
         try:
@@ -666,92 +645,22 @@ class AlertsConsumer:
 
 
 def _money(value: Any) -> str:
+    """A figure from an event as the one money formatter writes it; "?" when it is none."""
     try:
-        return f"{float(value):.4f}"
+        return projection.money(float(value))
     except (TypeError, ValueError):
         return "?"
 
 
 def _duration(seconds: Any) -> str:
+    """A duration from an event as the one duration formatter writes it; "?" when none."""
     try:
-        s = int(float(seconds))
-    except (TypeError, ValueError):
+        return projection.duration(float(seconds))
+    except (TypeError, ValueError, OverflowError):
         return "?"
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
 def _print_stderr(text: str) -> None:
-    from herbdesk.termtext import clean_text
+    from herbdesk.common.termtext import clean_text
 
     print(clean_text(text, multiline=True), file=sys.stderr, flush=True)  # quotes servers
-
-
-# ---------------------------------------------------------------- CLI glue
-def add_alert_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `alerts` argument group of `herbdesk run`."""
-    g = parser.add_argument_group("alerts", "message people when a run halts, stalls or ends")
-    g.add_argument(
-        "--alert-webhook",
-        action="append",
-        metavar="URL",
-        help="incoming webhook (Slack, Teams, Mattermost, any JSON endpoint); "
-        "repeatable; env:NAME reads the URL from $NAME",
-    )
-    g.add_argument(
-        "--alert-webhook-format",
-        choices=WEBHOOK_FORMATS,
-        help="payload for --alert-webhook (default: teams for Microsoft URLs, else slack)",
-    )
-    g.add_argument(
-        "--alert-email",
-        action="append",
-        metavar="ADDRESS",
-        help="e-mail address for alerts (repeatable; needs --smtp-host)",
-    )
-    g.add_argument("--smtp-host", help="SMTP server for --alert-email")
-    g.add_argument("--smtp-port", type=int, help="SMTP port (587 starttls, 465 ssl, 25 none)")
-    g.add_argument("--smtp-security", choices=SMTP_SECURITY, help="default starttls")
-    g.add_argument(
-        "--smtp-user",
-        help="SMTP login; the password comes from "
-        "$HERBDESK_SMTP_PASSWORD or the OS keyring, never a flag or file",
-    )
-    g.add_argument("--smtp-from", metavar="ADDRESS", help="From: address (default the user)")
-    g.add_argument(
-        "--alert-on",
-        action="append",
-        metavar="EVENT,...",
-        help=f"which events alert: {', '.join(ALERT_KINDS)} or all "
-        f"(default {','.join(sorted(DEFAULT_ALERTS))})",
-    )
-    g.add_argument(
-        "--stall-minutes",
-        type=float,
-        metavar="N",
-        help="alert when a running run is silent this long (default 15; 0 = off)",
-    )
-
-
-def build_alerts(args: argparse.Namespace, conf: Mapping[str, Any]) -> AlertsConsumer | None:
-    """The consumer from flags over the config's `[alerts]` table; None when no channel is
-    set. Raises ValueError (a usage error) before the run directory exists."""
-    table = conf.get("alerts") or {}
-    if not isinstance(table, Mapping):
-        raise ValueError("[alerts] in the config file must be a table")
-    cfg = AlertConfig.from_table(table)
-    cfg.apply_args(args)
-    if not cfg.has_channels:
-        if getattr(args, "alert_on", None) or getattr(args, "stall_minutes", None) is not None:
-            raise ValueError("--alert-on/--stall-minutes need --alert-webhook or --alert-email")
-        return None
-    cfg.validate()
-    password = smtp_password(cfg.smtp) if cfg.emails else None
-    if cfg.emails and cfg.smtp.user and not password:
-        raise ValueError(
-            f"--smtp-user {cfg.smtp.user} needs a password in "
-            f"${cfg.smtp.password_env} or the OS keyring"
-        )
-    # channels check their URL/address here: a usage error now, not a failed alert later
-    return AlertsConsumer(cfg, smtp_password=password, quiet=bool(getattr(args, "quiet", False)))

@@ -28,7 +28,7 @@ class MetricsAccumulator:
     cost_usd: float = 0.0
     consecutive_failures: int = 0
     usable_count: int = 0  # records that passed the quality checks (herbdesk/quality)
-    _recent: deque[bool] = field(default_factory=lambda: deque(maxlen=ROLLING_WINDOW))
+    recent: deque[bool] = field(default_factory=lambda: deque(maxlen=ROLLING_WINDOW))
 
     def add(
         self,
@@ -47,7 +47,7 @@ class MetricsAccumulator:
         else:
             self.failed_count += 1
             self.consecutive_failures += 1
-        self._recent.append(success)
+        self.recent.append(success)
         if time_ms is not None:
             self.sum_time_ms += float(time_ms)
         if confidence is not None:
@@ -73,7 +73,7 @@ class MetricsAccumulator:
 
     @property
     def rolling_success_rate(self) -> float:
-        return sum(self._recent) / len(self._recent) if self._recent else 0.0
+        return sum(self.recent) / len(self.recent) if self.recent else 0.0
 
     def snapshot(self, elapsed_s: float) -> dict[str, Any]:
         """The `metrics` object carried by every finished-specimen event."""

@@ -230,6 +230,6 @@ class ProjectionFold:
 
 
 def _epoch(ts: str) -> float | None:
-    from herbdesk.state import parse_ts  # state imports this module
+    from herbdesk.events.types import parse_ts
 
     return parse_ts(ts)

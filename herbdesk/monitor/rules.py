@@ -398,11 +398,18 @@ def apply(
     emit: Callable[[str, dict[str, Any]], Any],
     halt: Callable[[str, str], Any],
 ) -> None:
-    """Carry decisions out: events through `emit`, halts through `halt` (first one wins)."""
+    """Carry decisions out: events through `emit`, then halts through `halt` (first one wins).
+
+    Every event of one observation goes out before any halt: a distributed run's halt ends
+    the run at once (its terminal event), a local run's only when the pipeline stops, and
+    both must log the quality checkpoint that came with a failed success checkpoint before
+    their end (tests/test_distributed.py::test_local_and_distributed_runs_decide_alike).
+    """
     for d in decisions:
         if isinstance(d, Emit):
             emit(d.event_type, d.data)
-        else:
+    for d in decisions:
+        if isinstance(d, Halt):
             halt(d.reason, d.message)
 
 

@@ -124,7 +124,7 @@ class QualityConfig:
 def parse_required(text: str) -> tuple[tuple[str, ...], ...]:
     """`--require scientificName,eventDate|recordedBy`: comma between required groups, `|`
     between the terms of which one is enough."""
-    from herbdesk.extraction.dwc import canonical_term
+    from herbdesk.common.dwc import canonical_term
 
     groups: list[tuple[str, ...]] = []
     for part in text.split(","):

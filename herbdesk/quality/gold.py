@@ -49,7 +49,7 @@ class GoldSet:
 
     @classmethod
     def load(cls, path: Path) -> GoldSet:
-        from herbdesk.extraction.dwc import canonical_term
+        from herbdesk.common.dwc import canonical_term
 
         try:
             text = path.read_text(encoding="utf-8-sig")

@@ -127,7 +127,7 @@ class QualityTally:
 
     def key_kind(self, key: bytes) -> int:
         """The kind of a quality object the compiled scanner gives as its key (the object
-        without what the tally ignores, as JSON; herbdesk/fastfold.py); -1: not one."""
+        without what the tally ignores, as JSON; herbdesk/runstate/fold_columns.py); -1: not one."""
         try:
             k = self.kind_of(orjson.loads(key))
         except orjson.JSONDecodeError:  # not expected (the scan validated it): read in full

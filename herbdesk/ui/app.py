@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from herbdesk.termtext import clean_text
+from herbdesk.common.termtext import clean_text
 
 if TYPE_CHECKING:  # Qt is imported late: `--screenshot` may set the platform first
     from herbdesk.ui.mainwindow import MainWindow
@@ -85,7 +85,7 @@ def apply_arguments(win: MainWindow, args: argparse.Namespace) -> None:
     """The command line's choices, for this session only: a flag never becomes a saved
     default (a test's `--out` once became the folder of the next real run). The setup form
     saves a field only once the user changes it; the staleness limit is never saved."""
-    from herbdesk.assets import sample_specimens_dir
+    from herbdesk.common.assets import sample_specimens_dir
 
     if args.stale_minutes is not None:
         win.stale_after_s = max(1.0, args.stale_minutes * 60.0)
@@ -164,7 +164,7 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
     rc = 0
     if args.path is not None and not win.open_path(args.path):
         from herbdesk.events.reader import not_regular_reason
-        from herbdesk.summary import resolve_log
+        from herbdesk.runstate.load import resolve_log
 
         why = not_regular_reason(resolve_log(args.path)) or f"no event log at {args.path}"
         print(f"herbdesk: error: {clean_text(why)}", file=sys.stderr)

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from herbdesk.extraction.limits import daily_cap_note
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 from herbdesk.ui import formatting as fmt
 
 STYLES = {

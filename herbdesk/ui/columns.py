@@ -7,8 +7,8 @@ import html
 
 from PySide6.QtGui import QColor
 
-from herbdesk.extraction.dwc import DWC_TERMS
-from herbdesk.state import (
+from herbdesk.common.dwc import DWC_TERMS
+from herbdesk.runstate.state import (
     STATUS_COMPLETED,
     STATUS_FAILED,
     STATUS_PROCESSING,

@@ -55,9 +55,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from herbdesk.extraction.dwc import DWC_TERMS
+from herbdesk.common.dwc import DWC_TERMS
 from herbdesk.extraction.rawindex import RawIndex
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 from herbdesk.ui.columns import STATUS_COLORS, plain_tooltip
 
 Index = QModelIndex | QPersistentModelIndex

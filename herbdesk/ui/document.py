@@ -9,9 +9,10 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from herbdesk.events.reader import EventIndex, EventStore
 from herbdesk.events.types import Event
+from herbdesk.extraction.liveness import log_silence_s
 from herbdesk.extraction.rawindex import RawIndex
-from herbdesk.liveness import log_silence_s
-from herbdesk.state import RunState
+from herbdesk.runstate.chunks import apply_chunk
+from herbdesk.runstate.state import RunState
 from herbdesk.ui.loader import LoadedChunk
 
 REFRESH_MS = 33  # at most ~30 view refreshes a second, never one per event
@@ -93,7 +94,7 @@ class RunDocument(QObject):
                     return
                 store.file_index = load.index
             first = store.limit
-            self.state.apply_chunk(item.chunk, load.stats, load.decoder, load.index)
+            apply_chunk(self.state, item.chunk, load.stats, load.decoder, load.index)
             store.limit = len(load.index)
             self.state.bad_lines = load.stats.bad_lines
             self._dirty = True

@@ -41,24 +41,16 @@ from herbdesk.ui.columns import ROW_HEIGHT, SHORT_ID, STATUS_COLORS, plain_toolt
 from herbdesk.ui.document import RunDocument
 
 # Some names are only re-exported: other modules and tests import them from here.
-from herbdesk.ui.eventlog_format import (  # noqa: F401
-    MAX_SUMMARY,
-    SUMMARY_LITERALS,
-    _describe,
-    _err,
-    _pct,
-    clock_time,
-    summarize,
-)
+from herbdesk.ui.eventlog_format import clock_time, summarize
 from herbdesk.ui.eventlog_search import (  # noqa: F401
     BLOCK_BYTES,
     BLOCK_EVENTS,
     CHECK_CHUNK,
-    _FilterScan,
-    _types_of,
+    FilterScan,
     raw_needle,
     type_codes,
     type_mask,
+    types_of,
 )
 
 Index = QModelIndex | QPersistentModelIndex
@@ -100,7 +92,7 @@ class EventLogModel(QAbstractTableModel):
     a million for a million events): `_order` maps a view row to its event, built with numpy
     from the events' type codes, and is None while every event shows (rows map 1:1). A text
     filter searches the raw lines as bytes where it can and decodes only the events that may
-    match (`_FilterScan`); what does not fit in a few ms goes on in slices on a timer, rows
+    match (`FilterScan`); what does not fit in a few ms goes on in slices on a timer, rows
     inserted as they are found. `total_events` is the number of events announced, which lags
     the store until `grow_to`, so views never see a row before its `rowsInserted`.
     """
@@ -119,7 +111,7 @@ class EventLogModel(QAbstractTableModel):
         self._rows = 0  # rows shown (rowCount)
         self._order: np.ndarray | None = None  # view row -> event index; None: identity
         self._buf: np.ndarray | None = None  # `_order` is a prefix of it (amortized appends)
-        self._scan: _FilterScan | None = None  # deciding the rows of a filter, if any
+        self._scan: FilterScan | None = None  # deciding the rows of a filter, if any
         self._type: str | None = None
         self._needle = ""
         self._summaries: dict[int, str] = {}  # by event index, like the cache
@@ -230,7 +222,7 @@ class EventLogModel(QAbstractTableModel):
         if not self.filtering():
             self._scan, self._order, self._rows = None, None, self._known
             return
-        self._scan = _FilterScan(
+        self._scan = FilterScan(
             self._events,
             self._type,
             self._needle,
@@ -466,7 +458,7 @@ class EventLogPane(QWidget):
         if not isinstance(events, EventStore):
             events = list(events)
         keep = self.type_combo.currentText()
-        self._types = _types_of(events, 0, len(events))
+        self._types = types_of(events, 0, len(events))
         self.type_combo.blockSignals(True)  # the filter is set once, with the new events
         self.type_combo.clear()
         self.type_combo.addItems([self.ALL, *sorted(self._types)])
@@ -495,7 +487,7 @@ class EventLogPane(QWidget):
             self.reset(self._document.events)
             return
         self.model.grow_to(self._pending)
-        self._add_types(_types_of(self.model.events, old, self.model.total_events()))
+        self._add_types(types_of(self.model.events, old, self.model.total_events()))
 
     def _on_reset(self) -> None:
         self.reset(self._document.events if self._document is not None else [])

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from herbdesk.events.types import Event, EventType
+from herbdesk.runstate.values import error_text
 
 MAX_SUMMARY = 300
 
@@ -29,18 +30,11 @@ def clock_time(ts: str) -> str:
     return f"{dt:%H:%M:%S}.{dt.microsecond // 1000:03d}"
 
 
-def _err(err: Any) -> str:
-    if isinstance(err, Mapping):
-        kind, msg = err.get("kind"), err.get("message")
-        return f"{kind}: {msg}" if kind else str(msg or "")
-    return str(err or "")
-
-
-def _pct(x: Any) -> str:
+def pct(x: Any) -> str:
     return f"{x:.0%}" if isinstance(x, int | float) else "?"
 
 
-def _describe(ev: Event) -> str:
+def describe(ev: Event) -> str:
     d = ev.data
     et = ev.event_type
     image = str(d.get("image") or "")
@@ -63,10 +57,10 @@ def _describe(ev: Event) -> str:
         return f"{image}: {d.get('reason') or ''}"
     if et == EventType.SPECIMEN_RETRYING:
         if d.get("reason") == "quota":
-            return f"waits for the API quota to reset (in {d.get('delay_s')} s) — " + _err(
+            return f"waits for the API quota to reset (in {d.get('delay_s')} s) — " + error_text(
                 d.get("error")
             )
-        return f"attempt {d.get('attempt')} failed, retry in {d.get('delay_s')} s — " + _err(
+        return f"attempt {d.get('attempt')} failed, retry in {d.get('delay_s')} s — " + error_text(
             d.get("error")
         )
     if et == EventType.SPECIMEN_COMPLETED:
@@ -76,24 +70,24 @@ def _describe(ev: Event) -> str:
         time_s = f" · {ms / 1000:.1f} s" if isinstance(ms, int | float) else ""
         return f"{image} · {d.get('fields_extracted', 0)} fields{conf_s}{time_s}"
     if et == EventType.SPECIMEN_FAILED:
-        return f"{image} · {_err(d.get('error'))}"
+        return f"{image} · {error_text(d.get('error'))}"
     if et == EventType.VALIDATION_CHECKPOINT:
         return (
             f"checkpoint at {d.get('checkpoint')}: {d.get('status')}, success rate "
-            f"{_pct(d.get('success_rate'))} (threshold {_pct(d.get('threshold'))})"
+            f"{pct(d.get('success_rate'))} (threshold {pct(d.get('threshold'))})"
         )
     if et == EventType.QUALITY_CHECKPOINT:
         failed = d.get("failed_terms")
         terms = ", ".join(str(t) for t in failed) if isinstance(failed, Mapping) else ""
         return (
             f"quality checkpoint at {d.get('checkpoint')}: {d.get('status')}, "
-            f"{_pct(d.get('usable_rate'))} usable (threshold {_pct(d.get('threshold'))})"
+            f"{pct(d.get('usable_rate'))} usable (threshold {pct(d.get('threshold'))})"
             + (f" — invalid: {terms}" if terms else "")
         )
     if et == EventType.QUALITY_GOLD:
         return f"{image}: known-answer sheet, {d.get('correct')}/{d.get('compared')} terms right"
     if et == EventType.VALIDATION_WARNING:
-        return str(d.get("message") or f"success rate {_pct(d.get('success_rate'))}")
+        return str(d.get("message") or f"success rate {pct(d.get('success_rate'))}")
     if et == EventType.CONSUMER_ERROR:
         return f"{d.get('consumer')} on {d.get('on_event')} #{d.get('on_seq')}: {d.get('error')}"
     if et in (EventType.EXTRACTION_PAUSED, EventType.EXTRACTION_RESUMED):
@@ -118,11 +112,11 @@ def _describe(ev: Event) -> str:
 
 def summarize(ev: Event) -> str:
     """A one-line plain-text summary of an event's data, whatever the data holds."""
-    text = " ".join(_describe(ev).split())  # newlines (tracebacks, replies) would break rows
+    text = " ".join(describe(ev).split())  # newlines (tracebacks, replies) would break rows
     return text if len(text) <= MAX_SUMMARY else text[: MAX_SUMMARY - 1] + "…"
 
 
-# Text `_describe`, `_err`, `_pct` and `summarize` write themselves, not copied from the event
+# Text `describe`, `err`, `pct` and `summarize` write themselves, not copied from the event
 # (a test keeps this in step with their string constants). "None" is how a missing value shows.
 SUMMARY_LITERALS: tuple[str, ...] = (
     " / ", " (resumed)", " images", " · ", "?", "all checks passed", "failed: ", "; ", ": ",

@@ -1,7 +1,7 @@
 """Which events pass the event log's filter: type codes and the raw-bytes text search.
 
 Apart from the pane because it is numpy and file reading, not Qt: the type filter works on
-the store's type codes without decoding, and the text filter (`_FilterScan`) searches the
+the store's type codes without decoding, and the text filter (`FilterScan`) searches the
 raw JSON lines for a run of the needle that every matching line must hold (`raw_needle`), a
 block at a time, so that a model can run it in short slices and keep the GUI live.
 """
@@ -68,7 +68,7 @@ def type_mask(
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
-def _types_of(events: Sequence[Event], start: int, stop: int) -> set[str]:
+def types_of(events: Sequence[Event], start: int, stop: int) -> set[str]:
     out: set[str] = set()
     for codes, names in type_codes(events, start, stop):
         counts = np.bincount(codes, minlength=len(names))
@@ -205,7 +205,7 @@ class _Block:
     found: list[bool] = field(default_factory=list)
 
 
-class _FilterScan:
+class FilterScan:
     """One filter's pass over the events, in log order, a block at a time.
 
     With a text needle, `raw_needle` lets a block of the file (or of held lines) be searched

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QIcon
 
-from herbdesk.assets import resource_path
+from herbdesk.common.assets import resource_path
 
 
 def app_icon() -> QIcon:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from herbdesk.monitor import projection
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 from herbdesk.ui import formatting as fmt
 
 KPI_KEYS = (

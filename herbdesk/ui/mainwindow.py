@@ -27,9 +27,11 @@ from PySide6.QtWidgets import (
 )
 
 from herbdesk import __version__
+from herbdesk.events.layout import EVENTS, RAW
 from herbdesk.events.reader import ReadStats, iter_events
-from herbdesk.extraction.pipeline import RunOutcome
-from herbdesk.state import row_in
+from herbdesk.extraction.config import RunOutcome
+from herbdesk.extraction.liveness import DEFAULT_STALE_S
+from herbdesk.runstate.columns import row_in
 from herbdesk.ui.banners import BannerBar
 from herbdesk.ui.detail import SpecimenDetail, wait_for_decodes
 from herbdesk.ui.document import RunDocument
@@ -47,7 +49,6 @@ from herbdesk.ui.tailing import TailSource
 from herbdesk.ui.worker import RunWorker
 
 MAX_RECENT = 10
-DEFAULT_STALE_AFTER_S = 600  # a run silent for 10 minutes has probably died
 DETAIL_FOLLOW_MS = 500
 
 
@@ -83,9 +84,7 @@ class MainWindow(QMainWindow):
         self._shown_config: dict[str, Any] | None = None
         self._run_config_tailed = False
         self.stale_after_s = float(
-            str(
-                self.settings.value("stale_after_s", DEFAULT_STALE_AFTER_S) or DEFAULT_STALE_AFTER_S
-            )
+            str(self.settings.value("stale_after_s", DEFAULT_STALE_S) or DEFAULT_STALE_S)
         )
 
         self.banners = BannerBar()
@@ -297,13 +296,9 @@ class MainWindow(QMainWindow):
             return False
         self.setup.message.setText("")
         self.setup.show_settings()  # the panel shows what this run is started with
-        self._cancel_loader()  # a log still loading must not fold into the live run
-        self.stop_tail()
-        self.replay.clear()
-        self.replay.hide()
-        self.document.reset(worker.run_dir, f"Live run: {worker.run_dir}", live=True)
+        self.switch_source(worker.run_dir, f"Live run: {worker.run_dir}", live=True)
         if resume_dir:  # show the whole run: what was done before, then what comes now
-            self._load_log(worker.run_dir / "events.jsonl")
+            self._load_log(worker.run_dir / EVENTS)
         worker.events_emitted.connect(self.document.apply_events)
         worker.events_emitted.connect(self._budget_pause)
         worker.run_finished.connect(self._run_finished)
@@ -360,7 +355,7 @@ class MainWindow(QMainWindow):
     def _pick_run(self, path: Path) -> Path | None:
         """A runs folder asks which of its runs to open (newest first); other paths as given.
         None: the user cancelled. Without a user to ask (a scripted screenshot), the newest."""
-        from herbdesk.summary import runs_in
+        from herbdesk.runstate.load import runs_in
 
         runs = runs_in(path)
         if not runs:
@@ -387,7 +382,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("A run is in progress; stop it before opening a log.")
             return False
         from herbdesk.events.reader import not_regular_reason
-        from herbdesk.summary import resolve_log
+        from herbdesk.runstate.load import resolve_log
 
         path = Path(path)
         picked = self._pick_run(path)
@@ -399,9 +394,9 @@ class MainWindow(QMainWindow):
         if reason is not None or not log.is_file():
             self.statusBar().showMessage(reason or f"No event log at {log}", 10000)
             return False
-        self._cancel_loader()
-        self.stop_tail()
-        self.document.reset(log.parent, f"Opened: {log}")
+        # the replay bar shows at once, empty: the layout stays still while the file loads
+        # (a bar or banner appearing mid-load resized and repainted every plot)
+        self.switch_source(log.parent, f"Opened: {log}", live=False)
         self.opened_log = log  # exported as it is (a raw.jsonl of any name: the original's)
         self._show_run_config(tailed=False)
         loader = LogLoader(log, self)
@@ -411,10 +406,6 @@ class MainWindow(QMainWindow):
         self.loader = loader
         self.load_progress.setValue(0)
         self.load_progress.show()
-        # the replay bar takes its place now, empty: the layout stays still while the file
-        # loads (a bar or banner appearing mid-load resized and repainted every plot)
-        self.replay.clear()
-        self.replay.show()
         self._add_recent(path)
         loader.start()
         return True
@@ -512,11 +503,7 @@ class MainWindow(QMainWindow):
         except ValueError as exc:
             self.statusBar().showMessage(str(exc), 10000)
             return False
-        self._cancel_loader()
-        self.stop_tail()
-        self.replay.clear()
-        self.replay.hide()
-        self.document.reset(source.run_dir, f"Tail ({source.mode}): {source.target}", live=True)
+        self.switch_source(source.run_dir, f"Tail ({source.mode}): {source.target}", live=True)
         self._show_run_config(tailed=True)
         source.events_arrived.connect(self.document.apply_events)
         source.status_changed.connect(self._tail_status)
@@ -809,7 +796,7 @@ class MainWindow(QMainWindow):
 
         for url in event.mimeData().urls():
             p = Path(url.toLocalFile())
-            is_run = p.is_dir() and ((p / "events.jsonl").exists() or (p / "raw.jsonl").exists())
+            is_run = p.is_dir() and ((p / EVENTS).exists() or (p / RAW).exists())
             if p.suffix == ".jsonl" or is_run:
                 self.open_path(p)
             elif p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES:
@@ -820,10 +807,24 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             return
 
-    def shutdown(self, timeout_ms: int = 60000) -> None:
-        """Stop a running run gracefully and wait for its files to close."""
+    def release_sources(self) -> None:
+        """Let go of what feeds the shown run: a log still loading is cancelled (its queued
+        batches are dropped) and a followed log is no longer followed."""
         self._cancel_loader()
         self.stop_tail()
+
+    def switch_source(self, run_dir: Path | None, title: str, *, live: bool) -> None:
+        """The one way to show a new source (a live run, an opened log, a tail): release the
+        old one, then reset the document, so nothing of the old source reaches the new one
+        (Start pressed while a log loaded once folded the old log into the live run)."""
+        self.release_sources()
+        self.replay.clear()
+        self.replay.setVisible(not live)  # opened logs step through; live ones do not
+        self.document.reset(run_dir, title, live=live)
+
+    def shutdown(self, timeout_ms: int = 60000) -> None:
+        """Stop a running run gracefully and wait for its files to close."""
+        self.release_sources()
         if self.exporter is not None and self.exporter.isRunning():  # cancelled: no temp left
             self.exporter.cancel()
             self.exporter.wait(timeout_ms)

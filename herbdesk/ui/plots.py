@@ -19,8 +19,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFontMetrics, QPalette
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
-from herbdesk.extraction.dwc import DWC_TERMS
-from herbdesk.state import RunState
+from herbdesk.common.dwc import DWC_TERMS
+from herbdesk.runstate.state import RunState
 from herbdesk.ui import formatting as fmt
 
 CHECKPOINT_THRESHOLD = 0.5

@@ -31,14 +31,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from herbdesk.apikeys import DEFAULT_KEY_ENV, get_api_key, store_api_key
-from herbdesk.assets import default_prompt_path, sample_specimens_dir
+from herbdesk.common.apikeys import DEFAULT_KEY_ENV, get_api_key, store_api_key
+from herbdesk.common.assets import default_prompt_path, sample_specimens_dir
+from herbdesk.extraction.config import API_CONCURRENCY, DEFAULT_OUT_DIR, OCR_CONCURRENCY, RunConfig
 from herbdesk.extraction.engines import EngineSettings
+from herbdesk.extraction.engines.base import DEFAULT_BASE_URL
 from herbdesk.extraction.engines.openrouter import DEFAULT_MODEL
-from herbdesk.extraction.pipeline import RunConfig
 from herbdesk.monitor.validation import ValidationConfig
 
-DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 ENGINE_LABELS = {
     "ocr": "Offline OCR (RapidOCR)",
     "openrouter": "Vision LLM (OpenRouter / OpenAI-compatible)",
@@ -122,7 +122,7 @@ class RunSetupPanel(QWidget):
         self.save_key.toggled.connect(self._clear_key_status)
         self.concurrency = QSpinBox()
         self.concurrency.setRange(1, 64)
-        self.concurrency.setValue(1)
+        self.concurrency.setValue(OCR_CONCURRENCY)
         form.addRow("Concurrency", self.concurrency)
         # the run pauses before its cost would pass it (extraction/budget.py); raise it and
         # press Resume to go on
@@ -159,7 +159,7 @@ class RunSetupPanel(QWidget):
 
         obox = QGroupBox("Output")
         oform = QFormLayout(obox)
-        self.out_dir = QLineEdit(str(Path.cwd() / "runs"))
+        self.out_dir = QLineEdit(str(Path.cwd() / DEFAULT_OUT_DIR))
         oform.addRow("Runs folder", _path_row(self.out_dir, self._pick_out))
         form_lay.addWidget(obox)
 
@@ -302,10 +302,10 @@ class RunSetupPanel(QWidget):
         api = self.engine.currentData() == "openrouter"
         for w in (self.model, self.base_url, self.api_key, self.save_key):
             w.setEnabled(api)
-        if api and self.concurrency.value() == 1:
-            self.concurrency.setValue(4)
+        if api and self.concurrency.value() == OCR_CONCURRENCY:
+            self.concurrency.setValue(API_CONCURRENCY)
         elif not api:
-            self.concurrency.setValue(1)
+            self.concurrency.setValue(OCR_CONCURRENCY)
 
     # ---------------------------------------------------------------- pickers / drops
     def _pick_images(self) -> None:
@@ -362,7 +362,7 @@ class RunSetupPanel(QWidget):
         )
         return RunConfig(
             inputs=inputs,
-            out_dir=Path(self.out_dir.text().strip() or "runs"),
+            out_dir=Path(self.out_dir.text().strip() or DEFAULT_OUT_DIR),
             engine=EngineSettings(
                 engine=engine,
                 model=self.model.text().strip() if engine != "ocr" else "",

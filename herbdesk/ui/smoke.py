@@ -2,7 +2,7 @@
 
 Everything goes through the paths a user's click takes (the setup form, MainWindow.start_run,
 the worker thread, the document timer, open_path), so a bundle missing a plugin, a model or
-a hidden import fails here rather than on a user's desk. The checks live in herbdesk.smoke.
+a hidden import fails here rather than on a user's desk. The checks: herbdesk.ui.smoke_checks.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from PySide6.QtCore import QEventLoop, QSettings, QSize
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from herbdesk.assets import sample_specimens_dir
+from herbdesk.common.assets import sample_specimens_dir
 from herbdesk.extraction.images import scan_images
-from herbdesk.smoke import SmokeFailure, SmokeRun
 from herbdesk.ui.icons import app_icon
 from herbdesk.ui.mainwindow import MainWindow
+from herbdesk.ui.smoke_checks import SmokeFailure, SmokeRun
 
 SCREENSHOT_SIZE = QSize(1440, 900)
 

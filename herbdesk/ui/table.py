@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from herbdesk.state import RunState
+from herbdesk.runstate.state import RunState
 from herbdesk.ui.columns import (
     COL_CONFIDENCE,
     COL_COST,

@@ -24,7 +24,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from herbdesk.state import STATUS_COMPLETED, STATUS_FAILED, RunState
+from herbdesk.runstate.state import STATUS_COMPLETED, STATUS_FAILED, RunState
 from herbdesk.ui.columns import (
     COL_CONFIDENCE,
     COL_COST,
@@ -44,7 +44,7 @@ from herbdesk.ui.columns import (
     plain_tooltip,
 )
 from herbdesk.ui.document import RunDocument
-from herbdesk.ui.table_sort import _ranges, _sort_source, _sorted_array, status_set
+from herbdesk.ui.table_sort import ranges, sort_source, sorted_array, status_set
 
 Index = QModelIndex | QPersistentModelIndex
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -180,7 +180,7 @@ class SpecimenTableModel(QAbstractTableModel):
         joining = rows[passes & ~shown]  # state rows, ascending
         if not len(leaving) and not len(joining):
             return True
-        removals = _ranges(leaving.tolist())
+        removals = ranges(leaving.tolist())
         if self._sorted is None:  # run order: a joining row goes where it belongs
             at = np.searchsorted(self._order, joining)
         else:  # sorted: at the end until the re-sort places it
@@ -356,7 +356,7 @@ class SpecimenTableModel(QAbstractTableModel):
 
     def _compute_sorted(self) -> np.ndarray:
         desc = self._sort_order == Qt.SortOrder.DescendingOrder
-        return _sorted_array(self._state, self._known, self._sort_column, desc)
+        return sorted_array(self._state, self._known, self._sort_column, desc)
 
     def _apply_sort(self) -> None:
         if self._sort_column < 0 and self._sorted is None:
@@ -406,7 +406,7 @@ class SpecimenTableModel(QAbstractTableModel):
             term = column_term(index.column())
             if term is not None:
                 return self._state.terms.value(term, self.state_row(index.row())) or None
-            col, key = _sort_source(self._state, index.column())
+            col, key = sort_source(self._state, index.column())
             value = col[self.state_row(index.row())]
             return value if key is None else key(value)
         if role == Qt.ItemDataRole.ForegroundRole:

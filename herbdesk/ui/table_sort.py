@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from herbdesk.state import STATUS_PROCESSING, STATUS_RETRYING, OptionalFloats, RunState
+from herbdesk.runstate.columns import OptionalFloats
+from herbdesk.runstate.state import STATUS_PROCESSING, STATUS_RETRYING, RunState
 from herbdesk.ui.columns import (
     COL_CONFIDENCE,
     COL_COST,
@@ -35,7 +36,7 @@ def _status_key(s: str) -> int:
     return STATUS_RANK.get(s, len(STATUS_RANK))
 
 
-def _sort_source(state: RunState, column: int) -> tuple[Sequence[Any], Callable[[Any], Any] | None]:
+def sort_source(state: RunState, column: int) -> tuple[Sequence[Any], Callable[[Any], Any] | None]:
     """The state column behind a table column and how to turn a cell into its sort key."""
     sources: dict[int, tuple[Sequence[Any], Callable[[Any], Any] | None]] = {
         COL_SEQ: (state.sequence, None),
@@ -58,11 +59,11 @@ def sorted_rows(state: RunState, n: int, column: int, descending: bool) -> list[
     Stable both ways: equal keys keep run order. Number columns sort in numpy (a stable
     argsort over float64 with NaN for missing), text columns with Python's C-level sort.
     """
-    out: list[int] = _sorted_array(state, n, column, descending).tolist()
+    out: list[int] = sorted_array(state, n, column, descending).tolist()
     return out
 
 
-def _sorted_array(state: RunState, n: int, column: int, descending: bool) -> np.ndarray:
+def sorted_array(state: RunState, n: int, column: int, descending: bool) -> np.ndarray:
     term = column_term(column)
     if term is not None:  # ranks of the term's distinct values, then one argsort
         return state.terms.sorted_rows(term, n, descending)
@@ -71,7 +72,7 @@ def _sorted_array(state: RunState, n: int, column: int, descending: bool) -> np.
             return _sorted_numeric(state, n, column, descending)
         except (OverflowError, TypeError, ValueError):  # a value no float64 holds exactly
             pass
-    col, key = _sort_source(state, column)
+    col, key = sort_source(state, column)
     values: Sequence[Any] = col[:n] if key is None else [key(v) for v in col[:n]]
     present = [r for r in range(n) if values[r] is not None]
     missing = [r for r in range(n) if values[r] is None]
@@ -80,7 +81,7 @@ def _sorted_array(state: RunState, n: int, column: int, descending: bool) -> np.
 
 
 def _sorted_numeric(state: RunState, n: int, column: int, descending: bool) -> np.ndarray:
-    col, _key = _sort_source(state, column)
+    col, _key = sort_source(state, column)
     if isinstance(col, OptionalFloats):  # NaN already stands for "no value"
         values = np.frombuffer(col, np.float64, n)
     else:
@@ -104,7 +105,7 @@ def status_set(status: str | None) -> frozenset[str] | None:
     return frozenset({status})
 
 
-def _ranges(sorted_rows: Sequence[int]) -> list[tuple[int, int]]:
+def ranges(sorted_rows: Sequence[int]) -> list[tuple[int, int]]:
     """(first, last) runs of consecutive values in an ascending sequence."""
     out: list[tuple[int, int]] = []
     for r in sorted_rows:

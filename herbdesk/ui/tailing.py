@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from herbdesk.distributed.follow import follower_for_target
+from herbdesk.events.layout import EVENTS
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.ssh_tail import SshTailFollower, parse_remote_target
 from herbdesk.events.tail import TailFollower, TailStatus
@@ -67,7 +68,7 @@ class TailSource(QObject):
         else:
             path = Path(target)
             if path.is_dir() or (not path.exists() and path.suffix != ".jsonl"):
-                path = path / "events.jsonl"  # a run directory, perhaps not created yet
+                path = path / EVENTS  # a run directory, perhaps not created yet
             self.follower = TailFollower(
                 path,
                 self.events_arrived.emit,

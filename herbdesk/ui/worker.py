@@ -5,7 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import QThread, Signal
 
 from herbdesk.events.batcher import EventBatcher
-from herbdesk.extraction.pipeline import Pipeline, RunConfig, RunOutcome
+from herbdesk.extraction.config import RunConfig, RunOutcome
+from herbdesk.extraction.pipeline import Pipeline
 
 
 class RunWorker(QThread):

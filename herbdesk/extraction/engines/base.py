@@ -195,15 +195,21 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+# The engines' defaults, the only copy (the CLI, the setup form and the worker read them here).
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+DEFAULT_MAX_SIDE = 2048  # long side of the image sent to a vision model, in pixels
+DEFAULT_TIMEOUT_S = 120.0  # one request, however it trickles
+
+
 @dataclass
 class EngineSettings:
     """Everything an engine is built from. `api_key` is a secret: never logged or written."""
 
     engine: str = "ocr"
     model: str = ""
-    base_url: str = "https://openrouter.ai/api/v1"
+    base_url: str = DEFAULT_BASE_URL
     api_key: str | None = field(default=None, repr=False)
     prompt_text: str = ""
-    max_side: int = 2048
-    timeout_s: float = 120.0
+    max_side: int = DEFAULT_MAX_SIDE
+    timeout_s: float = DEFAULT_TIMEOUT_S
     extra: dict[str, Any] = field(default_factory=dict)

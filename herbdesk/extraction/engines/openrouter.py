@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 import httpx
 
 from herbdesk import __version__
+from herbdesk.common.redaction import Redactor, map_strings
 from herbdesk.extraction.engines.base import (
     Check,
     EngineError,
@@ -29,7 +30,6 @@ from herbdesk.extraction.engines.bounded import ACCEPT_ENCODING, DecodeError, To
 from herbdesk.extraction.engines.deadline import deadline, deadline_transport
 from herbdesk.extraction.images import jpeg_bytes, load_image
 from herbdesk.extraction.reply import parse_reply, well_formed
-from herbdesk.redaction import Redactor, map_strings
 
 DEFAULT_MODEL = "qwen/qwen2.5-vl-72b-instruct:free"
 # A Darwin Core reply is a few KB. A body past this is not one, and reading it whole would let

@@ -17,19 +17,17 @@ from typing import Any, Protocol
 
 import orjson
 
-from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType, HaltReason
-from herbdesk.termtext import clean_text, json_safe
-
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_USAGE = 2
-EXIT_PREFLIGHT = 3
-EXIT_HALTED = 4
-EXIT_FATAL = 5
-EXIT_BELOW_THRESHOLD = 6
-EXIT_BUDGET = 7
-EXIT_DEAD = 8  # tail only: the run's writer died, or the run went silent, before its end
-EXIT_CANCELLED = 130
+from herbdesk.cli.exitcodes import (
+    EXIT_CANCELLED,
+    EXIT_DEAD,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_code_for,
+)
+from herbdesk.common.termtext import clean_text, json_safe
+from herbdesk.events.layout import EVENTS
+from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
 
 TAIL_EPILOG = """targets:
   PATH                   an events.jsonl or a run directory; either is waited for if it does
@@ -45,17 +43,6 @@ exit codes with --until-done (as `herbdesk run`):
   1 any other end; 2 usage error. Ctrl-C exits with 130.
 """
 
-_HALT_EXIT = {
-    HaltReason.PREFLIGHT_FAILED: EXIT_PREFLIGHT,
-    HaltReason.EARLY_VALIDATION_FAILED: EXIT_HALTED,
-    HaltReason.CONSECUTIVE_FAILURES: EXIT_HALTED,
-    HaltReason.EARLY_QUALITY_FAILED: EXIT_HALTED,
-    HaltReason.IDENTICAL_RECORDS: EXIT_HALTED,
-    HaltReason.DEGRADED: EXIT_HALTED,
-    HaltReason.GOLD_FAILED: EXIT_HALTED,
-    HaltReason.FATAL_ERROR: EXIT_FATAL,
-    "budget": EXIT_BUDGET,
-}
 _NL = orjson.OPT_APPEND_NEWLINE
 
 
@@ -135,17 +122,6 @@ def add_tail_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     t.set_defaults(from_end=False, func=cmd_tail)
     return t
-
-
-def exit_code_for(ev: Event | None) -> int:
-    """The exit code `herbdesk run` gives for this terminal event."""
-    if ev is None:
-        return EXIT_INTERNAL
-    if ev.event_type == EventType.EXTRACTION_COMPLETED:
-        return EXIT_BELOW_THRESHOLD if ev.data.get("verdict") == "below_threshold" else EXIT_OK
-    if ev.event_type == EventType.EXTRACTION_CANCELLED:
-        return EXIT_CANCELLED
-    return _HALT_EXIT.get(str(ev.data.get("reason") or ""), EXIT_INTERNAL)
 
 
 def _clean(value: Any, limit: int = 200) -> str:
@@ -237,7 +213,7 @@ def _make_follower(args: argparse.Namespace, q: queue.Queue[tuple[str, Any]]) ->
         )
     path = Path(target)
     if path.is_dir() or (not path.exists() and path.suffix != ".jsonl"):
-        path = path / "events.jsonl"  # a run directory, perhaps one a run is about to create
+        path = path / EVENTS  # a run directory, perhaps one a run is about to create
     if (reason := not_regular_reason(path)) is not None:  # a FIFO would hang, /dev/zero spin
         raise ValueError(reason)
     return TailFollower(
@@ -253,7 +229,7 @@ def _make_follower(args: argparse.Namespace, q: queue.Queue[tuple[str, Any]]) ->
 def cmd_tail(args: argparse.Namespace) -> int:
     """Run `herbdesk tail`; returns the process exit code."""
     if not (args.print_events or args.jsonl):
-        from herbdesk.cli import _launch_app
+        from herbdesk.cli.app import launch_app
 
         argv = ["--tail", args.target]
         if args.poll is not None:
@@ -264,7 +240,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
             argv += ["--identity", str(args.identity)]
         if args.stale_minutes is not None:
             argv += ["--stale-minutes", str(args.stale_minutes)]
-        return _launch_app(argv)
+        return launch_app(argv)
     q: queue.Queue[tuple[str, Any]] = queue.Queue()
     try:
         follower = _make_follower(args, q)
@@ -274,7 +250,10 @@ def cmd_tail(args: argparse.Namespace) -> int:
     done: Event | None = None
     last_state = ""
     out = sys.stdout
-    from herbdesk.liveness import DEFAULT_STALE_S, RunWatch  # not at import: state needs numpy
+    from herbdesk.extraction.liveness import (  # not at import: state needs numpy
+        DEFAULT_STALE_S,
+        RunWatch,
+    )
 
     minutes = args.stale_minutes
     stale_s = DEFAULT_STALE_S if minutes is None else max(1.0, float(minutes) * 60.0)

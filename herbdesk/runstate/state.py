@@ -4,28 +4,28 @@ Live runs, opened logs, tailed logs and distributed runs all go through `apply`,
 log and the live view cannot disagree. Per-specimen data is kept in columns (lists indexed by
 row; the plot series in array('d')), not one object per event, and the fold records which rows
 changed so a view can update incrementally on its own timer. Opened logs fold through
-`apply_chunk` (bulkload.py), which builds no Event for herbdesk lines: scanned blocks fold in
-columns (fastfold.py), the rest line by line into these same rules.
+`chunks.apply_chunk`, which builds no Event for herbdesk lines: scanned blocks fold in
+columns (fold_columns.py), the rest line by line into these same rules. The members those
+folds share with this one are public and documented here; nothing else writes them.
 """
 
 from __future__ import annotations
 
-import math
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, SupportsIndex, cast, overload
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
-from herbdesk import bulkload
-from herbdesk.events.reader import EventIndex, LineChunk, ReadStats
-from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
+from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType, parse_ts
 from herbdesk.monitor.metrics import ROLLING_WINDOW
 from herbdesk.monitor.projection import Moments, Projection, project
+from herbdesk.quality.checks import judge_record
 from herbdesk.quality.tally import QualityTally
-from herbdesk.termcolumns import TermColumns
+from herbdesk.runstate.columns import NAN, ChangedRows, OptionalFloats, append_float, set_float
+from herbdesk.runstate.terms import TermColumns
+from herbdesk.runstate.values import count, error_text, num
 
 STATUS_QUEUED = "queued"
 STATUS_PROCESSING = "processing"
@@ -35,128 +35,25 @@ STATUS_FAILED = "failed"
 STATUS_SKIPPED = "skipped"
 
 
-NAN = float("nan")
-_set_float = array.__setitem__
-_append_float = array.append
+def judged(values: Any) -> dict[str, Any] | None:
+    """The quality object of a finish's values that came without one (None: not values).
 
-
-if TYPE_CHECKING:
-    _FloatArray = array[float]
-else:
-    _FloatArray = array  # not subscriptable at run time before Python 3.12
-
-
-class ChangedRows:
-    """Rows touched since the views last looked, as a sorted array of distinct rows.
-
-    The event-by-event fold adds rows one at a time; the column fold of a bulk load adds whole
-    arrays (a million-event load touches every row: putting them in a Python set cost ~8 % of
-    the fold, and the views wanted an array anyway).
-    """
-
-    def __init__(self) -> None:
-        self._single: set[int] = set()
-        self._arrays: list[np.ndarray] = []
-
-    def add(self, row: int) -> None:
-        self._single.add(row)
-
-    def add_array(self, rows: np.ndarray) -> None:
-        self._arrays.append(rows)
-
-    def __len__(self) -> int:
-        """How many were added, counting repeats (0: nothing changed)."""
-        return len(self._single) + sum(len(a) for a in self._arrays)
-
-    def rows(self) -> np.ndarray:
-        """The distinct rows touched so far, ascending (int64)."""
-        parts = [a for a in self._arrays if len(a)]
-        if self._single:
-            parts.append(np.fromiter(self._single, np.int64, len(self._single)))
-        if not parts:
-            return np.empty(0, np.int64)
-        # rows are small non-negative ints: marking them costs a fraction of np.unique
-        # (which hashed or sorted a million rows for 0.1-0.3 s)
-        seen = np.zeros(max(int(a.max()) for a in parts) + 1, np.bool_)
-        for a in parts:
-            seen[a] = True
-        return np.flatnonzero(seen)
-
-
-def row_in(rows: np.ndarray, row: int) -> bool:
-    """Whether `row` is in a sorted array of rows (`RunState.take_changed_rows`)."""
-    i = int(np.searchsorted(rows, row))
-    return i < len(rows) and int(rows[i]) == row
-
-
-class OptionalFloats(_FloatArray):
-    """A column of floats or None: array('d') with NaN standing for None.
-
-    Eight bytes a row instead of a list slot plus a float object (32 bytes): a 333,000-row run
-    holds three such columns. Reading gives None where nothing was recorded, as a list would;
-    numpy views it directly (`np.frombuffer`). NaN itself is never a value: `_num` refuses it.
-    """
-
-    def __new__(cls, values: Iterable[float | None] = ()) -> OptionalFloats:
-        return cast(
-            OptionalFloats, super().__new__(cls, "d", (NAN if v is None else v for v in values))
-        )
-
-    @overload  # type: ignore[override]
-    def __getitem__(self, i: SupportsIndex) -> float | None: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[float | None]: ...
-    def __getitem__(self, i: SupportsIndex | slice) -> float | list[float | None] | None:
-        if isinstance(i, slice):
-            return [None if v != v else v for v in array.__getitem__(self, i)]
-        v = array.__getitem__(self, i)
-        return None if v != v else v
-
-    def __setitem__(self, i: SupportsIndex, v: float | None) -> None:  # type: ignore[override]
-        _set_float(self, i, NAN if v is None else v)
-
-    def append(self, v: float | None) -> None:
-        _append_float(self, NAN if v is None else v)
-
-    def __iter__(self) -> Iterator[float | None]:  # type: ignore[override]
-        return (None if v != v else v for v in array.__iter__(self))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (list, OptionalFloats)):
-            return list(self) == list(other)
-        return NotImplemented
-
-    def __ne__(self, other: object) -> bool:
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
-
-    def tolist(self) -> list[float | None]:  # type: ignore[override]
-        return list(self)
-
-    def __copy__(self) -> OptionalFloats:
-        return OptionalFloats(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> OptionalFloats:
-        return OptionalFloats(self)
-
-    __hash__ = None
-
-
-def parse_ts(ts: str) -> float | None:
-    """Epoch seconds from ISO-8601; a timestamp without a zone is taken as UTC."""
-    if not ts:
-        return None
-    try:
-        dt = datetime.fromisoformat(ts)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    Every fold path calls this for such finishes, so a raw.jsonl record or another writer's
+    event is judged the same whichever path reads it."""
+    return judge_record(values).to_data() if isinstance(values, Mapping) else None
 
 
 class RunState:
-    """Columns per specimen, counters, series for plots, checkpoints and warnings."""
+    """Columns per specimen, counters, series for plots, checkpoints and warnings.
+
+    Besides what views read, a few members are the fold's own running figures, public because
+    the column fold (fold_columns.py) and the block fold (chunks.py) carry them on exactly as
+    `apply` does: `row_index`/`indexed_rows` (ids indexed so far), `conf_sum`/`conf_n` and
+    `time_sum`/`time_n` (running sums), `recent`/`recent_ok`/`finishes`/`finish_ok` (the rolling
+    and cumulative success rate), `metrics_raw` (the newest metrics, not decoded yet) and
+    `changed` (rows touched since views last looked); and the steps `row_for`, `set_status`,
+    `count_status` and `apply_finished`. Only the folds write them.
+    """
 
     def __init__(self) -> None:
         self.run_id: str | None = None
@@ -178,8 +75,8 @@ class RunState:
         self.type_counts: dict[str, int] = {}
         # per specimen (row) columns
         # specimen id -> row; rows the column fold appends are indexed on first use (`row_of`)
-        self._row_of: dict[str, int] = {}
-        self._indexed = 0  # rows specimen_id[:_indexed] are in _row_of
+        self.row_index: dict[str, int] = {}
+        self.indexed_rows = 0  # rows specimen_id[:indexed_rows] are in row_index
         self.specimen_id: list[str] = []
         self.image: list[str] = []
         self.path: list[str] = []
@@ -198,10 +95,10 @@ class RunState:
         self.in_flight = 0
         self.tokens = 0
         self.cost_total = 0.0
-        self._conf_sum = 0.0
-        self._conf_n = 0
-        self._time_sum = 0.0
-        self._time_n = 0
+        self.conf_sum = 0.0
+        self.conf_n = 0
+        self.time_sum = 0.0
+        self.time_n = 0
         # series over finish events (x = finish ordinal), for the plots
         # (array('d'): 8 bytes a value instead of a pointer plus a float object; plots copy
         # them into numpy without a Python loop)
@@ -210,27 +107,27 @@ class RunState:
         self.roll_rate: array[float] = array("d")
         self.finish_epoch: array[float] = array("d")
         self.finish_conf: array[float] = array("d")
-        self._recent: deque[bool] = deque(maxlen=ROLLING_WINDOW)
-        self._recent_ok = 0  # True values in _recent, kept as it slides
-        self._finishes = 0
-        self._finish_ok = 0
+        self.recent: deque[bool] = deque(maxlen=ROLLING_WINDOW)
+        self.recent_ok = 0  # True values in _recent, kept as it slides
+        self.finishes = 0
+        self.finish_ok = 0
         self.started_epoch: float | None = None
         self.checkpoints: list[dict[str, Any]] = []
         # record quality (herbdesk/quality): per-row findings and the run's counts
         self.quality = QualityTally()
         self.quality_checkpoints: list[dict[str, Any]] = []
         self.gold: list[dict[str, Any]] = []
-        # Darwin Core values per row, column-wise (termcolumns.py): the last finish's `dwc`
+        # Darwin Core values per row, column-wise (terms.py): the last finish's `dwc`
         self.terms = TermColumns()
         self.verdict: str | None = None  # "passed" | "below_threshold" at a completed end
         self.verdict_message = ""
         self.warnings: list[dict[str, Any]] = []
         self.consumer_errors: list[dict[str, Any]] = []
         self.latest_metrics: dict[str, Any] = {}
-        self._metrics_raw: bytes | None = None  # newer than latest_metrics, not decoded yet
+        self.metrics_raw: bytes | None = None  # newer than latest_metrics, not decoded yet
         self.last_finished_row: int | None = None
         # change tracking for views: rows added since / rows changed since last take
-        self._changed = ChangedRows()
+        self.changed = ChangedRows()
         self._gaps_cache: tuple[int, Moments, Moments] | None = None
 
     @property
@@ -241,11 +138,11 @@ class RunState:
         by their scanned hash, checked against `specimen_id`); they are indexed here, in one
         pass, the first time anything asks. A headless `summary` never does.
         """
-        if self._indexed < len(self.specimen_id):
-            start, self._indexed = self._indexed, len(self.specimen_id)
-            new = range(start, self._indexed)
-            self._row_of.update(zip(self.specimen_id[start:], new, strict=True))
-        return self._row_of
+        if self.indexed_rows < len(self.specimen_id):
+            start, self.indexed_rows = self.indexed_rows, len(self.specimen_id)
+            new = range(start, self.indexed_rows)
+            self.row_index.update(zip(self.specimen_id[start:], new, strict=True))
+        return self.row_index
 
     # ------------------------------------------------------------------ folding
     def apply_batch(self, events: Iterable[Event]) -> None:
@@ -296,21 +193,6 @@ class RunState:
         self._fold(et, run_id, seq, ts, sid, sequence, data, metrics)
         return True
 
-    def apply_chunk(
-        self,
-        chunk: LineChunk,
-        stats: ReadStats,
-        decoder: Callable[[bytes], Event],
-        index: EventIndex | None = None,
-    ) -> None:
-        """Fold a block of raw log lines (bulk loads): bad lines are counted, never fatal.
-
-        herbdesk lines are folded with no Event built (bulkload.py); other shapes (the
-        original scripts' logs, result records) go through `decoder`. With an `index`, every
-        event's place in the file is recorded for lazy views.
-        """
-        bulkload.apply_chunk(self, chunk, stats, decoder, index)
-
     def _header(self, et: str, run_id: str, seq: int, timestamp: str) -> None:
         """What every event updates: counts, sequence gaps, first and last timestamps."""
         self.events += 1
@@ -343,10 +225,10 @@ class RunState:
         self._header(et, run_id, seq, timestamp)
         g = d.get
         if et == EventType.SPECIMEN_PROCESSING:  # the most frequent types first
-            row = self._row(specimen_id, sequence, seq, g("image"), g("path"))
-            self._set_status(row, STATUS_PROCESSING)
+            row = self.row_for(specimen_id, sequence, seq, g("image"), g("path"))
+            self.set_status(row, STATUS_PROCESSING)
         elif et in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
-            self._apply_finished(
+            self.apply_finished(
                 et,
                 timestamp,
                 specimen_id,
@@ -365,6 +247,8 @@ class RunState:
             )
             q = g("quality")
             values = g("dwc")
+            if q is None:  # a record read from a raw.jsonl, or a writer that judged nothing
+                q = judged(values)
             ok = et == EventType.SPECIMEN_COMPLETED and g("success") is not False
             frow = self.last_finished_row
             assert frow is not None
@@ -379,7 +263,7 @@ class RunState:
         elif et == EventType.EXTRACTION_STARTED:
             self.status = "running"
             self.reason, self.message = None, ""
-            total = _num(d.get("total"))
+            total = num(d.get("total"))
             if total is not None:
                 self.total = int(total)
             if isinstance(d.get("config"), dict):
@@ -405,17 +289,17 @@ class RunState:
                 [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
             )
         elif et in (EventType.SPECIMEN_QUEUED, EventType.SPECIMEN_SKIPPED):
-            row = self._row(specimen_id, sequence, seq, g("image"), g("path"))
+            row = self.row_for(specimen_id, sequence, seq, g("image"), g("path"))
             if et == EventType.SPECIMEN_SKIPPED and self.row_status[row] not in (
                 STATUS_COMPLETED,
                 STATUS_FAILED,
             ):
-                self._set_status(row, STATUS_SKIPPED)
+                self.set_status(row, STATUS_SKIPPED)
                 self.error[row] = str(d.get("reason") or "")
         elif et == EventType.SPECIMEN_RETRYING:
-            row = self._row(specimen_id, sequence, seq, g("image"), g("path"))
-            self._set_status(row, STATUS_RETRYING)
-            self.error[row] = _error_str(d.get("error"))
+            row = self.row_for(specimen_id, sequence, seq, g("image"), g("path"))
+            self.set_status(row, STATUS_RETRYING)
+            self.error[row] = error_text(d.get("error"))
         elif et == EventType.VALIDATION_CHECKPOINT:
             self.checkpoints.append(dict(d))
         elif et == EventType.VALIDATION_WARNING:
@@ -439,12 +323,12 @@ class RunState:
             if self.in_flight:  # nothing is in flight after the end
                 for row, st in enumerate(self.row_status):
                     if st in (STATUS_PROCESSING, STATUS_RETRYING):
-                        self._set_status(row, STATUS_QUEUED)
+                        self.set_status(row, STATUS_QUEUED)
         if metrics:
             self.latest_metrics = dict(metrics)
-            self._metrics_raw = None
+            self.metrics_raw = None
 
-    def _apply_finished(
+    def apply_finished(
         self,
         et: str,
         timestamp: str,
@@ -464,44 +348,46 @@ class RunState:
     ) -> None:
         """A finished specimen; the data fields as found in the event (None if absent)."""
         ok = et == EventType.SPECIMEN_COMPLETED and success is not False
-        row = self._row(specimen_id, sequence, seq, image, path)
+        row = self.row_for(specimen_id, sequence, seq, image, path)
         self.last_finished_row = row
-        self._set_status(row, STATUS_COMPLETED if ok else STATUS_FAILED)
+        self.set_status(row, STATUS_COMPLETED if ok else STATUS_FAILED)
         self.sequence[row] = sequence
-        self.fields_extracted[row] = _count(fields_extracted)
-        conf = _num(confidence)
-        _set_float(self.confidence, row, NAN if conf is None else conf)
-        t = _num(processing_time_ms)
-        _set_float(self.time_ms, row, NAN if t is None else t)
-        cost = _num(cost_usd)
-        _set_float(self.cost_usd, row, NAN if cost is None else cost)
-        self.error[row] = "" if ok else _error_str(error)
-        self.attempts[row] = _count(attempts) or 1
-        self.tokens += _count(tokens)
+        self.fields_extracted[row] = count(fields_extracted)
+        conf = num(confidence)
+        set_float(self.confidence, row, NAN if conf is None else conf)
+        t = num(processing_time_ms)
+        set_float(self.time_ms, row, NAN if t is None else t)
+        cost = num(cost_usd)
+        set_float(self.cost_usd, row, NAN if cost is None else cost)
+        self.error[row] = "" if ok else error_text(error)
+        self.attempts[row] = count(attempts) or 1
+        self.tokens += count(tokens)
         self.cost_total += cost or 0.0
         if conf is not None and ok:
-            self._conf_sum += conf
-            self._conf_n += 1
+            self.conf_sum += conf
+            self.conf_n += 1
             self.finish_conf.append(conf)
         if t is not None:
-            self._time_sum += t
-            self._time_n += 1
-        self._finishes += 1
-        self._finish_ok += ok
-        recent = self._recent
+            self.time_sum += t
+            self.time_n += 1
+        self.finishes += 1
+        self.finish_ok += ok
+        recent = self.recent
         if len(recent) == ROLLING_WINDOW:
-            self._recent_ok -= recent[0]
+            self.recent_ok -= recent[0]
         recent.append(ok)
-        self._recent_ok += ok
-        self.finish_x.append(self._finishes)
-        self.cum_rate.append(self._finish_ok / self._finishes)
-        self.roll_rate.append(self._recent_ok / len(recent))
+        self.recent_ok += ok
+        self.finish_x.append(self.finishes)
+        self.cum_rate.append(self.finish_ok / self.finishes)
+        self.roll_rate.append(self.recent_ok / len(recent))
         epoch = parse_ts(timestamp)
         self.finish_epoch.append(epoch if epoch is not None else float("nan"))
 
-    def _row(
+    def row_for(
         self, specimen_id: str | None, sequence: int | None, seq: int, image: Any, path: Any
     ) -> int:
+        """The specimen's row, appended on first sight (an id-less event is keyed by its
+        sequence); the first image and path seen are kept. Marks the row changed."""
         sid = specimen_id or f"#{sequence or seq}"
         row_of = self.row_of
         row = row_of.get(sid)
@@ -509,15 +395,15 @@ class RunState:
             row = len(self.specimen_id)
             row_of[sid] = row
             self.specimen_id.append(sid)
-            self._indexed += 1
+            self.indexed_rows += 1
             self.image.append(str(image or ""))
             self.path.append(str(path or ""))
             self.row_status.append(STATUS_QUEUED)
             self.sequence.append(None)
             self.fields_extracted.append(0)
-            _append_float(self.confidence, NAN)
-            _append_float(self.time_ms, NAN)
-            _append_float(self.cost_usd, NAN)
+            append_float(self.confidence, NAN)
+            append_float(self.time_ms, NAN)
+            append_float(self.cost_usd, NAN)
             self.error.append("")
             self.attempts.append(0)
         else:
@@ -525,18 +411,19 @@ class RunState:
                 self.image[row] = str(image)
             if path and not self.path[row]:
                 self.path[row] = str(path)
-        self._changed.add(row)
+        self.changed.add(row)
         return row
 
-    def _set_status(self, row: int, status: str) -> None:
+    def set_status(self, row: int, status: str) -> None:
+        """Move a row to `status`, keeping the counters over rows in step."""
         old = self.row_status[row]
         if old == status:
             return
-        self._tally(old, -1)
-        self._tally(status, 1)
+        self.count_status(old, -1)
+        self.count_status(status, 1)
         self.row_status[row] = status
 
-    def _tally(self, status: str, delta: int) -> None:
+    def count_status(self, status: str, delta: int) -> None:
         """Counters over rows follow their statuses: `delta` rows entered (left) `status`."""
         if status == STATUS_COMPLETED:
             self.succeeded += delta
@@ -570,11 +457,11 @@ class RunState:
 
     @property
     def avg_confidence(self) -> float | None:
-        return self._conf_sum / self._conf_n if self._conf_n else None
+        return self.conf_sum / self.conf_n if self.conf_n else None
 
     @property
     def avg_time_ms(self) -> float | None:
-        return self._time_sum / self._time_n if self._time_n else None
+        return self.time_sum / self.time_n if self.time_n else None
 
     def elapsed_s(self, now: float | None = None) -> float:
         """Seconds from the first start to now (running) or to the last event (ended)."""
@@ -587,7 +474,7 @@ class RunState:
 
     def throughput_per_min(self, now: float | None = None) -> float:
         el = self.elapsed_s(now)
-        return self._finishes / el * 60.0 if el > 0 else 0.0
+        return self.finishes / el * 60.0 if el > 0 else 0.0
 
     def eta_s(self, now: float | None = None) -> float | None:
         if self.total is None or self.status != "running" or self.paused:
@@ -602,7 +489,7 @@ class RunState:
             return None
         return project(
             self.total - self.processed - self.skipped,
-            self._finishes,
+            self.finishes,
             self.cost_total,
             *self._projection_moments(),
             self.elapsed_s(now),
@@ -615,7 +502,7 @@ class RunState:
         cached = self._gaps_cache
         # refreshed once finishes grew by 1 %: a pass over a million rows takes ~65 ms, and
         # the mean and spread barely move in between (the counts and elapsed time are exact)
-        if cached is not None and 0 <= self._finishes - cached[0] <= cached[0] // 100:
+        if cached is not None and 0 <= self.finishes - cached[0] <= cached[0] // 100:
             return cached[1], cached[2]
         cost = _moments(np.frombuffer(self.cost_usd, np.float64))
         ends = np.frombuffer(self.finish_epoch, np.float64)
@@ -624,7 +511,7 @@ class RunState:
         if start is not None:
             times = np.concatenate(([start], times))
         gaps = _moments(np.maximum(np.diff(times), 0.0)) if len(times) > 1 else Moments()
-        self._gaps_cache = (self._finishes, cost, gaps)
+        self._gaps_cache = (self.finishes, cost, gaps)
         return cost, gaps
 
     def _summary_status(self) -> str:
@@ -635,7 +522,7 @@ class RunState:
 
     def take_changed_rows(self) -> np.ndarray:
         """Rows touched since the last call, sorted, distinct (incremental view updates)."""
-        changed, self._changed = self._changed, ChangedRows()
+        changed, self.changed = self.changed, ChangedRows()
         return changed.rows()
 
     def quality_summary(self) -> dict[str, Any]:
@@ -698,9 +585,6 @@ class RunState:
         }
 
 
-_EXACT = float(2**53)
-
-
 def _moments(values: np.ndarray) -> Moments:
     """Moments of the recorded (non-NaN) values of a column, in one numpy pass."""
     x = values[~np.isnan(values)]
@@ -708,37 +592,3 @@ def _moments(values: np.ndarray) -> Moments:
         return Moments()
     mean = float(x.mean())
     return Moments(len(x), mean, float(((x - mean) ** 2).sum()))
-
-
-def _num(value: Any) -> float | None:
-    """A plausible number from a log field, else None: opened and tailed logs may hold anything.
-
-    Magnitudes past 2**53 are no count or cost a run produces, and summed they would overflow
-    the 64-bit integers JSON output can carry.
-    """
-    t = type(value)
-    if t is float:  # the common cases first: this runs several times per finished specimen
-        return value if -_EXACT <= value <= _EXACT else None  # NaN fails both comparisons
-    if t is int and -_EXACT <= value <= _EXACT:
-        return float(value)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return f if math.isfinite(f) and abs(f) <= 2**53 else None
-
-
-def _count(value: Any) -> int:
-    if type(value) is int and -_EXACT <= value <= _EXACT:
-        return value
-    f = _num(value)
-    return int(f) if f is not None else 0
-
-
-def _error_str(err: Any) -> str:
-    if isinstance(err, dict):
-        kind, msg = err.get("kind"), err.get("message")
-        return f"{kind}: {msg}" if kind else str(msg or "")
-    return str(err or "")

@@ -1,6 +1,6 @@
 """Folding a whole log's blocks of lines into a RunState (opening a log, `herbdesk summary`).
 
-`RunState.apply_chunk` comes here. Blocks the compiled scanner read (events/fastscan.py) fold
+`apply_chunk` folds a block of lines. Blocks the compiled scanner read (events/fastscan.py) fold
 runs of specimen lines in columns (fastfold.py) and every other line one by one; blocks split
 in Python decode the frequent specimen lines into typed structs (events/bulk.py) and the rest
 through orjson. Every path ends in the same `RunState` fold rules (tests/test_bulk_fold.py,
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -22,10 +21,8 @@ from herbdesk.events.codec import BadLine, from_dict
 from herbdesk.events.fastscan import KIND_OTHER
 from herbdesk.events.reader import MAX_LINE_BYTES, EventIndex, LineChunk, ReadStats
 from herbdesk.events.types import Event, EventType
-from herbdesk.fastfold import MIN_SEGMENT, TYPE_NAMES, fold_records
-
-if TYPE_CHECKING:
-    from herbdesk.state import RunState
+from herbdesk.runstate.fold_columns import MIN_SEGMENT, TYPE_NAMES, fold_records
+from herbdesk.runstate.state import RunState, judged
 
 
 def apply_chunk(
@@ -193,7 +190,7 @@ def _fold_scanned_line(
 
 
 def fold_bulk(state: RunState, ev: BulkLine) -> None:
-    """`RunState._fold` for a typed specimen line (events/bulk.py): same outcome, no dicts."""
+    """`RunState.apply` for a typed specimen line (events/bulk.py): same outcome, no dicts."""
     et, seq, sid, sequence, d = ev.event_type, ev.seq, ev.specimen_id, ev.sequence, ev.data
     # `_header`, written out: this runs for nine lines in ten of an opened log
     state.events += 1
@@ -216,13 +213,13 @@ def fold_bulk(state: RunState, ev: BulkLine) -> None:
         # a known row with nothing to fill in: `_row`'s work is only marking it changed
         row = state.row_of.get(sid) if sid else None
         if row is None or (d.image and not state.image[row]) or (d.path and not state.path[row]):
-            row = state._row(sid, sequence, seq, d.image, d.path)
+            row = state.row_for(sid, sequence, seq, d.image, d.path)
         else:
-            state._changed.add(row)
+            state.changed.add(row)
         if et == EventType.SPECIMEN_PROCESSING and state.row_status[row] != "processing":
-            state._set_status(row, "processing")
+            state.set_status(row, "processing")
     else:
-        state._apply_finished(
+        state.apply_finished(
             et,
             ev.timestamp,
             sid,
@@ -239,12 +236,15 @@ def fold_bulk(state: RunState, ev: BulkLine) -> None:
             d.attempts,
             d.tokens,
         )
-        q = d.quality
-        if q or state.quality:
+        q = orjson.loads(memoryview(d.quality)) if d.quality else None
+        if q is None and d.dwc:  # values without a quality object: judged, as in RunState
+            with contextlib.suppress(orjson.JSONDecodeError):
+                q = judged(orjson.loads(memoryview(d.dwc)))
+        if q is not None or state.quality:
             row = state.last_finished_row
             assert row is not None
             ok = et == EventType.SPECIMEN_COMPLETED and d.success is not False
-            state.quality.set(row, orjson.loads(memoryview(q)) if q and ok else None)
+            state.quality.set(row, q if ok else None)
         if d.dwc or state.terms:
             row = state.last_finished_row
             assert row is not None
@@ -253,12 +253,12 @@ def fold_bulk(state: RunState, ev: BulkLine) -> None:
     if ev.metrics:
         raw = metrics_object(ev.metrics)
         if raw is not None:
-            state._metrics_raw = raw
+            state.metrics_raw = raw
 
 
 def decode_metrics(state: RunState) -> None:
-    if state._metrics_raw is not None:
+    if state.metrics_raw is not None:
         # e.g. 1e400 in it: msgspec skipped over it, orjson cannot read it
         with contextlib.suppress(orjson.JSONDecodeError):
-            state.latest_metrics = orjson.loads(state._metrics_raw)
-        state._metrics_raw = None
+            state.latest_metrics = orjson.loads(state.metrics_raw)
+        state.metrics_raw = None

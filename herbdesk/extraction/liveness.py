@@ -13,11 +13,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from herbdesk.events.types import Event, EventType
+from herbdesk.events.layout import EVENTS
+from herbdesk.events.types import Event, EventType, parse_ts
 from herbdesk.extraction.runlock import WriterStatus, writer_status
-from herbdesk.state import parse_ts
+from herbdesk.monitor.projection import duration
 
-DEFAULT_STALE_S = 600.0  # as the window's default and `summary`'s
+# The only copy, for `tail`, `summary` and the window: a run silent this long has probably died.
+DEFAULT_STALE_S = 600.0
 
 
 def log_silence_s(
@@ -27,7 +29,7 @@ def log_silence_s(
     now = time.time() if now is None else now
     if run_dir is not None:
         try:
-            return max(0.0, now - (Path(run_dir) / "events.jsonl").stat().st_mtime)
+            return max(0.0, now - (Path(run_dir) / EVENTS).stat().st_mtime)
         except OSError:
             pass
     ts = parse_ts(last_timestamp or "")
@@ -88,12 +90,10 @@ class RunWatch:
             silent = ws.heartbeat_age_s if silent is None else min(silent, ws.heartbeat_age_s)
         if silent is None or silent <= self.stale_after_s + self._allowance:
             return None
-        from herbdesk.progress import fmt_duration
-
         who = f" (writer {ws.describe()})" if ws is not None and ws.holder else ""
         return Verdict(
             "stalled",
-            f"nothing written for {fmt_duration(silent)}, more than the "
-            f"{fmt_duration(self.stale_after_s)} allowed: the run{who} has probably died "
+            f"nothing written for {duration(silent)}, more than the "
+            f"{duration(self.stale_after_s)} allowed: the run{who} has probably died "
             "or hung (killed, machine asleep or gone, disk full)",
         )

@@ -3,7 +3,7 @@
 A run of a million specimens holds ten-odd values each: a dict per row would cost ~1 KB a
 row. Each term is instead a categorical column: one int32 code per row (0: no value) into
 that term's distinct values, so repeated values (country, collector, taxon) are held once
-and a term nobody extracted costs nothing. The folds (state.py, bulkload.py, fastfold.py)
+and a term nobody extracted costs nothing. The folds (state.py, chunks.py, fold_columns.py)
 set a row's values from its last finish's `dwc` object (docs/events.md); searching and
 sorting work on the distinct values and then map codes to rows with numpy, so neither
 calls Python once per row.
@@ -18,7 +18,7 @@ from typing import Any, cast
 import numpy as np
 import orjson
 
-from herbdesk.extraction.dwc import canonical_term
+from herbdesk.common.dwc import canonical_term
 
 _SEP = "\x00"  # between the distinct values of a term in its search text; no needle has it
 _term_of: dict[str, str | None] = {}  # the few keys a log uses, canonicalised once

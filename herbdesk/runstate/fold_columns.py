@@ -1,6 +1,6 @@
 """The fold of scanned specimen lines in columns (numpy), for bulk loads.
 
-`RunState._fold` folds one event at a time; on a million-line log that Python loop is most of
+`RunState.apply` folds one event at a time; on a million-line log that Python loop is most of
 the cost. A run of consecutive scanned lines (events/fastscan.py: queued, processing,
 completed, failed, each with a specimen id) gives the same state folded in whole columns:
 the sequential rules ("the last status wins", "the first image found is kept", running sums
@@ -32,13 +32,21 @@ from herbdesk.events.fastscan import (
     TS_EPOCH,
     TS_PYTHON,
 )
-from herbdesk.events.types import EventType
+from herbdesk.events.types import EventType, parse_ts
 from herbdesk.monitor.metrics import ROLLING_WINDOW
-from herbdesk.termcolumns import fold_spans
+from herbdesk.runstate.state import (
+    STATUS_COMPLETED,
+    STATUS_FAILED,
+    STATUS_PROCESSING,
+    STATUS_QUEUED,
+    RunState,
+    judged,
+)
+from herbdesk.runstate.terms import fold_spans
+from herbdesk.runstate.values import error_text, num
 
 if TYPE_CHECKING:
     from herbdesk.events.fastscan import BlockScanner, Columns
-    from herbdesk.state import RunState
 
 TYPE_NAMES = (
     "",
@@ -85,8 +93,8 @@ def _gather(column: list[Any], rows: np.ndarray) -> list[Any]:
 
 
 def _counts(values: np.ndarray) -> np.ndarray:
-    """`_count` of an int64 column: absent, null or past 2**53 count as 0, except +-(2**53+1),
-    which `float()` rounds to +-2**53 (kept, as `_count` keeps it)."""
+    """`values.count` of an int64 column: absent, null or past 2**53 count as 0, except +-(2**53+1),
+    which `float()` rounds to +-2**53 (kept, as `values.count` keeps it)."""
     out = np.where((values >= -_EXACT) & (values <= _EXACT), values, 0)  # MISSING is below
     out[values == _EXACT + 1] = _EXACT
     out[values == -_EXACT - 1] = -_EXACT
@@ -113,14 +121,6 @@ def fold_records(
     state: RunState, block: bytes | bytearray, recs: Columns, scanner: BlockScanner
 ) -> None:
     """Fold consecutive scanned specimen lines (kinds 1-4) of `block` into `state`."""
-    from herbdesk.state import (
-        STATUS_COMPLETED,
-        STATUS_FAILED,
-        STATUS_PROCESSING,
-        STATUS_QUEUED,
-        parse_ts,
-    )
-
     kind = recs.kind
     _header(state, block, recs)
     _read_left_numbers(block, recs)
@@ -157,27 +157,25 @@ def fold_records(
         before = _gather(rs, srows)
         for statuses, sign in ((before, -1), (new, 1)):
             for status in set(statuses):
-                state._tally(status, statuses.count(status) * sign)
+                state.count_status(status, statuses.count(status) * sign)
         _assign(rs, srows, new)
 
     if len(finished):
         done = recs.take(finished, FINISH_FIELDS)
         _fold_finished(state, block, done, rows[finished], ok_all[finished], parse_ts, scanner)
 
-    state._changed.add_array(rows)
+    state.changed.add_array(rows)
     # the newest metrics snapshot that is a non-empty object
     for i in np.flatnonzero(recs.metrics_len > 2)[::-1].tolist():
         off, ln = int(recs.metrics_off[i]), int(recs.metrics_len[i])
         raw = bytes(block[off : off + ln])
         if raw[1:-1].strip():
-            state._metrics_raw = raw
+            state.metrics_raw = raw
             break
 
 
 def _read_left_numbers(block: bytes | bytearray, recs: Columns) -> None:
     """The number fields the scanner left to a full parser, read with orjson as `_fold` does."""
-    from herbdesk.state import _num
-
     for i in np.flatnonzero(recs.fix).tolist():
         start = int(recs.start[i])
         data = orjson.loads(bytes(block[start : start + int(recs.len[i])]))["data"]
@@ -187,12 +185,12 @@ def _read_left_numbers(block: bytes | bytearray, recs: Columns) -> None:
             (FIX_COST, "cost_usd", recs.cost),
         ):
             if recs.fix[i] & bit:
-                value = _num(data.get(name))
+                value = num(data.get(name))
                 column[i] = np.nan if value is None else value
 
 
 def _header(state: RunState, block: bytes | bytearray, recs: Columns) -> None:
-    """`RunState._header` for every line: counts, sequence gaps, first/last timestamps."""
+    """Every line's header (as `RunState.apply`): counts, sequence gaps, first/last timestamps."""
     n = len(recs)
     state.events += n
     seq = recs.seq
@@ -226,7 +224,7 @@ def _header(state: RunState, block: bytes | bytearray, recs: Columns) -> None:
 def _rows(
     state: RunState, block: bytes | bytearray, recs: Columns, scanner: BlockScanner
 ) -> np.ndarray:
-    """Each line's row, creating rows for new ids in line order (as `RunState._row`).
+    """Each line's row, creating rows for new ids in line order (as `RunState.row_for`).
 
     Most lines map through the scanner's numbers with one array look-up, checked against
     the row's id. Numbers first seen here are resolved once, by their first line: found in
@@ -248,7 +246,11 @@ def _rows(
             order = np.argsort(first, kind="stable")
             firsts = needs[first[order]]
             found = fastscan.lookup(
-                block, recs.sid_off[firsts], recs.sid_len[firsts], state._row_of, state.specimen_id
+                block,
+                recs.sid_off[firsts],
+                recs.sid_len[firsts],
+                state.row_index,
+                state.specimen_id,
             )
             table[nums[order]] = found
             return table[prov]
@@ -258,7 +260,7 @@ def _rows(
     found, _ = fastscan.rows(
         block, recs.sid_off[needs], recs.sid_len[needs], row_of, state.specimen_id
     )
-    state._indexed = len(state.specimen_id)
+    state.indexed_rows = len(state.specimen_id)
     rows = guess.copy()
     rows[needs] = found
     return rows
@@ -307,7 +309,7 @@ def _fold_quality(
     off, ln, key = f.quality_off[last], f.quality_len[last], f.qkey[last]
     tally = state.quality
     has = (ln > 0) & ok
-    if not tally and not has.any():
+    if not tally and not has.any() and not (ok & (f.dwc_len[last] > 0)).any():
         return  # logs written before quality was judged: nothing to do per row
     table = scanner.quality_kinds
     if len(table) <= int(key.max(initial=-1)):
@@ -325,6 +327,12 @@ def _fold_quality(
     for j in np.flatnonzero(has & ~fast).tolist():
         o, n = int(off[j]), int(ln[j])
         tally.set(int(urows[j]), orjson.loads(bytes(block[o : o + n])))
+    # values that came without a quality object are judged, as every fold path does (rare:
+    # herbdesk writes both; other writers may not)
+    vo, vn = f.dwc_off[last], f.dwc_len[last]
+    for j in np.flatnonzero(ok & (ln <= 0) & (vn > 0)).tolist():
+        o, n = int(vo[j]), int(vn[j])
+        tally.set(int(urows[j]), judged(orjson.loads(bytes(block[o : o + n]))))
 
 
 def _fold_finished(
@@ -336,9 +344,7 @@ def _fold_finished(
     parse_ts: Callable[[str], float | None],
     scanner: BlockScanner,
 ) -> None:
-    """`RunState._apply_finished` for every completed/failed line, in columns."""
-    from herbdesk.state import _error_str
-
+    """`RunState.apply_finished` for every completed/failed line, in columns."""
     state.last_finished_row = int(frows[-1])
     conf, time_ms, cost = f.conf, f.time_ms, f.cost
 
@@ -367,7 +373,7 @@ def _fold_finished(
         raw = bytes(block[off : off + ln]) if ln >= 0 else b"null"
         text = seen.get(raw)
         if text is None:
-            text = seen[raw] = _error_str(orjson.loads(raw))
+            text = seen[raw] = error_text(orjson.loads(raw))
         errors[j] = text
     _assign(state.error, urows, errors)
     _fold_quality(state, block, f, last, urows, ok[last], scanner)
@@ -377,19 +383,19 @@ def _fold_finished(
     state.tokens += _int_sum(_counts(f.tokens))
     state.cost_total = _seq_sum(state.cost_total, np.where(np.isnan(cost), 0.0, cost))
     good_conf = ok & ~np.isnan(conf)
-    state._conf_sum = _seq_sum(state._conf_sum, conf[good_conf])
-    state._conf_n += int(good_conf.sum())
+    state.conf_sum = _seq_sum(state.conf_sum, conf[good_conf])
+    state.conf_n += int(good_conf.sum())
     state.finish_conf.frombytes(np.ascontiguousarray(conf[good_conf]).tobytes())
     timed = ~np.isnan(time_ms)
-    state._time_sum = _seq_sum(state._time_sum, time_ms[timed])
-    state._time_n += int(timed.sum())
+    state.time_sum = _seq_sum(state.time_sum, time_ms[timed])
+    state.time_n += int(timed.sum())
 
     m = len(f)
     okv = ok.astype(np.int64)
-    f0, k0 = state._finishes, state._finish_ok
+    f0, k0 = state.finishes, state.finish_ok
     x = np.arange(f0 + 1, f0 + m + 1, dtype=np.int64)
     cum_ok = k0 + np.cumsum(okv)
-    recent = state._recent
+    recent = state.recent
     history = np.concatenate((np.fromiter(recent, np.int64, len(recent)), okv))
     csum = np.concatenate(([0], np.cumsum(history)))
     end = len(recent) + np.arange(1, m + 1)
@@ -397,10 +403,10 @@ def _fold_finished(
     state.finish_x.frombytes(x.astype(np.float64).tobytes())
     state.cum_rate.frombytes((cum_ok / x).tobytes())
     state.roll_rate.frombytes(((csum[end] - csum[begin]) / (end - begin)).tobytes())
-    state._finishes = f0 + m
-    state._finish_ok = int(cum_ok[-1])
+    state.finishes = f0 + m
+    state.finish_ok = int(cum_ok[-1])
     recent.extend(bool(v) for v in okv[-ROLLING_WINDOW:].tolist())
-    state._recent_ok = int(sum(recent))
+    state.recent_ok = int(sum(recent))
 
     epoch = f.epoch.copy()
     for j in np.flatnonzero(f.ts_kind == TS_PYTHON).tolist():

@@ -11,10 +11,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
+from herbdesk.common.termtext import clean_text
 from herbdesk.events.types import Event, EventType
 from herbdesk.extraction.limits import daily_cap_note
 from herbdesk.monitor import projection
-from herbdesk.termtext import clean_text
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -2,82 +2,20 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from herbdesk.events.legacy import AutoDecoder
+from herbdesk.common.termtext import clean_text, json_safe
 from herbdesk.events.reader import (
-    ReadStats,
-    iter_line_chunks,
     not_regular_reason,
-    open_regular,
-    read_ahead,
 )
-from herbdesk.state import RunState
-from herbdesk.termtext import clean_text, json_safe
-
-# A run that has written nothing for this long while not finished has probably died (the
-# window's staleness banner uses the same default).
-STALE_AFTER_S = 600
-
-
-def resolve_log(path: Path) -> Path:
-    """A run directory means its events.jsonl (or raw.jsonl alone); a file is taken as given."""
-    if path.is_dir():
-        events = path / "events.jsonl"
-        raw = path / "raw.jsonl"
-        return raw if not events.exists() and raw.exists() else events
-    return path
-
-
-def runs_in(folder: Path) -> list[Path]:
-    """The run directories directly inside a runs folder, newest (last written) first."""
-    if not folder.is_dir() or (folder / "events.jsonl").exists() or (folder / "raw.jsonl").exists():
-        return []
-    runs = [p.parent for p in folder.glob("*/events.jsonl")]
-
-    def written(p: Path) -> float:
-        try:
-            return (p / "events.jsonl").stat().st_mtime
-        except OSError:
-            return 0.0
-
-    return sorted(runs, key=written, reverse=True)
-
-
-def load_state(path: Path) -> tuple[RunState, ReadStats]:
-    """Fold a whole log into a RunState (bad lines counted, not fatal)."""
-    log = resolve_log(path)
-    state = RunState()
-    stats = ReadStats()
-    decoder = AutoDecoder()
-    with open_regular(log) as fh, gc_paused():
-        for chunk in read_ahead(iter_line_chunks(fh)):
-            state.apply_chunk(chunk, stats, decoder)
-    state.bad_lines = stats.bad_lines
-    return state, stats
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic GC during a bulk fold: it would rescan the growing columns again and again.
-
-    The fold creates no reference cycles; the collector resumes after.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+from herbdesk.extraction.liveness import DEFAULT_STALE_S
+from herbdesk.runstate.load import load_state, resolve_log, runs_in
+from herbdesk.runstate.state import RunState
 
 
 def cmd_summary(path: Path, as_json: bool = False) -> int:
@@ -145,7 +83,7 @@ def run_facts(state: RunState) -> dict[str, Any]:
     from collections import Counter
     from datetime import datetime
 
-    from herbdesk.state import STATUS_FAILED
+    from herbdesk.runstate.state import STATUS_FAILED
 
     kinds: Counter[str] = Counter()
     for status, error in zip(state.row_status, state.error, strict=False):
@@ -188,8 +126,8 @@ def _print_summary(s: dict[str, Any]) -> None:
             f", but its writer (pid {w.get('pid')} on {w.get('host')}, started "
             f"{w.get('started')}) is gone: the run died; continue it with --resume"
         )
-    elif silent is not None and silent >= STALE_AFTER_S:
-        from herbdesk.progress import fmt_duration
+    elif silent is not None and silent >= DEFAULT_STALE_S:
+        from herbdesk.cli.progress import fmt_duration
 
         status += (
             f", but nothing was written for {fmt_duration(silent)}: the run may have died "
@@ -223,7 +161,7 @@ def _print_summary(s: dict[str, Any]) -> None:
             "status", ("engine", str(s["engine"]) + (f", {s['model']}" if s.get("model") else ""))
         )
     if s.get("duration_seconds") is not None:
-        from herbdesk.progress import fmt_duration
+        from herbdesk.cli.progress import fmt_duration
 
         after("last event", ("duration", fmt_duration(s["duration_seconds"])))
     after("cost (USD)", *_projection_rows(s.get("projection")))

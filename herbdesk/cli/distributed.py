@@ -1,6 +1,6 @@
 """CLI wiring for distributed runs: `herbdesk run --broker`, `herbdesk worker`.
 
-Kept here so herbdesk/cli.py only registers and dispatches (a few lines there).
+Kept apart so main.py only registers and dispatches (a few lines there).
 """
 
 from __future__ import annotations
@@ -16,11 +16,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from herbdesk.cli.exitcodes import (
+    EXIT_CANCELLED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_PREFLIGHT,
+    EXIT_USAGE,
+    exit_code_for,
+)
 from herbdesk.distributed.keys import MAX_DELIVERIES, is_broker_url, redact_url
 
 BROKER_ENV = "HERBDESK_BROKER"
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_PREFLIGHT = 0, 1, 2, 3
-EXIT_CANCELLED = 130
 DRAIN_AFTER_END_S = 3.0  # after the terminal event: in-flight specimens still land in the mirror
 
 
@@ -81,7 +87,7 @@ def maybe_run_distributed(args: argparse.Namespace) -> int | None:
 
 
 def _err(msg: str, code: int) -> int:
-    from herbdesk.termtext import clean_text
+    from herbdesk.common.termtext import clean_text
 
     print(f"herbdesk: error: {clean_text(msg)}", file=sys.stderr)
     return code
@@ -147,7 +153,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_run_broker(args: argparse.Namespace) -> int:
-    from herbdesk.cli import build_run_config
+    from herbdesk.cli.runconfig import build_run_config
     from herbdesk.distributed.enqueue import Enqueuer
     from herbdesk.extraction import runfiles
     from herbdesk.extraction.engines import available_engines
@@ -252,12 +258,11 @@ def _stream_detached(enq: Any, broker_url: str, run_dir: Path) -> int:
 
 def follow_run(broker_url: str, run_id: str, run_dir: Path, *, quiet: bool = False) -> int:
     """Show a distributed run's progress, mirror it into run_dir; exit code as a local run."""
+    from herbdesk.cli.progress import TerminalProgress
     from herbdesk.distributed.broker import RedisRun
     from herbdesk.distributed.follow import RedisFollower
     from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event
-    from herbdesk.extraction.pipeline import RunOutcome
-    from herbdesk.progress import TerminalProgress
-    from herbdesk.tailcmd import exit_code_for
+    from herbdesk.extraction.config import RunOutcome
 
     control = RedisRun(_client(broker_url), run_id)  # made now: Ctrl-C must not wait on it
     q: queue.Queue[list[Event]] = queue.Queue()

@@ -1,0 +1,66 @@
+"""Opening a log: which file a path means, the runs in a folder, and folding it whole."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from herbdesk.events.layout import EVENTS, RAW
+from herbdesk.events.legacy import AutoDecoder
+from herbdesk.events.reader import ReadStats, iter_line_chunks, open_regular, read_ahead
+from herbdesk.runstate.chunks import apply_chunk
+from herbdesk.runstate.state import RunState
+
+
+def resolve_log(path: Path) -> Path:
+    """A run directory means its events.jsonl (or raw.jsonl alone); a file is taken as given."""
+    if path.is_dir():
+        events = path / EVENTS
+        raw = path / RAW
+        return raw if not events.exists() and raw.exists() else events
+    return path
+
+
+def runs_in(folder: Path) -> list[Path]:
+    """The run directories directly inside a runs folder, newest (last written) first."""
+    if not folder.is_dir() or (folder / EVENTS).exists() or (folder / RAW).exists():
+        return []
+    runs = [p.parent for p in folder.glob(f"*/{EVENTS}")]
+
+    def written(p: Path) -> float:
+        try:
+            return (p / EVENTS).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    return sorted(runs, key=written, reverse=True)
+
+
+def load_state(path: Path) -> tuple[RunState, ReadStats]:
+    """Fold a whole log into a RunState (bad lines counted, not fatal)."""
+    log = resolve_log(path)
+    state = RunState()
+    stats = ReadStats()
+    decoder = AutoDecoder()
+    with open_regular(log) as fh, gc_paused():
+        for chunk in read_ahead(iter_line_chunks(fh)):
+            apply_chunk(state, chunk, stats, decoder)
+    state.bad_lines = stats.bad_lines
+    return state, stats
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic GC during a bulk fold: it would rescan the growing columns again and again.
+
+    The fold creates no reference cycles; the collector resumes after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
