@@ -205,3 +205,28 @@ def test_a_line_read_alike_at_every_size_agrees_and_handwriting_does_not() -> No
     assert rows["Locality Texas Creek"].agreement == 1.0
     assert rows["Host Portulaca oleracea"].agreement < 0.9
     assert "Host" not in rows
+
+
+def test_only_lines_in_doubt_are_read_a_third_time() -> None:
+    from herbdesk.extraction.engines.ocr import Box, _doubtful
+
+    page = [
+        Box("Locality Bow River Flats", 0.97, 0, 0, 300, 20),
+        Box("Collector", 0.99, 0, 30, 90, 50),  # the page pass found only the caption
+        Box("Herbarium No. ........", 0.90, 0, 60, 300, 80),  # a blank found empty
+        Box("Habitat moist sand", 0.90, 0, 90, 300, 110),
+    ]
+    enlarged = [
+        Box("Locality. Bow River Flats", 0.96, 0, 0, 300, 20),  # alike but for a leader dot
+        Box("Collector J. Harkness 2231", 0.99, 0, 30, 300, 50),  # read surely
+        Box("Herbarium No. ....:.", 0.80, 0, 60, 300, 80),
+        Box("Hobitat moiat sond", 0.88, 0, 90, 300, 110),  # handwriting read differently
+    ]
+    texts = {b.text for b in _doubtful(page, enlarged)}
+    assert texts == {
+        "Herbarium No. ........",
+        "Herbarium No. ....:.",
+        "Hobitat moiat sond",
+        "Habitat moist sand",
+    }
+    assert _doubtful(enlarged[:2], enlarged[:2]) == []  # print: read alike, settled

@@ -65,6 +65,19 @@ class QualityTally:
         self._identical: int | None = None  # cached until a row changes
         self._kind_n = np.zeros(0, np.int64)  # rows of each kind
         self._counts: tuple[Counter[str], Counter[str], Counter[str]] | None = None  # cached
+        # each kind's (filled, invalid, checks) names as entries (kind, name number), so the
+        # counts of a whole load are one weighted bincount, not a Python loop over kinds
+        self._names: dict[str, int] = {}
+        self._name_list: list[str] = []
+        self._entries: tuple[list[int], list[int], list[int], list[int], list[int], list[int]] = (
+            [],
+            [],
+            [],
+            [],
+            [],
+            [],
+        )  # kind, name per category: filled, invalid, checks
+        self._entry_arrays: list[tuple[np.ndarray, np.ndarray]] | None = None
         self.usable = 0
 
     def __len__(self) -> int:
@@ -161,7 +174,20 @@ class QualityTally:
             shown = [c for c in dict.fromkeys(checks) if c != "required_missing"]
             head = "usable" if usable else "NOT usable"
             self._labels.append(f"{head}: {', '.join(shown)}" if shown else head)
+            for cat, names in enumerate((base[1], base[2], tuple(set(checks)))):
+                kinds, numbers = self._entries[2 * cat], self._entries[2 * cat + 1]
+                for name in names:
+                    kinds.append(k)
+                    numbers.append(self._name_no(name))
+            self._entry_arrays = None
         return k
+
+    def _name_no(self, name: str) -> int:
+        n = self._names.get(name)
+        if n is None:
+            n = self._names[name] = len(self._name_list)
+            self._name_list.append(name)
+        return n
 
     def _grow(self, n: int) -> None:
         if n <= len(self._kind):
@@ -205,14 +231,19 @@ class QualityTally:
     def _term_counts(self) -> tuple[Counter[str], Counter[str], Counter[str]]:
         """Filled terms, invalid terms, finding checks: rows counted per kind, once a change."""
         if self._counts is None:
-            counts: tuple[Counter[str], Counter[str], Counter[str]] = (
-                Counter(),
-                Counter(),
-                Counter(),
-            )
-            for k in np.flatnonzero(self._kind_n).tolist():
-                self._add_kind(counts, k, int(self._kind_n[k]))
-            self._counts = counts
+            if self._entry_arrays is None:
+                e = self._entries
+                self._entry_arrays = [
+                    (np.asarray(e[2 * c], np.intp), np.asarray(e[2 * c + 1], np.intp))
+                    for c in range(3)
+                ]
+            weights = self._kind_n.astype(np.float64)  # exact: counts are far below 2**53
+            made = []
+            for kinds, numbers in self._entry_arrays:
+                totals = np.bincount(numbers, weights[kinds], len(self._name_list))
+                names = self._name_list
+                made.append(Counter({names[i]: int(totals[i]) for i in np.flatnonzero(totals > 0)}))
+            self._counts = (made[0], made[1], made[2])
         return self._counts
 
     def _add_kind(

@@ -9,8 +9,14 @@ Herbarium photographs defeat a plain OCR call in three ways, each handled here:
   text is read again enlarged from the full-resolution image;
 - dot leaders ("Date.........") make the recogniser garble the handwriting written over
   them: the enlarged re-read erases rows of small dark dots first.
-Handwriting reads differently at each size, so every line is read at page size and at two
-enlargements, and the most legible reading of each line is kept.
+Handwriting reads differently at each size, so every line is read at page size and enlarged,
+the lines whose two readings disagree (or a form's blank found empty) once more at a second
+enlargement, and the most legible reading of each line is kept; how alike its readings were
+goes into its confidence. Print reads alike at once, so a typed label costs two readings.
+
+Recognition is the costly step (per pixel five times detection): a label turned 90° is told
+from the 0° pass by reading only its upright-standing lines turned each way, and the detector
+is not made to enlarge a one-line block to 736 px as RapidOCR's default does.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -56,6 +63,15 @@ ROTATIONS = (0, 270, 90)  # PIL degrees counter-clockwise
 # reads differently at each size, so two sizes are tried and the better reading kept.
 LINE_PX = (30.0, 40.0)
 MAX_ZOOM = 3.0
+DET_MIN_SIDE = 736  # RapidOCR's default: the detector's input is enlarged to this short side
+MAX_DET_ZOOM = 1.5  # ... but by no more than this
+MIN_DET_ZOOM = 1.0
+TEXT_SCORE = 0.4  # lines read less surely than this are dropped
+# Readings of a line this alike (rapidfuzz ratio), or one read this surely, settle it.
+SETTLED = 95.0
+SURE = 0.98
+# A form's blank left empty ("Number......"): the hand that filled it in was not read.
+_BLANK = re.compile(r"[^A-Za-z0-9\s]{3,}\s*$")
 DOT_RUN = 6  # dots in a row that make a leader
 MAX_DOTS = 4000  # dot candidates compared pairwise: bounds memory on speckled scans
 MAX_CROP_SIDE = 2000  # RapidOCR shrinks anything longer, which would undo the zoom
@@ -115,11 +131,14 @@ def _rapidocr_params(threads: int | None) -> dict[str, Any]:
         raise EngineError(ErrorKind.CONFIG, "rapidocr is not installed")
     params: dict[str, Any] = {
         "Global.log_level": "error",  # INFO logs every model load, WARNING every blank page
-        "Global.text_score": 0.4,
+        "Global.text_score": TEXT_SCORE,
         "Global.max_side_len": MAX_CROP_SIDE,
         # Faint ballpoint on a dotted line needs a more permissive detector than print.
         "Det.thresh": 0.2,
         "Det.box_thresh": 0.4,
+        # The detector sees what _run gives it: the enlargement is decided there.
+        "Det.limit_type": "max",
+        "Det.limit_side_len": MAX_CROP_SIDE,
     }
     if threads:
         params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
@@ -238,9 +257,14 @@ class OcrEngine:
                 continue  # re-read already, or a speck
             if len(cluster) <= 2 and min(b.score for b in cluster) >= 0.95:
                 continue  # a stamp or slip read surely at page size: enlarging adds nothing
+            doubtful: list[Box] | None = None  # lines to read again: all, the first time
             for line_px in LINE_PX:
-                rect, lines = self._reread(rotated, cluster, page_scale, line_px)
-                candidates += _merge_lines([_with_block(b, n) for b in lines])
+                rect, lines = self._reread(rotated, cluster, page_scale, line_px, doubtful)
+                enlarged = _merge_lines([_with_block(b, n) for b in lines])
+                candidates += enlarged
+                doubtful = _doubtful(_merge_lines(cluster), enlarged)
+                if not doubtful:
+                    break  # print: read alike at page size and enlarged, a third adds nothing
             reread.append(rect)
         rows = _best_readings(candidates)
         # A stamp or slip at right angles to the label: RapidOCR turned those crops itself.
@@ -257,23 +281,42 @@ class OcrEngine:
         return rows
 
     def _orient(self, page: Image.Image) -> tuple[int, list[Box]]:
-        """The rotation whose horizontal text is most legible, with what it read there."""
-        best: tuple[float, int, list[Box]] = (-1.0, 0, [])
-        for rot in ROTATIONS:
-            found = self._run(page.rotate(rot, expand=True) if rot else page)
-            legibility = sum(b.weight for b in found if not b.tall)
-            log.debug("rotation %d: legibility %.1f", rot, legibility)
-            if legibility > best[0]:
-                best = (legibility, rot, found)
-            # Turning the sheet helps only text standing on end; without much, skip the work.
-            if rot == 0 and sum(b.weight for b in found if b.tall) < 0.5 * legibility:
-                break
-        return best[1], best[2]
+        """The rotation whose horizontal text is most legible, with what it read there.
+
+        The sheet is read once as it is; only when much of its text stands on end are those
+        lines read turned each way (recognition only, no second page pass) to find which way
+        the label is turned, and the sheet is read again turned that way."""
+        found = self._run(page)
+        legibility = sum(b.weight for b in found if not b.tall)
+        tall = [b for b in found if b.tall]
+        if sum(b.weight for b in tall) < 0.5 * legibility:
+            return 0, found  # turning the sheet helps only text standing on end
+        best = (legibility, 0)
+        for rot in ROTATIONS[1:]:
+            crops = [
+                np.asarray(page.crop((b.x0, b.y0, b.x1, b.y1)).rotate(rot, expand=True))
+                for b in tall
+            ]
+            turned = sum(
+                score * sum(ch.isalnum() for ch in text) for text, score in self._recognise(crops)
+            )
+            log.debug("rotation %d: legibility %.1f (upright %.1f)", rot, turned, legibility)
+            if turned > best[0]:
+                best = (turned, rot)
+        if best[1] == 0:
+            return 0, found
+        return best[1], self._run(page.rotate(best[1], expand=True))
 
     def _reread(
-        self, rotated: Image.Image, cluster: list[Box], page_scale: float, line_px: float
+        self,
+        rotated: Image.Image,
+        cluster: list[Box],
+        page_scale: float,
+        line_px: float,
+        only: list[Box] | None = None,
     ) -> tuple[Rect, list[Box]]:
-        """Reads one block again, enlarged from the source and without dot leaders."""
+        """Reads one block again, enlarged from the source and without dot leaders; with
+        ``only`` (page pixels) just the lines found within those."""
         line_h = float(np.median([b.height for b in cluster]))
         left, right = min(b.x0 for b in cluster), max(b.x1 for b in cluster)
         # Pass one often finds a caption but not the faint handwriting to its right.
@@ -296,6 +339,14 @@ class OcrEngine:
         zoom = min(MAX_ZOOM, line_px / (line_h * src), MAX_CROP_SIDE / max(crop.size))
         img = _without_dots(_gray(_scaled(crop, zoom)), dot_px=0.3 * line_h * src * zoom)
         back = 1.0 / (zoom * src)  # crop px -> page px
+
+        def wanted(b: Box) -> bool:
+            cx, cy = rect[0] + (b.x0 + b.x1) / 2 * back, rect[1] + (b.y0 + b.y1) / 2 * back
+            return only is None or any(
+                o.x0 <= cx <= o.x1 and o.y0 - 0.5 * o.height <= cy <= o.y1 + 0.5 * o.height
+                for o in only
+            )
+
         lines = [
             Box(
                 b.text,
@@ -305,7 +356,7 @@ class OcrEngine:
                 rect[0] + b.x1 * back,
                 rect[1] + b.y1 * back,
             )
-            for b in self._run(img)
+            for b in self._run(img, wanted)
             if not b.tall
         ]
         return rect, lines
@@ -320,25 +371,50 @@ class OcrEngine:
             self._local.ocr = ocr
         return ocr
 
-    def _run(self, img: Image.Image) -> list[Box]:
-        res = self._ocr()(np.asarray(img))
-        txts, boxes, scores = (getattr(res, k, None) for k in ("txts", "boxes", "scores"))
-        if not txts or boxes is None or scores is None:
+    def _run(self, img: Image.Image, wanted: Callable[[Box], bool] | None = None) -> list[Box]:
+        """Detection, then recognition of each line found, in img pixels.
+
+        The detector wants the short side at DET_MIN_SIDE or more; RapidOCR's own rule
+        enlarges a one-line block to that (a 160 px strip to 736 px: 20 times the pixels),
+        so here the enlargement is capped at MAX_DET_ZOOM and the lines are cut from img."""
+        arr = np.asarray(img)
+        ocr = self._ocr()
+        zoom = min(MAX_DET_ZOOM, max(MIN_DET_ZOOM, DET_MIN_SIDE / max(1, min(arr.shape[:2]))))
+        det_in = arr if zoom == 1.0 else _resized(arr, zoom)
+        det = ocr(det_in, use_det=True, use_cls=False, use_rec=False)
+        found = getattr(det, "boxes", None)
+        if found is None or len(found) == 0:
             return []
+        from rapidocr.utils.process_img import get_rotate_crop_image
+
+        quads = [np.asarray(q, dtype=np.float32) / zoom for q in found]
+        if wanted is not None:  # only these lines are read: recognition is the costly part
+            quads = [q for q in quads if wanted(Box("", 0.0, *q.min(axis=0), *q.max(axis=0)))]
+            if not quads:
+                return []
+        crops = [get_rotate_crop_image(arr, q.copy()) for q in quads]
+        upright, _ = ocr.cls_and_rotate(crops)  # a line upside down is turned the right way
         out: list[Box] = []
-        for text, score, quad in zip(txts, scores, boxes, strict=False):
-            pts = np.asarray(quad, dtype=float)
+        for (text, score), pts in zip(self._recognise(upright), quads, strict=True):
             box = Box(
-                str(text).strip(),
-                float(score),
+                text,
+                score,
                 float(pts[:, 0].min()),
                 float(pts[:, 1].min()),
                 float(pts[:, 0].max()),
                 float(pts[:, 1].max()),
             )
-            if box.text and not _CHECKER.search(box.text):
+            if text and score >= TEXT_SCORE and not _CHECKER.search(text):
                 out.append(box)
         return out
+
+    def _recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        """Recognition only (no detection) of line images, in one batched call."""
+        if not crops:
+            return []
+        res = self._ocr().recognize_txt(crops)
+        txts, scores = res.txts or (), res.scores or ()
+        return [(str(t).strip(), float(sc)) for t, sc in zip(txts, scores, strict=True)]
 
 
 # -- image helpers --------------------------------------------------------------------------
@@ -349,6 +425,14 @@ def _scaled(img: Image.Image, factor: float) -> Image.Image:
         return img
     size = (max(1, round(img.width * factor)), max(1, round(img.height * factor)))
     return img.resize(size, Image.Resampling.LANCZOS)
+
+
+def _resized(arr: np.ndarray, factor: float) -> np.ndarray:
+    """The detector's enlargement, done as RapidOCR does it (bilinear)."""
+    import cv2
+
+    h, w = arr.shape[:2]
+    return cv2.resize(arr, (max(1, round(w * factor)), max(1, round(h * factor))))
 
 
 def _gray(img: Image.Image) -> Image.Image:
@@ -511,6 +595,37 @@ def _best_readings(candidates: list[Box]) -> list[Box]:
     return [
         replace(k, agreement=_agreement(k.text, alt)) for k, alt in zip(kept, others, strict=True)
     ]
+
+
+def _doubtful(at_page: list[Box], enlarged: list[Box]) -> list[Box]:
+    """Lines of a block still in doubt after two readings, to be read a third time: an
+    enlarged reading that the page reading of its line does not match (on letters and
+    digits) unless read surely, and a page reading that no enlarged one contains. Print reads
+    alike each time, so a print label is read twice, handwriting three times."""
+    from rapidfuzz import fuzz
+
+    def key(b: Box) -> str:
+        plain = unicodedata.normalize("NFKD", b.text).encode("ascii", "ignore").decode()
+        return re.sub(r"[^A-Za-z0-9]", "", plain).lower()
+
+    def near(a: Box, b: Box) -> bool:
+        return _overlap_y(a, b) >= 0.5 and _overlap_x(a, b) > 0.3
+
+    out = [r for r in at_page + enlarged if _BLANK.search(r.text)]  # its value not read
+    out += [
+        r
+        for r in enlarged
+        if r.score < SURE
+        and not any(near(r, p) and fuzz.ratio(key(r), key(p)) >= SETTLED for p in at_page)
+    ]
+    out += [
+        p
+        for p in at_page
+        if key(p)
+        and p not in out
+        and not any(near(p, r) and fuzz.partial_ratio(key(p), key(r)) >= SETTLED for r in enlarged)
+    ]
+    return out
 
 
 def _agreement(text: str, readings: list[str]) -> float:
