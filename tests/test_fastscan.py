@@ -40,7 +40,7 @@ from herbdesk.runstate import fold_columns as fastfold
 from herbdesk.runstate.chunks import apply_chunk
 from herbdesk.runstate.columns import ChangedRows
 from herbdesk.runstate.state import RunState
-from herbdesk.runstate.terms import TermColumns
+from herbdesk.runstate.terms import BufferSpans, TermColumns
 from herbdesk.runstate.values import count as _count
 from herbdesk.runstate.values import num as _num
 
@@ -89,15 +89,22 @@ def _fold_scanned(
     first_bytes: int | None = None,
     min_segment: int = 1,
     msgspec_path: bool = False,
+    lazy: bool = True,
 ) -> Fold:
-    """The compiled scan; `msgspec_path` leaves decode_bulk on for lines folded one by one."""
+    """The compiled scan; `msgspec_path` leaves decode_bulk on for lines folded one by one;
+    `lazy`: the column fold keeps where values are (read back from `data`, as an opened
+    log's are from its file), else it decodes them at once."""
     state, stats, index = RunState(), ReadStats(), EventIndex()
+    if lazy:
+        state.terms.source = BufferSpans(data)
     fold = Fold(state, stats, index)
     real = fastfold.fold_records
 
-    def counting(st_: RunState, block: bytes, recs: fastscan.Columns, scanner: Any) -> None:
+    def counting(
+        st_: RunState, block: bytes, recs: fastscan.Columns, scanner: Any, base: int = 0
+    ) -> None:
         fold.column_lines += len(recs)
-        real(st_, block, recs, scanner)
+        real(st_, block, recs, scanner, base)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fastscan, "AVAILABLE", True)
@@ -192,8 +199,8 @@ def _check_log(data: bytes, msgspec_path: bool = False) -> dict[tuple[int, int],
     folded = {}
     variants = [(c, f, 1) for c, f in CHUNK_SIZES]
     variants += [(c, f, fastfold.MIN_SEGMENT) for c, f in CHUNK_SIZES[1:]]
-    for chunk, first, min_segment in variants:
-        got = _fold_scanned(data, chunk, first, min_segment, msgspec_path)
+    for k, (chunk, first, min_segment) in enumerate(variants):
+        got = _fold_scanned(data, chunk, first, min_segment, msgspec_path, lazy=k % 2 == 0)
         _assert_same(got, ref)
         folded[chunk, min_segment] = got.column_lines
     return folded
@@ -455,6 +462,9 @@ DWC_TEXT = (
     b'{"catalogNumber":"MO-2","stateProvince":"Ontario","locality":" 3 km N of Ottawa "}',
     b"{}",
     b"null",
+    # text beyond ASCII, as orjson writes it (raw UTF-8): the scanner takes these lines too
+    '{"stateProvince":"Québec","locality":"Mont-Royal, près du lac"}'.encode(),
+    '{"recordedBy":"J. Müller","locality":"Åland – 🌿"}'.encode(),
 )
 ODD_DWC_TEXT = (
     b'"Quercus"',
@@ -463,6 +473,23 @@ ODD_DWC_TEXT = (
     b'{"scientificName":null,"decimalLatitude":45.25,"bogus":"x","eventDate":""}',
     b'{"locality":"M\\u00fcnchen","recordedBy":["A","B"]}',
     '{"locality":"Z\u00fcrich"}'.encode(),
+    '{"Localit\u00e9":"Z\u00fcrich","pa\u00eds":"Espa\u00f1a"}'.encode(),  # keys beyond ASCII
+    # a term twice (JSON readers keep the last), under two names, or spelled with an escape
+    b'{"locality":"A","locality":"B"}',
+    b'{"locality":"A","locality":""}',
+    b'{"locality":"A","dwc:locality":" "}',
+    b'{"dwc:locality":"A","locality":"B","country":"C"}',
+    b'{"loc\\u0061lity":"x","country":"\\u0043anada"}',
+    b'{"decimalLatitude":1e400}',
+    b'{"decimalLatitude":45.10,"decimalLongitude":-7.5e1,"recordNumber":12}',
+    # not UTF-8: a bad line in every path (latin-1, overlong, surrogate, past U+10FFFF, cut)
+    b'{"locality":"M\xfcnchen"}',
+    b'{"locality":"\xc0\xaf"}',
+    b'{"locality":"\xed\xa0\x80"}',
+    b'{"locality":"\xf4\x90\x80\x80"}',
+    b'{"locality":"\xe2\x82"}',
+    b'{"locality":"a\xe2\x82\xac\x80"}',
+    b'{"locality":"\xf0\x9f\x8c"}',
 )
 
 
@@ -1051,6 +1078,52 @@ def test_random_logs_fold_mostly_in_columns() -> None:
     assert got.column_lines == 400
     _assert_same(got, _fold_reference(data))
     _check_log(data)
+
+
+def test_values_fold_in_columns_and_are_read_back_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Completed lines whose values hold text beyond ASCII stay in the column fold (they
+    broke its runs when the scanner refused them); the fold decodes no values, a row shown
+    reads its own back, and the first whole-column look decodes the rest once."""
+    rng = random.Random(11)
+    places = ("Qu\u00e9bec", "Montr\u00e9al", "Trois-Rivi\u00e8res", "Ottawa", "K\u00f6ln")
+    lines, want = [], {}
+    for i in range(500):
+        sid = f"s{i}"
+        dwc = {"catalogNumber": f"MO-{i}", "locality": rng.choice(places) + f" {i % 7}"}
+        want[sid] = dwc["locality"]
+        lines.append(orjson.dumps({
+            "schema_version": 1, "seq": i + 1, "event_type": "specimen.completed",
+            "timestamp": "2026-11-26T10:00:00.000Z", "run_id": "r1", "specimen_id": sid,
+            "sequence": i,
+            "data": {"image": f"{sid}.jpg", "success": True, "dwc": dwc}}))  # fmt: skip
+    data = b"\n".join(lines) + b"\n"
+    assert sum(b > 0x7F for b in data) > 300
+    decoded: list[int] = []
+    real_fill = TermColumns._fill_spans
+
+    def counting(t: TermColumns, buf: Any, rows: np.ndarray, *spans: np.ndarray) -> None:
+        decoded.append(len(rows))
+        real_fill(t, buf, rows, *spans)
+
+    monkeypatch.setattr(TermColumns, "_fill_spans", counting)
+    got = _fold_scanned(data, 1 << 20, None, fastfold.MIN_SEGMENT)
+    assert got.column_lines == 500  # every line in one run of the column fold
+    terms, state = got.state.terms, got.state
+    assert not decoded and terms.pending() == 500  # nothing decoded while opening
+    row = state.row_of["s321"]
+    assert terms.value("locality", row) == want["s321"]  # one row read back
+    assert terms.value("catalogNumber", row) == "MO-321"
+    assert not decoded and terms.pending() == 500
+    order = terms.sorted_rows("locality", state.rows, descending=False)  # builds, once
+    assert decoded == [500] and terms.pending() == 0
+    texts = [want[state.specimen_id[r]] for r in order.tolist()]
+    assert texts == sorted(texts, key=str.casefold)
+    assert terms.hits("k\u00f6ln", state.rows).sum() == sum("K\u00f6ln" in v for v in want.values())
+    assert decoded == [500]
+    monkeypatch.undo()
+    _assert_same(got, _fold_reference(data))
 
 
 # --------------------------------------------------------------------------- regressions

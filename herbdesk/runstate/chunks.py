@@ -159,7 +159,7 @@ def _apply_scanned(
         sel = np.flatnonzero(kind[a + 1 : b]) + (a + 1)
         if len(sel) >= MIN_SEGMENT:
             run = recs.take(slice(a + 1, b) if len(sel) == b - a - 1 else sel)
-            fold_records(state, data, run, scanner)
+            fold_records(state, data, run, scanner, base)
             if index is not None:
                 starts = base + run.start.astype(np.int64)
                 index.extend_kinds(starts, run.len, run.kind, TYPE_NAMES)

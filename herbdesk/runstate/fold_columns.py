@@ -118,9 +118,14 @@ def _seq_sum(start: float, values: np.ndarray) -> float:
 
 
 def fold_records(
-    state: RunState, block: bytes | bytearray, recs: Columns, scanner: BlockScanner
+    state: RunState,
+    block: bytes | bytearray,
+    recs: Columns,
+    scanner: BlockScanner,
+    base: int = 0,
 ) -> None:
-    """Fold consecutive scanned specimen lines (kinds 1-4) of `block` into `state`."""
+    """Fold consecutive scanned specimen lines (kinds 1-4) of `block` into `state`; `block`
+    is the log from byte `base` (where the term values are kept, runstate/terms.py)."""
     kind = recs.kind
     _header(state, block, recs)
     _read_left_numbers(block, recs)
@@ -162,7 +167,9 @@ def fold_records(
 
     if len(finished):
         done = recs.take(finished, FINISH_FIELDS)
-        _fold_finished(state, block, done, rows[finished], ok_all[finished], parse_ts, scanner)
+        _fold_finished(
+            state, block, base, done, rows[finished], ok_all[finished], parse_ts, scanner
+        )
 
     state.changed.add_array(rows)
     # the newest metrics snapshot that is a non-empty object
@@ -338,6 +345,7 @@ def _fold_quality(
 def _fold_finished(
     state: RunState,
     block: bytes | bytearray,
+    base: int,
     f: Columns,
     frows: np.ndarray,
     ok: np.ndarray,
@@ -377,7 +385,7 @@ def _fold_finished(
         errors[j] = text
     _assign(state.error, urows, errors)
     _fold_quality(state, block, f, last, urows, ok[last], scanner)
-    fold_spans(state.terms, block, urows, f.dwc_off[last], f.dwc_len[last], ok[last])
+    fold_spans(state.terms, block, base, urows, f.dwc_off[last], f.dwc_len[last], ok[last])
 
     # totals and series over every finish, in order
     state.tokens += _int_sum(_counts(f.tokens))

@@ -7,18 +7,31 @@ and a term nobody extracted costs nothing. The folds (state.py, chunks.py, fold_
 set a row's values from its last finish's `dwc` object (docs/events.md); searching and
 sorting work on the distinct values and then map codes to rows with numpy, so neither
 calls Python once per row.
+
+Opening a log decodes no values: the column fold keeps, per row, where its `dwc` object is
+in the file (`set_spans`; decoding them took most of an open's time). A row shown reads its
+own object back (a few per repaint); the first search, sort or any other look at whole
+columns reads them all once (`build`), in batches that bound the memory it takes.
 """
 
 from __future__ import annotations
 
+import mmap
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import IO, Any, Protocol, cast
 
 import numpy as np
 import orjson
 
 from herbdesk.common.dwc import canonical_term
+from herbdesk.events import fastscan
+from herbdesk.events.reader import open_regular
+
+BUILD_BATCH = 65_536  # rows decoded at a time by `build`: ~30 MB of objects, not all at once
+ROW_CACHE = 4096  # rows read back for painting kept decoded (a few screens)
 
 _SEP = "\x00"  # between the distinct values of a term in its search text; no needle has it
 _term_of: dict[str, str | None] = {}  # the few keys a log uses, canonicalised once
@@ -56,6 +69,88 @@ def _last_text(obj: dict[str, Any], names: set[str]) -> str:
     return out
 
 
+class SpanSource(Protocol):
+    """Where spans (offset, length) of a log are read back from."""
+
+    def read(self, offset: int, length: int) -> bytes:
+        """One span (a row shown)."""
+        ...
+
+    def mapped(self) -> AbstractContextManager[Buffer]:
+        """The whole log as one buffer, for reading many spans (`TermColumns.build`)."""
+        ...
+
+
+Buffer = bytes | bytearray | memoryview | mmap.mmap
+
+
+class FileSpans:
+    """Spans of a log file. One row at a time through a file kept open (as EventIndex reads
+    events back); many at once from a read-only mapping of the file, closed after."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._fh: IO[bytes] | None = None
+
+    def read(self, offset: int, length: int) -> bytes:
+        if self._fh is None:
+            self._fh = open_regular(self.path)
+        self._fh.seek(offset)
+        return self._fh.read(length)
+
+    @contextmanager
+    def mapped(self) -> Iterator[Buffer]:
+        with open_regular(self.path) as fh:
+            if fh.seek(0, 2) == 0:  # an empty file cannot be mapped
+                yield b""
+                return
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                yield mm
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class BufferSpans:
+    """Spans of bytes held in memory (a log read whole, tests, benchmarks)."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self.data = data
+
+    def read(self, offset: int, length: int) -> bytes:
+        return bytes(self.data[offset : offset + length])
+
+    @contextmanager
+    def mapped(self) -> Iterator[Buffer]:
+        yield self.data
+
+
+def _object(raw: bytes | memoryview | None) -> dict[str, Any] | None:
+    """A `dwc` object from its JSON; None for anything else (or a span of a changed file)."""
+    if not raw:
+        return None
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return obj if type(obj) is dict else None
+
+
+def _row_texts(obj: dict[str, Any] | None) -> dict[str, str]:
+    """{term: text} of one record, as `TermColumns.set_row` keeps them (the last non-empty
+    value of a term written under several names)."""
+    out: dict[str, str] = {}
+    if obj:
+        for key, raw in obj.items():
+            term = _term(key) if isinstance(key, str) else None
+            text = value_text(raw) if term is not None else ""
+            if text:
+                out[term] = text  # type: ignore[index]
+    return out
+
+
 class TermColumn:
     """One term: a code per row into `values` (values[0] is "", no value)."""
 
@@ -88,15 +183,28 @@ class TermColumn:
         self._grow(row + 1)
         self.codes[row] = self.code(text)
 
-    def set_texts(self, rows: np.ndarray, texts: list[str]) -> None:
-        """codes[rows] = the codes of `texts` ("" is no value), new texts interned first."""
+    def codes_of(self, texts: list[str]) -> np.ndarray:
+        """The code of each text ("" is 0, no value), new texts interned first."""
         code_of, values = self._code_of, self.values
-        new = list(set(texts).difference(code_of))
-        if new:
-            code_of.update(zip(new, range(len(values), len(values) + len(new)), strict=True))
+        fresh = set(texts).difference(code_of)
+        start = len(values)
+        if len(fresh) == len(texts):  # all new and distinct (catalog numbers): codes in order
+            code_of.update(zip(texts, range(start, start + len(texts)), strict=True))
+            values.extend(texts)
+            return np.arange(start, start + len(texts), dtype=np.int32)
+        if fresh:
+            new = list(fresh)
+            code_of.update(zip(new, range(start, start + len(new)), strict=True))
             values.extend(new)
+        return np.fromiter(map(code_of.__getitem__, texts), np.int32, len(texts))
+
+    def set_texts(self, rows: np.ndarray, texts: list[str]) -> None:
+        """codes[rows] = the codes of `texts`."""
+        self.set_codes(rows, self.codes_of(texts))
+
+    def set_codes(self, rows: np.ndarray, codes: np.ndarray) -> None:
         self._grow(int(rows.max()) + 1)
-        self.codes[rows] = np.fromiter(map(code_of.__getitem__, texts), np.int32, len(texts))
+        self.codes[rows] = codes
 
     def clear(self, rows: np.ndarray) -> None:
         rows = rows[rows < len(self.codes)]
@@ -153,20 +261,147 @@ class TermColumn:
 
 
 class TermColumns:
-    """Every term's column; a row's values are those of its last finish."""
+    """Every term's column; a row's values are those of its last finish.
+
+    A row's values are either in the columns or still in the log (a span of `source`, set
+    by `set_spans`, decoded by `build`); a later finish of the row replaces either.
+    """
 
     def __init__(self) -> None:
         self._cols: dict[str, TermColumn] = {}
+        # where the log is read back from; None: the folds decode values at once
+        self.source: SpanSource | None = None
+        self._span_off = np.zeros(0, np.int64)
+        self._span_len = np.zeros(0, np.int32)  # 0: the row has no span waiting
+        self._spans = False  # some span was ever set (the folds must then clear rows)
+        self._cache: dict[int, dict[str, str]] = {}  # rows read back for painting
 
     def __bool__(self) -> bool:
-        return bool(self._cols)
+        return bool(self._cols) or self._spans
 
     def terms(self) -> list[str]:
         """Terms with at least one value recorded (in any row, ever)."""
+        self.build()
         return list(self._cols)
 
     def column(self, term: str) -> TermColumn | None:
+        self.build()
         return self._cols.get(term)
+
+    # ------------------------------------------------------------------ spans
+    def set_spans(self, rows: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> None:
+        """Distinct rows' values are the `dwc` objects at (offset, length) of `source`
+        (length 0: the row has none). Nothing is decoded here."""
+        assert self.source is not None
+        self._spans = True
+        self._cache.clear()
+        for col in self._cols.values():
+            col.clear(rows)
+        n = int(rows.max(initial=-1)) + 1
+        if len(self._span_len) < n:
+            size = max(n, 2 * len(self._span_len), 1024)
+            self._span_off = np.resize(self._span_off, size)
+            self._span_len = np.resize(self._span_len, size)
+            self._span_len[n:] = 0  # np.resize repeats the array into the new part
+        self._span_off[rows] = offsets
+        self._span_len[rows] = lengths
+
+    def _drop_spans(self, rows: np.ndarray) -> None:
+        if self._spans:
+            self._cache.clear()
+            rows = rows[rows < len(self._span_len)]
+            self._span_len[rows] = 0
+
+    def pending(self) -> int:
+        """Rows whose values are still only in the log."""
+        return int(np.count_nonzero(self._span_len)) if self._spans else 0
+
+    def build(self) -> None:
+        """Decode every row's values still in the log into the columns (once: later folds
+        keep them current). Batches of BUILD_BATCH rows: one orjson call per batch, and no
+        more than a batch's objects alive at a time."""
+        if not self._spans:
+            return
+        rows = np.flatnonzero(self._span_len)
+        if not len(rows):
+            return
+        assert self.source is not None
+        order = rows[np.argsort(self._span_off[rows], kind="stable")]  # read in file order
+        with self.source.mapped() as buf:
+            for i in range(0, len(order), BUILD_BATCH):
+                batch = order[i : i + BUILD_BATCH]
+                self._fill_spans(buf, batch, self._span_off[batch], self._span_len[batch])
+        self._span_len[rows] = 0
+        self._cache.clear()
+
+    def set_from_block(
+        self, block: Buffer, rows: np.ndarray, offsets: np.ndarray, lengths: np.ndarray
+    ) -> None:
+        """`set_rows` with each row's `dwc` object the span (offset, length) of `block`
+        (length <= 0: none): the column fold of a log without a `source`."""
+        self.clear_rows(rows)
+        has = lengths > 0
+        if has.any():
+            self._fill_spans(block, rows[has], offsets[has], lengths[has])
+
+    def _fill_spans(
+        self, buf: Buffer, rows: np.ndarray, offsets: np.ndarray, lengths: np.ndarray
+    ) -> None:
+        """Distinct rows (their codes cleared) take the objects at spans of `buf`: flat ones
+        read into columns in C (fastscan.value_columns), any other decoded here."""
+        if fastscan.AVAILABLE:
+            cols, odd = fastscan.value_columns(buf, offsets, lengths)
+            redo = odd | self._fill_columns(rows, cols)
+        else:
+            redo = np.ones(len(rows), bool)
+        at = np.flatnonzero(redo)
+        if len(at):
+            ends = (offsets[at] + lengths[at]).tolist()
+            raws = [bytes(buf[o:e]) for o, e in zip(offsets[at].tolist(), ends, strict=True)]
+            self._fill(rows[at], _objects(raws))
+
+    def _fill_columns(
+        self, rows: np.ndarray, cols: list[tuple[bytes, np.ndarray, list[str | bytes]]]
+    ) -> np.ndarray:
+        """Rows take their values from `value_columns`' columns, one decode per distinct
+        value; returns the rows holding a term under two names, left to `_fill`."""
+        by_term: dict[str, list[tuple[np.ndarray, list[str | bytes]]]] = {}
+        for key, codes, raws in cols:
+            term = _term(key.decode())  # UTF-8 checked by the scan, no escapes
+            if term is not None:
+                by_term.setdefault(term, []).append((codes, raws))
+        redo = np.zeros(len(rows), bool)
+        for term, keys in by_term.items():
+            col = self._col(term)
+            got = []
+            for codes, raws in keys:
+                remap = np.zeros(len(raws) + 1, np.int32)
+                remap[1:] = col.codes_of(_texts(raws))
+                got.append(remap[codes])
+            if len(keys) == 1:
+                col.set_codes(rows, got[0])
+                continue
+            named = np.sum([codes > 0 for codes, _ in keys], axis=0)
+            both = named > 1
+            redo |= both
+            merged = np.sum(got, axis=0).astype(np.int32)
+            merged[both] = 0
+            col.set_codes(rows, merged)
+        return redo
+
+    def _row_from_span(self, row: int) -> dict[str, str] | None:
+        """The values of a row still in the log (None if it has none there), read back."""
+        if not self._spans or row >= len(self._span_len) or not self._span_len[row]:
+            return None
+        got = self._cache.get(row)
+        if got is None:
+            assert self.source is not None
+            raw = self.source.read(int(self._span_off[row]), int(self._span_len[row]))
+            got = _row_texts(_object(raw))
+            if len(self._cache) >= ROW_CACHE:
+                self._cache.clear()
+            self._cache[row] = got
+        return got
 
     def _col(self, term: str) -> TermColumn:
         col = self._cols.get(term)
@@ -179,6 +414,9 @@ class TermColumns:
         """The row's values become those of `dwc` ({term: value} or raw.jsonl's
         {term: {value, confidence}}); any other shape clears them. One row at a time: no
         numpy call per column (the folds of single lines call this)."""
+        if self._spans and row < len(self._span_len) and self._span_len[row]:
+            self._span_len[row] = 0
+            self._cache.pop(row, None)
         for col in self._cols.values():
             codes = col.codes
             if row < len(codes) and codes[row]:
@@ -202,28 +440,29 @@ class TermColumns:
         self.set_row(row, obj if type(obj) is dict else None)
 
     def set_rows(self, rows: np.ndarray, raws: Iterable[bytes | memoryview | None]) -> None:
-        """`set_raw` for distinct rows at once (the column fold of an opened log).
+        """`set_raw` for distinct rows at once (the column fold without a `source`)."""
+        self.clear_rows(rows)
+        loads = orjson.loads
+        objs: list[dict[str, Any] | None] = []
+        for raw in raws:
+            try:
+                obj = loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                obj = None
+            objs.append(obj if type(obj) is dict else None)
+        self._fill(rows, objs)
+
+    def _fill(self, rows: np.ndarray, records: list[dict[str, Any] | None]) -> None:
+        """Distinct rows (their codes cleared) take the values of `records` (None: none).
 
         Term by term over the block's objects rather than value by value: a list of the
         block's values per term, interned with set and map calls (a quarter of the cost).
         """
-        self.clear_rows(rows)
-        keep: list[int] = []
-        objs: list[dict[str, Any]] = []
-        loads = orjson.loads
-        for row, raw in zip(rows.tolist(), raws, strict=True):
-            if not raw:
-                continue
-            try:
-                obj = loads(raw)
-            except orjson.JSONDecodeError:
-                continue
-            if type(obj) is dict and obj:
-                keep.append(row)
-                objs.append(obj)
-        if not objs:
+        keep = [j for j, o in enumerate(records) if o]
+        if not keep:
             return
-        at = np.array(keep, np.int64)
+        objs = cast("list[dict[str, Any]]", [records[j] for j in keep])
+        at = rows[np.array(keep, np.int64)]
         keys_of: dict[str, list[str]] = {}
         for key in set().union(*objs):
             term = _term(key)
@@ -243,15 +482,23 @@ class TermColumns:
             self._col(term).set_texts(at, texts)
 
     def clear_rows(self, rows: np.ndarray) -> None:
+        self._drop_spans(rows)
         for col in self._cols.values():
             col.clear(rows)
 
     # ------------------------------------------------------------------ reading
     def value(self, term: str, row: int) -> str:
+        """One cell (painting): a row still in the log is read back, not the whole column."""
+        got = self._row_from_span(row)
+        if got is not None:
+            return got.get(term, "")
         col = self._cols.get(term)
         return col.value(row) if col is not None else ""
 
     def row_values(self, row: int) -> dict[str, str]:
+        got = self._row_from_span(row)
+        if got is not None:
+            return dict(got)
         out = {}
         for term, col in self._cols.items():
             text = col.value(row)
@@ -262,6 +509,7 @@ class TermColumns:
     def as_lists(self, n: int) -> dict[str, list[str]]:
         """Each term's values of rows 0..n-1, by term name; terms with no value left out
         (how two folds of one log are compared)."""
+        self.build()
         out = {}
         for term in sorted(self._cols):
             col = self._cols[term]
@@ -272,6 +520,7 @@ class TermColumns:
 
     def hits(self, needle: str, n: int) -> np.ndarray:
         """bool per row 0..n-1: some term value contains `needle` (casefolded)."""
+        self.build()
         mask = np.zeros(n, bool)
         for col in self._cols.values():
             hit = col.matching(needle)
@@ -281,6 +530,7 @@ class TermColumns:
 
     def row_hits(self, needle: str, rows: np.ndarray) -> np.ndarray:
         """`hits` for some rows only (live updates, a status filter's candidates)."""
+        self.build()
         mask = np.zeros(len(rows), bool)
         for col in self._cols.values():
             hit = col.matching(needle)
@@ -291,6 +541,7 @@ class TermColumns:
 
     def sorted_rows(self, term: str, n: int, descending: bool) -> np.ndarray:
         """Rows 0..n-1 by the term's value (casefolded), stable; rows without one last."""
+        self.build()
         col = self._cols.get(term)
         if col is None:
             return np.arange(n, dtype=np.int64)
@@ -302,22 +553,53 @@ class TermColumns:
         return np.concatenate((order, np.flatnonzero(codes == 0))).astype(np.int64, copy=False)
 
 
+def _texts(values: list[str | bytes]) -> list[str]:
+    """The texts of value_columns' values: strings stripped, raw JSON (valid) decoded."""
+    texts = list(map(str.strip, values)) if _all_str(values) else None  # type: ignore[arg-type]
+    if texts is not None:
+        return texts
+    raw = [i for i, v in enumerate(values) if type(v) is bytes]
+    decoded = orjson.loads(b"[" + b",".join(cast("list[bytes]", [values[i] for i in raw])) + b"]")
+    out = [v.strip() if type(v) is str else "" for v in values]
+    for i, v in zip(raw, decoded, strict=True):
+        out[i] = str(v) if type(v) is float or type(v) is int else value_text(v)
+    return out
+
+
+def _all_str(values: list[Any]) -> bool:
+    return set(map(type, values)) <= {str}
+
+
+def _objects(raws: list[bytes]) -> list[dict[str, Any] | None]:
+    """Each raw `dwc` object decoded (None: none or not an object), in one orjson call when
+    all look like objects (a call per object cost ~1 us more each)."""
+    if raws and all(r[:1] == b"{" and r[-1:] == b"}" for r in raws):
+        try:
+            got = orjson.loads(b"[" + b",".join(raws) + b"]")
+        except orjson.JSONDecodeError:
+            got = None
+        if isinstance(got, list) and len(got) == len(raws):  # else a span of a changed file
+            return [o if type(o) is dict else None for o in got]
+    return [_object(r) for r in raws]
+
+
 def fold_spans(
     terms: TermColumns,
     block: bytes | bytearray,
+    base: int,
     rows: np.ndarray,
     offsets: np.ndarray,
     lengths: np.ndarray,
     ok: np.ndarray,
 ) -> None:
     """The column fold's `set_raw` for distinct rows: each row's last finish, whose `dwc`
-    object is the span (offset, length) of `block` (length <= 0: none) if it succeeded."""
+    object is the span (offset, length) of `block` (length <= 0: none) if it succeeded.
+    `block` starts at byte `base` of the log: with a `source`, only that place is kept."""
     has = ok & (lengths > 0)
     if not terms and not has.any():
         return  # logs without values: nothing to do per row
-    view = memoryview(block)
-    raws: list[memoryview | None] = [None] * len(rows)
-    for j in np.flatnonzero(has).tolist():
-        o = int(offsets[j])
-        raws[j] = view[o : o + int(lengths[j])]
-    terms.set_rows(rows, raws)
+    if terms.source is not None:
+        at = offsets.astype(np.int64) + base
+        terms.set_spans(rows, np.where(has, at, 0), np.where(has, lengths, 0))
+        return
+    terms.set_from_block(block, rows, offsets, np.where(has, lengths, 0))
