@@ -98,6 +98,14 @@ def test_a_later_finish_replaces_values_wherever_they_are() -> None:
         "country": ["", "", "Canada"],
         "locality": ["", "", "Ottawa"],
     }
+    # after the build, the live fold adds values again: a known one keeps its code
+    terms.set_row(0, {"locality": "Ottawa", "country": "Mexico"})
+    col = terms.column("locality")
+    assert col is not None and col.codes[0] == col.codes[2] != 0
+    assert terms.as_lists(3) == {
+        "country": ["Mexico", "", "Canada"],
+        "locality": ["Ottawa", "", "Ottawa"],
+    }
 
 
 def test_a_log_changed_since_it_was_opened_gives_no_values_not_an_error(tmp_path: Path) -> None:

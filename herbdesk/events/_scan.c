@@ -1300,9 +1300,8 @@ done:
 
 typedef struct {
     uint64_t hash;
-    const uint8_t *p;
-    int64_t len;
-    int32_t code; /* 0: empty slot */
+    int64_t code; /* 0: empty slot; the value itself is vp/vl[code - 1] (a small slot: the
+                   * tables of unique values, catalog numbers, outgrow the caches) */
 } VSlot;
 
 typedef struct {
@@ -1327,27 +1326,34 @@ static void dkeys_free(DKey *keys, int nkeys) {
     }
 }
 
-/* The code of a raw value of key k (interned on first sight); -1 when out of memory. */
-static int32_t dkey_code(DKey *k, const uint8_t *p, int64_t len) {
-    if ((size_t)k->nvals * 2 + 2 >= k->nslots) { /* grow: rehash the values so far */
-        size_t ns = k->nslots ? k->nslots * 2 : 256;
-        VSlot *sl = PyMem_Calloc(ns, sizeof(VSlot));
-        if (!sl) return -1;
-        for (size_t j = 0; j < k->nslots; j++) {
-            if (!k->slots[j].code) continue;
-            size_t h = (size_t)k->slots[j].hash & (ns - 1);
-            while (sl[h].code) h = (h + 1) & (ns - 1);
-            sl[h] = k->slots[j];
-        }
-        PyMem_Free(k->slots);
-        k->slots = sl;
-        k->nslots = ns;
+/* Make room in key k's table for one more value (before its slot is looked at); 0 when out
+ * of memory. */
+static int dkey_room(DKey *k) {
+    if ((size_t)k->nvals * 2 + 2 < k->nslots) return 1;
+    size_t ns = k->nslots ? k->nslots * 2 : 256;
+    VSlot *sl = PyMem_Calloc(ns, sizeof(VSlot));
+    if (!sl) return 0;
+    for (size_t j = 0; j < k->nslots; j++) {
+        if (!k->slots[j].code) continue;
+        size_t h = (size_t)k->slots[j].hash & (ns - 1);
+        while (sl[h].code) h = (h + 1) & (ns - 1);
+        sl[h] = k->slots[j];
     }
-    uint64_t hv = hash_bytes(p, (size_t)len);
+    PyMem_Free(k->slots);
+    k->slots = sl;
+    k->nslots = ns;
+    return 1;
+}
+
+/* The code of a raw value of key k with hash hv (interned on first sight; dkey_room first);
+ * -1 when out of memory. */
+static int32_t dkey_code(DKey *k, const uint8_t *p, int64_t len, uint64_t hv) {
     size_t h = (size_t)hv & (k->nslots - 1);
     while (k->slots[h].code) {
         VSlot *v = &k->slots[h];
-        if (v->hash == hv && v->len == len && memcmp(v->p, p, (size_t)len) == 0) return v->code;
+        int64_t c = v->code - 1;
+        if (v->hash == hv && k->vl[c] == len && memcmp(k->vp[c], p, (size_t)len) == 0)
+            return (int32_t)v->code;
         h = (h + 1) & (k->nslots - 1);
     }
     if ((size_t)k->nvals >= k->vcap) {
@@ -1363,7 +1369,7 @@ static int32_t dkey_code(DKey *k, const uint8_t *p, int64_t len) {
     k->vp[k->nvals] = p;
     k->vl[k->nvals] = len;
     int32_t code = ++k->nvals;
-    k->slots[h] = (VSlot){hv, p, len, code};
+    k->slots[h] = (VSlot){hv, code};
     return code;
 }
 
@@ -1471,8 +1477,19 @@ static PyObject *dwc_columns(PyObject *self, PyObject *args) {
             continue;
         }
         oddp[i] = 0;
+        /* the slots of all fields first (each a likely cache miss), then the look-ups */
+        uint64_t hv[DWC_MAX_FIELDS];
         for (int j = 0; j < nf; j++) {
-            int32_t code = dkey_code(&keys[kidx[j]], vp[j], vl[j]);
+            DKey *dk = &keys[kidx[j]];
+            if (!dkey_room(dk)) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            hv[j] = hash_bytes(vp[j], (size_t)vl[j]);
+            __builtin_prefetch(&dk->slots[(size_t)hv[j] & (dk->nslots - 1)]);
+        }
+        for (int j = 0; j < nf; j++) {
+            int32_t code = dkey_code(&keys[kidx[j]], vp[j], vl[j], hv[j]);
             if (code < 0) {
                 PyErr_NoMemory();
                 goto done;
