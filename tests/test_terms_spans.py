@@ -133,3 +133,14 @@ def test_without_the_compiled_reader_the_build_decodes_in_python(
     assert got.terms.pending()
     monkeypatch.setattr(fastscan, "AVAILABLE", False)
     assert got.terms.as_lists(got.rows) == ref.terms.as_lists(ref.rows)
+
+
+def test_search_text_is_casefolded_whatever_the_values_hold() -> None:
+    """The search text is made in one casefold unless some value holds its separator (NUL)."""
+    terms = TermColumns()
+    terms.set_row(0, {"locality": "STRASSE \u03a3\u039f\u03a3"})
+    terms.set_row(1, {"locality": "Stra\u00dfe"})
+    assert terms.hits("strasse", 2).tolist() == [True, True]  # \u00df folds to "ss"
+    assert terms.hits("\u03c3\u03bf\u03c3", 2).tolist() == [True, False]
+    terms.set_row(2, {"locality": "a\x00b"})  # indexed later, the other way
+    assert terms.hits("a b", 3).tolist() == [False, False, True]

@@ -238,7 +238,11 @@ class TermColumn:
         new = self.values[self._indexed :]
         if not new:
             return
-        folded = [v.casefold().replace(_SEP, " ") for v in new]
+        joined = _SEP.join(new)
+        if joined.count(_SEP) == len(new) - 1:  # no value holds the separator: one casefold
+            folded = joined.casefold().split(_SEP)
+        else:
+            folded = [v.casefold().replace(_SEP, " ") for v in new]
         lengths = np.fromiter(map(len, folded), np.int64, len(folded)) + 1
         ends = len(self._text) + np.cumsum(lengths)
         self._text += _SEP + _SEP.join(folded)
