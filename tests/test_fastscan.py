@@ -1101,13 +1101,13 @@ def test_values_fold_in_columns_and_are_read_back_only_when_asked(
     data = b"\n".join(lines) + b"\n"
     assert sum(b > 0x7F for b in data) > 300
     decoded: list[int] = []
-    real_fill = TermColumns._fill_spans
+    real_fill = TermColumns._fill_parsed
 
-    def counting(t: TermColumns, buf: Any, rows: np.ndarray, *spans: np.ndarray) -> None:
+    def counting(t: TermColumns, buf: Any, rows: np.ndarray, *rest: Any) -> None:
         decoded.append(len(rows))
-        real_fill(t, buf, rows, *spans)
+        real_fill(t, buf, rows, *rest)
 
-    monkeypatch.setattr(TermColumns, "_fill_spans", counting)
+    monkeypatch.setattr(TermColumns, "_fill_parsed", counting)
     got = _fold_scanned(data, 1 << 20, None, fastfold.MIN_SEGMENT)
     assert got.column_lines == 500  # every line in one run of the column fold
     terms, state = got.state.terms, got.state

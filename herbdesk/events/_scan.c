@@ -1319,10 +1319,10 @@ typedef struct {
 
 static void dkeys_free(DKey *keys, int nkeys) {
     for (int k = 0; k < nkeys; k++) {
-        PyMem_Free(keys[k].codes);
-        PyMem_Free(keys[k].slots);
-        PyMem_Free(keys[k].vp);
-        PyMem_Free(keys[k].vl);
+        PyMem_RawFree(keys[k].codes);
+        PyMem_RawFree(keys[k].slots);
+        PyMem_RawFree(keys[k].vp);
+        PyMem_RawFree(keys[k].vl);
     }
 }
 
@@ -1331,7 +1331,7 @@ static void dkeys_free(DKey *keys, int nkeys) {
 static int dkey_room(DKey *k) {
     if ((size_t)k->nvals * 2 + 2 < k->nslots) return 1;
     size_t ns = k->nslots ? k->nslots * 2 : 256;
-    VSlot *sl = PyMem_Calloc(ns, sizeof(VSlot));
+    VSlot *sl = PyMem_RawCalloc(ns, sizeof(VSlot));
     if (!sl) return 0;
     for (size_t j = 0; j < k->nslots; j++) {
         if (!k->slots[j].code) continue;
@@ -1339,7 +1339,7 @@ static int dkey_room(DKey *k) {
         while (sl[h].code) h = (h + 1) & (ns - 1);
         sl[h] = k->slots[j];
     }
-    PyMem_Free(k->slots);
+    PyMem_RawFree(k->slots);
     k->slots = sl;
     k->nslots = ns;
     return 1;
@@ -1358,10 +1358,10 @@ static int32_t dkey_code(DKey *k, const uint8_t *p, int64_t len, uint64_t hv) {
     }
     if ((size_t)k->nvals >= k->vcap) {
         size_t cap = k->vcap ? k->vcap * 2 : 256;
-        const uint8_t **vp = PyMem_Realloc(k->vp, cap * sizeof *vp);
+        const uint8_t **vp = PyMem_RawRealloc(k->vp, cap * sizeof *vp);
         if (!vp) return -1;
         k->vp = vp;
-        int64_t *vl = PyMem_Realloc(k->vl, cap * sizeof *vl);
+        int64_t *vl = PyMem_RawRealloc(k->vl, cap * sizeof *vl);
         if (!vl) return -1;
         k->vl = vl;
         k->vcap = cap;
@@ -1411,7 +1411,7 @@ static int dwc_record(const uint8_t *base, const uint8_t *s, const uint8_t *e, D
                 nk->p = kp;
                 nk->len = ks.len;
                 nk->hash = kh;
-                nk->codes = PyMem_Calloc((size_t)(n ? n : 1), sizeof(int32_t));
+                nk->codes = PyMem_RawCalloc((size_t)(n ? n : 1), sizeof(int32_t));
                 if (!nk->codes) {
                     *oom = 1;
                     return 0;
@@ -1447,7 +1447,7 @@ static PyObject *dwc_columns(PyObject *self, PyObject *args) {
     const int64_t *o = offs.buf, *l = lens.buf;
     const uint8_t *base = buf.buf;
     PyObject *result = NULL, *cols = NULL, *odd = NULL;
-    DKey *keys = PyMem_Calloc(DWC_MAX_KEYS, sizeof(DKey));
+    DKey *keys = PyMem_RawCalloc(DWC_MAX_KEYS, sizeof(DKey));
     int nkeys = 0, oom = 0;
     if (!keys) {
         PyErr_NoMemory();
@@ -1463,39 +1463,37 @@ static PyObject *dwc_columns(PyObject *self, PyObject *args) {
     int kidx[DWC_MAX_FIELDS];
     const uint8_t *vp[DWC_MAX_FIELDS];
     int64_t vl[DWC_MAX_FIELDS];
-    for (Py_ssize_t i = 0; i < n; i++) {
+    /* no Python object is touched until the columns are handed over (raw allocators): other
+     * threads run meanwhile (terms.py decodes the previous batch's values beside it) */
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && !oom; i++) {
         int nf = 0;
         int inside = o[i] >= 0 && l[i] > 0 && o[i] + l[i] <= buf.len;
         if (!inside ||
             !dwc_record(base, base + o[i], base + o[i] + l[i], keys, &nkeys, n, kidx, vp, vl, &nf,
                         &oom)) {
-            if (oom) {
-                PyErr_NoMemory();
-                goto done;
-            }
             oddp[i] = 1;
             continue;
         }
         oddp[i] = 0;
         /* the slots of all fields first (each a likely cache miss), then the look-ups */
         uint64_t hv[DWC_MAX_FIELDS];
-        for (int j = 0; j < nf; j++) {
+        for (int j = 0; j < nf && !oom; j++) {
             DKey *dk = &keys[kidx[j]];
-            if (!dkey_room(dk)) {
-                PyErr_NoMemory();
-                goto done;
-            }
+            if (!dkey_room(dk)) oom = 1;
             hv[j] = hash_bytes(vp[j], (size_t)vl[j]);
-            __builtin_prefetch(&dk->slots[(size_t)hv[j] & (dk->nslots - 1)]);
+            if (!oom) __builtin_prefetch(&dk->slots[(size_t)hv[j] & (dk->nslots - 1)]);
         }
-        for (int j = 0; j < nf; j++) {
+        for (int j = 0; j < nf && !oom; j++) {
             int32_t code = dkey_code(&keys[kidx[j]], vp[j], vl[j], hv[j]);
-            if (code < 0) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            keys[kidx[j]].codes[i] = code;
+            if (code < 0) oom = 1;
+            else keys[kidx[j]].codes[i] = code;
         }
+    }
+    Py_END_ALLOW_THREADS
+    if (oom) {
+        PyErr_NoMemory();
+        goto done;
     }
     cols = PyList_New(0);
     if (!cols) goto done;
@@ -1534,7 +1532,7 @@ done:
     Py_XDECREF(odd);
     if (keys) {
         dkeys_free(keys, nkeys);
-        PyMem_Free(keys);
+        PyMem_RawFree(keys);
     }
     PyBuffer_Release(&buf);
     PyBuffer_Release(&offs);
