@@ -144,3 +144,12 @@ def test_search_text_is_casefolded_whatever_the_values_hold() -> None:
     assert terms.hits("\u03c3\u03bf\u03c3", 2).tolist() == [True, False]
     terms.set_row(2, {"locality": "a\x00b"})  # indexed later, the other way
     assert terms.hits("a b", 3).tolist() == [False, False, True]
+
+
+def test_rows_between_spans_set_far_apart_have_none() -> None:
+    terms = TermColumns()
+    terms.source = BufferSpans(b'{"country":"Canada"}')
+    terms.set_spans(np.array([3]), np.array([0]), np.array([20], np.int32))
+    terms.set_spans(np.array([5000]), np.array([0]), np.array([20], np.int32))  # grows
+    assert terms.pending() == 2
+    assert terms.as_lists(5001)["country"].count("Canada") == 2

@@ -317,11 +317,12 @@ class TermColumns:
         for col in self._cols.values():
             col.clear(rows)
         n = int(rows.max(initial=-1)) + 1
-        if len(self._span_len) < n:
-            size = max(n, 2 * len(self._span_len), 1024)
+        old = len(self._span_len)
+        if old < n:
+            size = max(n, 2 * old, 1024)
             self._span_off = np.resize(self._span_off, size)
             self._span_len = np.resize(self._span_len, size)
-            self._span_len[n:] = 0  # np.resize repeats the array into the new part
+            self._span_len[old:] = 0  # np.resize repeats the array into the new part
         self._span_off[rows] = offsets
         self._span_len[rows] = lengths
 
