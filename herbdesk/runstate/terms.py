@@ -17,7 +17,6 @@ columns reads them all once (`build`), in batches that bound the memory it takes
 from __future__ import annotations
 
 import mmap
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -241,14 +240,17 @@ class TermColumn:
         new = self.values[self._indexed :]
         if not new:
             return
-        joined = _SEP.join(new)
-        if joined.count(_SEP) == len(new) - 1:  # no value holds the separator: one casefold
-            folded = joined.casefold().split(_SEP)
+        text = _SEP.join(new)
+        if text.count(_SEP) == len(new) - 1:  # no value holds the separator: one casefold
+            text = text.casefold()
+            folded = text.split(_SEP)
         else:
             folded = [v.casefold().replace(_SEP, " ") for v in new]
+            text = _SEP.join(folded)
         lengths = np.fromiter(map(len, folded), np.int64, len(folded)) + 1
+        del folded
         ends = len(self._text) + np.cumsum(lengths)
-        self._text += _SEP + _SEP.join(folded)
+        self._text += _SEP + text
         self._starts = np.concatenate((self._starts, ends - lengths + 1))
         self._indexed = len(self.values)
 
@@ -256,11 +258,34 @@ class TermColumn:
         """bool per code: the value contains `needle` (casefolded); False for "no value"."""
         self._index()
         hit = np.zeros(len(self.values), bool)
-        at = [m.start() for m in re.finditer(re.escape(needle), self._text)]
-        if at:
-            hit[np.searchsorted(self._starts, np.array(at, np.int64), "right") - 1] = True
+        at = self._find(needle)
+        if len(at):
+            hit[np.searchsorted(self._starts, at, "right") - 1] = True
         hit[0] = False
         return hit
+
+    def _find(self, needle: str) -> np.ndarray:
+        """Where `needle` starts in the search text (overlapping matches too: any start in a
+        value is enough), compared in numpy over the text's code points (each candidate start
+        filtered by each further character) rather than one Python object per match: a
+        common word matched 800,000 values (0.3 s as a regex's list of matches)."""
+        text = self._text
+        try:  # one byte a character (a copy of the text's own buffer), else two or four
+            points = np.frombuffer(text.encode("latin-1"), np.uint8)
+        except UnicodeEncodeError:
+            wide = max(text) > "\uffff"
+            points = np.frombuffer(
+                text.encode("utf-32-le" if wide else "utf-16-le"),
+                np.uint32 if wide else np.uint16,
+            )
+        want = [ord(c) for c in needle]
+        m = len(want)
+        if not m or m > len(points) or max(want) > np.iinfo(points.dtype).max:
+            return np.zeros(0, np.int64)
+        at = np.flatnonzero(points[: len(points) - m + 1] == want[0])
+        for k in range(1, m):
+            at = at[points[at + k] == want[k]]
+        return at
 
     def rank(self) -> np.ndarray:
         """Sort rank per code: casefolded order, equal casefolded values tied; 0 (none) last."""
