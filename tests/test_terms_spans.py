@@ -153,3 +153,21 @@ def test_rows_between_spans_set_far_apart_have_none() -> None:
     terms.set_spans(np.array([5000]), np.array([0]), np.array([20], np.int32))  # grows
     assert terms.pending() == 2
     assert terms.as_lists(5001)["country"].count("Canada") == 2
+
+
+@pytest.mark.parametrize(
+    "alphabet", ["abAB k", "ab\u00e9\u00df k", "a\u2013b\u01c5 ", "a\U0001f33fb\u00e9 "]
+)
+def test_value_search_finds_what_in_finds(alphabet: str) -> None:
+    """The search text is compared in numpy whatever width its characters need (one, two or
+    four bytes): every value holding the casefolded needle, no other."""
+    rng = random.Random(alphabet)
+    values = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 7))) for _ in range(400)]
+    terms = TermColumns()
+    for row, v in enumerate(values):
+        terms.set_row(row, {"locality": v})
+    for _ in range(60):
+        needle = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 4))).casefold()
+        want = [needle in v.strip().casefold() for v in values]  # values are kept stripped
+        assert terms.hits(needle, len(values)).tolist() == want, needle
+    assert not terms.hits("\U0001f600", len(values)).any()  # wider than the text's characters
