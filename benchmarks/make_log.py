@@ -6,7 +6,8 @@ Each specimen gets queued, processing, and completed/failed events (with realist
 metrics snapshots), plus checkpoints and warnings where the validation rules would put them,
 through herbdesk's own EventBus and EventLogWriter, so the lines are exactly what a run writes.
 A completed event carries the `quality` of a varied Darwin Core record judged by herbdesk's
-RecordJudge (benchmarks/records.py), and the snapshots count usable records, as in a real run.
+RecordJudge (benchmarks/records.py) and the record's values (`dwc`), and the snapshots count
+usable records, as in a real run.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> None:
     ap.add_argument("--specimens", type=int, default=100_000)
     ap.add_argument("--fail-rate", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--no-values", action="store_true", help="no dwc values (older logs)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     args.out.unlink(missing_ok=True)
@@ -73,6 +75,8 @@ def main() -> None:
             data["error"] = {"kind": "bad_reply", "message": "reply is not a JSON object"}
         if quality is not None:
             data["quality"] = quality
+        if ok and not args.no_values:  # the record's values, as a run's events carry them
+            data["dwc"] = {term: v["value"] for term, v in rec.items()}
         bus.emit(
             EventType.SPECIMEN_COMPLETED if ok else EventType.SPECIMEN_FAILED,
             specimen_id=sid,

@@ -48,6 +48,14 @@ VALID = {
     "tokens": _INT,
     "cost_usd": _FLOAT,
     "error": st.sampled_from([{"kind": "k", "message": "m"}, "boom", {"message": 3}]),
+    "dwc": st.sampled_from(
+        [
+            {"scientificName": "Quercus robur L.", "country": "Canada"},
+            {"catalogNumber": "MO-1", "dwc:Locality": " Ottawa ", "bogus": "x"},
+            {"scientificName": {"value": "Acer", "confidence": 0.4}, "decimalLatitude": 45.5},
+            {},
+        ]
+    ),
 }
 FIELDS = tuple(VALID)
 

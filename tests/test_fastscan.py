@@ -40,6 +40,7 @@ from herbdesk.runstate import fold_columns as fastfold
 from herbdesk.runstate.chunks import apply_chunk
 from herbdesk.runstate.columns import ChangedRows
 from herbdesk.runstate.state import RunState
+from herbdesk.runstate.terms import BufferSpans, TermColumns
 from herbdesk.runstate.values import count as _count
 from herbdesk.runstate.values import num as _num
 
@@ -88,15 +89,22 @@ def _fold_scanned(
     first_bytes: int | None = None,
     min_segment: int = 1,
     msgspec_path: bool = False,
+    lazy: bool = True,
 ) -> Fold:
-    """The compiled scan; `msgspec_path` leaves decode_bulk on for lines folded one by one."""
+    """The compiled scan; `msgspec_path` leaves decode_bulk on for lines folded one by one;
+    `lazy`: the column fold keeps where values are (read back from `data`, as an opened
+    log's are from its file), else it decodes them at once."""
     state, stats, index = RunState(), ReadStats(), EventIndex()
+    if lazy:
+        state.terms.source = BufferSpans(data)
     fold = Fold(state, stats, index)
     real = fastfold.fold_records
 
-    def counting(st_: RunState, block: bytes, recs: fastscan.Columns, scanner: Any) -> None:
+    def counting(
+        st_: RunState, block: bytes, recs: fastscan.Columns, scanner: Any, base: int = 0
+    ) -> None:
         fold.column_lines += len(recs)
-        real(st_, block, recs, scanner)
+        real(st_, block, recs, scanner, base)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fastscan, "AVAILABLE", True)
@@ -120,7 +128,7 @@ def _bits(x: float) -> int:
     return _NAN_BITS if x != x else struct.unpack("<q", struct.pack("<d", x))[0]
 
 
-def _canon(v: Any) -> Any:
+def _canon(v: Any, n_rows: int = 0) -> Any:
     """A value with its exact types and float bits (any NaN is one NaN; -0.0 is not 0.0)."""
     if isinstance(v, array):
         if v.typecode == "d":
@@ -138,6 +146,8 @@ def _canon(v: Any) -> Any:
         return ("dict", [(_canon(k), _canon(x)) for k, x in v.items()])
     if isinstance(v, ChangedRows):  # the rows the views will be handed, however added
         return ("ChangedRows", v.rows().tolist())
+    if isinstance(v, TermColumns):  # each row's values (interned values may differ)
+        return ("TermColumns", _canon(v.as_lists(n_rows)))
     if isinstance(v, QualityTally):  # each row's quality; the counts follow from them
         rows = v.entries()
         return ("QualityTally", _canon(rows), _canon(v.summary(len(rows))))
@@ -155,7 +165,7 @@ def _diff_states(a: RunState, b: RunState) -> list[str]:
         if name == "type_counts":  # a count per type; the order types first appear is free
             same = _canon(dict(sorted(x.items()))) == _canon(dict(sorted(y.items())))
         else:
-            same = _canon(x) == _canon(y)
+            same = _canon(x, a.rows) == _canon(y, b.rows)
         if not same:
             out.append(name)
     if list(a.row_of.items()) != list(b.row_of.items()):
@@ -189,8 +199,8 @@ def _check_log(data: bytes, msgspec_path: bool = False) -> dict[tuple[int, int],
     folded = {}
     variants = [(c, f, 1) for c, f in CHUNK_SIZES]
     variants += [(c, f, fastfold.MIN_SEGMENT) for c, f in CHUNK_SIZES[1:]]
-    for chunk, first, min_segment in variants:
-        got = _fold_scanned(data, chunk, first, min_segment, msgspec_path)
+    for k, (chunk, first, min_segment) in enumerate(variants):
+        got = _fold_scanned(data, chunk, first, min_segment, msgspec_path, lazy=k % 2 == 0)
         _assert_same(got, ref)
         folded[chunk, min_segment] = got.column_lines
     return folded
@@ -439,10 +449,48 @@ PARTS = (
     "schema_version", "seq", "event_type", "timestamp", "run_id", "specimen_id", "sequence",
     "metrics", "drop", "dup", "order", "sep", "pad", "ends", "image", "path", "success",
     "fields_extracted", "confidence", "processing_time_ms", "attempts", "tokens", "cost_usd",
-    "error", "extra", "data_sep", "data_type", "quality",
+    "error", "extra", "data_sep", "data_type", "quality", "dwc",
 )  # fmt: skip
 NUMERIC = ("confidence", "processing_time_ms", "cost_usd")
 COUNTS = ("fields_extracted", "attempts", "tokens")
+
+
+# data.dwc: the record's values as herbdesk writes them, and shapes only other writers make
+DWC_TEXT = (
+    b'{"scientificName":"Quercus robur L.","country":"Canada"}',
+    b'{"scientificName":"Identified by","catalogNumber":"MO-1"}',
+    b'{"catalogNumber":"MO-2","stateProvince":"Ontario","locality":" 3 km N of Ottawa "}',
+    b"{}",
+    b"null",
+    # text beyond ASCII, as orjson writes it (raw UTF-8): the scanner takes these lines too
+    '{"stateProvince":"Québec","locality":"Mont-Royal, près du lac"}'.encode(),
+    '{"recordedBy":"J. Müller","locality":"Åland – 🌿"}'.encode(),
+)
+ODD_DWC_TEXT = (
+    b'"Quercus"',
+    b"[1,2]",
+    b'{"scientificName":{"value":"Acer rubrum","confidence":0.5},"dwc:Country":"canada"}',
+    b'{"scientificName":null,"decimalLatitude":45.25,"bogus":"x","eventDate":""}',
+    b'{"locality":"M\\u00fcnchen","recordedBy":["A","B"]}',
+    '{"locality":"Z\u00fcrich"}'.encode(),
+    '{"Localit\u00e9":"Z\u00fcrich","pa\u00eds":"Espa\u00f1a"}'.encode(),  # keys beyond ASCII
+    # a term twice (JSON readers keep the last), under two names, or spelled with an escape
+    b'{"locality":"A","locality":"B"}',
+    b'{"locality":"A","locality":""}',
+    b'{"locality":"A","dwc:locality":" "}',
+    b'{"dwc:locality":"A","locality":"B","country":"C"}',
+    b'{"loc\\u0061lity":"x","country":"\\u0043anada"}',
+    b'{"decimalLatitude":1e400}',
+    b'{"decimalLatitude":45.10,"decimalLongitude":-7.5e1,"recordNumber":12}',
+    # not UTF-8: a bad line in every path (latin-1, overlong, surrogate, past U+10FFFF, cut)
+    b'{"locality":"M\xfcnchen"}',
+    b'{"locality":"\xc0\xaf"}',
+    b'{"locality":"\xed\xa0\x80"}',
+    b'{"locality":"\xf4\x90\x80\x80"}',
+    b'{"locality":"\xe2\x82"}',
+    b'{"locality":"a\xe2\x82\xac\x80"}',
+    b'{"locality":"\xf0\x9f\x8c"}',
+)
 
 
 def _q(
@@ -594,6 +642,7 @@ class LineGen:
                 p * 0.5,
             )
             put("quality", rng.choice(QUALITY_TEXT), rng.choice(ODD_QUALITY_TEXT), p * 0.9)
+            put("dwc", rng.choice(DWC_TEXT), rng.choice(ODD_DWC_TEXT), p * 0.7)
         if "extra" in odd:  # fields nobody reads, of any shape, and repeated known keys
             extra = rng.choice(
                 [
@@ -1029,6 +1078,52 @@ def test_random_logs_fold_mostly_in_columns() -> None:
     assert got.column_lines == 400
     _assert_same(got, _fold_reference(data))
     _check_log(data)
+
+
+def test_values_fold_in_columns_and_are_read_back_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Completed lines whose values hold text beyond ASCII stay in the column fold (they
+    broke its runs when the scanner refused them); the fold decodes no values, a row shown
+    reads its own back, and the first whole-column look decodes the rest once."""
+    rng = random.Random(11)
+    places = ("Qu\u00e9bec", "Montr\u00e9al", "Trois-Rivi\u00e8res", "Ottawa", "K\u00f6ln")
+    lines, want = [], {}
+    for i in range(500):
+        sid = f"s{i}"
+        dwc = {"catalogNumber": f"MO-{i}", "locality": rng.choice(places) + f" {i % 7}"}
+        want[sid] = dwc["locality"]
+        lines.append(orjson.dumps({
+            "schema_version": 1, "seq": i + 1, "event_type": "specimen.completed",
+            "timestamp": "2026-11-26T10:00:00.000Z", "run_id": "r1", "specimen_id": sid,
+            "sequence": i,
+            "data": {"image": f"{sid}.jpg", "success": True, "dwc": dwc}}))  # fmt: skip
+    data = b"\n".join(lines) + b"\n"
+    assert sum(b > 0x7F for b in data) > 300
+    decoded: list[int] = []
+    real_fill = TermColumns._fill_parsed
+
+    def counting(t: TermColumns, buf: Any, rows: np.ndarray, *rest: Any) -> None:
+        decoded.append(len(rows))
+        real_fill(t, buf, rows, *rest)
+
+    monkeypatch.setattr(TermColumns, "_fill_parsed", counting)
+    got = _fold_scanned(data, 1 << 20, None, fastfold.MIN_SEGMENT)
+    assert got.column_lines == 500  # every line in one run of the column fold
+    terms, state = got.state.terms, got.state
+    assert not decoded and terms.pending() == 500  # nothing decoded while opening
+    row = state.row_of["s321"]
+    assert terms.value("locality", row) == want["s321"]  # one row read back
+    assert terms.value("catalogNumber", row) == "MO-321"
+    assert not decoded and terms.pending() == 500
+    order = terms.sorted_rows("locality", state.rows, descending=False)  # builds, once
+    assert decoded == [500] and terms.pending() == 0
+    texts = [want[state.specimen_id[r]] for r in order.tolist()]
+    assert texts == sorted(texts, key=str.casefold)
+    assert terms.hits("k\u00f6ln", state.rows).sum() == sum("K\u00f6ln" in v for v in want.values())
+    assert decoded == [500]
+    monkeypatch.undo()
+    _assert_same(got, _fold_reference(data))
 
 
 # --------------------------------------------------------------------------- regressions

@@ -75,6 +75,9 @@ def _write_run(path: Path, n: int = 60) -> None:
                 "tokens": 10,
                 "cost_usd": 0.001,
                 "error": None if ok else {"kind": "bad_reply", "message": "no"},
+                "dwc": {"scientificName": f"Quercus {i % 7}", "catalogNumber": f"MO-{i}"}
+                if ok
+                else None,
             },
             metrics={"processed": i + 1},
         )
@@ -140,6 +143,7 @@ def _same_state(a: RunState, b: RunState) -> None:
     assert len(ea) == len(eb)
     assert all((x == y) or (math.isnan(x) and math.isnan(y)) for x, y in zip(ea, eb, strict=True))
     assert a.summary() == b.summary()
+    assert a.terms.as_lists(a.rows) == b.terms.as_lists(b.rows)
 
 
 @pytest.mark.parametrize(("chunk", "first"), [(1 << 20, None), (97, 13), (4096, 500), (1, None)])

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from herbdesk.ui.smoke_checks import MARKER_OK, SmokeFailure, SmokeRun, check_run
 
 

@@ -28,6 +28,7 @@ from herbdesk.ui.columns import (
     COL_SPECIMEN,
     COL_STATUS,
     COL_TIME,
+    HEADERS,
     STATUS_COLORS,
 )
 from herbdesk.ui.detail import SpecimenDetail
@@ -225,6 +226,9 @@ def test_specimen_model_passes_modeltester(qtmodeltester: ModelTester, doc: RunD
     assert column(model, COL_CONFIDENCE)[:3] == ["0.91", "0.77", "0.42"]
 
 
+LAST_COL = len(HEADERS) - 1
+
+
 def test_sync_inserts_once_and_reports_changes(qtbot: QtBot, doc: RunDocument) -> None:
     model = SpecimenTableModel(doc)
     inserts: list[tuple[int, int]] = []
@@ -242,14 +246,14 @@ def test_sync_inserts_once_and_reports_changes(qtbot: QtBot, doc: RunDocument) -
     doc.apply_events([ev(EventType.SPECIMEN_PROCESSING, 1)])
     doc.flush()
     assert inserts == [(0, 2)]
-    assert changes == [(1, 1, 0, 9)]
+    assert changes == [(1, 1, 0, LAST_COL)]
     assert model.index(1, COL_STATUS).data() == "processing"
 
     # one batch: two new rows and two changed ones -> one insert, one coalesced range
     doc.apply_events([ev.queued(3), ev.queued(4), ev.completed(0, 0.8), ev.failed(2)])
     doc.flush()
     assert inserts == [(0, 2), (3, 4)]
-    assert changes[-1] == (0, 2, 0, 9)
+    assert changes[-1] == (0, 2, 0, LAST_COL)
     assert column(model, COL_STATUS) == ["completed", "processing", "failed", "queued", "queued"]
 
     with qtbot.waitSignal(model.modelReset):

@@ -51,6 +51,7 @@ from herbdesk.extraction.pipeline import (
 from herbdesk.monitor.rules import Finished
 from herbdesk.monitor.validation import ValidationConfig
 from herbdesk.quality.judge import QualitySettings, RecordJudge
+from herbdesk.runstate.terms import value_text
 
 log = logging.getLogger(__name__)
 STOP_POLL_S = 0.2  # how often a backoff sleep looks at the control key
@@ -486,6 +487,8 @@ class Worker:
             data["error"] = rec["error"]
         if ok and isinstance(rec.get("quality"), dict):
             data["quality"] = rec["quality"]
+        if ok and isinstance(rec.get("dwc"), dict):
+            data["dwc"] = {t: value_text(v) for t, v in rec["dwc"].items()}
         _, snap = run.snapshot()
         etype = EventType.SPECIMEN_COMPLETED if ok else EventType.SPECIMEN_FAILED
         run.emit_finished(item.specimen_id, etype, int(rec.get("sequence") or 0), data, snap)

@@ -2,7 +2,8 @@
  *
  * Nine lines in ten of a run's log are specimen queued/processing/completed/failed events.
  * `scan` validates each line as JSON and, for those four types written the plain way (ASCII,
- * no escapes in the fields read, numbers a double holds exactly), records the dozen fields
+ * no escapes in the fields read, numbers a double holds exactly; the record's values,
+ * data.dwc, may hold any well-formed UTF-8 and are only spanned), records the dozen fields
  * the fold reads into one fixed-size record per line, without creating a Python object and
  * without the GIL. Any line it is not sure of gets kind OTHER and goes through the general
  * Python path, which converts or rejects it as for any event: this file only ever takes the
@@ -31,7 +32,7 @@ typedef struct {
     int64_t start, len; /* the line within the block, without its newline */
     int64_t seq, sequence, fields, attempts, tokens, schema_version;
     double conf, time_ms, cost, epoch;
-    Span ts, run, sid, image, path, error, metrics, quality;
+    Span ts, run, sid, image, path, error, metrics, quality, dwc;
     uint64_t sid_hash; /* of the last specimen_id read, for the scanner's table */
     uint8_t kind, success, ts_kind, fix, qok, qhas, pad[2];
     uint64_t qfp;                /* data.quality of herbdesk's shape (qok): its fingerprint */
@@ -42,6 +43,7 @@ typedef struct {
 typedef struct {
     const uint8_t *p, *end;
     int other; /* a number a double may not hold (past 1e300): the general path judges */
+    int wide;  /* strings may hold UTF-8 beyond ASCII (validated): the values nobody reads here */
 } Cur;
 
 static inline void skip_ws(Cur *c) {
@@ -107,9 +109,31 @@ static inline const uint8_t *skip_plain(const uint8_t *p, const uint8_t *end) {
 }
 #endif
 
+/* Length of the well-formed UTF-8 sequence at p (Unicode's table 3-7: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), 0 if it is not one: exactly the bytes orjson accepts. */
+static inline int utf8_seq(const uint8_t *p, const uint8_t *end) {
+    uint8_t b0 = p[0];
+    int n;
+    uint8_t lo = 0x80, hi = 0xBF; /* the second byte's range */
+    if (b0 >= 0xC2 && b0 <= 0xDF) n = 2;
+    else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        n = 3;
+        if (b0 == 0xE0) lo = 0xA0;
+        else if (b0 == 0xED) hi = 0x9F;
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        n = 4;
+        if (b0 == 0xF0) lo = 0x90;
+        else if (b0 == 0xF4) hi = 0x8F;
+    } else return 0;
+    if (end - p < n || p[1] < lo || p[1] > hi) return 0;
+    for (int k = 2; k < n; k++)
+        if (p[k] < 0x80 || p[k] > 0xBF) return 0;
+    return n;
+}
+
 /* A string at c->p (its opening quote). Content span into *s; *escaped set if it holds a
- * backslash escape. 0 if not valid JSON, or if it holds bytes beyond ASCII or an escaped
- * surrogate (the general path judges those). */
+ * backslash escape. 0 if not valid JSON, or if it holds an escaped surrogate or bytes beyond
+ * ASCII (unless c->wide: then well-formed UTF-8 is taken); the general path judges those. */
 static int parse_string(Cur *c, const uint8_t *base, Span *s, int *escaped) {
     const uint8_t *p = c->p + 1, *end = c->end;
     *escaped = 0;
@@ -123,7 +147,13 @@ static int parse_string(Cur *c, const uint8_t *base, Span *s, int *escaped) {
             c->p = p + 1;
             return 1;
         }
-        if (ch < 0x20 || ch >= 0x80) return 0;
+        if (ch >= 0x80) {
+            int n = c->wide ? utf8_seq(p, end) : 0;
+            if (!n) return 0;
+            p += n;
+            continue;
+        }
+        if (ch < 0x20) return 0;
         if (ch == '\\') {
             *escaped = 1;
             if (++p >= end) return 0;
@@ -432,8 +462,8 @@ static void reset_data(Rec *r) {
     r->fix = 0;
     r->fields = r->attempts = r->tokens = MISSING;
     r->conf = r->time_ms = r->cost = NAN;
-    r->image.len = r->path.len = r->error.len = r->quality.len = -1;
-    r->quality.off = 0;
+    r->image.len = r->path.len = r->error.len = r->quality.len = r->dwc.len = -1;
+    r->quality.off = r->dwc.off = 0;
     r->qok = r->qhas = 0;
     r->qfp = 0;
     r->success = B_NONE;
@@ -594,6 +624,11 @@ static int parse_data(Cur *c, const uint8_t *base, Rec *r) {
         else if (key_is(base, &k, "cost_usd")) f = field_float(c, base, &r->cost, &r->fix, 4);
         else if (key_is(base, &k, "error")) f = field_raw(c, base, &r->error, 0);
         else if (key_is(base, &k, "quality")) f = field_quality(c, base, r);
+        else if (key_is(base, &k, "dwc")) { /* validated and skipped: the fold keeps its span */
+            c->wide = 1;
+            f = field_raw(c, base, &r->dwc, 1);
+            c->wide = 0;
+        }
         else f = skip_value(c, base, 2) ? V_OK : V_BAD;
         if (f == V_BAD) return V_BAD;
         if (f == V_OTHER) outcome = V_OTHER;
@@ -702,7 +737,7 @@ static const struct {
 /* One line: fills *r, returns its kind. */
 static uint8_t scan_line(const uint8_t *base, const uint8_t *p, const uint8_t *end, Rec *r,
                          const Hint *hint) {
-    Cur cur = {p, end, 0}, *c = &cur;
+    Cur cur = {p, end, 0, 0}, *c = &cur;
     const uint8_t *q = p;
     r->seq = 0;
     r->sequence = MISSING;
@@ -801,7 +836,7 @@ static uint8_t scan_line(const uint8_t *base, const uint8_t *p, const uint8_t *e
 /* Output columns: int32 spans and line places, int64 values, float64 values, uint8 codes. */
 enum { C_START, C_LEN, C_TS_OFF, C_TS_LEN, C_RUN_OFF, C_RUN_LEN, C_SID_OFF, C_SID_LEN,
        C_IMAGE_OFF, C_IMAGE_LEN, C_PATH_OFF, C_PATH_LEN, C_ERROR_OFF, C_ERROR_LEN,
-       C_METRICS_OFF, C_METRICS_LEN, C_QUALITY_OFF, C_QUALITY_LEN, N_I32 };
+       C_METRICS_OFF, C_METRICS_LEN, C_QUALITY_OFF, C_QUALITY_LEN, C_DWC_OFF, C_DWC_LEN, N_I32 };
 enum { C_SEQ, C_SEQUENCE, C_FIELDS, C_ATTEMPTS, C_TOKENS, C_PROV, C_QKEY, C_QFP, N_I64 };
 enum { C_CONF, C_TIME, C_COST, C_EPOCH, N_F64 };
 enum { C_KIND, C_SUCCESS, C_TS_KIND, C_FIX, C_QHAS, N_U8 };
@@ -981,10 +1016,10 @@ static PyObject *Scanner_scan(Scanner *sc, PyObject *args) {
             prov = (int64_t)r.sid_hash;
         }
         const Span *spans[] = {&r.ts, &r.run, &r.sid, &r.image, &r.path, &r.error, &r.metrics,
-                              &r.quality};
+                              &r.quality, &r.dwc};
         i32[C_START * n + i] = (int32_t)r.start;
         i32[C_LEN * n + i] = (int32_t)r.len;
-        for (int k = 0; k < 8; k++) {
+        for (int k = 0; k < 9; k++) {
             int blank = r.kind == K_BLANK || r.kind == K_OTHER;
             i32[(C_TS_OFF + 2 * k) * n + i] = blank ? 0 : (int32_t)spans[k]->off;
             i32[(C_TS_LEN + 2 * k) * n + i] = blank ? -1 : (int32_t)spans[k]->len;
@@ -1250,11 +1285,267 @@ done:
     return list;
 }
 
+/* ---- the records' values (data.dwc) as categorical columns, for runstate/terms.py ----
+ * dwc_columns(block, offsets, lengths) -> (columns, odd)
+ * Reads n spans of `block`, each a record's flat `dwc` object, without a Python object per
+ * value: columns is a list of (key, codes, values), one per distinct key (its raw bytes:
+ * keys with escapes are left to Python), codes an int32 per span (0: no such key; c: values
+ * [c - 1]) and values the key's distinct values: a string without escapes as str, any other
+ * value as its raw JSON (bytes). odd is a byte per
+ * span, 1 where the caller must read the span itself: not an object, not valid JSON/UTF-8, a
+ * key twice or escaped, numbers a double may not hold. Interning raw bytes keeps the Python
+ * side's work to one decode per distinct value. */
+#define DWC_MAX_KEYS 512
+#define DWC_MAX_FIELDS 128
+
+typedef struct {
+    uint64_t hash;
+    int64_t code; /* 0: empty slot; the value itself is vp/vl[code - 1] (a small slot: the
+                   * tables of unique values, catalog numbers, outgrow the caches) */
+} VSlot;
+
+typedef struct {
+    const uint8_t *p;
+    int64_t len;
+    uint64_t hash;
+    int32_t *codes;
+    VSlot *slots;
+    size_t nslots;
+    int32_t nvals;
+    const uint8_t **vp; /* values in code order */
+    int64_t *vl;
+    size_t vcap;
+} DKey;
+
+static void dkeys_free(DKey *keys, int nkeys) {
+    for (int k = 0; k < nkeys; k++) {
+        PyMem_RawFree(keys[k].codes);
+        PyMem_RawFree(keys[k].slots);
+        PyMem_RawFree(keys[k].vp);
+        PyMem_RawFree(keys[k].vl);
+    }
+}
+
+/* Make room in key k's table for one more value (before its slot is looked at); 0 when out
+ * of memory. */
+static int dkey_room(DKey *k) {
+    if ((size_t)k->nvals * 2 + 2 < k->nslots) return 1;
+    size_t ns = k->nslots ? k->nslots * 2 : 256;
+    VSlot *sl = PyMem_RawCalloc(ns, sizeof(VSlot));
+    if (!sl) return 0;
+    for (size_t j = 0; j < k->nslots; j++) {
+        if (!k->slots[j].code) continue;
+        size_t h = (size_t)k->slots[j].hash & (ns - 1);
+        while (sl[h].code) h = (h + 1) & (ns - 1);
+        sl[h] = k->slots[j];
+    }
+    PyMem_RawFree(k->slots);
+    k->slots = sl;
+    k->nslots = ns;
+    return 1;
+}
+
+/* The code of a raw value of key k with hash hv (interned on first sight; dkey_room first);
+ * -1 when out of memory. */
+static int32_t dkey_code(DKey *k, const uint8_t *p, int64_t len, uint64_t hv) {
+    size_t h = (size_t)hv & (k->nslots - 1);
+    while (k->slots[h].code) {
+        VSlot *v = &k->slots[h];
+        int64_t c = v->code - 1;
+        if (v->hash == hv && k->vl[c] == len && memcmp(k->vp[c], p, (size_t)len) == 0)
+            return (int32_t)v->code;
+        h = (h + 1) & (k->nslots - 1);
+    }
+    if ((size_t)k->nvals >= k->vcap) {
+        size_t cap = k->vcap ? k->vcap * 2 : 256;
+        const uint8_t **vp = PyMem_RawRealloc(k->vp, cap * sizeof *vp);
+        if (!vp) return -1;
+        k->vp = vp;
+        int64_t *vl = PyMem_RawRealloc(k->vl, cap * sizeof *vl);
+        if (!vl) return -1;
+        k->vl = vl;
+        k->vcap = cap;
+    }
+    k->vp[k->nvals] = p;
+    k->vl[k->nvals] = len;
+    int32_t code = ++k->nvals;
+    k->slots[h] = (VSlot){hv, code};
+    return code;
+}
+
+/* One span: its fields (key index, value span) if it is a flat object this reads, else 0. */
+static int dwc_record(const uint8_t *base, const uint8_t *s, const uint8_t *e, DKey *keys,
+                      int *nkeys, Py_ssize_t n, int *kidx, const uint8_t **vp, int64_t *vl,
+                      int *nf, int *oom) {
+    Cur cur = {s, e, 0, 1}, *c = &cur;
+    *nf = 0;
+    skip_ws(c);
+    if (c->p >= e || *c->p != '{') return 0;
+    c->p++;
+    skip_ws(c);
+    if (c->p < e && *c->p == '}') {
+        c->p++;
+    } else {
+        for (;;) {
+            Span ks;
+            int esc;
+            skip_ws(c);
+            if (c->p >= e || *c->p != '"' || !parse_string(c, base, &ks, &esc) || esc) return 0;
+            skip_ws(c);
+            if (c->p >= e || *c->p != ':') return 0;
+            c->p++;
+            skip_ws(c);
+            const uint8_t *v0 = c->p;
+            if (!skip_value(c, base, 2)) return 0;
+            if (*nf >= DWC_MAX_FIELDS) return 0;
+            const uint8_t *kp = base + ks.off;
+            uint64_t kh = hash_bytes(kp, (size_t)ks.len);
+            int k = 0;
+            while (k < *nkeys && !(keys[k].hash == kh && keys[k].len == ks.len &&
+                                   memcmp(keys[k].p, kp, (size_t)ks.len) == 0))
+                k++;
+            if (k == *nkeys) {
+                if (k >= DWC_MAX_KEYS) return 0;
+                DKey *nk = &keys[k];
+                memset(nk, 0, sizeof *nk);
+                nk->p = kp;
+                nk->len = ks.len;
+                nk->hash = kh;
+                nk->codes = PyMem_RawCalloc((size_t)(n ? n : 1), sizeof(int32_t));
+                if (!nk->codes) {
+                    *oom = 1;
+                    return 0;
+                }
+                (*nkeys)++;
+            }
+            for (int j = 0; j < *nf; j++)
+                if (kidx[j] == k) return 0; /* a key twice: JSON readers keep the last */
+            kidx[*nf] = k;
+            vp[*nf] = v0;
+            vl[*nf] = c->p - v0;
+            (*nf)++;
+            skip_ws(c);
+            if (c->p >= e) return 0;
+            if (*c->p == ',') {
+                c->p++;
+                continue;
+            }
+            if (*c->p != '}') return 0;
+            c->p++;
+            break;
+        }
+    }
+    skip_ws(c);
+    return c->p == e && !c->other;
+}
+
+static PyObject *dwc_columns(PyObject *self, PyObject *args) {
+    Py_buffer buf, offs, lens;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &buf, &offs, &lens)) return NULL;
+    Py_ssize_t n = offs.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *o = offs.buf, *l = lens.buf;
+    const uint8_t *base = buf.buf;
+    PyObject *result = NULL, *cols = NULL, *odd = NULL;
+    DKey *keys = PyMem_RawCalloc(DWC_MAX_KEYS, sizeof(DKey));
+    int nkeys = 0, oom = 0;
+    if (!keys) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (lens.len != offs.len) {
+        PyErr_SetString(PyExc_ValueError, "offsets and lengths differ in size");
+        goto done;
+    }
+    odd = PyByteArray_FromStringAndSize(NULL, n);
+    if (!odd) goto done;
+    uint8_t *oddp = (uint8_t *)PyByteArray_AS_STRING(odd);
+    int kidx[DWC_MAX_FIELDS];
+    const uint8_t *vp[DWC_MAX_FIELDS];
+    int64_t vl[DWC_MAX_FIELDS];
+    /* no Python object is touched until the columns are handed over (raw allocators): other
+     * threads run meanwhile (terms.py decodes the previous batch's values beside it) */
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && !oom; i++) {
+        int nf = 0;
+        int inside = o[i] >= 0 && l[i] > 0 && o[i] + l[i] <= buf.len;
+        if (!inside ||
+            !dwc_record(base, base + o[i], base + o[i] + l[i], keys, &nkeys, n, kidx, vp, vl, &nf,
+                        &oom)) {
+            oddp[i] = 1;
+            continue;
+        }
+        oddp[i] = 0;
+        /* the slots of all fields first (each a likely cache miss), then the look-ups */
+        uint64_t hv[DWC_MAX_FIELDS];
+        for (int j = 0; j < nf && !oom; j++) {
+            DKey *dk = &keys[kidx[j]];
+            if (!dkey_room(dk)) oom = 1;
+            hv[j] = hash_bytes(vp[j], (size_t)vl[j]);
+            if (!oom) __builtin_prefetch(&dk->slots[(size_t)hv[j] & (dk->nslots - 1)]);
+        }
+        for (int j = 0; j < nf && !oom; j++) {
+            int32_t code = dkey_code(&keys[kidx[j]], vp[j], vl[j], hv[j]);
+            if (code < 0) oom = 1;
+            else keys[kidx[j]].codes[i] = code;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (oom) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    cols = PyList_New(0);
+    if (!cols) goto done;
+    for (int k = 0; k < nkeys; k++) {
+        DKey *dk = &keys[k];
+        if (!dk->nvals) continue;
+        PyObject *key = PyBytes_FromStringAndSize((const char *)dk->p, dk->len);
+        PyObject *codes = PyByteArray_FromStringAndSize((const char *)dk->codes,
+                                                        (Py_ssize_t)(n * sizeof(int32_t)));
+        PyObject *vals = PyList_New(dk->nvals);
+        int failed = !key || !codes || !vals;
+        for (int32_t v = 0; !failed && v < dk->nvals; v++) {
+            const char *vp0 = (const char *)dk->vp[v];
+            int64_t vn = dk->vl[v];
+            PyObject *b;
+            if (vn >= 2 && vp0[0] == '"' && !memchr(vp0 + 1, '\\', (size_t)(vn - 2)))
+                b = PyUnicode_DecodeUTF8(vp0 + 1, vn - 2, "strict"); /* checked by the scan */
+            else
+                b = PyBytes_FromStringAndSize(vp0, vn);
+            if (!b) failed = 1;
+            else PyList_SET_ITEM(vals, v, b);
+        }
+        PyObject *t = failed ? NULL : PyTuple_Pack(3, key, codes, vals);
+        Py_XDECREF(key);
+        Py_XDECREF(codes);
+        Py_XDECREF(vals);
+        if (!t || PyList_Append(cols, t) < 0) {
+            Py_XDECREF(t);
+            goto done;
+        }
+        Py_DECREF(t);
+    }
+    result = PyTuple_Pack(2, cols, odd);
+done:
+    Py_XDECREF(cols);
+    Py_XDECREF(odd);
+    if (keys) {
+        dkeys_free(keys, nkeys);
+        PyMem_RawFree(keys);
+    }
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&offs);
+    PyBuffer_Release(&lens);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"rows", rows, METH_VARARGS, "Rows of specimen ids, adding new ones."},
     {"verify", verify, METH_VARARGS, "Whether each span equals its row's id."},
     {"same", same, METH_VARARGS, "Whether pairs of spans hold the same bytes."},
     {"strings", strings, METH_VARARGS, "ASCII spans of a block as str."},
+    {"dwc_columns", dwc_columns, METH_VARARGS, "Records' flat value objects as columns."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", NULL, -1, methods};

@@ -46,6 +46,7 @@ class BulkData(msgspec.Struct, gc=False):
     cost_usd: float | None = None
     error: msgspec.Raw = _NO_RAW  # any JSON (an object or a string); decoded only if present
     quality: msgspec.Raw = _NO_RAW  # the record's quality object; decoded by the fold
+    dwc: msgspec.Raw = _NO_RAW  # the record's {term: value}; decoded by the fold
 
 
 class BulkLine(msgspec.Struct, gc=False):

@@ -9,6 +9,7 @@ the Python path; `HERBDESK_NO_SCAN=1` forces that (tests compare both).
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Sequence
 from types import ModuleType
@@ -33,7 +34,7 @@ MISSING = np.iinfo(np.int64).min  # an integer field absent or null
 I32 = (
     "start", "len", "ts_off", "ts_len", "run_off", "run_len", "sid_off", "sid_len",
     "image_off", "image_len", "path_off", "path_len", "error_off", "error_len",
-    "metrics_off", "metrics_len", "quality_off", "quality_len",
+    "metrics_off", "metrics_len", "quality_off", "quality_len", "dwc_off", "dwc_len",
 )  # fmt: skip
 I64 = ("seq", "sequence", "fields", "attempts", "tokens", "prov", "qkey", "qfp")
 F64 = ("conf", "time_ms", "cost", "epoch")
@@ -73,6 +74,8 @@ class Columns:
     metrics_len: np.ndarray
     quality_off: np.ndarray
     quality_len: np.ndarray
+    dwc_off: np.ndarray  # data.dwc, the record's {term: value} (an object, or absent/null)
+    dwc_len: np.ndarray
     seq: np.ndarray
     sequence: np.ndarray
     fields: np.ndarray
@@ -243,3 +246,19 @@ def strings(block: bytes | bytearray, offsets: np.ndarray, lengths: np.ndarray) 
         block, np.ascontiguousarray(offsets, np.int64), np.ascontiguousarray(lengths, np.int64)
     )
     return result
+
+
+def value_columns(
+    block: bytes | bytearray | memoryview | mmap.mmap, offsets: np.ndarray, lengths: np.ndarray
+) -> tuple[list[tuple[bytes, np.ndarray, list[str | bytes]]], np.ndarray]:
+    """Records' flat `dwc` objects (spans of `block`) as categorical columns, no Python object
+    per value (dwc_columns in _scan.c): per distinct key (raw bytes), an int32 code per span
+    (0: absent, c: the key's value c - 1) and its distinct values (a plain string as str,
+    any other value as raw JSON bytes); and a bool per span that the caller must read itself
+    (not such an object)."""
+    assert _scan is not None
+    cols, odd = _scan.dwc_columns(block, _i64(offsets), _i64(lengths))
+    return (
+        [(key, np.frombuffer(codes, np.int32), values) for key, codes, values in cols],
+        np.frombuffer(odd, np.bool_),
+    )

@@ -693,4 +693,6 @@ def finished_event_data(
         data["error"] = {"kind": o.error.kind, "message": o.error.message}
     if quality is not None:
         data["quality"] = quality
+    if o.success and o.result:  # the values, for the table's term columns and its search
+        data["dwc"] = {t: f.value for t, f in o.result.fields.items()}
     return data

@@ -22,7 +22,7 @@ from herbdesk.events.fastscan import KIND_OTHER
 from herbdesk.events.reader import MAX_LINE_BYTES, EventIndex, LineChunk, ReadStats
 from herbdesk.events.types import Event, EventType
 from herbdesk.runstate.fold_columns import MIN_SEGMENT, TYPE_NAMES, fold_records
-from herbdesk.runstate.state import RunState
+from herbdesk.runstate.state import RunState, judged
 
 
 def apply_chunk(
@@ -159,7 +159,7 @@ def _apply_scanned(
         sel = np.flatnonzero(kind[a + 1 : b]) + (a + 1)
         if len(sel) >= MIN_SEGMENT:
             run = recs.take(slice(a + 1, b) if len(sel) == b - a - 1 else sel)
-            fold_records(state, data, run, scanner)
+            fold_records(state, data, run, scanner, base)
             if index is not None:
                 starts = base + run.start.astype(np.int64)
                 index.extend_kinds(starts, run.len, run.kind, TYPE_NAMES)
@@ -236,12 +236,20 @@ def fold_bulk(state: RunState, ev: BulkLine) -> None:
             d.attempts,
             d.tokens,
         )
-        q = d.quality
-        if q or state.quality:
+        q = orjson.loads(memoryview(d.quality)) if d.quality else None
+        if q is None and d.dwc:  # values without a quality object: judged, as in RunState
+            with contextlib.suppress(orjson.JSONDecodeError):
+                q = judged(orjson.loads(memoryview(d.dwc)))
+        if q is not None or state.quality:
             row = state.last_finished_row
             assert row is not None
             ok = et == EventType.SPECIMEN_COMPLETED and d.success is not False
-            state.quality.set(row, orjson.loads(memoryview(q)) if q and ok else None)
+            state.quality.set(row, q if ok else None)
+        if d.dwc or state.terms:
+            row = state.last_finished_row
+            assert row is not None
+            ok = et == EventType.SPECIMEN_COMPLETED and d.success is not False
+            state.terms.set_raw(row, memoryview(d.dwc) if ok and d.dwc else None)
     if ev.metrics:
         raw = metrics_object(ev.metrics)
         if raw is not None:

@@ -40,7 +40,9 @@ from herbdesk.runstate.state import (
     STATUS_PROCESSING,
     STATUS_QUEUED,
     RunState,
+    judged,
 )
+from herbdesk.runstate.terms import fold_spans
 from herbdesk.runstate.values import error_text, num
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ _EXACT = 2**53
 FINISH_FIELDS = (
     "conf", "time_ms", "cost", "sequence", "fields", "attempts", "error_off", "error_len",
     "tokens", "epoch", "ts_kind", "ts_off", "ts_len", "quality_off", "quality_len", "qkey", "qfp",
-    "qhas",
+    "qhas", "dwc_off", "dwc_len",
 )  # fmt: skip
 # below this a segment's lines are folded one by one: the column fold's fixed cost (a few
 # dozen numpy calls) only pays off over many lines
@@ -116,9 +118,14 @@ def _seq_sum(start: float, values: np.ndarray) -> float:
 
 
 def fold_records(
-    state: RunState, block: bytes | bytearray, recs: Columns, scanner: BlockScanner
+    state: RunState,
+    block: bytes | bytearray,
+    recs: Columns,
+    scanner: BlockScanner,
+    base: int = 0,
 ) -> None:
-    """Fold consecutive scanned specimen lines (kinds 1-4) of `block` into `state`."""
+    """Fold consecutive scanned specimen lines (kinds 1-4) of `block` into `state`; `block`
+    is the log from byte `base` (where the term values are kept, runstate/terms.py)."""
     kind = recs.kind
     _header(state, block, recs)
     _read_left_numbers(block, recs)
@@ -160,7 +167,9 @@ def fold_records(
 
     if len(finished):
         done = recs.take(finished, FINISH_FIELDS)
-        _fold_finished(state, block, done, rows[finished], ok_all[finished], parse_ts, scanner)
+        _fold_finished(
+            state, block, base, done, rows[finished], ok_all[finished], parse_ts, scanner
+        )
 
     state.changed.add_array(rows)
     # the newest metrics snapshot that is a non-empty object
@@ -307,7 +316,7 @@ def _fold_quality(
     off, ln, key = f.quality_off[last], f.quality_len[last], f.qkey[last]
     tally = state.quality
     has = (ln > 0) & ok
-    if not tally and not has.any():
+    if not tally and not has.any() and not (ok & (f.dwc_len[last] > 0)).any():
         return  # logs written before quality was judged: nothing to do per row
     table = scanner.quality_kinds
     if len(table) <= int(key.max(initial=-1)):
@@ -325,11 +334,18 @@ def _fold_quality(
     for j in np.flatnonzero(has & ~fast).tolist():
         o, n = int(off[j]), int(ln[j])
         tally.set(int(urows[j]), orjson.loads(bytes(block[o : o + n])))
+    # values that came without a quality object are judged, as every fold path does (rare:
+    # herbdesk writes both; other writers may not)
+    vo, vn = f.dwc_off[last], f.dwc_len[last]
+    for j in np.flatnonzero(ok & (ln <= 0) & (vn > 0)).tolist():
+        o, n = int(vo[j]), int(vn[j])
+        tally.set(int(urows[j]), judged(orjson.loads(bytes(block[o : o + n]))))
 
 
 def _fold_finished(
     state: RunState,
     block: bytes | bytearray,
+    base: int,
     f: Columns,
     frows: np.ndarray,
     ok: np.ndarray,
@@ -369,6 +385,7 @@ def _fold_finished(
         errors[j] = text
     _assign(state.error, urows, errors)
     _fold_quality(state, block, f, last, urows, ok[last], scanner)
+    fold_spans(state.terms, block, base, urows, f.dwc_off[last], f.dwc_len[last], ok[last])
 
     # totals and series over every finish, in order
     state.tokens += _int_sum(_counts(f.tokens))

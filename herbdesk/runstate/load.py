@@ -12,6 +12,7 @@ from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.reader import ReadStats, iter_line_chunks, open_regular, read_ahead
 from herbdesk.runstate.chunks import apply_chunk
 from herbdesk.runstate.state import RunState
+from herbdesk.runstate.terms import FileSpans
 
 
 def resolve_log(path: Path) -> Path:
@@ -42,6 +43,7 @@ def load_state(path: Path) -> tuple[RunState, ReadStats]:
     """Fold a whole log into a RunState (bad lines counted, not fatal)."""
     log = resolve_log(path)
     state = RunState()
+    state.terms.source = FileSpans(log)  # values stay in the file until a view asks
     stats = ReadStats()
     decoder = AutoDecoder()
     with open_regular(log) as fh, gc_paused():

@@ -30,6 +30,7 @@ from herbdesk.monitor.projection import Moments, Projection, project
 from herbdesk.quality.checks import judge_record
 from herbdesk.quality.tally import QualityTally
 from herbdesk.runstate.columns import NAN, ChangedRows, OptionalFloats, append_float, set_float
+from herbdesk.runstate.terms import TermColumns
 from herbdesk.runstate.values import count, error_text, num
 
 STATUS_QUEUED = "queued"
@@ -38,6 +39,14 @@ STATUS_RETRYING = "retrying"
 STATUS_COMPLETED = "completed"
 STATUS_FAILED = "failed"
 STATUS_SKIPPED = "skipped"
+
+
+def judged(values: Any) -> dict[str, Any] | None:
+    """The quality object of a finish's values that came without one (None: not values).
+
+    Every fold path calls this for such finishes, so a raw.jsonl record or another writer's
+    event is judged the same whichever path reads it."""
+    return judge_record(values).to_data() if isinstance(values, Mapping) else None
 
 
 class RunState:
@@ -114,6 +123,8 @@ class RunState:
         self.quality = QualityTally()
         self.quality_checkpoints: list[dict[str, Any]] = []
         self.gold: list[dict[str, Any]] = []
+        # Darwin Core values per row, column-wise (terms.py): the last finish's `dwc`
+        self.terms = TermColumns()
         self.verdict: str | None = None  # "passed" | "below_threshold" at a completed end
         self.verdict_message = ""
         self.warnings: list[dict[str, Any]] = []
@@ -242,13 +253,15 @@ class RunState:
             )
             q = g("quality")
             values = g("dwc")
-            if q is None and isinstance(values, Mapping):  # a record read from a raw.jsonl
-                q = judge_record(values).to_data()
+            if q is None:  # a record read from a raw.jsonl, or a writer that judged nothing
+                q = judged(values)
+            ok = et == EventType.SPECIMEN_COMPLETED and g("success") is not False
+            frow = self.last_finished_row
+            assert frow is not None
             if q is not None or self.quality:
-                ok = et == EventType.SPECIMEN_COMPLETED and g("success") is not False
-                frow = self.last_finished_row
-                assert frow is not None
                 self.quality.set(frow, q if ok else None)
+            if values is not None or self.terms:
+                self.terms.set_row(frow, values if ok else None)
         elif et == EventType.QUALITY_CHECKPOINT:
             self.quality_checkpoints.append(dict(d))
         elif et == EventType.QUALITY_GOLD:

@@ -7,6 +7,7 @@ import html
 
 from PySide6.QtGui import QColor
 
+from herbdesk.common.dwc import DWC_TERMS
 from herbdesk.runstate.state import (
     STATUS_COMPLETED,
     STATUS_FAILED,
@@ -16,21 +17,65 @@ from herbdesk.runstate.state import (
     STATUS_SKIPPED,
 )
 
-COL_SEQ, COL_STATUS, COL_SPECIMEN, COL_FILE, COL_FIELDS = range(5)
-COL_CONFIDENCE, COL_TIME, COL_COST, COL_ERROR, COL_QUALITY = range(5, 10)
+DEFAULT_TERMS = (
+    "scientificName",
+    "catalogNumber",
+    "recordedBy",
+    "eventDate",
+    "country",
+    "stateProvince",
+    "locality",
+)
+
+# The file name names the row; then its status, the Darwin Core terms (TABLE_TERMS), and what
+# the run measured. Which columns show is the user's choice (table.py, remembered in QSettings).
+TABLE_TERMS: tuple[str, ...] = (
+    *DEFAULT_TERMS,
+    *(t for t in DWC_TERMS if t not in DEFAULT_TERMS),
+)
+COL_FILE, COL_STATUS = 0, 1
+TERM_BASE = 2  # column of TABLE_TERMS[0]
+COL_CONFIDENCE = TERM_BASE + len(TABLE_TERMS)
+COL_QUALITY, COL_FIELDS, COL_ERROR, COL_SEQ, COL_SPECIMEN, COL_TIME, COL_COST = range(
+    COL_CONFIDENCE + 1, COL_CONFIDENCE + 8
+)
 HEADERS = (
-    "#",
-    "status",
-    "specimen",
     "file",
-    "fields",
+    "status",
+    *TABLE_TERMS,
     "confidence",
+    "quality",
+    "fields",
+    "error",
+    "#",
+    "sha256",
     "time (s)",
     "cost ($)",
-    "error",
-    "quality",
 )
+# stable names for the settings (headers may change their wording)
+COLUMN_KEYS = (
+    "file",
+    "status",
+    *TABLE_TERMS,
+    "confidence",
+    "quality",
+    "fields",
+    "error",
+    "sequence",
+    "specimen_id",
+    "time",
+    "cost",
+)
+DEFAULT_COLUMNS = frozenset({"file", "status", *DEFAULT_TERMS, "confidence", "quality", "error"})
 NUMERIC_COLUMNS = frozenset({COL_SEQ, COL_FIELDS, COL_CONFIDENCE, COL_TIME, COL_COST})
+
+
+def column_term(column: int) -> str | None:
+    """The Darwin Core term a table column shows, if it shows one."""
+    i = column - TERM_BASE
+    return TABLE_TERMS[i] if 0 <= i < len(TABLE_TERMS) else None
+
+
 SHORT_ID = 12
 ROW_HEIGHT = 22
 

@@ -13,6 +13,7 @@ from herbdesk.extraction.liveness import log_silence_s
 from herbdesk.extraction.rawindex import RawIndex
 from herbdesk.runstate.chunks import apply_chunk
 from herbdesk.runstate.state import RunState
+from herbdesk.runstate.terms import FileSpans
 from herbdesk.ui.loader import LoadedChunk
 
 REFRESH_MS = 33  # at most ~30 view refreshes a second, never one per event
@@ -93,6 +94,7 @@ class RunDocument(QObject):
                 if len(store) or store.file_index is not None:
                     return
                 store.file_index = load.index
+                self.state.terms.source = FileSpans(load.path)  # values read back on demand
             first = store.limit
             apply_chunk(self.state, item.chunk, load.stats, load.decoder, load.index)
             store.limit = len(load.index)

@@ -91,7 +91,7 @@ class MainWindow(QMainWindow):
         self.banners = BannerBar()
         self.kpis = KpiStrip()
         self.plots = PlotsPanel()
-        self.table = SpecimenTableView(self.document)
+        self.table = SpecimenTableView(self.document, settings=self.settings)
         self.table_model: SpecimenTableModel = self.table.model
         self._detail_row: int | None = None
         self.non_interactive = False  # a scripted screenshot: never ask the user anything
@@ -117,8 +117,9 @@ class MainWindow(QMainWindow):
         self.lower_split = QSplitter(Qt.Orientation.Horizontal)
         self.lower_split.addWidget(self.table)
         self.lower_split.addWidget(self.detail)
-        self.lower_split.setStretchFactor(0, 2)
-        self.lower_split.setStretchFactor(1, 3)
+        # the table carries the records' terms now: it gets the larger share
+        self.lower_split.setStretchFactor(0, 3)
+        self.lower_split.setStretchFactor(1, 2)
         self.main_split = QSplitter(Qt.Orientation.Vertical)
         # plots stay readable on a laptop screen (at 1280x720 they were a strip a few px high)
         self.plots.setMinimumHeight(PLOTS_MIN_HEIGHT)
@@ -247,6 +248,7 @@ class MainWindow(QMainWindow):
         view = mb.addMenu("&View")
         view.addAction(self.setup_dock.toggleViewAction())
         view.addAction(self.log_dock.toggleViewAction())
+        view.addMenu(self.table.columns_menu)  # also the table header's context menu
         view.addSeparator()
         # Ctrl+R is Run → Start: the review takes Ctrl+Shift+R
         self.review_action = QAction("&Review…", self)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -17,15 +17,56 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from herbdesk.runstate.state import RunState
-from herbdesk.ui.columns import ROW_HEIGHT, STATUS_FILTERS
+from herbdesk.ui.columns import (
+    COL_CONFIDENCE,
+    COL_COST,
+    COL_ERROR,
+    COL_FIELDS,
+    COL_FILE,
+    COL_QUALITY,
+    COL_SEQ,
+    COL_SPECIMEN,
+    COL_STATUS,
+    COL_TIME,
+    COLUMN_KEYS,
+    DEFAULT_COLUMNS,
+    HEADERS,
+    ROW_HEIGHT,
+    STATUS_FILTERS,
+    column_term,
+)
 from herbdesk.ui.document import RunDocument
 from herbdesk.ui.table_model import SpecimenTableModel
+
+COLUMNS_SETTING = "table/columns"  # the shown columns' keys (COLUMN_KEYS), comma-separated
+WIDTHS = {
+    COL_FILE: 130,
+    COL_STATUS: 78,
+    COL_CONFIDENCE: 80,
+    COL_QUALITY: 120,
+    COL_FIELDS: 52,
+    COL_ERROR: 220,
+    COL_SEQ: 48,
+    COL_SPECIMEN: 110,
+    COL_TIME: 64,
+    COL_COST: 72,
+}
+TERM_WIDTHS = {
+    "scientificName": 170,
+    "catalogNumber": 96,
+    "recordedBy": 120,
+    "eventDate": 84,
+    "country": 76,
+    "stateProvince": 100,
+    "locality": 220,
+}
 
 
 class SpecimenTableView(QWidget):
@@ -34,15 +75,21 @@ class SpecimenTableView(QWidget):
     specimen_selected = Signal(int)
     """The current specimen changed; carries its RunState (source) row."""
 
-    def __init__(self, document: RunDocument, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        document: RunDocument,
+        parent: QWidget | None = None,
+        settings: QSettings | None = None,
+    ) -> None:
         super().__init__(parent)
         self.model = SpecimenTableModel(document, self)
+        self._settings = settings  # where the column choice is remembered (None: nowhere)
 
         self.status_combo = QComboBox()
         self.status_combo.addItems(list(STATUS_FILTERS))
         self.status_combo.setToolTip("Show one status (processing includes retrying)")
         self.search_edit = QLineEdit()
-        self.search_edit.setPlaceholderText("Filter by file, id or error")
+        self.search_edit.setPlaceholderText("Search file, values, id, error")
         self.search_edit.setClearButtonEnabled(True)
         self.count_label = QLabel()
         self.count_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -65,8 +112,18 @@ class SpecimenTableView(QWidget):
         vh.hide()
         hh.setHighlightSections(False)
         hh.setStretchLastSection(True)
-        for col, width in enumerate((48, 86, 110, 170, 52, 80, 64, 72)):
+        for col in range(len(HEADERS)):
+            term = column_term(col)
+            width = WIDTHS.get(col, 130) if term is None else TERM_WIDTHS.get(term, 130)
             self.table.setColumnWidth(col, width)
+        # the column chooser: the header's context menu and View > Columns
+        self.columns_menu = QMenu("&Columns", self)
+        self.columns_menu.aboutToShow.connect(self._fill_columns_menu)
+        hh.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        hh.customContextMenuRequested.connect(
+            lambda pos: self.columns_menu.popup(hh.mapToGlobal(pos))
+        )
+        self._show_columns(self._saved_columns())
 
         bar = QHBoxLayout()
         bar.setContentsMargins(2, 2, 6, 2)
@@ -97,6 +154,60 @@ class SpecimenTableView(QWidget):
         self._count_pending = False
         self._update_count()
 
+    # ------------------------------------------------------------------ columns
+    def shown_columns(self) -> list[str]:
+        """Keys (COLUMN_KEYS) of the columns shown, in column order."""
+        return [k for c, k in enumerate(COLUMN_KEYS) if not self.table.isColumnHidden(c)]
+
+    def set_column_shown(self, key: str, shown: bool) -> None:
+        """Show or hide one column (the file name, the row's name, always shows); remembered."""
+        keys = set(self.shown_columns())
+        if shown:
+            keys.add(key)
+        else:
+            keys.discard(key)
+        self._show_columns(keys)
+        self._remember()
+
+    def reset_columns(self) -> None:
+        self._show_columns(DEFAULT_COLUMNS)
+        self._remember()
+
+    def _show_columns(self, keys: set[str] | frozenset[str]) -> None:
+        for c, k in enumerate(COLUMN_KEYS):
+            self.table.setColumnHidden(c, k not in keys and c != COL_FILE)
+
+    def _saved_columns(self) -> set[str] | frozenset[str]:
+        raw = self._settings.value(COLUMNS_SETTING) if self._settings is not None else None
+        if isinstance(raw, list):  # some QSettings backends hand a list back
+            raw = ",".join(map(str, raw))
+        if not isinstance(raw, str) or not raw:
+            return DEFAULT_COLUMNS
+        keys = set(raw.split(",")) & set(COLUMN_KEYS)
+        return keys or DEFAULT_COLUMNS
+
+    def _remember(self) -> None:
+        if self._settings is not None:
+            self._settings.setValue(COLUMNS_SETTING, ",".join(self.shown_columns()))
+
+    def _fill_columns_menu(self) -> None:
+        menu = self.columns_menu
+        menu.clear()
+        shown = set(self.shown_columns())
+        for c, key in enumerate(COLUMN_KEYS):
+            if c == COL_FILE + 2:  # after file and status: the terms
+                menu.addSection("Darwin Core terms")
+            elif column_term(c) is None and column_term(c - 1) is not None:
+                menu.addSection("Run")
+            act = menu.addAction(HEADERS[c])
+            act.setCheckable(True)
+            act.setChecked(key in shown)
+            act.setEnabled(c != COL_FILE)
+            act.toggled.connect(lambda on, k=key: self.set_column_shown(k, on))
+        menu.addSeparator()
+        menu.addAction("Default columns", self.reset_columns)
+
+    # ------------------------------------------------------------------ rows
     def current_state_row(self) -> int | None:
         """The RunState row of the selected specimen, if any."""
         idx = self.table.currentIndex()

@@ -40,6 +40,7 @@ from herbdesk.ui.columns import (
     NUMERIC_COLUMNS,
     SHORT_ID,
     STATUS_COLORS,
+    column_term,
     plain_tooltip,
 )
 from herbdesk.ui.document import RunDocument
@@ -229,12 +230,14 @@ class SpecimenTableModel(QAbstractTableModel):
         self.set_filter(status_set(status), self._needle)
 
     def set_text_filter(self, text: str) -> None:
-        """Case-insensitive substring over file name, specimen id and error."""
+        """Case-insensitive substring over file name, specimen id, error, quality findings and
+        every term's value."""
         self.set_filter(self._statuses, text.strip().casefold())
 
     def set_filter(self, statuses: frozenset[str] | None, needle: str) -> None:
         """Show only rows with one of `statuses` (None: any) containing `needle` (casefolded)
-        in their file name, specimen id or error. Resets the model: views keep their place."""
+        in their file name, specimen id, error, findings or a term's value. Resets the model:
+        views keep their place."""
         if statuses == self._statuses and needle == self._needle:
             return
         self.beginResetModel()
@@ -280,7 +283,7 @@ class SpecimenTableModel(QAbstractTableModel):
             return np.ones(n, dtype=bool)
         images, ids, errors = s.image[:n], s.specimen_id[:n], s.error[:n]
         label = s.quality.row_label  # a check name finds the rows with that finding
-        return np.array(
+        mask = np.array(
             [
                 needle in a.casefold()
                 or needle in b.casefold()
@@ -290,12 +293,15 @@ class SpecimenTableModel(QAbstractTableModel):
             ],
             dtype=bool,
         )
+        if s.terms:  # any term's value (searched over distinct values, then mapped to rows)
+            mask |= s.terms.hits(needle, n)
+        return mask
 
     def _text_hits(self, rows: np.ndarray) -> np.ndarray:
         """Which of some state rows contain the needle."""
         s = self._state
         needle, images, ids, errors = self._needle, s.image, s.specimen_id, s.error
-        return np.array(
+        hits = np.array(
             [
                 needle in images[r].casefold()
                 or needle in ids[r].casefold()
@@ -305,6 +311,9 @@ class SpecimenTableModel(QAbstractTableModel):
             ],
             dtype=bool,
         )
+        if s.terms and len(rows):
+            hits |= s.terms.row_hits(needle, rows)
+        return hits
 
     def _passes(self, rows: np.ndarray) -> np.ndarray:
         """Which of some state rows pass the filter (live updates: few rows)."""
@@ -394,6 +403,9 @@ class SpecimenTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(self.state_row(index.row()), index.column())
         if role == Qt.ItemDataRole.UserRole:
+            term = column_term(index.column())
+            if term is not None:
+                return self._state.terms.value(term, self.state_row(index.row())) or None
             col, key = sort_source(self._state, index.column())
             value = col[self.state_row(index.row())]
             return value if key is None else key(value)
@@ -409,14 +421,17 @@ class SpecimenTableModel(QAbstractTableModel):
 
     def _display(self, r: int, c: int) -> str:
         s = self._state
+        term = column_term(c)
+        if term is not None:
+            return s.terms.value(term, r).split("\n", 1)[0]
+        if c == COL_FILE:
+            return s.image[r]
         if c == COL_SEQ:
             return "" if s.sequence[r] is None else str(s.sequence[r])
         if c == COL_STATUS:
             return s.status_text(r)
         if c == COL_SPECIMEN:
             return s.specimen_id[r][:SHORT_ID]
-        if c == COL_FILE:
-            return s.image[r]
         if c == COL_FIELDS:
             finished = s.row_status[r] in (STATUS_COMPLETED, STATUS_FAILED)
             return str(s.fields_extracted[r]) if finished else ""
@@ -439,8 +454,15 @@ class SpecimenTableModel(QAbstractTableModel):
         s = self._state
         if c == COL_SPECIMEN:
             return plain_tooltip(s.specimen_id[r])
-        if c == COL_FILE and (s.path[r] or s.image[r]):
-            return plain_tooltip(s.path[r] or s.image[r])
+        if c == COL_FILE:  # the row's name: where the sheet is and what it is (its hash)
+            where = s.path[r] or s.image[r]
+            return plain_tooltip(
+                f"{where}\nsha256 {s.specimen_id[r]}" if where else s.specimen_id[r]
+            )
+        term = column_term(c)
+        if term is not None:
+            value = s.terms.value(term, r)
+            return plain_tooltip(f"{term}: {value}") if value else None
         if c == COL_ERROR and s.error[r]:
             return plain_tooltip(s.error[r])
         if c == COL_QUALITY and s.quality.row_label(r):

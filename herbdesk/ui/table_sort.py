@@ -24,6 +24,7 @@ from herbdesk.ui.columns import (
     COL_TIME,
     NUMERIC_COLUMNS,
     STATUS_RANK,
+    column_term,
 )
 
 
@@ -63,6 +64,9 @@ def sorted_rows(state: RunState, n: int, column: int, descending: bool) -> list[
 
 
 def sorted_array(state: RunState, n: int, column: int, descending: bool) -> np.ndarray:
+    term = column_term(column)
+    if term is not None:  # ranks of the term's distinct values, then one argsort
+        return state.terms.sorted_rows(term, n, descending)
     if column in NUMERIC_COLUMNS:
         try:
             return _sorted_numeric(state, n, column, descending)
