@@ -501,11 +501,11 @@ class SpecimenDetail(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)
-        # halves: a portrait sheet in a pane of laptop height needs little width, and the
-        # fields beside it need room for their values
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([500, 500])
+        # a portrait sheet in a pane of laptop height needs little width; the fields beside
+        # it need room for their values (2:3)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setSizes([400, 600])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)

@@ -117,9 +117,10 @@ class MainWindow(QMainWindow):
         self.lower_split = QSplitter(Qt.Orientation.Horizontal)
         self.lower_split.addWidget(self.table)
         self.lower_split.addWidget(self.detail)
-        # the table carries the records' terms now: it gets the larger share
-        self.lower_split.setStretchFactor(0, 3)
-        self.lower_split.setStretchFactor(1, 2)
+        # halves: the table carries the records' terms (and scrolls sideways to the rest),
+        # the detail pane the sheet and every term of the selected record
+        self.lower_split.setStretchFactor(0, 1)
+        self.lower_split.setStretchFactor(1, 1)
         self.main_split = QSplitter(Qt.Orientation.Vertical)
         # plots stay readable on a laptop screen (at 1280x720 they were a strip a few px high)
         self.plots.setMinimumHeight(PLOTS_MIN_HEIGHT)
