@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import json
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -546,8 +547,15 @@ class SpecimenDetail(QWidget):
         self.raw_text.setPlaceholderText("")
         self._update_buttons()
 
-    def show_specimen(self, state: RunState, row: int, raw_index: RawIndex | None) -> None:
-        """Show a specimen by RunState row; cheap to call again when the row changes."""
+    def show_specimen(
+        self,
+        state: RunState,
+        row: int,
+        raw_index: RawIndex | None,
+        located: Mapping[str, str] | None = None,
+    ) -> None:
+        """Show a specimen by RunState row; cheap to call again when the row changes.
+        `located`: sheets found again by File → Locate images…, by specimen id."""
         if not 0 <= row < state.rows:
             self.clear()
             return
@@ -574,7 +582,8 @@ class SpecimenDetail(QWidget):
         self.raw_text.setPlaceholderText(
             "No raw text recorded." if record else "No result in raw.jsonl for this specimen."
         )
-        self._load_image(state.path[row] or str(rec.get("image_path") or ""))
+        found = (located or {}).get(sid)
+        self._load_image(found or state.path[row] or str(rec.get("image_path") or ""))
         self._update_buttons()
 
     def image_pending(self) -> bool:

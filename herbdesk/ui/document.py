@@ -45,6 +45,8 @@ class RunDocument(QObject):
         self.events = EventStore()
         self.run_dir: Path | None = None
         self.raw_index: RawIndex | None = None
+        # specimen id -> a sheet found by File → Locate images… (the log's path is missing)
+        self.located: dict[str, str] = {}
         self.source_label = ""
         self.live = False
         self.last_arrival: float | None = None  # monotonic time the newest batch came in
@@ -66,6 +68,7 @@ class RunDocument(QObject):
         self.run_dir = Path(run_dir) if run_dir else None
         self.raw_index = RawIndex(self.run_dir / "raw.jsonl") if self.run_dir else None
         self.source_label = source_label
+        self.located = {}
         self._dirty = True
         self.reset_done.emit()
 

@@ -31,6 +31,7 @@ from herbdesk.events.layout import EVENTS, RAW
 from herbdesk.events.reader import ReadStats, iter_events
 from herbdesk.extraction.config import RunOutcome
 from herbdesk.extraction.liveness import DEFAULT_STALE_S
+from herbdesk.extraction.locate import Located, locate_images
 from herbdesk.runstate.columns import row_in
 from herbdesk.ui.banners import BannerBar
 from herbdesk.ui.detail import SpecimenDetail, wait_for_decodes
@@ -223,6 +224,12 @@ class MainWindow(QMainWindow):
         self.export_action.setToolTip("Write the records as CSV or a Darwin Core Archive")
         self.export_action.triggered.connect(self.export_dialog)
         file_menu.addAction(self.export_action)
+        self.locate_action = QAction("&Locate images…", self)
+        self.locate_action.setToolTip(
+            "Find the sheets of an opened log whose image paths are missing or moved"
+        )
+        self.locate_action.triggered.connect(self._locate_dialog)
+        file_menu.addAction(self.locate_action)
         shot = QAction("Save &screenshot…", self)
         shot.triggered.connect(self._screenshot_dialog)
         file_menu.addAction(shot)
@@ -610,6 +617,7 @@ class MainWindow(QMainWindow):
             # banners first: the layout settles before the views draw the whole file, once
             self.banners.update_from(self.document.state)
             self.document.flush()
+            self._relocate_remembered()
         finally:  # a view that fails to show the file must not leave the window "loading"
             if self.loader is not None:
                 self.loader.wait()
@@ -770,7 +778,52 @@ class MainWindow(QMainWindow):
 
     def _show_detail(self, row: int) -> None:
         self._detail_row = row
-        self.detail.show_specimen(self.document.state, row, self.document.raw_index)
+        doc = self.document
+        self.detail.show_specimen(doc.state, row, doc.raw_index, doc.located)
+
+    # ---------------------------------------------------------------- locate images
+    def _locate_dialog(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Folder holding the sheets")
+        if d:
+            self.locate_images(Path(d))
+
+    def locate_images(self, folder: Path, remember: bool = True) -> Located | None:
+        """Find the sheets whose recorded paths are missing under `folder` (by file name,
+        else by content hash) and show them; the folder is remembered for this log."""
+        doc, st = self.document, self.document.state
+        wanted = [
+            (st.specimen_id[r], st.image[r] or st.path[r])
+            for r in range(st.rows)
+            if not (st.path[r] and Path(st.path[r]).is_file())
+        ]
+        if not wanted:
+            self.statusBar().showMessage("Every sheet's recorded path is there.", 8000)
+            return None
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            found = locate_images(folder, wanted)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Cannot read {folder}: {exc}", 10000)
+            return None
+        finally:
+            QApplication.restoreOverrideCursor()
+        doc.located.update(found.paths)
+        log = self.opened_log
+        if remember and log is not None and found.paths:
+            self.settings.setValue(f"locate/{log.resolve()}", str(folder.resolve()))
+        self.statusBar().showMessage(found.message(folder), 15000)
+        if self._detail_row is not None:
+            self._show_detail(self._detail_row)
+        return found
+
+    def _relocate_remembered(self) -> None:
+        """An opened log whose sheets were located before finds them there again."""
+        log = self.opened_log
+        if log is None:
+            return
+        folder = self.settings.value(f"locate/{log.resolve()}")
+        if folder and Path(str(folder)).is_dir():
+            self.locate_images(Path(str(folder)), remember=False)
 
     # ---------------------------------------------------------------- screenshots
     def save_screenshot(self, path: Path, size: QSize | None = None) -> bool:
