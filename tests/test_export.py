@@ -353,6 +353,10 @@ def test_review_verdicts_in_the_log_reach_the_export(tmp_path: Path, mixed_run: 
     assert rows[good][qn("country")] == "Canada"
     assert rows[good][HD + "reviewed"] == "true"
     assert all(d[HD + "reviewed"] == "false" for sid, d in rows.items() if sid not in {bad, good})
+    with DwCAReader(str(out)) as dwca:  # eml.xml says how many a person checked
+        eml = _xml(dwca.metadata)
+    assert "2 of the records were checked by a person" in eml
+    assert "reviewedRecords>2<" in eml
     # raw.jsonl keeps what was extracted
     assert {r["specimen_id"]: r for r in raw_records(mixed_run)} == before
 

@@ -156,7 +156,7 @@ def _eml_info(source: Source, options: ExportOptions, result: ExportResult) -> d
         "the others are as extracted."
     )
     package = uuid.uuid5(OCCURRENCE_NS, "run:" + (p.run_id or str(source.raw_path.absolute())))
-    return {
+    info: dict[str, Any] = {
         "package_id": f"urn:uuid:{package}",
         "run_id": p.run_id,
         "engine": p.engine,
@@ -183,3 +183,11 @@ def _eml_info(source: Source, options: ExportOptions, result: ExportResult) -> d
             "note": p.notes,
         },
     }
+
+    def after_rows() -> dict[str, Any]:
+        """The reviewed count, known once the writer has consumed the rows."""
+        info["provenance"]["reviewedRecords"] = str(result.reviewed)
+        return {"reviewed": result.reviewed}
+
+    info["after_rows"] = after_rows
+    return info

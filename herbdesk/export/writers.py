@@ -68,6 +68,9 @@ def write_dwca(path: Path, rows: Iterable[list[str]], eml: dict[str, Any]) -> in
                 n += 1
         zf.writestr("meta.xml", meta_xml())
         eml["records"] = n
+        late = eml.pop("after_rows", None)  # counts known only once the rows are written
+        if late is not None:
+            eml.update(late())
         zf.writestr("eml.xml", eml_xml(eml))
     return n
 
@@ -123,7 +126,13 @@ def eml_xml(info: dict[str, Any]) -> bytes:
         f"{info.get('records', 0)} occurrence record(s) read from herbarium sheet images "
         f"by {info.get('engine') or 'an unknown engine'}"
         + (f" ({info['model']})" if info.get("model") else "")
-        + ". Values are machine-extracted and not reviewed unless the reviewed column says so."
+        + ". Values are machine-extracted; "
+        + (
+            f"{info['reviewed']} of the records were checked by a person term by term "
+            "(the reviewed column says which)."
+            if info.get("reviewed")
+            else "none was reviewed by a person."
+        )
     )
     contact = ET.SubElement(ds, "contact")
     ET.SubElement(contact, "organizationName").text = "herbdesk (automated extraction)"
