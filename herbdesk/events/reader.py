@@ -161,6 +161,26 @@ def read_events(path: Path | str) -> tuple[list[Event], ReadStats]:
     return list(iter_events(path, stats)), stats
 
 
+def head_objects(path: Path | str, max_lines: int) -> Iterator[dict[str, object]]:
+    """The JSON objects among a log's first `max_lines` lines, for a glance at its head (the
+    run id, its extraction.started): lines that are not objects are skipped, and an
+    unreadable file has none."""
+    try:
+        with open(path, "rb") as fh:
+            for _ in range(max_lines):
+                line = fh.readline()
+                if not line:
+                    return
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(obj, dict):
+                    yield obj
+    except OSError:
+        return
+
+
 # --------------------------------------------------------------------------- bulk reading
 CHUNK_BYTES = 4 << 20
 

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import orjson
-
+from herbdesk.events.reader import head_objects
 from herbdesk.extraction import runfiles
 from herbdesk.quality.checks import QualityConfig
 from herbdesk.quality.judge import QualitySettings, RecordJudge
@@ -112,21 +111,10 @@ def _provenance(run_dir: Path | None) -> Provenance:
 
 def _extraction_started(events: Path, max_lines: int = 50) -> dict[str, Any]:
     """`data` of the log's extraction.started (within its first lines), or {}."""
-    try:
-        with open(events, "rb") as fh:
-            for _ in range(max_lines):
-                line = fh.readline()
-                if not line:
-                    break
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(obj, dict) and obj.get("event_type") == "extraction.started":
-                    data = obj.get("data")
-                    return data if isinstance(data, dict) else {}
-    except OSError:
-        pass
+    for obj in head_objects(events, max_lines):
+        if obj.get("event_type") == "extraction.started":
+            data = obj.get("data")
+            return data if isinstance(data, dict) else {}
     return {}
 
 

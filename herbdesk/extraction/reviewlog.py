@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 
 from herbdesk.events.bus import EventBus
 from herbdesk.events.layout import EVENTS
+from herbdesk.events.reader import head_objects
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event
 from herbdesk.events.writer import EventLogWriter, last_seq
 from herbdesk.extraction.liveness import DEFAULT_STALE_S
@@ -188,26 +188,9 @@ def _lock_file(run_dir: Path) -> tuple[bytes, float] | None:
         return None
 
 
-def _first_object(log: Path) -> Mapping[str, Any]:
-    try:
-        with open(log, "rb") as fh:
-            for _ in range(20):
-                line = fh.readline()
-                if not line:
-                    break
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(obj, dict):
-                    return obj
-    except OSError:
-        pass
-    return {}
-
-
 def _run_id(log: Path) -> str:
-    return str(_first_object(log).get("run_id") or "")
+    first = next(head_objects(log, 20), {})
+    return str(first.get("run_id") or "")
 
 
 def _ended(log: Path, tail_bytes: int = 65536) -> bool:
