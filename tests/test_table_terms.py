@@ -13,7 +13,9 @@ from helpers import api_config, raw_records, run
 from PySide6.QtCore import QPoint, QSettings, Qt
 from test_ui_widgets import Events, column, sid
 
+from herbdesk.events import EventBus, EventLogWriter
 from herbdesk.events.types import EventType
+from herbdesk.runstate.terms import FileSpans
 from herbdesk.ui.columns import (
     COL_CONFIDENCE,
     COL_FILE,
@@ -217,6 +219,8 @@ def _open(qtbot: QtBot, win: MainWindow, path: Path) -> None:
     assert win.open_path(path)
     qtbot.waitUntil(lambda: not win.is_loading(), timeout=20000)
     win.document.flush()
+    # the values are read for search and sort on a thread of their own, then the tests go on
+    qtbot.waitUntil(lambda: not win.document.preparing, timeout=20000)
 
 
 def test_a_legacy_raw_log_shows_its_values(qtbot: QtBot, tmp_path: Path) -> None:
@@ -265,8 +269,8 @@ def test_an_opened_run_shows_the_values_of_its_records(
     _open(qtbot, win, outcome.run_dir)
     model, state = win.table_model, win.document.state
     assert model.rowCount() == 70
-    # the load kept where each row's values are in the log: the cells read theirs back
-    assert state.terms.pending() > 0
+    # the load kept where each row's values are in the log; the window then read them all
+    assert isinstance(state.terms.source, FileSpans) and state.terms.pending() == 0
     wants: dict[str, list[str]] = {}
     for term in ("scientificName", "catalogNumber", "locality"):
         wants[term] = []
@@ -276,9 +280,7 @@ def test_an_opened_run_shows_the_values_of_its_records(
             assert model.index(model.view_row(r), col(term)).data() == want
             wants[term].append(want)
     assert sum(map(bool, wants["scientificName"] + wants["locality"])) >= 100
-    # the first sort decodes the whole columns once; the cells agree after it
     win.table.table.sortByColumn(col("catalogNumber"), ASC)
-    assert state.terms.pending() == 0
     shown = column(model, col("catalogNumber"))
     present = sorted((v for v in wants["catalogNumber"] if v), key=str.casefold)
     assert shown == present + [""] * (70 - len(present))
@@ -294,3 +296,59 @@ def test_an_opened_run_shows_the_values_of_its_records(
         values = [str((f or {}).get("value") or "") for f in rec["dwc"].values()]
         hits += rec["success"] and any(needle in v.casefold() for v in values)
     assert hits and model.rowCount() == hits
+
+
+def test_values_are_read_off_the_gui_thread_and_a_sort_or_search_waits_for_them(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a big log reads every record's values on a thread of its own: the window
+    answers meanwhile, a term sort shows run order and a search the other columns' matches,
+    and both are redone over the values once they are read."""
+    import threading
+
+    from herbdesk.runstate import terms as terms_mod
+
+    log = tmp_path / "events.jsonl"  # herbdesk's own log: values kept in the file on opening
+    bus = EventBus("run-1", EventLogWriter(log))
+    bus.emit(EventType.EXTRACTION_STARTED, data={"total": 300})
+    for i in range(300):
+        dwc = {"locality": f"Place {299 - i:03d}"}
+        if i % 50 == 0:
+            dwc["habitat"] = "bog"
+        data = {"image": f"sheet-{i:03d}.jpg", "success": True, "fields_extracted": 1, "dwc": dwc}
+        bus.emit(EventType.SPECIMEN_COMPLETED, specimen_id=f"s{i}", sequence=i, data=data)
+    bus.emit(EventType.EXTRACTION_COMPLETED, data={})
+    monkeypatch.setattr(terms_mod, "BUILD_BATCH", 100)
+    gate, started = threading.Event(), threading.Event()
+    prepare = terms_mod.TermColumns.prepare
+
+    def held(self: Any, progress: Any = None, should_stop: Any = lambda: False) -> bool:
+        def step(done: int, total: int) -> None:
+            started.set()
+            assert gate.wait(20)  # held here until the test has looked at the window
+            if progress is not None:
+                progress(done, total)
+
+        return prepare(self, step, should_stop)
+
+    monkeypatch.setattr(terms_mod.TermColumns, "prepare", held)
+    win = MainWindow(settings_at(tmp_path))
+    qtbot.addWidget(win)
+    assert win.open_path(log)
+    qtbot.waitUntil(lambda: not win.is_loading(), timeout=20000)
+    assert started.wait(20) and win.document.preparing
+    model = win.table_model
+    win.table.table.sortByColumn(col("locality"), ASC)  # returns at once: values not read
+    assert model.waiting()
+    assert model.index(0, COL_FILE).data() == "sheet-000.jpg"  # run order meanwhile
+    win.table.search_edit.setText("bog")
+    assert model.rowCount() == 0  # no file, id or error says "bog"
+    qtbot.wait(50)  # the event loop runs while the values are read
+    gate.set()
+    qtbot.waitUntil(lambda: not win.document.preparing, timeout=20000)
+    assert not model.waiting() and win.document.state.terms.pending() == 0
+    assert model.rowCount() == 6  # the search now covers the values
+    assert [model.index(r, col("locality")).data() for r in range(2)] == ["Place 049", "Place 099"]
+    win.table.search_edit.setText("")
+    assert model.index(0, COL_FILE).data() == "sheet-299.jpg"  # sorted: "Place 000"
+    assert "Every value read" in win.statusBar().currentMessage()

@@ -171,3 +171,62 @@ def test_value_search_finds_what_in_finds(alphabet: str) -> None:
         want = [needle in v.strip().casefold() for v in values]  # values are kept stripped
         assert terms.hits(needle, len(values)).tolist() == want, needle
     assert not terms.hits("\U0001f600", len(values)).any()  # wider than the text's characters
+
+
+def test_a_background_prepare_keeps_what_the_folds_set_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The window prepares an opened log's values on a thread of its own while the folds go
+    on: a row set again between two of its batches keeps the new values, not the old span's."""
+    import threading
+
+    records = [f'{{"locality":"Place {i}","scientificName":"Carex {i % 7}"}}' for i in range(40)]
+    data = "".join(records).encode()
+    starts = np.cumsum([0] + [len(r.encode()) for r in records])[:-1]
+    terms = TermColumns()
+    terms.source = BufferSpans(data)
+    rows = np.arange(40, dtype=np.int64)
+    terms.set_spans(rows, starts, np.array([len(r) for r in records], np.int32))
+    monkeypatch.setattr(terms_mod, "BUILD_BATCH", 8)  # five batches
+    first_batch, refolded = threading.Event(), threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        if done == 8:  # after the first batch: the GUI thread refolds rows of later ones
+            first_batch.set()
+            assert refolded.wait(10)
+
+    result: list[bool] = []
+    worker = threading.Thread(target=lambda: result.append(terms.prepare(progress)))
+    worker.start()
+    assert first_batch.wait(10)
+    terms.set_row(20, {"locality": "Hull"})  # decoded at once
+    terms.set_spans(np.array([30]), starts[3:4], np.array([len(records[3])], np.int32))
+    terms.set_row(2, {"locality": "Gatineau"})  # a row the first batch already filled
+    refolded.set()
+    worker.join(10)
+    assert result == [True] and terms.pending() == 0
+    assert terms.value("locality", 20) == "Hull" and terms.value("scientificName", 20) == ""
+    assert terms.value("locality", 30) == "Place 3"  # the span set meanwhile, not Place 30
+    assert terms.value("locality", 2) == "Gatineau"
+    assert terms.value("locality", 39) == "Place 39"
+    by_place = terms.sorted_rows("locality", 40, False)
+    assert [terms.value("locality", int(r)) for r in by_place[:3]] == [
+        "Gatineau",
+        "Hull",
+        "Place 0",
+    ]
+
+
+def test_a_stopped_prepare_leaves_the_rest_in_the_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [f'{{"locality":"Place {i}"}}' for i in range(30)]
+    data = "".join(records).encode()
+    starts = np.cumsum([0] + [len(r) for r in records])[:-1]
+    terms = TermColumns()
+    terms.source = BufferSpans(data)
+    terms.set_spans(np.arange(30), starts, np.array([len(r) for r in records], np.int32))
+    monkeypatch.setattr(terms_mod, "BUILD_BATCH", 10)
+    seen: list[int] = []
+    assert not terms.prepare(lambda done, total: seen.append(done), lambda: bool(seen))
+    assert seen == [10] and terms.pending() == 20
+    assert terms.value("locality", 25) == "Place 25"  # still read back from the log
+    assert terms.hits("place 2", 30).sum() == 11  # a later look finishes the build

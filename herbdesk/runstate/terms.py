@@ -11,13 +11,17 @@ calls Python once per row.
 Opening a log decodes no values: the column fold keeps, per row, where its `dwc` object is
 in the file (`set_spans`; decoding them took most of an open's time). A row shown reads its
 own object back (a few per repaint); the first search, sort or any other look at whole
-columns reads them all once (`build`), in batches that bound the memory it takes.
+columns reads them all once (`build`), in batches that bound the memory it takes. The window
+runs that read (`prepare`: the build, then each term's search text and sort order) on a thread of
+its own while the folds go on: one lock orders the two, taken per batch, and a row refolded
+meanwhile keeps its new values (the batch fills only rows whose span is still the one it read).
 """
 
 from __future__ import annotations
 
 import mmap
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -29,6 +33,7 @@ import orjson
 from herbdesk.common.dwc import canonical_term
 from herbdesk.events import fastscan
 from herbdesk.events.reader import open_regular
+from herbdesk.runstate import textsort
 
 BUILD_BATCH = 65_536  # rows decoded at a time by `build`: ~30 MB of objects, not all at once
 ROW_CACHE = 4096  # rows read back for painting kept decoded (a few screens)
@@ -269,15 +274,7 @@ class TermColumn:
         value is enough), compared in numpy over the text's code points (each candidate start
         filtered by each further character) rather than one Python object per match: a
         common word matched 800,000 values (0.3 s as a regex's list of matches)."""
-        text = self._text
-        try:  # one byte a character (a copy of the text's own buffer), else two or four
-            points = np.frombuffer(text.encode("latin-1"), np.uint8)
-        except UnicodeEncodeError:
-            wide = max(text) > "\uffff"
-            points = np.frombuffer(
-                text.encode("utf-32-le" if wide else "utf-16-le"),
-                np.uint32 if wide else np.uint16,
-            )
+        points = textsort.code_points(self._text)
         want = [ord(c) for c in needle]
         m = len(want)
         if not m or m > len(points) or max(want) > np.iinfo(points.dtype).max:
@@ -292,13 +289,7 @@ class TermColumn:
         if self._rank is not None and len(self._rank) == len(self.values):
             return self._rank
         self._index()
-        folded = self._text.split(_SEP)  # folded[i] is values[i]'s; folded[0] is ""
-        order = np.array(sorted(range(1, len(folded)), key=folded.__getitem__), np.int64)
-        rank = np.empty(len(folded), np.int64)
-        if len(order):
-            ordered = np.array(folded, dtype=object)[order]
-            new = ordered[1:] != ordered[:-1]  # equal casefolded values share a rank
-            rank[order] = np.concatenate(([0], np.cumsum(new)))
+        rank = textsort.ranks(self._text, self._starts, _SEP)  # folded values, in numpy
         rank[0] = np.iinfo(np.int64).max
         self._rank = rank
         return rank
@@ -319,6 +310,10 @@ class TermColumns:
         self._span_len = np.zeros(0, np.int32)  # 0: the row has no span waiting
         self._spans = False  # some span was ever set (the folds must then clear rows)
         self._cache: dict[int, dict[str, str]] = {}  # rows read back for painting
+        # The folds (GUI thread) and a background `prepare` take `_lock` around each change;
+        # `_building` makes a second build wait for the first rather than race it.
+        self._lock = threading.RLock()
+        self._building = threading.Lock()
 
     def __bool__(self) -> bool:
         return bool(self._cols) or self._spans
@@ -336,75 +331,143 @@ class TermColumns:
     def set_spans(self, rows: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> None:
         """Distinct rows' values are the `dwc` objects at (offset, length) of `source`
         (length 0: the row has none). Nothing is decoded here."""
-        assert self.source is not None
-        self._spans = True
-        self._cache.clear()
-        for col in self._cols.values():
-            col.clear(rows)
-        n = int(rows.max(initial=-1)) + 1
-        old = len(self._span_len)
-        if old < n:
-            size = max(n, 2 * old, 1024)
-            self._span_off = np.resize(self._span_off, size)
-            self._span_len = np.resize(self._span_len, size)
-            self._span_len[old:] = 0  # np.resize repeats the array into the new part
-        self._span_off[rows] = offsets
-        self._span_len[rows] = lengths
+        with self._lock:
+            assert self.source is not None
+            self._spans = True
+            self._cache.clear()
+            for col in self._cols.values():
+                col.clear(rows)
+            n = int(rows.max(initial=-1)) + 1
+            old = len(self._span_len)
+            if old < n:
+                size = max(n, 2 * old, 1024)
+                self._span_off = np.resize(self._span_off, size)
+                self._span_len = np.resize(self._span_len, size)
+                self._span_len[old:] = 0  # np.resize repeats the array into the new part
+            self._span_off[rows] = offsets
+            self._span_len[rows] = lengths
 
     def _drop_spans(self, rows: np.ndarray) -> None:
-        if self._spans:
-            self._cache.clear()
-            rows = rows[rows < len(self._span_len)]
-            self._span_len[rows] = 0
+        with self._lock:
+            if self._spans:
+                self._cache.clear()
+                rows = rows[rows < len(self._span_len)]
+                self._span_len[rows] = 0
 
     def pending(self) -> int:
         """Rows whose values are still only in the log."""
         return int(np.count_nonzero(self._span_len)) if self._spans else 0
 
-    def build(self) -> None:
+    def build(
+        self,
+        progress: Callable[[int, int], object] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> bool:
         """Decode every row's values still in the log into the columns (once: later folds
-        keep them current). Batches of BUILD_BATCH rows: one orjson call per batch, and no
-        more than a batch's objects alive at a time."""
+        keep them current); False if `should_stop` ended it first (the rest stay spans).
+
+        Batches of BUILD_BATCH rows: one orjson call per batch, and no more than a batch's
+        objects alive at a time. A batch is read without the lock (the log is only appended
+        to, so a span's bytes never change) and filled under it, for the rows that still
+        point at the span read: a row the folds set again meanwhile keeps what they set."""
         if not self._spans:
-            return
-        rows = np.flatnonzero(self._span_len)
-        if not len(rows):
-            return
-        assert self.source is not None
-        order = rows[np.argsort(self._span_off[rows], kind="stable")]  # read in file order
-        batches = [order[i : i + BUILD_BATCH] for i in range(0, len(order), BUILD_BATCH)]
-        offs, lens = self._span_off, self._span_len
+            return True
+        with self._building:
+            while True:  # rows given spans while a round ran are read by the next one
+                done = self._build_round(progress, should_stop)
+                if done is not None:
+                    break
+            with self._lock:
+                self._cache.clear()
+                for col in self._cols.values():
+                    col.compact()
+        return done
+
+    def _build_round(
+        self, progress: Callable[[int, int], object] | None, should_stop: Callable[[], bool]
+    ) -> bool | None:
+        """One pass of `build` over the rows pending at its start; None: some may be left."""
+        with self._lock:
+            rows = np.flatnonzero(self._span_len)
+            if not len(rows):
+                return True
+            assert self.source is not None
+            order = rows[np.argsort(self._span_off[rows], kind="stable")]  # file order
+            offs, lens = self._span_off[order], self._span_len[order]
+        batches = [slice(i, i + BUILD_BATCH) for i in range(0, len(order), BUILD_BATCH)]
         with self.source.mapped() as buf, ThreadPoolExecutor(1) as pool:
             # the compiled reader runs without the GIL: the next batch is read beside this
-            # one's Python decoding (the two halves of the build, ~2 s and ~3 s at 1M rows)
+            # one's Python decoding (the two halves, ~2 s and ~3 s at 1M rows)
             fast = fastscan.AVAILABLE
 
-            def read(b: np.ndarray) -> Future[Parsed] | None:
+            def read(b: slice) -> Future[Parsed] | None:
                 return pool.submit(fastscan.value_columns, buf, offs[b], lens[b]) if fast else None
 
             ahead = read(batches[0])
-            for k, batch in enumerate(batches):
+            for k, b in enumerate(batches):
                 parsed = ahead.result() if ahead is not None else None
+                if should_stop():
+                    return False
                 ahead = read(batches[k + 1]) if k + 1 < len(batches) else None
-                self._fill_parsed(buf, batch, offs[batch], lens[batch], parsed)
+                with self._lock:
+                    self._fill_batch(buf, order[b], offs[b], lens[b], parsed)
                 if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
                     # the pages read stay in the page cache but leave this process's
                     # resident set (they counted in its peak: ~220 MB of a 1M-row build)
                     buf.madvise(mmap.MADV_DONTNEED)
-        self._span_len[rows] = 0
-        self._cache.clear()
-        for col in self._cols.values():
-            col.compact()
+                if progress is not None:
+                    progress(min(b.stop, len(order)), len(order))
+        return None
+
+    def _fill_batch(
+        self,
+        buf: Buffer,
+        rows: np.ndarray,
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        parsed: Parsed | None,
+    ) -> None:
+        """One batch of `build` (under the lock): its rows whose span is unchanged take the
+        values read there, and their spans are done."""
+        span_len = self._span_len
+        still = (span_len[rows] == lengths) & (self._span_off[rows] == offsets)
+        if still.all():
+            self._fill_parsed(buf, rows, offsets, lengths, parsed)
+        elif still.any():  # refolded meanwhile (rare): the rest decoded one by one
+            at = np.flatnonzero(still)
+            ends = (offsets[at] + lengths[at]).tolist()
+            raws = [bytes(buf[o:e]) for o, e in zip(offsets[at].tolist(), ends, strict=True)]
+            self._fill(rows[at], _objects(raws))
+        span_len[rows[still]] = 0
+
+    def prepare(
+        self,
+        progress: Callable[[int, int], object] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """Everything the first search or sort would wait for, done ahead (the window runs
+        this on a thread of its own after opening a log): the build, then each term's search
+        text and sort order. False if stopped first."""
+        if not self.build(progress, should_stop):
+            return False
+        for term in list(self._cols):
+            if should_stop():
+                return False
+            with self._lock:
+                col = self._cols[term]
+                col.rank()  # makes the search text too
+        return True
 
     def set_from_block(
         self, block: Buffer, rows: np.ndarray, offsets: np.ndarray, lengths: np.ndarray
     ) -> None:
         """`set_rows` with each row's `dwc` object the span (offset, length) of `block`
         (length <= 0: none): the column fold of a log without a `source`."""
-        self.clear_rows(rows)
-        has = lengths > 0
-        if has.any():
-            self._fill_spans(block, rows[has], offsets[has], lengths[has])
+        with self._lock:
+            self.clear_rows(rows)
+            has = lengths > 0
+            if has.any():
+                self._fill_spans(block, rows[has], offsets[has], lengths[has])
 
     def _fill_spans(
         self, buf: Buffer, rows: np.ndarray, offsets: np.ndarray, lengths: np.ndarray
@@ -488,20 +551,21 @@ class TermColumns:
         """The row's values become those of `dwc` ({term: value} or raw.jsonl's
         {term: {value, confidence}}); any other shape clears them. One row at a time: no
         numpy call per column (the folds of single lines call this)."""
-        if self._spans and row < len(self._span_len) and self._span_len[row]:
-            self._span_len[row] = 0
-            self._cache.pop(row, None)
-        for col in self._cols.values():
-            codes = col.codes
-            if row < len(codes) and codes[row]:
-                codes[row] = 0
-        if not isinstance(dwc, Mapping):
-            return
-        for key, raw in dwc.items():
-            term = _term(key) if isinstance(key, str) else None
-            text = value_text(raw) if term is not None else ""
-            if text:
-                self._col(term).set(row, text)  # type: ignore[arg-type]
+        with self._lock:
+            if self._spans and row < len(self._span_len) and self._span_len[row]:
+                self._span_len[row] = 0
+                self._cache.pop(row, None)
+            for col in self._cols.values():
+                codes = col.codes
+                if row < len(codes) and codes[row]:
+                    codes[row] = 0
+            if not isinstance(dwc, Mapping):
+                return
+            for key, raw in dwc.items():
+                term = _term(key) if isinstance(key, str) else None
+                text = value_text(raw) if term is not None else ""
+                if text:
+                    self._col(term).set(row, text)  # type: ignore[arg-type]
 
     def set_raw(self, row: int, raw: bytes | memoryview | None) -> None:
         """`set_row` from the raw JSON of a `dwc` object (bulk folds decode only this)."""
@@ -515,16 +579,17 @@ class TermColumns:
 
     def set_rows(self, rows: np.ndarray, raws: Iterable[bytes | memoryview | None]) -> None:
         """`set_raw` for distinct rows at once (the column fold without a `source`)."""
-        self.clear_rows(rows)
-        loads = orjson.loads
-        objs: list[dict[str, Any] | None] = []
-        for raw in raws:
-            try:
-                obj = loads(raw) if raw else None
-            except orjson.JSONDecodeError:
-                obj = None
-            objs.append(obj if type(obj) is dict else None)
-        self._fill(rows, objs)
+        with self._lock:
+            self.clear_rows(rows)
+            loads = orjson.loads
+            objs: list[dict[str, Any] | None] = []
+            for raw in raws:
+                try:
+                    obj = loads(raw) if raw else None
+                except orjson.JSONDecodeError:
+                    obj = None
+                objs.append(obj if type(obj) is dict else None)
+            self._fill(rows, objs)
 
     def _fill(self, rows: np.ndarray, records: list[dict[str, Any] | None]) -> None:
         """Distinct rows (their codes cleared) take the values of `records` (None: none).
@@ -556,9 +621,10 @@ class TermColumns:
             self._col(term).set_texts(at, texts)
 
     def clear_rows(self, rows: np.ndarray) -> None:
-        self._drop_spans(rows)
-        for col in self._cols.values():
-            col.clear(rows)
+        with self._lock:
+            self._drop_spans(rows)
+            for col in self._cols.values():
+                col.clear(rows)
 
     # ------------------------------------------------------------------ reading
     def value(self, term: str, row: int) -> str:
@@ -574,7 +640,7 @@ class TermColumns:
         if got is not None:
             return dict(got)
         out = {}
-        for term, col in self._cols.items():
+        for term, col in list(self._cols.items()):  # a background build may add a term
             text = col.value(row)
             if text:
                 out[term] = text

@@ -15,6 +15,7 @@ from herbdesk.runstate.chunks import apply_chunk
 from herbdesk.runstate.state import RunState
 from herbdesk.runstate.terms import FileSpans
 from herbdesk.ui.loader import LoadedChunk
+from herbdesk.ui.terms_prep import TermsPreparer
 
 REFRESH_MS = 33  # at most ~30 view refreshes a second, never one per event
 # While an opened file streams in, views refresh once a second (the progress bar moves ten
@@ -37,6 +38,10 @@ class RunDocument(QObject):
     int64 array, `RunState.take_changed_rows`)."""
     flushed = Signal()
     """`flush` refreshed the views: ones that spread their redraws over time catch up now."""
+    terms_progress = Signal(int, int)
+    """(rows, of rows): an opened log's term values being read for search and sort."""
+    terms_ready = Signal()
+    """Every term value is read: searches and term sorts that waited can run."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -54,6 +59,8 @@ class RunDocument(QObject):
         self._bulk_at = 0.0  # monotonic time the last block of an opened file was folded
         self._refreshed_at = 0.0
         self._refreshed_events = 0  # events the views had seen at the last refresh
+        self._preparer: TermsPreparer | None = None
+        self._old_preparers: list[TermsPreparer] = []  # cancelled, kept until they end
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self._tick)
@@ -63,6 +70,7 @@ class RunDocument(QObject):
         """Start over for a new source; `live` sources (runs, tails) may notify the desktop."""
         self.live = live
         self.last_arrival = time.monotonic() if live else None
+        self.stop_preparing()
         self.state = RunState()
         self.events = EventStore()
         self.run_dir = Path(run_dir) if run_dir else None
@@ -108,6 +116,53 @@ class RunDocument(QObject):
                 self.events_added.emit(first, store.limit - first)
         finally:
             load.slots.release()
+
+    # ---------------------------------------------------------------- term values
+    @property
+    def preparing(self) -> bool:
+        """The term values are being read: term sorts and value searches wait."""
+        return self._preparer is not None
+
+    def prepare_terms(self) -> None:
+        """Read an opened log's term values on a thread of their own, and sort each term's
+        distinct values (also where the folds decoded them: a legacy log); `terms_ready`
+        says when."""
+        if self._preparer is not None or not self.state.terms:
+            return
+        prep = TermsPreparer(self.state.terms, self)
+        prep.progress.connect(self._prep_progress)
+        prep.finished_ok.connect(self._prep_done)
+        self._preparer = prep
+        prep.start()
+
+    def stop_preparing(self, wait_ms: int = 0) -> None:
+        """Cancel the reading (a new source, quitting); it ends between two batches."""
+        prep, self._preparer = self._preparer, None
+        if prep is not None:
+            prep.cancel()
+            self._old_preparers.append(prep)
+        for old in list(self._old_preparers):
+            if wait_ms:
+                old.wait(wait_ms)
+            if old.isFinished():
+                self._old_preparers.remove(old)
+                old.deleteLater()
+
+    def _prep_progress(self, done: int, total: int) -> None:
+        if self.sender() is self._preparer:
+            self.terms_progress.emit(done, total)
+
+    def _prep_done(self, ok: bool) -> None:
+        prep = self.sender()
+        if prep is not self._preparer:
+            self.stop_preparing()  # a cancelled one: let it go now that it ended
+            return
+        assert isinstance(prep, TermsPreparer)
+        prep.wait()
+        prep.deleteLater()
+        self._preparer = None
+        if ok:
+            self.terms_ready.emit()
 
     def apply_indexed(self, index: EventIndex, stop: int) -> None:
         """Fold events of an opened file's index up to `stop` (replay), holding none of them.

@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self.detail = SpecimenDetail()
         self.table.specimen_selected.connect(self._user_selected)
         self._follow_latest = True  # the detail shows the newest result until a row is picked
+        self._terms_msg = ""  # the status bar's reading-values message, while it shows
         # Following the newest result re-reads raw.jsonl and decodes a sheet image: at most
         # twice a second, however fast results stream in (the latest one always shows).
         self._detail_pending = False
@@ -162,6 +163,8 @@ class MainWindow(QMainWindow):
         self.document.refreshed.connect(self._refresh)
         self.document.flushed.connect(self.plots.flush)
         self.document.flushed.connect(self._follow_detail)
+        self.document.terms_progress.connect(self._terms_progress)
+        self.document.terms_ready.connect(self._terms_ready)
         self.document.reset_done.connect(self._on_reset)
 
         self.source_label = QLabel("No run")
@@ -618,12 +621,24 @@ class MainWindow(QMainWindow):
             self.banners.update_from(self.document.state)
             self.document.flush()
             self._relocate_remembered()
+            self.document.prepare_terms()  # search and term sorts ready without a freeze
         finally:  # a view that fails to show the file must not leave the window "loading"
             if self.loader is not None:
                 self.loader.wait()
                 self.loader.deleteLater()
                 self.loader = None
             drop_source_cache()
+
+    def _terms_progress(self, done: int, total: int) -> None:
+        pct = 100 * done // total if total else 100
+        waiting = self.table_model.waiting()
+        waits = " (the sort or search asked for runs when done)" if waiting else ""
+        self._terms_msg = f"Reading the records' values for search and sort: {pct} %{waits}"
+        self.statusBar().showMessage(self._terms_msg)
+
+    def _terms_ready(self) -> None:
+        if self._terms_msg and self.statusBar().currentMessage() == self._terms_msg:
+            self.statusBar().showMessage("Every value read: search and sort cover all terms", 5000)
 
     def is_loading(self) -> bool:
         return self.loader is not None
@@ -937,6 +952,7 @@ class MainWindow(QMainWindow):
             self.review_window.close()
             self.review_window = None
         self.release_sources()
+        self.document.stop_preparing(wait_ms=timeout_ms)
         if self.exporter is not None and self.exporter.isRunning():  # cancelled: no temp left
             self.exporter.cancel()
             self.exporter.wait(timeout_ms)

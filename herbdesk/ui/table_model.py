@@ -88,8 +88,13 @@ class SpecimenTableModel(QAbstractTableModel):
         self._resort = QTimer(self)
         self._resort.setSingleShot(True)
         self._resort.timeout.connect(self._apply_sort)
+        # a term sort or value search asked for while the values are still being read runs
+        # without them (run order, the other columns' matches) and again once they are
+        self._waiting_sort = False
+        self._waiting_filter = False
         document.reset_done.connect(self._on_reset)
         document.refreshed.connect(self.sync)
+        document.terms_ready.connect(self._terms_ready)
 
     # ------------------------------------------------------------------ feeding
     @property
@@ -293,9 +298,32 @@ class SpecimenTableModel(QAbstractTableModel):
             ],
             dtype=bool,
         )
-        if s.terms:  # any term's value (searched over distinct values, then mapped to rows)
+        if s.terms and self._with_terms():  # searched over distinct values, mapped to rows
             mask |= s.terms.hits(needle, n)
         return mask
+
+    def _with_terms(self) -> bool:
+        """Whether a search may look at term values now (not while they are being read)."""
+        if self._document.preparing:
+            self._waiting_filter = True
+            return False
+        return True
+
+    def waiting(self) -> bool:
+        """A term sort or value search waits for the values being read."""
+        return self._waiting_sort or self._waiting_filter
+
+    def _terms_ready(self) -> None:
+        sort, search = self._waiting_sort, self._waiting_filter
+        self._waiting_sort = self._waiting_filter = False
+        if search and self._needle:
+            self.beginResetModel()
+            if sort:
+                self._sorted = self._compute_sorted()
+            self._refilter()
+            self.endResetModel()
+        elif sort:
+            self._apply_sort()
 
     def _text_hits(self, rows: np.ndarray) -> np.ndarray:
         """Which of some state rows contain the needle."""
@@ -311,7 +339,7 @@ class SpecimenTableModel(QAbstractTableModel):
             ],
             dtype=bool,
         )
-        if s.terms and len(rows):
+        if s.terms and len(rows) and self._with_terms():
             hits |= s.terms.row_hits(needle, rows)
         return hits
 
@@ -355,6 +383,9 @@ class SpecimenTableModel(QAbstractTableModel):
         return state_row if self._pos is None else int(self._pos[state_row])
 
     def _compute_sorted(self) -> np.ndarray:
+        if column_term(self._sort_column) and self._document.preparing:
+            self._waiting_sort = True  # run order until the values are read
+            return np.arange(self._known, dtype=np.int64)
         desc = self._sort_order == Qt.SortOrder.DescendingOrder
         return sorted_array(self._state, self._known, self._sort_column, desc)
 
