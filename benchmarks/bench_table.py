@@ -7,8 +7,9 @@ Builds a RunState with N specimen rows (columns filled directly: generating and 
 completed ones, ten terms a record as the fake model answers (taxa, collectors and places
 repeat, catalog numbers do not), written one object a line to a temporary file and put in
 as an opened log's column fold does: each row keeps where its object is (`set_spans`,
-`fold_terms_s`: what a load adds for the values). The window then reads them all on a thread
-of its own (`prepare_s`, with the longest the GUI thread went unserved meanwhile,
+`fold_terms_s`: what a load adds for the values). The first term sort or value search has the
+window read them all on a thread of its own (started directly here: `prepare_s`, with the
+longest the GUI thread went unserved meanwhile,
 `gui_stall_max_ms`, timed by a 10 ms timer); `--no-prepare` leaves that to the first term sort
 (`first_term_sort_s`, the build included, on the GUI thread); `--eager` decodes them at once
 instead, as the folds without a file do (`set_rows`). Shows it in the real SpecimenTableView

@@ -22,6 +22,9 @@ REFRESH_MS = 33  # at most ~30 view refreshes a second, never one per event
 # times a second): each refresh costs in proportion to the rows so far, and the fold of the
 # next blocks is what the user waits for; a million-event log loads in about a second.
 BULK_REFRESH_S = 1.0
+# Rows whose term values a sort or search reads on the GUI thread (~0.1 s); more are read on a
+# thread of their own while the sort or search waits.
+READ_AT_ONCE = 20_000
 
 
 class RunDocument(QObject):
@@ -123,11 +126,22 @@ class RunDocument(QObject):
         """The term values are being read: term sorts and value searches wait."""
         return self._preparer is not None
 
+    def terms_at_hand(self) -> bool:
+        """Whether the term values can be looked at as a whole now (a sort, a search). A few
+        rows still in the log are read by the caller at once; many are read on a thread of
+        their own (the window stays live), and False until `terms_ready`. Asked for, not done
+        on opening: the values of a million records take hundreds of MB once read."""
+        if self._preparer is not None:
+            return False
+        if self.state.terms.pending() <= READ_AT_ONCE:
+            return True
+        self.prepare_terms()
+        return False
+
     def prepare_terms(self) -> None:
-        """Read an opened log's term values on a thread of their own, and sort each term's
-        distinct values (also where the folds decoded them: a legacy log); `terms_ready`
-        says when."""
-        if self._preparer is not None or not self.state.terms:
+        """Read an opened log's term values on a thread of their own, then each term's search
+        text and sort order; `terms_ready` says when."""
+        if self._preparer is not None or not self.state.terms.pending():
             return
         prep = TermsPreparer(self.state.terms, self)
         prep.progress.connect(self._prep_progress)

@@ -621,7 +621,6 @@ class MainWindow(QMainWindow):
             self.banners.update_from(self.document.state)
             self.document.flush()
             self._relocate_remembered()
-            self.document.prepare_terms()  # search and term sorts ready without a freeze
         finally:  # a view that fails to show the file must not leave the window "loading"
             if self.loader is not None:
                 self.loader.wait()

@@ -304,10 +304,10 @@ class SpecimenTableModel(QAbstractTableModel):
 
     def _with_terms(self) -> bool:
         """Whether a search may look at term values now (not while they are being read)."""
-        if self._document.preparing:
-            self._waiting_filter = True
-            return False
-        return True
+        if self._document.terms_at_hand():
+            return True
+        self._waiting_filter = True
+        return False
 
     def waiting(self) -> bool:
         """A term sort or value search waits for the values being read."""
@@ -383,7 +383,7 @@ class SpecimenTableModel(QAbstractTableModel):
         return state_row if self._pos is None else int(self._pos[state_row])
 
     def _compute_sorted(self) -> np.ndarray:
-        if column_term(self._sort_column) and self._document.preparing:
+        if column_term(self._sort_column) and not self._document.terms_at_hand():
             self._waiting_sort = True  # run order until the values are read
             return np.arange(self._known, dtype=np.int64)
         desc = self._sort_order == Qt.SortOrder.DescendingOrder
