@@ -134,7 +134,7 @@ def test_the_chooser_adds_and_hides_columns_and_remembers(
     menu = view.columns_menu
     qtbot.waitUntil(menu.isVisible)
     actions = {a.text(): a for a in menu.actions() if a.isCheckable()}
-    assert set(actions) == set(HEADERS)  # every column, all 33 terms among them
+    assert set(actions) == set(HEADERS)  # every column, all 34 terms among them
     assert not actions["file"].isEnabled()  # the row's name stays
     actions["habitat"].trigger()
     actions["locality"].trigger()

@@ -13,6 +13,7 @@ DWC_TERMS: tuple[str, ...] = (
     "verbatimLocality",
     "habitat",
     "minimumElevationInMeters",
+    "verbatimElevation",
     "decimalLatitude",
     "decimalLongitude",
     "verbatimCoordinates",

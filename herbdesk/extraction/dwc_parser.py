@@ -154,9 +154,10 @@ _ELEV_VALUE = re.compile(
 )
 
 
-def find_elevation(text: str, captioned: bool = False) -> tuple[int, float] | None:
-    """Elevation in metres and trust. Needs a caption, "ft"/' or "m a.s.l.": a bare
-    "500 m" is as likely a distance ("500 m N of road")."""
+def find_elevation(text: str, captioned: bool = False) -> tuple[int, float, str] | None:
+    """Elevation in metres, trust, and as the label gives it (verbatimElevation: "2500'").
+    Needs a caption, "ft"/' or "m a.s.l.": a bare "500 m" is as likely a distance
+    ("500 m N of road")."""
     cap = _ELEV_CAPTION.search(text)
     start = cap.end() if cap else 0
     m = _ELEV_VALUE.search(text, start)
@@ -172,7 +173,14 @@ def find_elevation(text: str, captioned: bool = False) -> tuple[int, float] | No
     metres = round(value * 0.3048) if feet else value
     if not 0 <= metres <= 8850:
         return None
-    return metres, 0.9 if (cap or captioned) else 0.75
+    return metres, 0.9 if (cap or captioned) else 0.75, m.group(0).strip()
+
+
+def _add_elevation(f: _Fields, elev: tuple[int, float, str], score: float) -> None:
+    """The elevation in metres and, beside it, as written: a curator checks "2500'" against
+    the label, and feet turned into metres lose the original precision."""
+    f.add("minimumElevationInMeters", str(elev[0]), score * elev[1])
+    f.add("verbatimElevation", elev[2], score * elev[1])
 
 
 # -- names -----------------------------------------------------------------------------------
@@ -509,7 +517,7 @@ def _segment(
     elif key in ("locality", "habitat", "elev"):
         elev = find_elevation(value, captioned=key == "elev")
         if elev:
-            f.add("minimumElevationInMeters", str(elev[0]), score * elev[1])
+            _add_elevation(f, elev, score)
             value = _ELEV_VALUE.sub("", value).strip(" .,;")
         if key == "locality" and _plausible(value):
             f.add("locality", value, score * _FREE_TEXT)
@@ -628,7 +636,7 @@ def _uncaptioned(
             f.add("eventDate", date[0], score * 0.6 * date[1])
         elev = find_elevation(text)
         if elev:
-            f.add("minimumElevationInMeters", str(elev[0]), score * elev[1])
+            _add_elevation(f, elev, score)
         name = latin_name(text, strict=True)
         if name:
             f.name("scientificName", name, score * 0.6)

@@ -438,7 +438,7 @@ class SpecimenDetail(QWidget):
         self.fields_table.setModel(self.fields_model)
         self.fields_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         # values wrap and rows grow to hold them: a locality or a habitat is read whole, not
-        # as "Swift Current R…" (a record has at most 33 rows, so sizing them is cheap)
+        # as "Swift Current R…" (a record has at most 34 rows, so sizing them is cheap)
         self.fields_table.setWordWrap(True)
         self.fields_table.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.fields_table.verticalHeader().hide()
