@@ -257,17 +257,19 @@ def test_no_coordinates_from_bare_or_impossible_numbers(line: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "metres"),
+    ("line", "metres", "verbatim"),
     [
-        ("Elev. 1200 m", "1200"),
-        ("3500 ft", "1067"),
-        ("Alt.: 1,200-1,500 m", "1200"),
-        ("Habitat . 2500'.", "762"),
-        ("1400 m a.s.l.", "1400"),
+        ("Elev. 1200 m", "1200", "1200 m"),
+        ("3500 ft", "1067", "3500 ft"),
+        ("Alt.: 1,200-1,500 m", "1200", "1,200-1,500 m"),
+        ("Habitat . 2500'.", "762", "2500'"),
+        ("1400 m a.s.l.", "1400", "1400 m a.s.l."),
     ],
 )
-def test_elevation_in_metres(line: str, metres: str) -> None:
-    assert parse(line)["minimumElevationInMeters"] == metres
+def test_elevation_in_metres_and_as_written(line: str, metres: str, verbatim: str) -> None:
+    got = parse(line)
+    assert got["minimumElevationInMeters"] == metres
+    assert got["verbatimElevation"] == verbatim
 
 
 def test_elevation_only_habitat_is_not_a_habitat() -> None:
