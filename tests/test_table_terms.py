@@ -355,3 +355,54 @@ def test_values_are_read_off_the_gui_thread_and_a_sort_or_search_waits_for_them(
     win.table.search_edit.setText("")
     assert model.index(0, COL_FILE).data() == "sheet-299.jpg"  # sorted: "Place 000"
     assert "Every value read" in win.statusBar().currentMessage()
+
+
+def test_opening_another_log_while_values_are_read_stops_the_reading(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from herbdesk.runstate import terms as terms_mod
+    from herbdesk.ui import document as document_mod
+
+    def write(log: Path, place: str, n: int) -> None:
+        bus = EventBus("run-1", EventLogWriter(log))
+        bus.emit(EventType.EXTRACTION_STARTED, data={"total": n})
+        for i in range(n):
+            dwc = {"locality": f"{place} {n - i:03d}"}
+            data = {"image": f"{place}-{i}.jpg", "success": True, "fields_extracted": 1, "dwc": dwc}
+            bus.emit(EventType.SPECIMEN_COMPLETED, specimen_id=f"s{i}", sequence=i, data=data)
+        bus.emit(EventType.EXTRACTION_COMPLETED, data={})
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write(tmp_path / "a" / "events.jsonl", "Regina", 300)
+    write(tmp_path / "b" / "events.jsonl", "Ottawa", 30)
+    monkeypatch.setattr(terms_mod, "BUILD_BATCH", 100)
+    monkeypatch.setattr(document_mod, "READ_AT_ONCE", 250)
+    gate, started = threading.Event(), threading.Event()
+    build = terms_mod.TermColumns.build
+
+    def held(self: Any, progress: Any = None, should_stop: Any = lambda: False) -> bool:
+        def step(done: int, total: int) -> None:
+            started.set()
+            assert gate.wait(20)
+
+        return build(self, step, should_stop)
+
+    monkeypatch.setattr(terms_mod.TermColumns, "build", held)
+    win = MainWindow(settings_at(tmp_path))
+    qtbot.addWidget(win)
+    _open(qtbot, win, tmp_path / "a")
+    first = win.document.state
+    win.table.table.sortByColumn(col("locality"), ASC)
+    assert started.wait(20) and win.document.preparing
+    _open(qtbot, win, tmp_path / "b")  # while the first log's values are being read
+    assert not win.document.preparing
+    gate.set()
+    qtbot.waitUntil(lambda: first.terms.pending() in (100, 200), timeout=20000)
+    qtbot.wait(100)
+    assert first.terms.pending() in (100, 200)  # stopped between batches: the rest left
+    model = win.table_model
+    assert model.rowCount() == 30
+    assert model.index(0, col("locality")).data() == "Ottawa 001"  # sorted, read at once

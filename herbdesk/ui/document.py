@@ -146,21 +146,28 @@ class RunDocument(QObject):
         prep = TermsPreparer(self.state.terms, self)
         prep.progress.connect(self._prep_progress)
         prep.finished_ok.connect(self._prep_done)
+        prep.finished.connect(self._thread_ended)
         self._preparer = prep
         prep.start()
 
     def stop_preparing(self, wait_ms: int = 0) -> None:
-        """Cancel the reading (a new source, quitting); it ends between two batches."""
+        """Cancel the reading (a new source, quitting); it ends between two batches and is
+        let go of then (`wait_ms`: wait that long for it here)."""
         prep, self._preparer = self._preparer, None
         if prep is not None:
             prep.cancel()
             self._old_preparers.append(prep)
-        for old in list(self._old_preparers):
-            if wait_ms:
-                old.wait(wait_ms)
-            if old.isFinished():
+        for old in list(self._old_preparers) if wait_ms else ():
+            if old.wait(wait_ms):
                 self._old_preparers.remove(old)
-                old.deleteLater()
+
+    def _thread_ended(self) -> None:
+        prep = self.sender()
+        if prep in self._old_preparers:  # a cancelled one, ended: let it go
+            assert isinstance(prep, TermsPreparer)
+            prep.wait()
+            self._old_preparers.remove(prep)
+            prep.deleteLater()
 
     def _prep_progress(self, done: int, total: int) -> None:
         if self.sender() is self._preparer:
@@ -169,8 +176,7 @@ class RunDocument(QObject):
     def _prep_done(self, ok: bool) -> None:
         prep = self.sender()
         if prep is not self._preparer:
-            self.stop_preparing()  # a cancelled one: let it go now that it ended
-            return
+            return  # cancelled: `_thread_ended` lets it go
         assert isinstance(prep, TermsPreparer)
         prep.wait()
         prep.deleteLater()
