@@ -201,6 +201,12 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if args.detach:
+        if alerts is not None:  # said, not silently dropped
+            print(
+                "herbdesk: with --detach no alerts are sent (the process that follows the "
+                "run sends them: leave --detach out to have them)",
+                file=sys.stderr,
+            )
         m = started.manifest
         runfiles.record_run(
             run_dir,

@@ -11,8 +11,8 @@ as a failed specimen (`worker_crashed`) through the same path as any failure, an
 so the run still completes.
 
 Each specimen a worker starts holds a lease in the run's in-flight set until it is recorded
-(taken out in the recording step) or given up; a heartbeat thread renews the process's leases,
-so a killed worker's lapse within INFLIGHT_LEASE_S. The budget counts them (admission is
+(taken out in the recording step) or given up; the process's main loop renews its leases,
+so those of a killed worker lapse within INFLIGHT_LEASE_S. The budget counts them (admission is
 RedisRun.admit, the local run's rule), and followers wait for them after the run's end.
 """
 
