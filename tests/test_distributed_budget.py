@@ -12,12 +12,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import orjson
 import pytest
 from fakeapi import FakeApi
 from helpers import api_config
 from test_alerts import Hook
 from test_distributed import (  # noqa: F401  (redis_url, client: fixtures)
+    ROOT,
     _env,
     _serve,
     _stream_events,
@@ -175,6 +177,11 @@ def test_a_distributed_run_pauses_at_its_budget_exits_7_and_goes_on_when_raised(
     raw = (tmp_path / "runs" / "b" / runfiles.RAW).read_bytes().splitlines()
     assert len({orjson.loads(x)["specimen_id"] for x in raw}) == 12
     assert runfiles.read_run_json(tmp_path / "runs" / "b")["status"] == "completed"
+    # the pause, the reopening's started and the alert outcomes are events of the schema
+    schema = orjson.loads((ROOT / "herbdesk/schemas/event.schema.json").read_bytes())
+    validator = jsonschema.Draft202012Validator(schema)
+    for line in (tmp_path / "runs" / "b" / runfiles.EVENTS).read_bytes().splitlines():
+        validator.validate(orjson.loads(line))
 
 
 def test_a_run_without_a_budget_is_not_held_back(
