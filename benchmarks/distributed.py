@@ -1,12 +1,14 @@
 """Throughput of a distributed run with 1, 2 and 4 worker processes (delayed fake API).
 
     python benchmarks/distributed.py [--specimens 120] [--delay 0.1] [--concurrency 4]
+                                     [--budget USD]
 
 Starts its own redis-server (Debian package redis-server) on a free port and the tests' fake
 chat-completions server with a fixed per-request delay, enqueues the same images once per
 worker count and prints specimens/second from the first processing event to the terminal
 event. Each worker process runs `--concurrency` specimens in flight, so the fake API's delay
 is the bottleneck and throughput should scale close to linearly with the number of processes.
+`--budget` (high enough never to pause) measures what the shared budget's admission costs.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.1, help="fake API delay per request (s)")
     ap.add_argument("--concurrency", type=int, default=4, help="in flight per worker process")
     ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--budget", type=float, default=None, help="the run's --budget (USD)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="herbdesk-bench-"))
     server, url, client = start_redis(tmp)
@@ -89,7 +92,7 @@ def main() -> None:
     env = {**os.environ, "OPENROUTER_API_KEY": "sk-test-good", "PYTHONPATH": str(ROOT)}
     print(
         f"{args.specimens} specimens, fake API delay {args.delay}s, "
-        f"{args.concurrency} in flight per worker process"
+        f"{args.concurrency} in flight per worker process, budget {args.budget}"
     )
     print(f"{'workers':>7}  {'seconds':>8}  {'spec/s':>7}  {'speedup':>7}")
     base = None
@@ -97,7 +100,7 @@ def main() -> None:
         with FakeApi(delay_s=args.delay) as api:
             for n in (int(x) for x in args.workers.split(",")):
                 run_id = f"bench-{n}"
-                cfg = api_config(imgs, tmp, api.base_url, run_id=run_id)
+                cfg = api_config(imgs, tmp, api.base_url, run_id=run_id, budget_usd=args.budget)
                 enqueue_run(client, cfg, url)
                 procs = [
                     subprocess.Popen(

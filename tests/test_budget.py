@@ -144,8 +144,10 @@ def test_herbdesk_run_budget_exits_7_and_resume_with_a_higher_budget_finishes(
         run_dir = tmp_path / "runs" / "b"
         bad = _herbdesk("run", "--resume", str(run_dir), "--budget", "-1", *url, env=env)
         assert bad.returncode == 2 and "--budget must be a positive number" in bad.stderr
+        # a budget goes with --broker now (tests/test_distributed_budget.py): past the
+        # arguments, to the broker, which is not there
         broker = _herbdesk("run", str(images), "--broker", "redis://127.0.0.1:1/0", "--budget", "1")
-        assert broker.returncode == 2 and "--budget is not supported with --broker" in broker.stderr
+        assert broker.returncode == 3 and "cannot reach the broker" in broker.stderr
         r2 = _herbdesk("run", "--resume", str(run_dir), "--budget", "0.5", *url, env=env)
     assert r2.returncode == 0, r2.stderr
     # the terminal said the projected total (a checkpoint at 5 with costs known)

@@ -840,6 +840,7 @@ def _rule_trace(events: list[Any]) -> list[tuple[str, Any, Any, int]]:
         EventType.VALIDATION_CHECKPOINT,
         EventType.QUALITY_CHECKPOINT,
         EventType.VALIDATION_WARNING,
+        EventType.EXTRACTION_PAUSED,  # a budget pause
         EventType.EXTRACTION_COMPLETED,
         EventType.EXTRACTION_FAILED,
     }
@@ -913,3 +914,35 @@ def test_local_and_distributed_runs_decide_alike(
     assert want, "the rules decided nothing"
     if end is not None:
         assert want[-1][0] == end
+
+
+def test_local_and_distributed_budget_pauses_decide_alike(
+    client: Any, many_images: Any, tmp_path: Path, api_key: None
+) -> None:
+    """The same budget, locally and through the broker (one worker thread each), pauses
+    after the same finished specimens, at the same cost, and ends the run the same way: one
+    rule (herbdesk/extraction/budget.py admits), asked by the BudgetGate and by the workers."""
+    from herbdesk.events.reader import read_events
+    from herbdesk.extraction.pipeline import Pipeline
+
+    cost, budget = 0.0012, 0.0042  # the fake's reply; with that cost known, 3 fit
+    imgs = many_images(8)
+    kw: dict[str, Any] = {"concurrency": 1, "max_attempts": 1, "budget_usd": budget}
+    with FakeApi() as api:
+        outcome = Pipeline(api_config(imgs, tmp_path / "local", api.base_url, **kw)).run()
+        local, _ = read_events(outcome.run_dir / "events.jsonl")
+    with FakeApi() as api:
+        remote = _served_run(client, "budget-d", api, imgs, tmp_path / "dist", **kw)
+    want, got = _rule_trace(local), _rule_trace(remote)
+    assert want == got, f"local {want}\ndistributed {got}"
+    fit = int(budget / cost)
+    assert want == [
+        (EventType.EXTRACTION_PAUSED, None, "budget", fit),
+        (EventType.EXTRACTION_FAILED, "failed", "budget", fit),
+    ]
+    (lp,) = [e.data for e in local if e.event_type == EventType.EXTRACTION_PAUSED]
+    (rp,) = [e.data for e in remote if e.event_type == EventType.EXTRACTION_PAUSED]
+    assert (lp["budget_usd"], lp["cost_usd"]) == (rp["budget_usd"], rp["cost_usd"])
+    # the same words for why; each says its own way on (a local resume, a broker reopening)
+    why = lp["message"].split("Raise the budget")[0]
+    assert why and rp["message"].startswith(why) and "--broker" in rp["message"]

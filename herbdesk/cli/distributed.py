@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from herbdesk.cli.exitcodes import (
+    EXIT_BUDGET,
     EXIT_CANCELLED,
     EXIT_INTERNAL,
     EXIT_OK,
@@ -27,7 +28,6 @@ from herbdesk.cli.exitcodes import (
 from herbdesk.distributed.keys import MAX_DELIVERIES, is_broker_url, redact_url
 
 BROKER_ENV = "HERBDESK_BROKER"
-DRAIN_AFTER_END_S = 3.0  # after the terminal event: in-flight specimens still land in the mirror
 
 
 def add_broker_arguments(run_parser: argparse.ArgumentParser) -> None:
@@ -152,6 +152,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return EXIT_CANCELLED
 
 
+def _alerts(args: argparse.Namespace) -> Any:
+    """The run's alerts from the flags and the config file, as for a local run (None: no
+    channel); raises ValueError for a bad channel, SystemExit for a bad config file."""
+    from herbdesk.cli.alerts import build_alerts
+    from herbdesk.cli.runconfig import load_config_or_exit
+
+    return build_alerts(args, load_config_or_exit(args.config))
+
+
 def cmd_run_broker(args: argparse.Namespace) -> int:
     from herbdesk.cli.runconfig import build_run_config
     from herbdesk.distributed.enqueue import Enqueuer
@@ -160,19 +169,14 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
     from herbdesk.extraction.images import has_images
 
     if args.resume is not None:
-        return _err(
-            "--resume is not supported with --broker (workers resume by themselves)", EXIT_USAGE
-        )
+        return _resume_broker(args)
     try:
         config = build_run_config(args)
+        alerts = _alerts(args)
     except SystemExit as exc:
         return int(exc.code or EXIT_USAGE)
-    if config.budget_usd is not None:  # said, not silently ignored: no shared budget yet
-        return _err(
-            "--budget is not supported with --broker yet (the workers keep no shared cost); "
-            "run it without --broker, or leave the budget out",
-            EXIT_USAGE,
-        )
+    except ValueError as exc:
+        return _err(str(exc), EXIT_USAGE)
     if config.engine.engine not in available_engines():
         return _err(f"unknown engine {config.engine.engine!r}", EXIT_USAGE)
     if not has_images(config.inputs):
@@ -197,6 +201,12 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if args.detach:
+        if alerts is not None:  # said, not silently dropped
+            print(
+                "herbdesk: with --detach no alerts are sent (the process that follows the "
+                "run sends them: leave --detach out to have them)",
+                file=sys.stderr,
+            )
         m = started.manifest
         runfiles.record_run(
             run_dir,
@@ -213,7 +223,59 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
         target=_stream, args=(enq, None), name="herbdesk-enqueue", daemon=True
     )
     streaming.start()
-    return follow_run(args.broker, started.run_id, run_dir, quiet=args.quiet)
+    code = follow_run(args.broker, started.run_id, run_dir, quiet=args.quiet, alerts=alerts)
+    if code == EXIT_BUDGET and streaming.is_alive():
+        # a budget pause does not stop enqueueing: the run goes on later with all of them
+        print(
+            "herbdesk: enqueueing the rest, so that the run can go on with a higher budget",
+            file=sys.stderr,
+        )
+        streaming.join()
+    return code
+
+
+def _resume_broker(args: argparse.Namespace) -> int:
+    """`run --resume RUN_DIR --broker URL --budget USD`: a distributed run paused at its
+    budget goes on with a higher one (RedisRun.reopen), followed as when it was enqueued.
+    Only a budget pause reopens: workers take up other halted runs by no such step."""
+    from herbdesk.cli.runconfig import parse_budget
+    from herbdesk.distributed.broker import RedisRun
+    from herbdesk.extraction import runfiles
+
+    try:
+        budget = parse_budget(args.budget)
+        alerts = _alerts(args)
+    except SystemExit as exc:
+        return int(exc.code or EXIT_USAGE)
+    except ValueError as exc:
+        return _err(str(exc), EXIT_USAGE)
+    if budget is None:
+        return _err(
+            "--resume with --broker goes on with a run paused at its budget: give the new "
+            "--budget USD (a distributed run halted for another reason cannot be resumed)",
+            EXIT_USAGE,
+        )
+    run_dir = Path(args.resume)
+    run_id = str(runfiles.read_run_json(run_dir).get("run_id") or run_dir.name)
+    try:
+        client = _client(args.broker)
+    except ValueError as exc:
+        return _err(str(exc), EXIT_USAGE)
+    except ConnectionError as exc:
+        return _err(str(exc), EXIT_PREFLIGHT)
+    try:
+        started = RedisRun(client, run_id).reopen(budget)
+    except ValueError as exc:
+        return _err(str(exc), EXIT_USAGE)
+    print(
+        f"herbdesk: {run_id} goes on with a budget of ${budget:.4f} (its cost so far "
+        f"${float(started.data.get('cost_before_usd') or 0):.4f}); workers serving every run "
+        "take it up again, start any that served only this run",
+        file=sys.stderr,
+    )
+    return follow_run(
+        args.broker, run_id, run_dir, quiet=args.quiet, since_seq=started.seq, alerts=alerts
+    )
 
 
 ENQUEUE_LOG = "enqueue.log"
@@ -257,11 +319,43 @@ def _stream_detached(enq: Any, broker_url: str, run_dir: Path) -> int:
         os._exit(code)
 
 
-def follow_run(broker_url: str, run_id: str, run_dir: Path, *, quiet: bool = False) -> int:
-    """Show a distributed run's progress, mirror it into run_dir; exit code as a local run."""
+class _BrokerSink:
+    """An EventBus sink that puts events on the run's stream (alert outcomes of a followed
+    run: every viewer and the mirror see them, with the run's own seq)."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+        self.last_seq = 0
+
+    def write_event(self, event: Any) -> None:
+        ev = self.run.emit(
+            event.event_type,
+            specimen_id=event.specimen_id,
+            sequence=event.sequence,
+            data=event.data,
+            metrics=event.metrics,
+        )
+        self.last_seq = max(self.last_seq, ev.seq)
+
+
+def follow_run(
+    broker_url: str,
+    run_id: str,
+    run_dir: Path,
+    *,
+    quiet: bool = False,
+    since_seq: int = 0,
+    alerts: Any = None,
+) -> int:
+    """Show a distributed run's progress, mirror it into run_dir; exit code as a local run.
+
+    `since_seq`: the run's stretch to follow begins there (a reopened run: its earlier end
+    is mirrored, not taken for this one's). `alerts`: an AlertsConsumer that hears the run's
+    events as a local run's would; what it sends is recorded on the run's stream."""
     from herbdesk.cli.progress import TerminalProgress
     from herbdesk.distributed.broker import RedisRun
     from herbdesk.distributed.follow import RedisFollower
+    from herbdesk.events.bus import EventBus
     from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event
     from herbdesk.extraction.config import RunOutcome
 
@@ -269,8 +363,10 @@ def follow_run(broker_url: str, run_id: str, run_dir: Path, *, quiet: bool = Fal
     q: queue.Queue[list[Event]] = queue.Queue()
     follower = RedisFollower(broker_url, run_id, q.put, mirror_dir=run_dir)
     progress = TerminalProgress(quiet=quiet)
+    sink = _BrokerSink(control)
+    if alerts is not None:
+        alerts.attach(EventBus(run_id, sink), run_dir, log_outlives_end=True)
     terminal: Event | None = None
-    ended_at = 0.0
     interrupts = 0
     with progress:
         follower.start()
@@ -282,12 +378,19 @@ def follow_run(broker_url: str, run_id: str, run_dir: Path, *, quiet: bool = Fal
                     except queue.Empty:
                         batch = []
                     for ev in batch:
+                        if ev.seq < since_seq:
+                            continue  # an earlier stretch of a reopened run: mirrored only
                         progress.on_event(ev)
+                        if alerts is not None:
+                            alerts(ev)
                         if ev.event_type in TERMINAL_EVENT_TYPES and terminal is None:
-                            terminal, ended_at = ev, time.monotonic()
-                    if terminal is not None and (
-                        time.monotonic() - ended_at > DRAIN_AFTER_END_S
-                        or (follower.caught_up and not batch and _nothing_pending(follower))
+                            terminal = ev
+                    # after the end, in-flight specimens finish: wait for their events
+                    if (
+                        terminal is not None
+                        and follower.caught_up
+                        and not batch
+                        and _settled(control)
                     ):
                         break
                     if follower.state == "stopped" and q.empty():
@@ -304,6 +407,9 @@ def follow_run(broker_url: str, run_id: str, run_dir: Path, *, quiet: bool = Fal
         except KeyboardInterrupt:  # a second Ctrl-C while the first is handled
             return EXIT_CANCELLED
         finally:
+            if alerts is not None:
+                alerts.close()  # flush what the end raised (bounded wait), then mirror it
+                _await_seq(follower, sink.last_seq)
             follower.stop()
     assert terminal is not None
     d = terminal.data
@@ -319,15 +425,23 @@ def follow_run(broker_url: str, run_id: str, run_dir: Path, *, quiet: bool = Fal
     return exit_code_for(terminal)
 
 
-def _nothing_pending(follower: Any) -> bool:
-    """No specimen still in flight on a worker (so no more events are coming)."""
-    from herbdesk.distributed.keys import GROUP, RunKeys
+MIRROR_WAIT_S = 3.0  # for the alert outcomes put on the stream at exit to reach the mirror
 
-    client = follower._client
-    if client is None:
-        return True
+
+def _await_seq(follower: Any, seq: int) -> None:
+    deadline = time.monotonic() + MIRROR_WAIT_S
+    while follower.offset < seq and follower.state != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _settled(run: Any) -> bool:
+    """No specimen in flight on a live worker, and every recorded one announced: no more
+    specimen events are coming (a killed worker's lease lapses, so this does not wait on it
+    for long). True when the broker cannot say."""
+    import redis
+
     try:
-        info = client.xpending(RunKeys(follower.run_id).specimens, GROUP)
-    except Exception:
+        k = run.keys
+        return run.in_flight() == 0 and run.r.scard(k.key("emitted")) >= run.r.hlen(k.results)
+    except redis.RedisError:
         return True
-    return not int(info.get("pending") or 0)

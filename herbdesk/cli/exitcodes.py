@@ -31,7 +31,7 @@ EXIT_CODES_HELP = """exit codes:
   5    halted by a fatal error mid-run (key revoked, model gone, disk full)
   6    ran to the end but below threshold (success rate or share of usable records)
   7    paused at its --budget: nothing new started, in-flight specimens finished; go on
-       with --resume RUN_DIR --budget HIGHER
+       with --resume RUN_DIR --budget HIGHER (plus --broker URL for a distributed run)
   130  cancelled (Ctrl-C); in-flight specimens were finished or left for --resume
 """
 

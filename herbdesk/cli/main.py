@@ -81,7 +81,8 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="USD",
         help="pause the run before its cost (over all its invocations) would go past USD: "
         "in-flight specimens finish, nothing new starts, and herbdesk run ends (exit 7); "
-        "go on with --resume RUN_DIR --budget HIGHER",
+        "go on with --resume RUN_DIR --budget HIGHER (and --broker URL for a run "
+        "enqueued with it: workers share the one budget)",
     )
     r.add_argument("--config", type=Path, help="TOML file with [run] and [validation] tables")
     v = r.add_argument_group("validation")

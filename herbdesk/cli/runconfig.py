@@ -150,7 +150,7 @@ def build_run_config(args: argparse.Namespace) -> Any:
         quality=quality,
         max_attempts=int(pick(args.max_attempts, "max_attempts", DEFAULT_MAX_ATTEMPTS)),
         requests_per_minute=_pace(pick(args.requests_per_minute, "requests_per_minute", None)),
-        budget_usd=_budget(pick(args.budget, "budget_usd", None)),
+        budget_usd=parse_budget(pick(args.budget, "budget_usd", None)),
     )
 
 
@@ -182,7 +182,8 @@ def _pace(value: Any) -> float | None:
     )
 
 
-def _budget(value: Any) -> float | None:
+def parse_budget(value: Any) -> float | None:
+    """A `--budget` (None: none given); a usage error (SystemExit) unless a positive number."""
     return _number(
         value,
         "budget",

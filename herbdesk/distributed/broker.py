@@ -14,10 +14,12 @@ from typing import Any
 
 import orjson
 
+from herbdesk import __version__
 from herbdesk.common.fsnames import json_safe
-from herbdesk.distributed.keys import EVENTS_MAXLEN, RUNS_KEY, RunKeys
+from herbdesk.distributed.keys import EVENTS_MAXLEN, GROUP, INFLIGHT_LEASE_S, RUNS_KEY, RunKeys
 from herbdesk.events.codec import BadLine, from_dict
-from herbdesk.events.types import Event, utc_now_iso
+from herbdesk.events.types import Event, EventType, HaltReason, utc_now_iso
+from herbdesk.extraction.budget import admits, mean_cost, pause_data, pause_message
 from herbdesk.monitor.ending import end_event
 from herbdesk.monitor.metrics import MetricsAccumulator
 from herbdesk.monitor.rules import Decision, Finished, RunRules, apply
@@ -34,9 +36,13 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'seq', s, 'e', ARGV[2])
 return s
 """
 
-# KEYS: results, sequence, stats, recent, emitted
-# ARGV: specimen_id, record head, record tail, ok, time_ms, confidence|'', tokens, cost
+# KEYS: results, sequence, stats, recent, emitted, inflight
+# ARGV: specimen_id, record head, record tail, ok, time_ms, confidence|'', tokens, cost|'',
+#       in-flight member
+# The specimen leaves `inflight` in the same step as its cost is added: the budget never
+# sees it twice (in the cost so far and in flight) or not at all.
 _RECORD = """
+redis.call('ZREM', KEYS[6], ARGV[9])
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {0, 0} end
 local n = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. n .. ARGV[3])
@@ -55,7 +61,10 @@ if ARGV[6] ~= '' then
   redis.call('HINCRBY', st, 'n_confidence', 1)
 end
 redis.call('HINCRBY', st, 'tokens', ARGV[7])
-redis.call('HINCRBYFLOAT', st, 'cost_usd', ARGV[8])
+if ARGV[8] ~= '' then
+  redis.call('HINCRBYFLOAT', st, 'cost_usd', ARGV[8])
+  redis.call('HINCRBY', st, 'n_cost', 1)
+end
 redis.call('LPUSH', KEYS[4], ARGV[4])
 redis.call('LTRIM', KEYS[4], 0, 49)
 return {1, n, redis.call('HGET', st, 'processed'), redis.call('HGET', st, 'success_count') or 0,
@@ -155,8 +164,10 @@ class RedisRun:
         confidence: float | None,
         tokens: int,
         cost: float | None,
+        in_flight: str = "",
     ) -> tuple[int, int, int, int] | None:
-        """Store the record and fold counters atomically.
+        """Store the record and fold counters atomically; `in_flight` the specimen's member of
+        the in-flight set, taken out in the same step.
 
         Returns (sequence, processed, succeeded, consecutive failures) as of this record, so
         exactly one worker sees each count (the checkpoint fires once), or None if the specimen
@@ -167,7 +178,7 @@ class RedisRun:
         assert sep, "record must carry a sequence"
         k = self.keys
         res = self._record(
-            keys=[k.results, k.sequence, k.stats, k.key("recent"), k.key("emitted")],
+            keys=[k.results, k.sequence, k.stats, k.key("recent"), k.key("emitted"), k.inflight],
             args=[
                 record["specimen_id"],
                 head + b'"sequence":',
@@ -176,7 +187,8 @@ class RedisRun:
                 repr(float(time_ms)),
                 "" if confidence is None else repr(float(confidence)),
                 int(tokens),
-                repr(float(cost or 0.0)),
+                "" if cost is None else repr(float(cost)),
+                in_flight,
             ],
         )
         if not int(res[0]):
@@ -241,7 +253,7 @@ class RedisRun:
         different workers, and a fact already folded (its worker died after the fold, the
         entry was claimed again) is not folded twice."""
         k = self.keys
-        with self.r.lock(k.key("rules_lock"), timeout=RULES_LOCK_S, blocking_timeout=None):
+        with self._rules_lock():
             if self.r.sismember(k.rules_seen, key):
                 return
             rules = self.rules(config)
@@ -280,6 +292,140 @@ class RedisRun:
             tally.set(n, q if rec.get("success") and isinstance(q, dict) else None)
             n += 1
         return tally.summary(n)
+
+    # ------------------------------------------------------------- in flight, budget
+    def _rules_lock(self) -> Any:
+        """The run's one lock: rule folds, budget admissions and a reopening are ordered by it."""
+        return self.r.lock(self.keys.key("rules_lock"), timeout=RULES_LOCK_S, blocking_timeout=None)
+
+    def now(self) -> float:
+        """The broker's clock: leases are set and compared by it, whatever the workers' say."""
+        sec, usec = self.r.time()
+        return float(sec) + float(usec) / 1e6
+
+    def in_flight(self, now: float | None = None) -> int:
+        """Specimens started and not finished; the lapsed leases of dead workers dropped."""
+        key = self.keys.inflight
+        self.r.zremrangebyscore(key, "-inf", self.now() if now is None else now)
+        return int(self.r.zcard(key))
+
+    def in_flight_entries(self) -> set[bytes]:
+        """The stream entry ids of the specimens in flight (members are `worker|entry id`)."""
+        self.in_flight()
+        return {m.rpartition(b"|")[2] for m in self.r.zrange(self.keys.inflight, 0, -1)}
+
+    def budget_usd(self) -> float | None:
+        """The run's budget, read afresh: reopening the run raises it in the manifest."""
+        raw = self.r.get(self.keys.manifest)
+        value = (orjson.loads(raw) if raw else {}).get("budget_usd")
+        return float(value) if value is not None else None
+
+    def cost_so_far(self) -> tuple[float, float]:
+        """(the run's recorded cost, the mean cost of its specimens whose cost is known)."""
+        spent, n = self.r.hmget(self.keys.stats, "cost_usd", "n_cost")
+        total = float(spent or 0.0)
+        return total, mean_cost(int(n or 0), total)
+
+    def admit(self, member: str, lease_s: float = INFLIGHT_LEASE_S) -> bool:
+        """Start one specimen (`member`: `worker|entry id`) if the run takes new work: not
+        halted, and its budget admits it (budget.admits, the local run's rule, over the whole
+        run's counters here). With a budget the check and the count are made under the run's
+        lock, so two workers never both take the last room. Refused by the budget, the run
+        pauses: its one `extraction.paused` (reason budget), then the halt (reason budget) that
+        ends followers with exit 7, like a headless local run; in-flight specimens finish."""
+        k = self.keys
+        if self.manifest.get("budget_usd") is None:  # no budget: nothing to order
+            if self.r.exists(k.control):
+                return False
+            self.r.zadd(k.inflight, {member: self.now() + lease_s})
+            return True
+        with self._rules_lock():
+            if self.r.exists(k.control):
+                return False  # halted (the pause among them): one pause event, from one worker
+            now = self.now()
+            in_flight = self.in_flight(now)
+            budget = self.budget_usd()
+            spent, mean = self.cost_so_far()
+            if not admits(budget, spent, in_flight, mean):
+                msg = pause_message(budget, spent, in_flight, mean, self.go_on())
+                self.emit(EventType.EXTRACTION_PAUSED, data=pause_data(budget, spent, msg))
+                self.halt(HaltReason.BUDGET, msg)
+                return False
+            self.r.zadd(k.inflight, {member: now + lease_s})
+            return True
+
+    def go_on(self) -> str:
+        """How a distributed run paused at its budget goes on (the pause's message says it)."""
+        m = self.manifest
+        return (
+            f"Raise the budget to go on: herbdesk run --resume RUN_DIR --broker "
+            f"{m.get('broker') or 'URL'} --budget USD (RUN_DIR the run's folder, "
+            f"e.g. runs/{self.run_id}); workers serving every run take it "
+            "up again, start those that served only this run again."
+        )
+
+    def renew(self, members: set[str], lease_s: float = INFLIGHT_LEASE_S) -> None:
+        """Extend the leases of specimens still in flight (a live worker's heartbeat)."""
+        if members:
+            until = self.now() + lease_s
+            self.r.zadd(self.keys.inflight, dict.fromkeys(members, until), xx=True)
+
+    def release(self, member: str) -> None:
+        """A started specimen is done without a record (stopped, or a duplicate)."""
+        self.r.zrem(self.keys.inflight, member)
+
+    def reopen(self, budget_usd: float) -> Event:
+        """Go on with a run that paused at its budget, with a new budget: the manifest takes
+        it, the halt is lifted, entries that were read but never started (refused at the
+        pause) go back on the stream as new ones, and `extraction.started` (resumed, with
+        `cost_before_usd`) opens the next stretch. Raises ValueError for any other run."""
+        k = self.keys
+        with self._rules_lock():
+            raw = self.r.get(k.manifest)
+            if not raw:
+                raise ValueError(f"run {self.run_id} is not on the broker")
+            decision = self.stop_decision()
+            if decision is None or decision.get("reason") != HaltReason.BUDGET:
+                why = "it is still running" if decision is None else f"it {decision['reason']}"
+                raise ValueError(
+                    f"run {self.run_id} did not pause at its budget ({why}); only a budget "
+                    "pause can be resumed on the broker"
+                )
+            manifest = orjson.loads(raw)
+            manifest["budget_usd"] = budget_usd
+            manifest["config"] = {**(manifest.get("config") or {}), "budget_usd": budget_usd}
+            held = self.in_flight_entries()  # finishing on a live worker: its worker acks it
+            stranded = [
+                p["message_id"]
+                for p in self.r.xpending_range(k.specimens, GROUP, "-", "+", 1_000_000)
+                if p["message_id"] not in held
+            ]
+            for entry_id in stranded:
+                rows = self.r.xrange(k.specimens, entry_id, entry_id)
+                tx = self.r.pipeline(transaction=True)  # re-added and acked together
+                if rows and rows[0][1]:
+                    tx.xadd(k.specimens, rows[0][1])
+                tx.xack(k.specimens, GROUP, entry_id)
+                tx.execute()
+            tx = self.r.pipeline(transaction=True)
+            tx.set(k.manifest, orjson.dumps(manifest))
+            tx.delete(k.control, k.ended)
+            tx.sadd(RUNS_KEY, self.run_id)
+            tx.execute()
+            self._manifest = manifest
+            spent, _ = self.cost_so_far()
+            total = self.enqueued_total()
+            return self.emit(
+                EventType.EXTRACTION_STARTED,
+                data={
+                    "total": int(manifest.get("total") or 0) if total is None else total,
+                    "resumed": True,
+                    "cost_before_usd": round(spent, 6),
+                    "herbdesk_version": __version__,
+                    "config": manifest["config"],
+                    "broker": manifest.get("broker"),
+                },
+            )
 
     # ------------------------------------------------------------- control
     def stop_decision(self) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from herbdesk import __version__
 from herbdesk.common.apikeys import DEFAULT_KEY_ENV
 from herbdesk.distributed.broker import RedisRun
 from herbdesk.distributed.keys import GROUP, RUNS_KEY, redact_url
-from herbdesk.events.types import EventType, utc_now_iso
+from herbdesk.events.types import EventType, HaltReason, utc_now_iso
 from herbdesk.extraction import runfiles
 from herbdesk.extraction.config import RunConfig
 from herbdesk.extraction.identify import Found, Identifier, gold_first
@@ -54,6 +54,9 @@ def build_manifest(
         },
         "api_key_env": api_key_env,
         "requests_per_minute": config.pace(),  # None: unpaced; each worker keeps it
+        # workers admit specimens by it (budget.admits over the run's counters on the broker);
+        # reopening the run at its budget raises it here
+        "budget_usd": config.budget_usd,
         "max_attempts": config.max_attempts,
         "backoff_base_s": config.backoff_base_s,
         "backoff_max_s": config.backoff_max_s,
@@ -152,7 +155,8 @@ class Enqueuer:
 
     def stream(self) -> int:
         """Identify and add the rest; returns how many specimens were enqueued. Stops early
-        if the run is halted or cancelled meanwhile."""
+        if the run is halted or cancelled meanwhile, but not at a budget pause: a run that
+        goes on with a higher budget needs every specimen on its stream."""
         run = self._run
         assert run is not None, "start() first"
         batch: list[Found] = []
@@ -179,7 +183,8 @@ class Enqueuer:
             if len(batch) >= limit or time.monotonic() - first_at >= FLUSH_S:
                 self._add(batch)
                 batch = []
-                if run.stop_decision() is not None:
+                stop = run.stop_decision()
+                if stop is not None and stop.get("reason") != HaltReason.BUDGET:
                     break
         self._add(batch)
         # from now on the run can complete: every specimen it will have is on the stream

@@ -19,6 +19,10 @@ SCHEMES = ("redis", "rediss", "unix")
 # claimed entry is failed (`worker_crashed`) instead of processed again; a specimen that kills
 # every worker that takes it would otherwise be re-claimed each claim-idle, forever
 MAX_DELIVERIES = 5
+# a specimen in flight holds a lease on the run's `inflight` set that its worker renews every
+# third of this; a killed worker's leases lapse after it, so the budget (and the follower
+# waiting for in-flight specimens) stops counting them
+INFLIGHT_LEASE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,12 @@ class RunKeys:
     def rules(self) -> str:
         """The run rules' state (monitor/rules.py RunRules.to_state, JSON)."""
         return self.key("rules")
+
+    @property
+    def inflight(self) -> str:
+        """Specimens started and not finished: `worker|entry id` -> lease expiry (the broker's
+        clock, epoch seconds), a sorted set."""
+        return self.key("inflight")
 
     @property
     def rules_seen(self) -> str:

@@ -9,10 +9,16 @@ A claimed entry Redis has delivered more than `max_deliveries` times (every work
 died on it: a decoder crash, an OOM kill on a gigantic sheet) is not tried again: it is recorded
 as a failed specimen (`worker_crashed`) through the same path as any failure, and acknowledged,
 so the run still completes.
+
+Each specimen a worker starts holds a lease in the run's in-flight set until it is recorded
+(taken out in the recording step) or given up; the process's main loop renews its leases,
+so those of a killed worker lapse within INFLIGHT_LEASE_S. The budget counts them (admission is
+RedisRun.admit, the local run's rule), and followers wait for them after the run's end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -23,7 +29,13 @@ from typing import Any
 
 from herbdesk.common.apikeys import DEFAULT_KEY_ENV, get_api_key
 from herbdesk.distributed.broker import RedisRun
-from herbdesk.distributed.keys import GROUP, MAX_DELIVERIES, RUNS_KEY, redact_url
+from herbdesk.distributed.keys import (
+    GROUP,
+    INFLIGHT_LEASE_S,
+    MAX_DELIVERIES,
+    RUNS_KEY,
+    redact_url,
+)
 from herbdesk.events.types import EventType, HaltReason
 from herbdesk.extraction.config import (
     DEFAULT_BACKOFF_BASE_S,
@@ -127,6 +139,7 @@ class Worker:
         block_ms: int = 250,
         name: str | None = None,
         max_deliveries: int = MAX_DELIVERIES,
+        lease_s: float = INFLIGHT_LEASE_S,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -138,6 +151,8 @@ class Worker:
         self.claim_idle_ms = max(1, int(claim_idle_s * 1000))
         self.block_ms = block_ms
         self.max_deliveries = max_deliveries
+        self.lease_s = lease_s
+        self._held: dict[str, set[str]] = {}  # run id -> in-flight members this process holds
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.processed = 0
         self._stop = threading.Event()
@@ -162,15 +177,39 @@ class Worker:
         ]
         for t in threads:
             t.start()
+        last_renew = time.monotonic()
         try:
             while any(t.is_alive() for t in threads):
                 for t in threads:
                     t.join(0.2)
+                if time.monotonic() - last_renew >= self.lease_s / 3:
+                    last_renew = time.monotonic()
+                    self._renew_leases()
         finally:
             self._stop.set()
             for ctx in self._contexts.values():
                 ctx.close()
         return 0
+
+    def _renew_leases(self) -> None:
+        """The heartbeat: extend the leases of the specimens this process has in flight."""
+        import redis
+
+        with self._lock:
+            held = {rid: set(members) for rid, members in self._held.items() if members}
+        for rid, members in held.items():
+            try:
+                RedisRun(self.r, rid, {}).renew(members, self.lease_s)
+            except redis.RedisError as exc:  # the broker is away: the leases may lapse
+                log.warning("cannot renew in-flight leases: %s", redact_url(str(exc)))
+
+    def _hold(self, run_id: str, member: str, held: bool) -> None:
+        with self._lock:
+            members = self._held.setdefault(run_id, set())
+            if held:
+                members.add(member)
+            else:
+                members.discard(member)
 
     def _context(self, run_id: str) -> _RunContext | None:
         with self._lock:
@@ -342,11 +381,34 @@ class Worker:
     def _handle(
         self, ctx: _RunContext, consumer: str, entry_id: bytes, fields: dict[bytes, bytes]
     ) -> None:
+        import redis
+
         run = ctx.run
         taken = self._take(ctx, entry_id, fields)
         if taken is None:
             return
-        item: SpecimenInput = taken
+        # the budget's admission (and the in-flight lease) before anything is started or
+        # sent, as a local run's worker acquires its BudgetGate before taking a specimen
+        member = f"{consumer}|{entry_id.decode()}"
+        if not run.admit(member, self.lease_s):
+            return  # halted, or paused at the budget just now: left pending, not started
+        self._hold(run.run_id, member, True)
+        try:
+            self._extract(ctx, consumer, entry_id, taken, member)
+        finally:
+            self._hold(run.run_id, member, False)
+            with contextlib.suppress(redis.RedisError):  # else its lease lapses
+                run.release(member)  # a no-op once recorded (the record took it out)
+
+    def _extract(
+        self,
+        ctx: _RunContext,
+        consumer: str,
+        entry_id: bytes,
+        item: SpecimenInput,
+        member: str,
+    ) -> None:
+        run = ctx.run
         sid, path = item.specimen_id, item.path
 
         def started() -> bool:  # after the paced slot and any quota wait, as in a local run
@@ -364,7 +426,7 @@ class Worker:
         checked = with_same_bytes(item)  # the same check as a local run's
         if checked is None:
             if started():
-                self._finish(ctx, item, entry_id, engine, changed_outcome(item))
+                self._finish(ctx, item, entry_id, engine, changed_outcome(item), member)
             return
         item = checked
         outcome = extract_with_retries(
@@ -379,7 +441,7 @@ class Worker:
         )
         if outcome.stopped:
             return  # left pending: not finished, so not recorded
-        self._finish(ctx, item, entry_id, engine, outcome)
+        self._finish(ctx, item, entry_id, engine, outcome, member)
 
     def _give_up(
         self,
@@ -424,14 +486,18 @@ class Worker:
         entry_id: bytes,
         engine: Engine,
         outcome: SpecimenOutcome,
+        in_flight: str = "",
     ) -> None:
-        """Record a finished specimen once, announce it, ack its entry, run validation."""
+        """Record a finished specimen once, announce it, ack its entry, run validation.
+        `in_flight` its in-flight member, taken out as its cost is recorded."""
         run = ctx.run
         record = specimen_record(run.run_id, 0, item, engine, outcome)
         quality = ctx.judge.quality(record["dwc"]) if outcome.success else None
         # the judgement is stored with the record: a claimed duplicate's event and the
         # terminal event's quality summary read it from there
-        counts = run.record({**record, "quality": quality}, *outcome.metrics_args())
+        counts = run.record(
+            {**record, "quality": quality}, *outcome.metrics_args(), in_flight=in_flight
+        )
         if counts is None:  # another worker recorded it meanwhile (a claimed duplicate)
             self._settle_recorded(ctx, item, entry_id)
             return

@@ -11,6 +11,9 @@ specimen's cost varies, not `concurrency` whole specimens.
 
 The cost is the run's own over every invocation: a resumed run starts from what run.json
 says the earlier ones spent.
+
+`admits` is the rule itself, the one copy: BudgetGate (a local run's threads) and the
+distributed workers (herbdesk/distributed, the counters kept on the broker) both ask it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,53 @@ from collections.abc import Callable
 
 from herbdesk.events.bus import Emitter
 from herbdesk.events.types import EventType
+
+# how a local run goes on after a budget pause (a distributed run says its own way)
+LOCAL_GO_ON = (
+    "Raise the budget to go on (the window's Budget field, then Resume; or herbdesk run "
+    "--resume RUN_DIR --budget USD)."
+)
+
+
+def mean_cost(costed: int, cost_sum: float) -> float:
+    """The mean cost of the finished specimens whose cost is known (0 before any)."""
+    return cost_sum / costed if costed else 0.0
+
+
+def admits(budget: float | None, spent: float, in_flight: int, mean: float) -> bool:
+    """May one more specimen start? The cost so far must be below the budget, and with the
+    `in_flight` specimens and this one at `mean` each it must stay within it. No budget: yes."""
+    if budget is None:
+        return True
+    return spent < budget and spent + (in_flight + 1) * mean <= budget
+
+
+def pause_message(
+    budget: float | None, spent: float, in_flight: int, mean: float, go_on: str = LOCAL_GO_ON
+) -> str:
+    """What a budget pause says: why nothing new starts, and `go_on`, how to continue."""
+    b = budget or 0.0
+    if spent >= b:
+        what = f"has reached its budget ${b:.4f}"
+    else:
+        what = (
+            f"with {in_flight} specimen(s) in flight and one more at about "
+            f"${mean:.4f} each, would go past its budget ${b:.4f}"
+        )
+    return (
+        f"The run's cost ${spent:.4f} {what}: nothing new starts, specimens in flight "
+        f"finish. {go_on}"
+    )
+
+
+def pause_data(budget: float | None, spent: float, message: str) -> dict[str, object]:
+    """The `extraction.paused` event's data for a budget pause (local and distributed)."""
+    return {
+        "reason": "budget",
+        "budget_usd": budget,
+        "cost_usd": round(spent, 6),
+        "message": message,
+    }
 
 
 class BudgetGate:
@@ -50,13 +100,10 @@ class BudgetGate:
         self._cond = threading.Condition()
 
     def _mean(self) -> float:
-        return self._cost_sum / self._costed if self._costed else 0.0
+        return mean_cost(self._costed, self._cost_sum)
 
     def _fits(self) -> bool:
-        b = self.budget
-        if b is None:
-            return True
-        return self.spent < b and self.spent + (self.in_flight + 1) * self._mean() <= b
+        return admits(self.budget, self.spent, self.in_flight, self._mean())
 
     def acquire(self) -> bool:
         """Wait for room in the budget for one more specimen; False if the run stopped."""
@@ -104,15 +151,9 @@ class BudgetGate:
 
     def _announce_pause(self) -> str:
         """The budget pause's event (under the lock); its message."""
-        msg = self._message()
+        msg = pause_message(self.budget, self.spent, self.in_flight, self._mean())
         self._emitter.emit(
-            EventType.EXTRACTION_PAUSED,
-            data={
-                "reason": "budget",
-                "budget_usd": self.budget,
-                "cost_usd": round(self.spent, 6),
-                "message": msg,
-            },
+            EventType.EXTRACTION_PAUSED, data=pause_data(self.budget, self.spent, msg)
         )
         return msg
 
@@ -120,18 +161,3 @@ class BudgetGate:
         """Let waiting workers see a stop."""
         with self._cond:
             self._cond.notify_all()
-
-    def _message(self) -> str:
-        mean, b = self._mean(), self.budget or 0.0
-        if self.spent >= b:
-            what = f"has reached its budget ${b:.4f}"
-        else:
-            what = (
-                f"with {self.in_flight} specimen(s) in flight and one more at about "
-                f"${mean:.4f} each, would go past its budget ${b:.4f}"
-            )
-        return (
-            f"The run's cost ${self.spent:.4f} {what}: nothing new starts, specimens in "
-            "flight finish. Raise the budget to go on (the window's Budget field, then "
-            "Resume; or herbdesk run --resume RUN_DIR --budget USD)."
-        )

@@ -257,6 +257,8 @@ class AlertsConsumer:
         self._host = socket.gethostname()
         self._late: list[tuple[str, dict[str, Any]]] = []
         self._terminal_seen = False  # written under the bus lock (in the handler)
+        self._log_outlives_end = False
+        self._broker = ""  # a distributed run's broker (redacted): how it goes on says it
         self._closed = False
         self._stop = threading.Event()
         self._stall_thread: threading.Thread | None = None
@@ -277,9 +279,12 @@ class AlertsConsumer:
     def channel_labels(self) -> list[str]:
         return [s.channel.label for s in self._senders]
 
-    def attach(self, bus: EventBus, run_dir: Path) -> None:
-        """Subscribe and start the sender (and stall-watch) threads."""
+    def attach(self, bus: EventBus, run_dir: Path, *, log_outlives_end: bool = False) -> None:
+        """Subscribe and start the sender (and stall-watch) threads. `log_outlives_end`: the
+        bus's log takes events after the run's end (a distributed run's stream), so outcomes
+        go there rather than being appended to run_dir's events.jsonl at close."""
         self._bus, self._run_dir = bus, Path(run_dir).resolve()
+        self._log_outlives_end = log_outlives_end
         bus.subscribe(self, "alerts")
         start_senders(self._senders)
         if "stalled" in self.config.events and self.config.stall_minutes > 0:
@@ -310,6 +315,7 @@ class AlertsConsumer:
                 self._running, self._paused = True, False
                 self._paused_for.clear()
                 self._run_conf = dict(d.get("config") or {})
+                self._broker = str(d.get("broker") or "")
                 self._metrics.setdefault("total", d.get("total"))
             elif et in (EventType.EXTRACTION_PAUSED, EventType.EXTRACTION_RESUMED):
                 why = str(d.get("reason") or "user")  # user and quota pauses are independent
@@ -339,7 +345,8 @@ class AlertsConsumer:
                         ev,
                         reason="budget",
                         note=f"Continue with: herbdesk run --resume {self._run_dir} "
-                        "--budget HIGHER",
+                        + (f"--broker {self._broker} " if self._broker else "")
+                        + "--budget HIGHER",
                         final=not self.holds_at_budget,
                     )
             elif et == EventType.SPECIMEN_FAILED:
@@ -585,7 +592,8 @@ class AlertsConsumer:
         # event the log is open; after it, the pipeline is closing it and we append later.
         bus = self._bus
         with getattr(bus, "_lock", None) or contextlib.nullcontext():
-            if bus is not None and not self._terminal_seen and not self._closed:
+            open_log = not self._terminal_seen or self._log_outlives_end
+            if bus is not None and open_log and not self._closed:
                 try:
                     bus.emit(etype, data=data)
                 except Exception as exc:  # a full disk must not kill the sender thread
