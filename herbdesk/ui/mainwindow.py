@@ -86,6 +86,7 @@ class MainWindow(QMainWindow):
         self.exporter: Any = None  # the ExportThread writing an export
         self.export_box: Any = None  # the open ExportDialog
         self.review_window: Any = None  # the open ReviewWindow
+        self.review_loader: Any = None  # the ReviewLoader preparing its queue
         self.setAcceptDrops(True)
         self._notified: set[str] = set()
         # the opened/tailed run's configuration the setup panel shows (not the app settings)
@@ -441,11 +442,15 @@ class MainWindow(QMainWindow):
         return True
 
     # ---------------------------------------------------------------- review
-    def open_review(self) -> None:
-        """View → Review…: the spot-check review of the shown run (herbdesk/ui/review.py)."""
+    def open_review(self) -> bool:
+        """View → Review…: the spot-check review of the shown run (herbdesk/ui/review.py),
+        shown once its queue is prepared off this thread."""
         from herbdesk.ui.review import open_review
 
-        open_review(self)
+        return open_review(self)
+
+    def is_preparing_review(self) -> bool:
+        return self.review_loader is not None
 
     # ---------------------------------------------------------------- export
     def export_source(self) -> Path | None:
@@ -988,9 +993,10 @@ class MainWindow(QMainWindow):
 
     def shutdown(self, timeout_ms: int = 60000) -> None:
         """Stop a running run gracefully and wait for its files to close."""
-        if self.review_window is not None:  # lets go of the log it appends to
-            self.review_window.close()
-            self.review_window = None
+        if self.review_window is not None or self.review_loader is not None:
+            from herbdesk.ui.review import close_review
+
+            close_review(self)  # lets go of the log it appends to
         self.release_sources()
         for locator in self.findChildren(LocateThread):  # cancelled ones finishing a file
             locator.wait(timeout_ms)
