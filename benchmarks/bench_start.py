@@ -219,7 +219,7 @@ def bench_resume_point(work: Path, records: int, out: dict[str, object]) -> None
     size = raw.stat().st_size
     results.resume_point(raw)  # warm the page cache: the figure is herbdesk's, not the disk's
     t0 = time.perf_counter()
-    done, last = results.resume_point(raw)
+    done, last, _ = results.resume_point(raw)
     t = time.perf_counter() - t0
     t0 = time.perf_counter()
     with open(raw, "rb") as fh:

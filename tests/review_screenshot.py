@@ -56,6 +56,8 @@ def main(out: Path, truth_path: Path) -> None:
     while win.is_loading():
         app.processEvents()
     win.open_review()
+    while win.is_preparing_review():  # the queue is prepared off the GUI thread
+        app.processEvents()
     review = win.review_window
     review.resize(1440, 900)
     truth = json.loads(truth_path.read_text())

@@ -5,6 +5,10 @@ resume with a higher budget finishes it."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +22,7 @@ from helpers import api_config, events_of
 from test_alerts import Hook
 from test_cli import _herbdesk
 
+from herbdesk.events.reader import read_events
 from herbdesk.events.types import EventType
 from herbdesk.extraction import runfiles
 from herbdesk.extraction.pipeline import Pipeline
@@ -153,3 +158,50 @@ def test_herbdesk_run_budget_exits_7_and_resume_with_a_higher_budget_finishes(
     # the terminal said the projected total (a checkpoint at 5 with costs known)
     assert "CHECKPOINT 5: PASSED" in r2.stderr and "projected total $0.0096" in r2.stderr
     assert runfiles.read_run_json(run_dir)["config"]["budget_usd"] == 0.5
+
+
+def test_a_resume_after_sigkill_counts_what_the_killed_invocation_spent(
+    tmp_path: Path, many_images: Callable[[int], Path]
+) -> None:
+    """run.json's cost is written at an invocation's start and end: a `kill -9` leaves the
+    killed invocation's spend out of it. The resume takes it from raw.jsonl's records, so
+    `--resume --budget` stops where the budget says, not a whole budget later."""
+    images = many_images(16)
+    run_dir = tmp_path / "runs" / "k"
+    common = ("--engine", "openrouter", "--model", "test/vision-model", "--concurrency", "1")
+    env = {**os.environ, "COLUMNS": "120", "OPENROUTER_API_KEY": "sk-test-good"}
+    with FakeApi(delay_s=0.05) as api:
+        url = ("--base-url", api.base_url)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "herbdesk", "run", str(images), *common, *url,
+             "--out", str(tmp_path / "runs"), "--run-id", "k", "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        raw = run_dir / "raw.jsonl"
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if raw.exists() and raw.read_bytes().count(b"\n") >= 4:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        killed = [orjson.loads(x) for x in raw.read_bytes().splitlines()]
+        k = len(killed)
+        assert 4 <= k < 16
+        # what the bug left a resume to go by: the killed invocation's spend is not there
+        assert runfiles.read_run_json(run_dir)["spent_usd"] == 0
+        paid_before = api.state.chat_requests  # the one in flight at the kill was paid too
+        # room for two more specimens (and half of one): the killed share counts against it
+        budget = round((k + 2.5) * COST, 6)
+        r = _herbdesk("run", "--resume", str(run_dir), "--budget", str(budget), *url, env=env)
+        paid = api.state.chat_requests
+    assert r.returncode == 7, r.stderr  # paused at its budget
+    evs, _ = read_events(run_dir / "events.jsonl")
+    _first, started = [e for e in evs if e.event_type == EventType.EXTRACTION_STARTED]
+    assert started.data["cost_before_usd"] == pytest.approx(k * COST)
+    records = [orjson.loads(x) for x in raw.read_bytes().splitlines()]
+    assert len(records) == k + 2  # two more, then the pause
+    total = sum(rec["cost_usd"] for rec in records)
+    assert total <= budget and runfiles.read_run_json(run_dir)["spent_usd"] == pytest.approx(total)
+    assert (paid - paid_before) * COST <= budget - k * COST  # the resume's own requests

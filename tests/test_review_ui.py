@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,8 +67,15 @@ def _open_review(qtbot, win: MainWindow, path: Path) -> ReviewWindow:
     (action,) = [a for a in view.menu().actions() if a.text() == "&Review…"]
     assert action.shortcut().toString() == "Ctrl+Shift+R"
     action.trigger()
+    return _ready(qtbot, win)
+
+
+def _ready(qtbot, win: MainWindow) -> ReviewWindow:
+    """The review window, once its queue was prepared off the GUI thread."""
+    qtbot.waitUntil(lambda: win.review_window is not None, timeout=20000)
     review = win.review_window
     assert isinstance(review, ReviewWindow) and review.isVisible()
+    assert not win.is_preparing_review()
     return review
 
 
@@ -223,9 +232,9 @@ def test_a_live_run_in_the_window_takes_verdicts_through_its_bus(
         assert window.start_run()
         run_dir = window.worker.run_dir
         qtbot.waitUntil(lambda: window.document.state.succeeded >= 2, timeout=30000)
-        window.open_review()
-        review = window.review_window
-        assert review is not None and review.session.read_only_reason == ""
+        assert window.open_review()
+        review = _ready(qtbot, window)
+        assert review.session.read_only_reason == ""
         assert review.session.population >= 2
         qtbot.keyClick(review, Qt.Key.Key_A)
         qtbot.keyClick(review, Qt.Key.Key_R)
@@ -242,3 +251,90 @@ def test_a_live_run_in_the_window_takes_verdicts_through_its_bus(
     after = _review_events(run_dir)
     assert len(after) == 3 and after[-1].seq == events_of(run_dir)[-1].seq
     assert not review.status.text().startswith("Not recorded"), review.status.text()
+
+
+class _Gate:
+    """Holds the review's read of raw.jsonl until `release()` (what a million records do
+    to it); records the thread the read ran on."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from herbdesk.export import reviewsession
+
+        self.entered = threading.Event()
+        self.go = threading.Event()
+        self.threads: list[int] = []
+        real = reviewsession.newest_successes
+
+        def held(*args: Any) -> Any:
+            self.threads.append(threading.get_ident())
+            self.entered.set()
+            assert self.go.wait(30)
+            return real(*args)
+
+        monkeypatch.setattr(reviewsession, "newest_successes", held)
+
+    def release(self) -> None:
+        self.go.set()
+
+
+def test_the_review_queue_is_prepared_off_the_gui_thread(
+    qtbot, window: MainWindow, sheets_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtCore import QTimer
+
+    assert window.open_path(sheets_run)
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
+    gate = _Gate(monkeypatch)
+    ticks: list[int] = []
+    timer = QTimer(window)
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+    assert window.open_review()  # returns at once: the queue is built on a thread
+    assert gate.entered.wait(10)
+    before = len(ticks)
+    qtbot.wait(300)  # raw.jsonl's read is held meanwhile
+    assert len(ticks) - before >= 10, "the GUI thread did not process its events"
+    assert window.review_window is None and window.is_preparing_review()
+    assert window.statusBar().currentMessage() == "Preparing the review queue…"
+    assert threading.get_ident() not in gate.threads
+    assert not window.open_review()  # one at a time: two would contend for the log
+    assert "already under way" in window.statusBar().currentMessage()
+    gate.release()
+    timer.stop()
+    review = _ready(qtbot, window)
+    assert review.session.population == 5 and len(review.session.records) == 5
+    assert review.session.read_only_reason == "" and review.image_view.has_image()
+    assert window.statusBar().currentMessage() == "Review: 5 record(s) queued"
+    qtbot.keyClick(review, Qt.Key.Key_A)  # it appends: the session prepared holds the log
+    assert [e.event_type for e in _review_events(sheets_run)] == [EventType.REVIEW_ACCEPTED]
+
+
+def test_a_review_closed_while_it_is_prepared_lets_go_of_the_log(
+    qtbot, window: MainWindow, sheets_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from herbdesk.export.reviewsession import ReviewSession
+    from herbdesk.extraction.reviewlog import LogAppender
+    from herbdesk.ui.review import close_review
+
+    made: list[ReviewSession] = []  # held here: letting go of it is not left to the GC
+    real_load = ReviewSession.load
+
+    def load(*args: Any, **kw: Any) -> ReviewSession:
+        made.append(real_load(*args, **kw))
+        return made[-1]
+
+    monkeypatch.setattr(ReviewSession, "load", staticmethod(load))
+    assert window.open_path(sheets_run)
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=20000)
+    gate = _Gate(monkeypatch)
+    assert window.open_review()
+    assert gate.entered.wait(10)
+    threading.Timer(0.2, gate.release).start()
+    close_review(window)  # what the main window's shutdown does: waits, closes the session
+    assert not window.is_preparing_review()
+    qtbot.wait(100)  # the loader's queued `done` opens nothing
+    assert window.review_window is None
+    (session,) = made
+    assert session.appender is None  # closed
+    LogAppender.open(sheets_run).close()  # the run's log is free again

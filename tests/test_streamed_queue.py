@@ -239,9 +239,10 @@ def test_the_resume_point_reads_records_by_head_and_tail(
         return real(line)
 
     monkeypatch.setattr(results, "parse_whole_record", counting)
-    done, last = resume_point(raw)
+    done, last, spent = resume_point(raw)
     assert len(whole) == 4 + 2  # the four failures, the foreign line, the torn one
     expected = set()
+    cost = 0.0
     for line in raw.read_bytes().splitlines():
         try:
             rec = orjson.loads(line)
@@ -249,7 +250,10 @@ def test_the_resume_point_reads_records_by_head_and_tail(
             continue
         if rec.get("success"):
             expected.add(rec["specimen_id"])
+        cost += rec.get("cost_usd") or 0.0
     assert done == expected and len(done) == n - 4 and last == n
+    # every record's cost, read from the tail of the ones not parsed whole
+    assert cost > 0 and spent == pytest.approx(cost)
 
 
 def item_bytes(item: Any) -> Any:

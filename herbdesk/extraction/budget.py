@@ -9,11 +9,16 @@ headless run ends instead, since nobody can raise it in-process, and `--resume` 
 higher `--budget` goes on). Counting the ones in flight keeps the overshoot to how much a
 specimen's cost varies, not `concurrency` whole specimens.
 
+<<<<<<< HEAD
 The cost is the run's own over every invocation: a resumed run starts from what run.json
 says the earlier ones spent.
 
 `admits` is the rule itself, the one copy: BudgetGate (a local run's threads) and the
 distributed workers (herbdesk/distributed, the counters kept on the broker) both ask it.
+=======
+The cost is the run's own over every invocation: a resumed run starts from what the earlier
+ones spent (pipeline.resumed_spent: run.json's figure, or raw.jsonl's costs after a kill).
+>>>>>>> offgui
 """
 
 from __future__ import annotations

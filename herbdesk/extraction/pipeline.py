@@ -41,7 +41,7 @@ from herbdesk.extraction.imageindex import ImageIndex
 from herbdesk.extraction.images import FileStamp, ImageList, read_specimen, scan_images, stamp_of
 from herbdesk.extraction.limits import RequestLimits
 from herbdesk.extraction.preflight import run_preflight
-from herbdesk.extraction.results import ResultsWriter, resume_point
+from herbdesk.extraction.results import ResultsWriter, ResumePoint, resume_point
 from herbdesk.extraction.runlock import RunLock
 from herbdesk.monitor.ending import end_event
 from herbdesk.monitor.metrics import MetricsAccumulator, MetricsFileConsumer
@@ -99,6 +99,7 @@ class Pipeline:
         self.bus.subscribe(self._metrics_file, "metrics_file")
         self.metrics = MetricsAccumulator()
         self._results: ResultsWriter | None = None
+        self._resume: ResumePoint | None = None  # an earlier invocation's records, read in run()
         self._finish_lock = threading.Lock()
         self._sequence = 0
         self._started_mono = 0.0
@@ -162,6 +163,11 @@ class Pipeline:
             images = scan_images(cfg.inputs, limit=cfg.limit)
             # the scan's count: skipped images are taken off as they are identified
             self.metrics.total = len(images)
+            if cfg.resume_dir is not None:
+                # read once, here (not on the window's thread, where the pipeline is built),
+                # before run.json and the start event say what the earlier invocations spent
+                self._resume = resume_point(self.run_dir / runfiles.RAW)
+                self.budget.spent = resumed_spent(self.budget.spent, self._resume.spent)
             self._write_run_json("running")
             self.bus.emit(
                 EventType.EXTRACTION_STARTED,
@@ -237,9 +243,9 @@ class Pipeline:
         workers start (the gold judgement waits for every one of them)."""
         try:
             done: set[str] = set()
-            if self.config.resume_dir:
+            if self._resume is not None:
                 # finishes are numbered on from the earlier invocations' (the table's "#")
-                done, self._sequence = resume_point(self.run_dir / runfiles.RAW)
+                done, self._sequence = self._resume.done, self._resume.last
             with contextlib.closing(ImageIndex(self.run_dir)) as index:
                 self.identifier = Identifier(done, index)
                 for path, gold in gold_first(images, self.judge.is_gold_image):
@@ -455,9 +461,26 @@ class Pipeline:
         self._runlock.release()  # last: every file of the run is closed
 
 
+def resumed_spent(from_run_json: float, from_records: float) -> float:
+    """What the earlier invocations of a run spent: the larger of run.json's figure and the
+    sum of raw.jsonl's `cost_usd`.
+
+    run.json is written at an invocation's start and end only, so a process killed with
+    SIGKILL leaves there what was spent before it, and a resume trusting it alone would
+    spend the killed invocation's share again. raw.jsonl gets each finished specimen's
+    record, its cost with it, before anything claims the specimen done, so its sum holds
+    every recorded cost of every invocation (run.json counts exactly those too, when the
+    invocation ended). The larger of the two: the log cannot be read alone, since a record
+    written by an older herbdesk without `cost_usd`, or a raw.jsonl edited by hand, would
+    count less than run.json does. Neither knows what the specimens in flight at a kill
+    cost (no record was written): those are redone, and their first attempt is not counted.
+    """
+    return max(from_run_json, from_records)
+
+
 def _spent(prev: dict[str, Any]) -> float:
     """What the earlier invocations of a run spent, from its run.json (older ones: the last
-    invocation's metrics)."""
+    invocation's metrics); `resumed_spent` adds what their records say."""
     for value in (prev.get("spent_usd"), (prev.get("metrics") or {}).get("cost_usd")):
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return float(value)

@@ -18,13 +18,14 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from herbdesk.common.dwc import DWC_TERMS
 from herbdesk.common.fsnames import fs_text, json_safe
 from herbdesk.events.writer import JsonlAppender
+from herbdesk.extraction.engines.base import plausible_cost
 
 CSV_COLUMNS: tuple[str, ...] = ("specimen_id", "image", *DWC_TERMS)
 # What a spreadsheet reads as the start of a formula (OWASP's CSV injection list)
@@ -142,7 +143,7 @@ class ResultsWriter:
 
 def completed_specimen_ids(raw_path: Path) -> set[str]:
     """Specimen ids with a successful record in an existing raw.jsonl (for --resume)."""
-    return resume_point(raw_path)[0]
+    return resume_point(raw_path).done
 
 
 # The head and tail of a raw record exactly as specimen_record + orjson write it (keys in that
@@ -155,14 +156,39 @@ _HEAD = re.compile(
         b"<S>", _STR
     )
 )
-# A successful record's last keys: a line torn mid-write (a crash) does not end so
+# A successful record's last keys, its cost among them: a line torn mid-write (a crash) does
+# not end so
 _BLOCK = 8 << 20
-_OK_TAIL = re.compile(rb',"attempts":\d+,"processing_time_ms":[-+.\deE]+,"error":null\}\r?\n?$')
+_OK_TAIL = re.compile(
+    rb',"cost_usd":(null|[-+.\deE]+),"attempts":\d+,"processing_time_ms":[-+.\deE]+,'
+    rb'"error":null\}\r?\n?$'
+)
 
 
-def resume_point(raw_path: Path) -> tuple[set[str], int]:
+class ResumePoint(NamedTuple):
+    """What a resumed run continues from (see resume_point)."""
+
+    done: set[str]
+    """Specimen ids with a successful record."""
+    last: int
+    """The highest finish ordinal (`sequence`) recorded."""
+    spent: float
+    """The sum of every record's `cost_usd`, failures and repeats included: each was paid."""
+
+
+def _cost(text: bytes) -> float:
+    if text == b"null":
+        return 0.0
+    try:
+        return plausible_cost(float(text)) or 0.0
+    except ValueError:
+        return 0.0
+
+
+def resume_point(raw_path: Path) -> ResumePoint:
     """What a resumed run continues from: the specimen ids with a successful record in an
-    existing raw.jsonl, and the highest finish ordinal (`sequence`) recorded there.
+    existing raw.jsonl, the highest finish ordinal (`sequence`) recorded there, and what the
+    recorded specimens cost (appended with each record, so a kill loses none of it).
 
     raw.jsonl holds the model's text (gigabytes for a big run): a record in herbdesk's own
     layout is read from its head and tail only (`_HEAD`, `_OK_TAIL`); any other line (a
@@ -171,8 +197,9 @@ def resume_point(raw_path: Path) -> tuple[set[str], int]:
     """
     done: set[str] = set()
     last = 0
+    spent = 0.0
     if not raw_path.exists():
-        return done, last
+        return ResumePoint(done, last, spent)
     head, ok_tail = _HEAD.match, _OK_TAIL.search
     carry = b""
     with open(raw_path, "rb") as fh:
@@ -189,13 +216,18 @@ def resume_point(raw_path: Path) -> tuple[set[str], int]:
                 nl = block.find(b"\n", pos, stop)
                 end = stop if nl < 0 else nl + 1
                 m = head(block, pos, end)
-                if m is not None and m[3] == b"true" and ok_tail(block, max(pos, end - 160), end):
+                tail = None
+                if m is not None and m[3] == b"true":
+                    tail = ok_tail(block, max(pos, end - 160), end)
+                if m is not None and tail is not None:
                     done.add(m[1].decode())
+                    spent += _cost(tail[1])
                     if m[2] != b"null" and (number := int(m[2])) > last:
                         last = number
                 else:
                     rec = parse_whole_record(block[pos:end])
                     if rec is not None:
+                        spent += plausible_cost(rec.get("cost_usd")) or 0.0
                         if rec.get("success") and rec.get("specimen_id"):
                             done.add(str(rec["specimen_id"]))
                         seq = rec.get("sequence")
@@ -205,7 +237,7 @@ def resume_point(raw_path: Path) -> tuple[set[str], int]:
             carry = block[stop:]
             if not chunk:
                 break
-    return done, last
+    return ResumePoint(done, last, spent)
 
 
 def parse_whole_record(line: bytes) -> dict[str, Any] | None:

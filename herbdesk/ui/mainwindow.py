@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -31,7 +31,6 @@ from herbdesk.events.layout import EVENTS, RAW
 from herbdesk.events.reader import ReadStats, iter_events
 from herbdesk.extraction.config import RunOutcome
 from herbdesk.extraction.liveness import DEFAULT_STALE_S
-from herbdesk.extraction.locate import Located, locate_images
 from herbdesk.runstate.columns import row_in
 from herbdesk.ui.banners import BannerBar
 from herbdesk.ui.detail import SpecimenDetail, wait_for_decodes
@@ -41,6 +40,7 @@ from herbdesk.ui.formatting import whole_percent
 from herbdesk.ui.icons import app_icon
 from herbdesk.ui.kpis import KpiStrip
 from herbdesk.ui.loader import LogLoader
+from herbdesk.ui.locating import LocateThread
 from herbdesk.ui.plots import PlotsPanel
 from herbdesk.ui.replay import ReplayBar
 from herbdesk.ui.setup import RunSetupPanel
@@ -67,6 +67,9 @@ PLOTS_MIN_HEIGHT = 150  # px: axis labels, title and a few rows of bars
 
 
 class MainWindow(QMainWindow):
+    located = Signal(object)
+    """File → Locate images… found sheets, now shown (the Located)."""
+
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings()
@@ -75,11 +78,15 @@ class MainWindow(QMainWindow):
         self.document = RunDocument(self)
         self.worker: RunWorker | None = None
         self.loader: LogLoader | None = None
+        self.locator: LocateThread | None = None  # File → Locate images… searching
+        self._locate_remember = True  # the search's folder is remembered for _locate_log
+        self._locate_log: Path | None = None
         self.tail_source: TailSource | None = None
         self.opened_log: Path | None = None  # the log File → Open read (File → Export… uses it)
         self.exporter: Any = None  # the ExportThread writing an export
         self.export_box: Any = None  # the open ExportDialog
         self.review_window: Any = None  # the open ReviewWindow
+        self.review_loader: Any = None  # the ReviewLoader preparing its queue
         self.setAcceptDrops(True)
         self._notified: set[str] = set()
         # the opened/tailed run's configuration the setup panel shows (not the app settings)
@@ -183,6 +190,11 @@ class MainWindow(QMainWindow):
         self.bad_lines_btn.hide()
         self.bad_lines_btn.clicked.connect(self._show_bad_lines)
         self.statusBar().addPermanentWidget(self.load_progress)
+        self.locate_cancel = QPushButton("Cancel locating")
+        self.locate_cancel.setFlat(True)
+        self.locate_cancel.hide()
+        self.locate_cancel.clicked.connect(self.cancel_locate)
+        self.statusBar().addPermanentWidget(self.locate_cancel)
         self.statusBar().addPermanentWidget(self.bad_lines_btn)
         self.statusBar().addPermanentWidget(self.silence_label)
         self.statusBar().addPermanentWidget(self.counts_label)
@@ -433,11 +445,15 @@ class MainWindow(QMainWindow):
         return True
 
     # ---------------------------------------------------------------- review
-    def open_review(self) -> None:
-        """View → Review…: the spot-check review of the shown run (herbdesk/ui/review.py)."""
+    def open_review(self) -> bool:
+        """View → Review…: the spot-check review of the shown run (herbdesk/ui/review.py),
+        shown once its queue is prepared off this thread."""
         from herbdesk.ui.review import open_review
 
-        open_review(self)
+        return open_review(self)
+
+    def is_preparing_review(self) -> bool:
+        return self.review_loader is not None
 
     # ---------------------------------------------------------------- export
     def export_source(self) -> Path | None:
@@ -801,34 +817,77 @@ class MainWindow(QMainWindow):
         if d:
             self.locate_images(Path(d))
 
-    def locate_images(self, folder: Path, remember: bool = True) -> Located | None:
+    def locate_images(self, folder: Path, remember: bool = True) -> bool:
         """Find the sheets whose recorded paths are missing under `folder` (by file name,
-        else by content hash) and show them; the folder is remembered for this log."""
-        doc, st = self.document, self.document.state
-        wanted = [
-            (st.specimen_id[r], st.image[r] or st.path[r])
-            for r in range(st.rows)
-            if not (st.path[r] and Path(st.path[r]).is_file())
-        ]
-        if not wanted:
+        else by content hash) and show them; the folder is remembered for this log.
+
+        Searched on a thread (hashing a big folder takes minutes): progress in the status
+        bar, Cancel locating there; the result is applied in `_locate_done`. A search
+        already going is cancelled first. False if nothing is shown to search for."""
+        st = self.document.state
+        if not st.rows:
+            return False
+        self.cancel_locate()
+        # a snapshot (a live run's columns grow meanwhile); zip: ~50 ms at a million rows
+        rows = list(zip(st.specimen_id, st.image, st.path, strict=False))
+        locator = LocateThread(Path(folder), rows, self)
+        locator.progress.connect(self._locate_progress)
+        locator.done.connect(self._locate_done)
+        self.locator = locator
+        self._locate_remember = remember
+        self._locate_log = self.opened_log  # the log the folder is remembered for
+        self.statusBar().showMessage(f"Locating sheets in {folder}…")
+        self.locate_cancel.show()
+        locator.start()
+        return True
+
+    def is_locating(self) -> bool:
+        return self.locator is not None
+
+    def cancel_locate(self) -> None:
+        """Stop a search: nothing it found is applied. Not waited for (the file being
+        hashed may be large, or on a drive that hangs): it stops before the next file and
+        is deleted once its thread ended."""
+        locator = self.locator
+        if locator is None:
+            return
+        locator.cancel()
+        locator.finished.connect(locator.deleteLater)
+        self.locator = None
+        self.locate_cancel.hide()
+        self.statusBar().showMessage("Locating cancelled: nothing changed.", 8000)
+
+    def _locate_progress(self, done: int, total: int) -> None:
+        locator = self.locator
+        if locator is None or self.sender() is not locator:
+            return  # a cancelled search's last report, queued before it stopped
+        self.statusBar().showMessage(
+            f"Locating sheets in {locator.folder}: {done:,} of {total:,} file(s) hashed…"
+        )
+
+    def _locate_done(self, found, error: str) -> None:
+        locator = self.locator
+        if locator is None or self.sender() is not locator:
+            return  # cancelled (the window or another source moved on): not applied
+        locator.wait()  # it has emitted its last signal: ends at once
+        locator.deleteLater()
+        self.locator = None
+        self.locate_cancel.hide()
+        folder = locator.folder
+        if error or found is None:
+            self.statusBar().showMessage(error or "Locating cancelled: nothing changed.", 10000)
+            return
+        if not found.wanted:
             self.statusBar().showMessage("Every sheet's recorded path is there.", 8000)
-            return None
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            found = locate_images(folder, wanted)
-        except OSError as exc:
-            self.statusBar().showMessage(f"Cannot read {folder}: {exc}", 10000)
-            return None
-        finally:
-            QApplication.restoreOverrideCursor()
-        doc.located.update(found.paths)
-        log = self.opened_log
-        if remember and log is not None and found.paths:
+            return
+        self.document.located.update(found.paths)
+        log = self._locate_log
+        if self._locate_remember and log is not None and found.paths:
             self.settings.setValue(f"locate/{log.resolve()}", str(folder.resolve()))
         self.statusBar().showMessage(found.message(folder), 15000)
         if self._detail_row is not None:
             self._show_detail(self._detail_row)
-        return found
+        self.located.emit(found)
 
     def _relocate_remembered(self) -> None:
         """An opened log whose sheets were located before finds them there again."""
@@ -934,6 +993,7 @@ class MainWindow(QMainWindow):
         """Let go of what feeds the shown run: a log still loading is cancelled (its queued
         batches are dropped) and a followed log is no longer followed."""
         self._cancel_loader()
+        self.cancel_locate()  # its sheets are the old source's
         self.stop_tail()
 
     def switch_source(self, run_dir: Path | None, title: str, *, live: bool) -> None:
@@ -947,11 +1007,14 @@ class MainWindow(QMainWindow):
 
     def shutdown(self, timeout_ms: int = 60000) -> None:
         """Stop a running run gracefully and wait for its files to close."""
-        if self.review_window is not None:  # lets go of the log it appends to
-            self.review_window.close()
-            self.review_window = None
+        if self.review_window is not None or self.review_loader is not None:
+            from herbdesk.ui.review import close_review
+
+            close_review(self)  # lets go of the log it appends to
         self.release_sources()
         self.document.stop_preparing(wait_ms=timeout_ms)
+        for locator in self.findChildren(LocateThread):  # cancelled ones finishing a file
+            locator.wait(timeout_ms)
         if self.exporter is not None and self.exporter.isRunning():  # cancelled: no temp left
             self.exporter.cancel()
             self.exporter.wait(timeout_ms)

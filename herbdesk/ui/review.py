@@ -11,9 +11,11 @@ whole sheet, the wheel zooms, a drag pans.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtGui import QBrush, QCloseEvent, QColor, QFont, QImage, QKeyEvent, QTransform
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,8 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from herbdesk.export.reviewsession import ReviewRecord, ReviewSession
-from herbdesk.extraction.reviewlog import ReviewRefused
+from herbdesk.export.reviewsession import ExportError, ReviewRecord, ReviewSession
+from herbdesk.extraction.reviewlog import ReviewAppender, ReviewRefused
 from herbdesk.quality.review import ACCEPT, CORRECT, REJECT, SAMPLE_RANDOM, Verdict
 from herbdesk.ui.detail import ImageView, load_image, plain_label
 
@@ -349,33 +351,113 @@ class ReviewWindow(QWidget):
         super().closeEvent(event)
 
 
-def open_review(win: Any) -> ReviewWindow | None:
+PREPARING = "Preparing the review queue…"
+
+
+class ReviewLoader(QThread):
+    """ReviewSession.load off the GUI thread: the queue is built from the run's raw.jsonl and
+    its log's verdicts (on the GUI thread that froze the window 23 s at 200,000 records). The
+    window opens when the session is ready (`open_review`); one nobody waits for any more is
+    closed, so it lets go of the run's log."""
+
+    done = Signal(str)
+    """An error text, or "" once `take()` has the session (emitted from the thread)."""
+
+    def __init__(
+        self,
+        source: Path,
+        open_appender: Callable[[Path], ReviewAppender],
+        win: Any,
+    ) -> None:
+        super().__init__(win)
+        self.source = source
+        self._open_appender = open_appender
+        self._win = win
+        self._session: ReviewSession | None = None
+        # a slot of this object, which lives on the GUI thread: `done` is queued there
+        self.done.connect(self._ready)
+
+    def run(self) -> None:
+        error = ""
+        try:
+            self._session = ReviewSession.load(self.source, open_appender=self._open_appender)
+        except ExportError as exc:
+            error = f"Cannot review: {exc}"
+        except OSError as exc:
+            error = f"Cannot review: cannot read {self.source}: {exc}"
+        self.done.emit(error)
+
+    def take(self) -> ReviewSession | None:
+        """The session, once (after `done`); the caller then owns it and closes it."""
+        session, self._session = self._session, None
+        return session
+
+    def discard(self) -> None:
+        """Wait for the thread, close what it prepared (it may hold the run's log)."""
+        self.wait()
+        session = self.take()
+        if session is not None:
+            session.close()
+
+    def _ready(self, error: str) -> None:
+        win = self._win
+        self.wait()  # it has emitted its last signal: ends at once
+        self.deleteLater()
+        if win.review_loader is not self:  # the window shut meanwhile (or this is stale)
+            self.discard()
+            return
+        win.review_loader = None
+        session = self.take()
+        if session is None:
+            win.statusBar().showMessage(error, 15000)
+            return
+        review = ReviewWindow(session, win)
+        review.resize(win.size())
+        win.review_window = review
+        win.statusBar().showMessage(f"Review: {len(session.records)} record(s) queued", 5000)
+        review.show()
+        review.activateWindow()
+        review.setFocus()
+
+
+def open_review(win: Any) -> bool:
     """Open the review of what the main window shows: the opened log, or the live run (its
     verdicts then go through the run's own bus). One review at a time: a new one closes the
-    previous (which lets go of its log first)."""
-    from herbdesk.export import ExportError
+    previous (which lets go of its log first).
+
+    The queue is prepared on a thread (ReviewLoader), the status bar saying so; the review
+    window shows when it is ready. False if none is prepared (nothing to review, or one is
+    being prepared already: two would contend for the run's log)."""
     from herbdesk.extraction.reviewlog import BusAppender, LogAppender
 
     source = win.export_source()
     if source is None:
         win.statusBar().showMessage("Nothing to review: start a run or open a log first.")
-        return None
+        return False
+    if win.review_loader is not None:
+        win.statusBar().showMessage(f"{PREPARING} (already under way)")
+        return False
     if win.review_window is not None:
         win.review_window.close()
         win.review_window = None
     worker = win.worker
     run_dir = win.document.run_dir
     live = worker is not None and worker.isRunning() and worker.run_dir == run_dir
-    open_appender = (lambda _d: BusAppender(worker.pipeline)) if live else LogAppender.open
-    try:
-        session = ReviewSession.load(source, open_appender=open_appender)
-    except ExportError as exc:
-        win.statusBar().showMessage(f"Cannot review: {exc}")
-        return None
-    review = ReviewWindow(session, win)
-    review.resize(win.size())
-    win.review_window = review
-    review.show()
-    review.activateWindow()
-    review.setFocus()
-    return review
+    open_appender: Callable[[Path], ReviewAppender] = (
+        (lambda _d: BusAppender(worker.pipeline)) if live else LogAppender.open
+    )
+    loader = ReviewLoader(Path(source), open_appender, win)
+    win.review_loader = loader
+    win.statusBar().showMessage(PREPARING)
+    loader.start()
+    return True
+
+
+def close_review(win: Any) -> None:
+    """Close the review window, and a review still being prepared: both let go of the log."""
+    if win.review_window is not None:
+        win.review_window.close()
+        win.review_window = None
+    loader, win.review_loader = win.review_loader, None
+    if loader is not None:
+        loader.discard()
