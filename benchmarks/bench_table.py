@@ -134,6 +134,10 @@ def main() -> None:
     from herbdesk.ui.document import RunDocument
     from herbdesk.ui.table import SpecimenTableView
 
+    if args.no_prepare:  # the window's old way: the first term sort reads them on its thread
+        from herbdesk.ui import document as document_mod
+
+        document_mod.READ_AT_ONCE = sys.maxsize
     app = QApplication([sys.argv[0]])
     doc = RunDocument()
     view = SpecimenTableView(doc)
