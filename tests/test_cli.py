@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fakeapi import FakeApi
 
 
@@ -56,6 +57,35 @@ def test_empty_input_is_a_clear_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
     r = _herbdesk("run", str(tmp_path / "nope"))
     assert r.returncode == 2 and "not found" in r.stderr
+    r = _herbdesk("run", str(tmp_path / "empty" / "readme.txt"), "--out", str(tmp_path / "runs"))
+    assert r.returncode == 2
+    assert (
+        f"{tmp_path / 'empty' / 'readme.txt'} is not a jpg, jpeg, png, tif or tiff file" in r.stderr
+    )
+    assert "under" not in r.stderr  # one file named: no folder searched
+
+
+def test_a_file_that_is_no_image_says_what_it_is(tmp_path: Path) -> None:
+    """PIL's own message names an internal BytesIO object; a curator gets what the file is."""
+    from herbdesk.extraction.engines.base import EngineError
+    from herbdesk.extraction.images import load_image
+
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("Collected near Regina, 1961\n")
+    blob = tmp_path / "blob.png"
+    blob.write_bytes(bytes(range(256)) * 4)
+    empty = tmp_path / "empty.tif"
+    empty.write_bytes(b"")
+    for path, data, said in (
+        (notes, None, "holds text, not an image"),
+        (notes, notes.read_bytes(), "holds text, not an image"),
+        (blob, None, "not a JPEG, PNG or TIFF image"),
+        (empty, None, "the file is empty"),
+    ):
+        with pytest.raises(EngineError) as err:
+            load_image(path, data=data)
+        assert said in str(err.value) and "BytesIO" not in str(err.value)
+        assert path.name in str(err.value)
 
 
 def test_failing_api_run_halts_with_exit_4_and_summary_reads_it(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import threading
+from pathlib import Path
 from typing import Any
 
 from herbdesk.cli.exitcodes import (
@@ -32,11 +33,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"unknown engine {config.engine.engine!r}; available: {', '.join(available_engines())}"
         )
     if not has_images(config.inputs):
-        return usage_error(
-            "no images found (looked for jpg, jpeg, png, tif, tiff under "
-            + ", ".join(map(str, config.inputs))
-            + ")"
-        )
+        return usage_error(_no_images(config.inputs))
     try:
         alerts = build_alerts(args, load_config_or_exit(args.config))
     except ValueError as exc:
@@ -87,3 +84,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = outcome_box[0]
     progress.final(outcome)
     return exit_code_for_outcome(outcome)
+
+
+def _no_images(inputs: list[Path]) -> str:
+    """Why a run has nothing to do, per input: a file of another kind, or a folder without
+    sheets (or one that does not exist)."""
+    kinds = "jpg, jpeg, png, tif or tiff"
+    parts = []
+    for p in inputs:
+        if p.is_dir():
+            parts.append(f"no {kinds} file under {p}")
+        elif p.exists():
+            parts.append(f"{p} is not a {kinds} file")
+        else:
+            parts.append(f"{p} does not exist")
+    return "no images found: " + "; ".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -198,11 +199,34 @@ def load_image(path: Path, max_side: int | None = None, data: bytes | None = Non
                 opened.close()
     except FileNotFoundError as exc:
         raise EngineError(ErrorKind.IMAGE, f"image not found: {path}") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError as exc:  # PIL's message names an internal BytesIO object
+        raise EngineError(
+            ErrorKind.IMAGE, f"cannot decode image {path.name}: {_what_it_is(path, data)}"
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
         raise EngineError(ErrorKind.IMAGE, f"cannot decode image {path.name}: {exc}") from exc
     except Image.DecompressionBombError as exc:
         raise EngineError(ErrorKind.IMAGE, f"image too large: {exc}") from exc
     return rgb
+
+
+def _what_it_is(path: Path, data: bytes | None) -> str:
+    """Why PIL found no image in a file, in a curator's words."""
+    head = b""
+    if data is not None:
+        head = data[:512]
+    else:
+        with contextlib.suppress(OSError), open(path, "rb") as fh:
+            head = fh.read(512)
+    if not head:
+        return "the file is empty"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and all(ch.isprintable() or ch in "\r\n\t" for ch in text):
+        return "the file holds text, not an image (JPEG, PNG or TIFF expected)"
+    return "not a JPEG, PNG or TIFF image (the file's first bytes are no image format's)"
 
 
 def _decode(opened: Image.Image, max_side: int | None) -> Image.Image:
