@@ -489,3 +489,33 @@ def test_start_while_a_log_is_loading_folds_nothing_of_it_into_the_live_run(
     assert st.rows == 6 and st.status == "completed" and st.succeeded == 6
     assert st.run_id == window.document.run_dir.name
     assert not window.replay.isVisible() and not window.load_progress.isVisible()
+
+
+def test_run_controls_stay_in_sight_and_the_form_never_scrolls_sideways(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """At 1280x720 the setup form scrolled both ways, Start was half hidden and Stop out of
+    sight; at 1440x900 Stop read "Sto". The controls are pinned under the scrolled form."""
+    from PySide6.QtCore import QPoint, QRect, QSize
+
+    setup = window.setup
+    window.show()
+    qtbot.waitExposed(window)
+    for size in (QSize(1280, 720), QSize(1440, 900)):
+        for show_run in (False, True):
+            if show_run:
+                config = {"inputs": ["/a/very/long/folder/" + "x" * 80], "quality": {"k": 1}}
+                setup.show_run_config(config, "run-" + "y" * 60)
+            else:
+                setup.show_settings()
+            setup.set_running(True)
+            assert window.save_screenshot(tmp_path / "shot.png", size)
+            dock = window.setup_dock
+            for btn in (setup.start_btn, setup.pause_btn, setup.stop_btn, setup.resume_btn):
+                top_left = btn.mapTo(dock, QPoint(0, 0))
+                assert btn.isVisible(), btn.text()
+                assert dock.rect().contains(QRect(top_left, btn.size())), (size, btn.text())
+                assert btn.width() >= btn.minimumSizeHint().width(), btn.text()  # not cut
+            viewport = setup.form_scroll.viewport()
+            assert setup.pages.width() <= viewport.width(), (size, show_run)
+            setup.set_running(False)

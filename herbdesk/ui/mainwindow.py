@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QSystemTrayIcon,
     QVBoxLayout,
@@ -141,13 +140,10 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.main_split, 1)
         self.setCentralWidget(central)
 
-        self.setup = RunSetupPanel()
-        scroll = QScrollArea()
-        scroll.setWidget(self.setup)
-        scroll.setWidgetResizable(True)
+        self.setup = RunSetupPanel()  # scrolls its form itself; its run controls stay in sight
         self.setup_dock = QDockWidget("Run setup", self)
         self.setup_dock.setObjectName("setup_dock")
-        self.setup_dock.setWidget(scroll)
+        self.setup_dock.setWidget(self.setup)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.setup_dock)
         self.event_log = EventLogPane()
         self.event_log.attach(self.document)
@@ -322,10 +318,10 @@ class MainWindow(QMainWindow):
             worker = RunWorker(config, self)
         except (ValueError, OSError) as exc:
             self.setup.show_settings()  # the form is where the problem gets fixed
-            self.setup.message.setText(str(exc))
+            self.setup.set_message(str(exc))
             self.statusBar().showMessage(str(exc), 10000)
             return False
-        self.setup.message.setText("")
+        self.setup.set_message("")
         self.setup.show_settings()  # the panel shows what this run is started with
         self.switch_source(worker.run_dir, f"Live run: {worker.run_dir}", live=True)
         if resume_dir:  # show the whole run: what was done before, then what comes now

@@ -11,18 +11,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QStackedWidget,
@@ -45,6 +47,7 @@ ENGINE_LABELS = {
 }
 MAX_VALUE_CHARS = 400  # a config comes from a log file: a huge value must not blow up the panel
 NOT_RECORDED = "—"
+PAGE_MARGINS = (9, 9, 6, 6)  # a page of the panel; its right edge is beside the scroll bar
 
 
 def _path_row(edit: QLineEdit, pick) -> QWidget:
@@ -58,6 +61,26 @@ def _path_row(edit: QLineEdit, pick) -> QWidget:
     b.clicked.connect(pick)
     lay.addWidget(b)
     return w
+
+
+class _FormScroll(QScrollArea):
+    """Scrolls the form up and down only: never narrower than the form, so nothing of it is
+    cut at the right and no sideways scroll bar is needed."""
+
+    def minimumSizeHint(self) -> QSize:
+        inner = self.widget()
+        hint = super().minimumSizeHint()
+        if inner is None:
+            return hint
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(inner.minimumSizeHint().width() + bar, hint.height())
+
+    def sizeHint(self) -> QSize:
+        inner = self.widget()
+        if inner is None:
+            return super().sizeHint()
+        bar = self.verticalScrollBar().sizeHint().width()
+        return inner.sizeHint() + QSize(bar, 0)
 
 
 class RunSetupPanel(QWidget):
@@ -79,16 +102,28 @@ class RunSetupPanel(QWidget):
         super().__init__(parent)
         self.setAcceptDrops(True)
         outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
         self.pages = QStackedWidget()
         settings_page = QWidget()
         form_lay = QVBoxLayout(settings_page)
-        form_lay.setContentsMargins(0, 0, 0, 0)
+        form_lay.setContentsMargins(*PAGE_MARGINS)
         self.run_view = RunConfigView()
         self.run_view.back_requested.connect(self.show_settings)
         self.pages.addWidget(settings_page)
         self.pages.addWidget(self.run_view)
         self._set_page(0)
-        outer.addWidget(self.pages)
+        # Only the form scrolls: the run controls below it stay in sight at any height, and
+        # the form is never wider than the panel (no sideways scrolling).
+        self.form_scroll = _FormScroll()
+        self.form_scroll.setWidget(self.pages)
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer.addWidget(self.form_scroll, 1)
+        rule = QFrame()
+        rule.setFrameShape(QFrame.Shape.HLine)
+        rule.setFrameShadow(QFrame.Shadow.Sunken)
+        outer.addWidget(rule)  # the form scrolls above it; the controls below stay put
 
         box = QGroupBox("Input and engine")
         form = QFormLayout(box)
@@ -98,6 +133,13 @@ class RunSetupPanel(QWidget):
         self.engine = QComboBox()
         for name, label in ENGINE_LABELS.items():
             self.engine.addItem(label, name)
+            self.engine.setItemData(self.engine.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
+        # the long engine name must not set the panel's width: the box elides it (the
+        # tooltip and the open list say all of it)
+        self.engine.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.engine.setMinimumContentsLength(12)
         self.engine.currentIndexChanged.connect(self._engine_changed)
         form.addRow("Engine", self.engine)
         self.model = QLineEdit(DEFAULT_MODEL)
@@ -163,6 +205,8 @@ class RunSetupPanel(QWidget):
         oform.addRow("Runs folder", _path_row(self.out_dir, self._pick_out))
         form_lay.addWidget(obox)
 
+        controls = QVBoxLayout()
+        controls.setContentsMargins(9, 6, 9, 9)
         buttons = QHBoxLayout()
         self.start_btn = QPushButton("Start")
         self.start_btn.setDefault(True)
@@ -174,15 +218,17 @@ class RunSetupPanel(QWidget):
         self.stop_btn.clicked.connect(self.stop_requested)
         for b in (self.start_btn, self.pause_btn, self.stop_btn):
             buttons.addWidget(b)
-        outer.addLayout(buttons)
+        controls.addLayout(buttons)
         self.resume_btn = QPushButton("Resume a previous run…")
         self.resume_btn.clicked.connect(self._pick_resume)
-        outer.addWidget(self.resume_btn)
+        controls.addWidget(self.resume_btn)
         self.message = QLabel("")
         self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.message.setWordWrap(True)
-        outer.addWidget(self.message)
-        outer.addStretch(1)
+        self.message.hide()  # shown with a message (an empty label still takes a line)
+        controls.addWidget(self.message)
+        outer.addLayout(controls)
+        form_lay.addStretch(1)
         self.set_running(False)
         self._engine_changed()
         # settings key -> the value a command-line flag put in the form: used this session,
@@ -241,6 +287,13 @@ class RunSetupPanel(QWidget):
             page.setSizePolicy(policy, policy)
         self.pages.setCurrentIndex(index)
         self.pages.updateGeometry()
+        if hasattr(self, "form_scroll"):
+            self.form_scroll.updateGeometry()  # its width follows the page shown
+
+    def set_message(self, text: str) -> None:
+        """The line under the run controls: why a start failed (empty: none)."""
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
 
     def request_start(self) -> None:
         """Start from the settings; while an opened run is shown, show the settings first,
@@ -542,7 +595,7 @@ class RunConfigView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setContentsMargins(*PAGE_MARGINS)
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.PlainText)
         self.header.setWordWrap(True)
@@ -575,6 +628,7 @@ class RunConfigView(QWidget):
         self.back_btn.setToolTip("Edit the app's own settings, for a new run")
         self.back_btn.clicked.connect(self.back_requested)
         lay.addWidget(self.back_btn)
+        lay.addStretch(1)
         self.config: dict[str, Any] = {}
 
     def show_config(
