@@ -40,6 +40,7 @@ from herbdesk.extraction.engines import EngineSettings
 from herbdesk.extraction.engines.base import DEFAULT_BASE_URL
 from herbdesk.extraction.engines.openrouter import DEFAULT_MODEL
 from herbdesk.monitor.validation import ValidationConfig
+from herbdesk.ui.elided import ElidedLabel
 
 ENGINE_LABELS = {
     "ocr": "Offline OCR (RapidOCR)",
@@ -47,6 +48,7 @@ ENGINE_LABELS = {
 }
 MAX_VALUE_CHARS = 400  # a config comes from a log file: a huge value must not blow up the panel
 NOT_RECORDED = "—"
+MAX_OTHER_ROWS = 40  # settings this version does not know: a log may hold any number
 PAGE_MARGINS = (9, 9, 6, 6)  # a page of the panel; its right edge is beside the scroll bar
 
 
@@ -564,6 +566,19 @@ _KNOWN_TOP = {path[0] for _, _, path, _ in _CONFIG_ROWS}
 _KNOWN_VALIDATION = {path[1] for _, _, path, _ in _CONFIG_ROWS if len(path) == 2}
 
 
+def _flatten(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """A table's entries one row each ("quality.gold"), as the validation extras are: a
+    table in one line ran off the panel ("require=—, catalog_pat")."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in items:
+        name = format_config_value(key)
+        if isinstance(value, Mapping) and value:
+            rows += [(f"{name}.{format_config_value(k)}", v) for k, v in value.items()]
+        else:
+            rows.append((name, value))
+    return rows
+
+
 _ABSENT = object()  # a key the log does not record: shown as such, not as its default
 
 
@@ -585,6 +600,21 @@ def _value_label() -> QLabel:
     # a selection give all of it) rather than widen the dock.
     lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     return lab
+
+
+def _setting_row(name: str, value: str) -> QWidget:
+    """A setting this version has no row for: names like "validation.quality_threshold" are
+    long, so its name on one line and its value under it, both as wide as the panel and
+    elided to it (never cut; the tooltip says all)."""
+    row = QWidget()
+    lay = QVBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 2)
+    lay.setSpacing(0)
+    lay.addWidget(ElidedLabel(name))
+    shown = ElidedLabel(value)
+    shown.setContentsMargins(14, 0, 0, 0)
+    lay.addWidget(shown)
+    return row
 
 
 class RunConfigView(QWidget):
@@ -667,14 +697,13 @@ class RunConfigView(QWidget):
             extra += [
                 (f"validation.{k}", v) for k, v in validation.items() if k not in _KNOWN_VALIDATION
             ]
-        for key, value in extra:
-            lab = _value_label()
-            lab.setText(format_config_value(value))
-            lab.setToolTip(lab.text())
-            name_lab = QLabel(format_config_value(key))
-            name_lab.setTextFormat(Qt.TextFormat.PlainText)
-            self.other_form.addRow(name_lab, lab)
-        self.other_box.setVisible(bool(extra))
+        rows = _flatten(extra)
+        for key, value in rows[:MAX_OTHER_ROWS]:
+            self.other_form.addRow(_setting_row(key, format_config_value(value)))
+        if len(rows) > MAX_OTHER_ROWS:
+            more = ElidedLabel(f"… and {len(rows) - MAX_OTHER_ROWS} more in the log")
+            self.other_form.addRow(more)
+        self.other_box.setVisible(bool(rows))
 
     def text_of(self, label: str) -> str:
         """The shown value of one row (tests, screenshots)."""
