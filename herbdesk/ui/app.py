@@ -68,7 +68,7 @@ def _quit_on_signals(app, win) -> list[int]:
     def handler(signum: int, _frame: object) -> None:
         print(f"herbdesk: {signal.Signals(signum).name}: stopping gracefully", file=sys.stderr)
         exit_code.append(128 + signum)
-        win.shutdown()
+        win.shutdown(reason=f"stopped by {signal.Signals(signum).name}")
         win.force_close()
         app.exit(exit_code[0])
 
@@ -102,6 +102,8 @@ def apply_arguments(win: MainWindow, args: argparse.Namespace) -> None:
 # Qt and library messages that tell a user nothing they can act on (the offscreen platform's
 # missing window-manager hint; watchdog's note that an emitter it stopped is stopped)
 NOISE = ("propagateSizeHints",)
+# what a run started with --start says stopped it when --screenshot ends the app
+SCREENSHOT_STOP = "stopped when the screenshot was taken (--screenshot ends the app)"
 
 
 def _quiet_library_noise() -> None:
@@ -188,7 +190,7 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
             if not ok:
                 print(f"herbdesk: error: cannot write {args.screenshot}", file=sys.stderr)
                 rc = 1
-            win.shutdown()
+            win.shutdown(reason=SCREENSHOT_STOP)
             win.close()
             app.quit()
 

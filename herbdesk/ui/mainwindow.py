@@ -29,6 +29,7 @@ from herbdesk import __version__
 from herbdesk.events.layout import EVENTS, RAW
 from herbdesk.events.reader import ReadStats, iter_events
 from herbdesk.extraction.config import RunOutcome
+from herbdesk.extraction.control import USER_STOP
 from herbdesk.extraction.liveness import DEFAULT_STALE_S
 from herbdesk.runstate.columns import row_in
 from herbdesk.ui.banners import BannerBar
@@ -1001,8 +1002,9 @@ class MainWindow(QMainWindow):
         self.replay.setVisible(not live)  # opened logs step through; live ones do not
         self.document.reset(run_dir, title, live=live)
 
-    def shutdown(self, timeout_ms: int = 60000) -> None:
-        """Stop a running run gracefully and wait for its files to close."""
+    def shutdown(self, timeout_ms: int = 60000, reason: str = USER_STOP) -> None:
+        """Stop a running run gracefully and wait for its files to close; `reason` is what
+        its end event says stopped it (a scripted exit or a signal is not the user)."""
         if self.review_window is not None or self.review_loader is not None:
             from herbdesk.ui.review import close_review
 
@@ -1015,7 +1017,7 @@ class MainWindow(QMainWindow):
             self.exporter.cancel()
             self.exporter.wait(timeout_ms)
         if self.worker is not None and self.worker.isRunning():
-            self.worker.stop()
+            self.worker.stop(reason)
             self.worker.wait(timeout_ms)
         wait_for_decodes(2000)  # no sheet decode left running into interpreter exit
 
