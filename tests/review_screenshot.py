@@ -6,7 +6,7 @@ the catalogue number, constants such as basisOfRecord) get no verdict.
 
     HOME=$(mktemp -d) XDG_CONFIG_HOME=$HOME/.config QT_QPA_PLATFORM=offscreen \
         PYTHONPATH=$PWD python tests/review_screenshot.py docs/images/review-1440x900.png \
-        ../shared/data/specimens/truth.json
+        ../shared/data/specimens/truth.json [WIDTHxHEIGHT]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def make_run(tmp: Path) -> Path:
     return Pipeline(config).run().run_dir
 
 
-def main(out: Path, truth_path: Path) -> None:
+def main(out: Path, truth_path: Path, size: tuple[int, int] = (1440, 900)) -> None:
     from PySide6.QtCore import QSettings, Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
@@ -50,7 +50,7 @@ def main(out: Path, truth_path: Path) -> None:
     run_dir = make_run(tmp)
     app = QApplication.instance() or QApplication([])
     win = MainWindow(QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
-    win.resize(1440, 900)
+    win.resize(*size)
     win.show()
     win.open_path(run_dir)
     while win.is_loading():
@@ -59,7 +59,7 @@ def main(out: Path, truth_path: Path) -> None:
     while win.is_preparing_review():  # the queue is prepared off the GUI thread
         app.processEvents()
     review = win.review_window
-    review.resize(1440, 900)
+    review.resize(*size)
     truth = json.loads(truth_path.read_text())
     # four records reviewed whole, the fifth part-way (three terms): the keys a curator
     # with the transcription beside them would press
@@ -90,4 +90,5 @@ def main(out: Path, truth_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    width, height = (sys.argv[3] if len(sys.argv) > 3 else "1440x900").split("x")
+    main(Path(sys.argv[1]), Path(sys.argv[2]), (int(width), int(height)))

@@ -89,10 +89,11 @@ def _cell(review: ReviewWindow, row: int, col: int) -> str:
 
 
 def _estimate_line(run_dir: Path, population: int, term: str) -> str:
-    """What the estimate must say, from the log alone (not from the window)."""
+    """The estimate table's row of a term as it must read, from the log alone (not from the
+    window)."""
     ledger = rv.read_verdicts(run_dir / "events.jsonl")
     (est,) = [e for e in rv.estimate(ledger, population) if e.term == term]
-    return est.text()
+    return " | ".join(est.cells())
 
 
 def test_accept_correct_reject_by_keys_append_events_and_update_the_estimate(
@@ -134,10 +135,10 @@ def test_accept_correct_reject_by_keys_append_events_and_update_the_estimate(
     # the table and the estimate follow
     assert _cell(review, 0, 2) == "✓ accepted" and _cell(review, 1, 3) == "CAN 10442"
     assert _cell(review, 2, 2) == "✗ rejected"
-    text = review.estimate_label.text()
-    assert _estimate_line(sheets_run, 5, "scientificName") in text
-    assert "scientificName 100 % correct (21–100 %, n = 1)" in text
-    assert "catalogNumber 0 % correct (0–79 %, n = 1)" in text
+    text = review.estimate_text()
+    assert _estimate_line(sheets_run, 5, "scientificName") in text.splitlines()
+    assert "scientificName | 100 % | 21–100 % | 1 | 0 of 4 (0–3)" in text
+    assert "catalogNumber | 0 % | 0–79 % | 1 | 4 of 4 (1–4)" in text
     assert "Random audit sample: 1 of 5 record(s) reviewed" in text
 
     # next record: a verdict there changes the estimate's n
@@ -146,7 +147,7 @@ def test_accept_correct_reject_by_keys_append_events_and_update_the_estimate(
     assert second is not None and second.specimen_id != rec.specimen_id
     assert review.term() == "scientificName" and _cell(review, 0, 2) == ""
     qtbot.keyClick(review, Qt.Key.Key_A)
-    assert "scientificName 100 % correct (34–100 %, n = 2)" in review.estimate_label.text()
+    assert "scientificName | 100 % | 34–100 % | 2 |" in review.estimate_text()
     # back with ←: the first record's verdicts are there
     qtbot.keyClick(review, Qt.Key.Key_Left)
     assert review.record() is rec and _cell(review, 1, 2) == "✎ corrected"
@@ -169,7 +170,7 @@ def test_a_reopened_log_replays_its_verdicts(
     qtbot.keyClick(review, Qt.Key.Key_C)
     review.edit.setText("Agropyron cristatum (L.) Gaertn.")
     qtbot.keyClick(review.edit, Qt.Key.Key_Return)
-    estimate = review.estimate_label.text()
+    estimate = review.estimate_text()
     review.close()  # lets go of the log
 
     other = MainWindow(QSettings(str(tmp_path / "other.ini"), QSettings.Format.IniFormat))
@@ -177,13 +178,56 @@ def test_a_reopened_log_replays_its_verdicts(
     try:
         again = _open_review(qtbot, other, sheets_run / "events.jsonl")
         assert again.session.ledger.events == 2
-        assert again.estimate_label.text() == estimate
+        assert again.estimate_text() == estimate
         # the reviewed record was not finished: the review opens on it, verdicts shown
         assert again.record() is not None and again.record().specimen_id == first.specimen_id
         assert _cell(again, 0, 2) == "✓ accepted" and _cell(again, 1, 2) == "✎ corrected"
         assert _cell(again, 1, 3) == "Agropyron cristatum (L.) Gaertn."
         assert again.term() == again.record().terms()[2]  # the first term without a verdict
         again.close()
+    finally:
+        other.shutdown(10000)
+
+
+def test_the_sheet_keeps_the_height_and_esc_closes_the_review(
+    qtbot, window: MainWindow, sheets_run: Path, tmp_path: Path
+) -> None:
+    """At 1280x720 the estimate (a line per term) took a third of the height from the sheet;
+    "Recorded: … accepted" stayed on the next record; nothing said how to close the window."""
+    from herbdesk.ui.review import ESTIMATE_ROWS_SHOWN
+
+    review = _open_review(qtbot, window, sheets_run)
+    review.resize(1280, 720)
+    qtbot.waitExposed(review)
+    table = review.estimate_table
+    rec = review.record()
+    assert rec is not None
+    for _ in rec.terms():  # a verdict on every term: every term has an estimate
+        qtbot.keyClick(review, Qt.Key.Key_A)
+    qtbot.wait(20)
+    assert table.rowCount() == len(rec.terms()) > ESTIMATE_ROWS_SHOWN
+    assert table.isVisible() and table.height() < 720 // 4  # more terms scroll in it
+    assert table.verticalScrollBar().maximum() > 0
+    assert review.image_stack.height() > 0.8 * review.height(), review.image_stack.height()
+    assert review.status.text().startswith("Recorded:")
+    qtbot.keyClick(review, Qt.Key.Key_N)
+    assert review.status.text() == ""  # said of the record left behind
+    # the way out is on screen, and Esc takes it (the first Esc cancels a correction)
+    assert review.close_btn.isVisible() and "Esc" in review.close_btn.text()
+    assert "Esc close" in review.keys_label.text()
+    qtbot.keyClick(review, Qt.Key.Key_C)
+    qtbot.keyClick(review.edit, Qt.Key.Key_Escape)
+    assert review.isVisible() and not review.edit.isEnabled()
+    qtbot.keyClick(review, Qt.Key.Key_Escape)
+    assert not review.isVisible()
+    # it let go of the log: another window reviews it (and Ctrl+W closes that one)
+    other = MainWindow(QSettings(str(tmp_path / "other.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(other)
+    try:
+        again = _open_review(qtbot, other, sheets_run)
+        assert again.session.read_only_reason == ""
+        qtbot.keyClick(again, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+        assert not again.isVisible()
     finally:
         other.shutdown(10000)
 

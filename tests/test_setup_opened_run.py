@@ -183,3 +183,37 @@ def test_keys_a_log_does_not_record_are_not_shown_as_defaults(qtbot) -> None:
     assert view.text_of("Limit") == "all images"  # recorded as null: no limit
     for label in ("Request pace", "Prompt file", "Checkpoint after", "Model"):
         assert view.text_of(label) == "—", label
+
+
+def test_other_settings_are_one_row_each_and_never_cut(qtbot) -> None:
+    """A run's quality table showed as one line cut at the panel's edge ("require=—,
+    catalog_pat"). Each entry is a row now; a value too long for the panel is elided, with
+    all of it in the tooltip."""
+    from herbdesk.ui.elided import ElidedLabel
+
+    gold = "/home/curator/projects/herbarium-2026/known-answers/gold-sheets-reviewed.csv"
+    config = {
+        "engine": "ocr",
+        "validation": {"checkpoint_after": 5, "gold_threshold": 0.7},
+        "quality": {"require": None, "catalog_pattern": r"^[A-Z]{2,4}\d{6}$", "gold": gold},
+    }
+    view = RunConfigView()
+    qtbot.addWidget(view)
+    view.resize(300, 900)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_config(config, "r")
+    qtbot.wait(10)
+    labels = view.other_box.findChildren(ElidedLabel)
+    texts = [label.text() for label in labels]
+    assert texts[:2] == ["quality.require", "—"] and "quality.catalog_pattern" in texts
+    assert "validation.gold_threshold" in texts and "0.7" in texts
+    assert view.other_form.rowCount() == 4
+    for label in labels:
+        room = label.contentsRect().width()
+        assert room > 0
+        for line in label.shown_lines():
+            assert label.fontMetrics().horizontalAdvance(line) <= room, line
+        assert label.toolTip() == label.text()
+    path = next(label for label in labels if label.text() == gold)
+    assert path.is_elided() and path.shown_lines()[0].endswith("reviewed.csv")

@@ -121,6 +121,7 @@ def test_pause_then_stop_keeps_files_consistent(qtbot, window: MainWindow, many_
     types = [e.event_type for e in evs]
     assert EventType.EXTRACTION_PAUSED in types and EventType.EXTRACTION_RESUMED in types
     assert types[-1] == EventType.EXTRACTION_CANCELLED
+    assert evs[-1].data["message"] == "stopped by the user"  # Stop was pressed
     # and the rest can be resumed from the window
     with FakeApi() as api:
         _use_api(window, api, images, concurrency=4)
@@ -366,7 +367,32 @@ def test_sigterm_stops_the_app_gracefully(tmp_path: Path, sample_dir: Path) -> N
     run_dir = logs[0].parent
     state, _ = load_state(run_dir)
     assert state.status == "cancelled"  # the terminal event was written
+    assert events_of(run_dir)[-1].data["message"] == "stopped by SIGTERM"  # not "the user"
     assert len(raw_records(run_dir)) == state.processed < 5
+
+
+def test_a_run_a_screenshot_ends_is_not_recorded_as_stopped_by_the_user(tmp_path: Path) -> None:
+    """`herbdesk app --sample --start --screenshot f.png` recorded its run as "cancelled,
+    stopped by the user": the screenshot's end stopped it, and its end event says so."""
+    from herbdesk.ui.app import SCREENSHOT_STOP
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    shot, runs = tmp_path / "f.png", tmp_path / "runs"
+    argv = ["app", "--sample", "--start", "--out", str(runs), "--screenshot", str(shot)]
+    r = subprocess.run(
+        [sys.executable, "-m", "herbdesk", *argv, "--size", "800x600"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert shot.is_file()
+    (log,) = runs.glob("*/events.jsonl")
+    end = events_of(log.parent)[-1]
+    assert end.event_type == EventType.EXTRACTION_CANCELLED
+    assert end.data["message"] == SCREENSHOT_STOP and "user" not in SCREENSHOT_STOP
 
 
 def test_opening_a_runs_folder_opens_one_of_its_runs(
@@ -489,3 +515,33 @@ def test_start_while_a_log_is_loading_folds_nothing_of_it_into_the_live_run(
     assert st.rows == 6 and st.status == "completed" and st.succeeded == 6
     assert st.run_id == window.document.run_dir.name
     assert not window.replay.isVisible() and not window.load_progress.isVisible()
+
+
+def test_run_controls_stay_in_sight_and_the_form_never_scrolls_sideways(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """At 1280x720 the setup form scrolled both ways, Start was half hidden and Stop out of
+    sight; at 1440x900 Stop read "Sto". The controls are pinned under the scrolled form."""
+    from PySide6.QtCore import QPoint, QRect, QSize
+
+    setup = window.setup
+    window.show()
+    qtbot.waitExposed(window)
+    for size in (QSize(1280, 720), QSize(1440, 900)):
+        for show_run in (False, True):
+            if show_run:
+                config = {"inputs": ["/a/very/long/folder/" + "x" * 80], "quality": {"k": 1}}
+                setup.show_run_config(config, "run-" + "y" * 60)
+            else:
+                setup.show_settings()
+            setup.set_running(True)
+            assert window.save_screenshot(tmp_path / "shot.png", size)
+            dock = window.setup_dock
+            for btn in (setup.start_btn, setup.pause_btn, setup.stop_btn, setup.resume_btn):
+                top_left = btn.mapTo(dock, QPoint(0, 0))
+                assert btn.isVisible(), btn.text()
+                assert dock.rect().contains(QRect(top_left, btn.size())), (size, btn.text())
+                assert btn.width() >= btn.minimumSizeHint().width(), btn.text()  # not cut
+            viewport = setup.form_scroll.viewport()
+            assert setup.pages.width() <= viewport.width(), (size, show_run)
+            setup.set_running(False)

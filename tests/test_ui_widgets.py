@@ -759,6 +759,26 @@ def test_empty_count_plots_start_at_zero(qtbot) -> None:
         assert plot.viewRange()[1][0] >= 0
 
 
+def test_a_new_plots_panel_reads_as_an_empty_run(qtbot) -> None:
+    """Before any run the term chart's axis read 0 to 1.0 from top to bottom (pyqtgraph's
+    numbers on a chart of names) and the success rate counted "0.2 0.4" specimens."""
+    from herbdesk.ui.plots import PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1200, 220)
+    panel.show()
+    qtbot.waitExposed(panel)
+    QGuiApplication.processEvents()
+    assert panel.term_axis.terms() == []  # names, and none yet: no numbers down the axis
+    (x0, x1), (y0, _) = panel.rate_plot.viewRange()
+    assert x0 == 0 and x1 >= 10 and y0 == 0  # whole specimens from 0
+    for plot in (panel.tp_plot, panel.conf_plot, panel.term_plot):
+        assert -0.1 <= plot.viewRange()[0][0] <= 0, plot  # 0 at the left, a margin at most
+    for plot in (panel.tp_plot, panel.conf_plot):
+        assert plot.viewRange()[1][0] == 0
+
+
 def test_kpis_of_a_log_without_costs_or_start_say_so(qtbot) -> None:
     """Cost "—" where nothing recorded one (not "$0"), and throughput and elapsed time from
     the timestamps of a log that has no start event (they read 0.0/min and 0 s)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+USER_STOP = "stopped by the user"
+
 
 @dataclass(frozen=True)
 class HaltDecision:
@@ -23,6 +25,7 @@ class RunControl:
         self._lock = threading.Lock()
         self._halt: HaltDecision | None = None
         self._cancelled = threading.Event()
+        self._cancel_message = USER_STOP
         self._stop = threading.Event()  # set by halt and cancel: cuts sleeps short
         self._running = threading.Event()
         self._running.set()
@@ -41,15 +44,25 @@ class RunControl:
     def halted(self) -> HaltDecision | None:
         return self._halt
 
-    def cancel(self) -> None:
-        """Graceful stop requested by the user: in-flight specimens finish, no new ones start."""
-        self._cancelled.set()
+    def cancel(self, message: str = USER_STOP) -> None:
+        """Graceful stop: in-flight specimens finish, no new ones start. `message` says who
+        stopped it, for the run's end event (the first one asked counts): the user, or a
+        scripted exit or a signal, which must not be recorded as the user's doing."""
+        with self._lock:
+            if not self._cancelled.is_set():
+                self._cancel_message = message
+                self._cancelled.set()
         self._stop.set()
         self._running.set()
 
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
+
+    @property
+    def cancel_message(self) -> str:
+        """Who stopped the run (see cancel)."""
+        return self._cancel_message
 
     @property
     def should_stop(self) -> bool:

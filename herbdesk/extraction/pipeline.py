@@ -25,7 +25,7 @@ from herbdesk.events.writer import EventLogWriter, last_seq
 from herbdesk.extraction import runfiles
 from herbdesk.extraction.budget import BudgetGate
 from herbdesk.extraction.config import RunConfig, RunOutcome
-from herbdesk.extraction.control import RunControl
+from herbdesk.extraction.control import USER_STOP, RunControl
 from herbdesk.extraction.engines import Engine, create_engine
 from herbdesk.extraction.engines.base import (
     EngineError,
@@ -149,9 +149,10 @@ class Pipeline:
         if not self.hold_at_budget:  # nobody can raise it in-process: end, resumable
             self.control.halt(HaltReason.BUDGET, message)
 
-    def cancel(self) -> None:
-        """Graceful stop: in-flight specimens finish and are recorded; nothing new starts."""
-        self.control.cancel()
+    def cancel(self, message: str = USER_STOP) -> None:
+        """Graceful stop: in-flight specimens finish and are recorded; nothing new starts.
+        `message` is the end event's account of who stopped it."""
+        self.control.cancel(message)
 
     # ------------------------------------------------------------------ run
     def run(self) -> RunOutcome:
@@ -394,7 +395,7 @@ class Pipeline:
         if halt is not None:
             status, reason, message = "failed", halt.reason, halt.message
         elif ctl.cancelled:
-            status, reason, message = "cancelled", "cancelled", "stopped by the user"
+            status, reason, message = "cancelled", "cancelled", ctl.cancel_message
         else:
             status, reason, message = "completed", None, "run completed"
         verdict, verdict_message = self.rules.verdict()

@@ -210,9 +210,19 @@ class TermEstimate:
 
     def text(self) -> str:
         """e.g. "scientificName 92 % correct (81–97 %, n = 40)"."""
+        _, rate, interval, n, _ = self.cells()
+        return f"{self.term} {rate} correct ({interval}, n = {n})"
+
+    def cells(self) -> tuple[str, str, str, str, str]:
+        """A table row: term, "92 %", "81–97 %", n, and the wrong records expected among the
+        unreviewed as "10 of 120 (4–23)" (the window's compact estimate)."""
+        lo, mid, hi = self.expected_wrong
         return (
-            f"{self.term} {_pct(self.rate)} % correct "
-            f"({_pct(self.low)}–{_pct(self.high)} %, n = {self.n})"
+            self.term,
+            f"{_pct(self.rate)} %",
+            f"{_pct(self.low)}–{_pct(self.high)} %",
+            str(self.n),
+            f"{mid:,} of {self.unreviewed:,} ({lo:,}–{hi:,})",
         )
 
     def wrong_text(self) -> str:

@@ -68,7 +68,7 @@ def _quit_on_signals(app, win) -> list[int]:
     def handler(signum: int, _frame: object) -> None:
         print(f"herbdesk: {signal.Signals(signum).name}: stopping gracefully", file=sys.stderr)
         exit_code.append(128 + signum)
-        win.shutdown()
+        win.shutdown(reason=f"stopped by {signal.Signals(signum).name}")
         win.force_close()
         app.exit(exit_code[0])
 
@@ -99,28 +99,8 @@ def apply_arguments(win: MainWindow, args: argparse.Namespace) -> None:
         win.setup.set_for_session("out_dir", str(args.out))
 
 
-# Qt and library messages that tell a user nothing they can act on (the offscreen platform's
-# missing window-manager hint; watchdog's note that an emitter it stopped is stopped)
-NOISE = ("propagateSizeHints",)
-
-
-def _quiet_library_noise() -> None:
-    import logging
-
-    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
-
-    previous = None
-
-    def handler(kind: QtMsgType, context: object, message: str) -> None:
-        if any(n in message for n in NOISE):
-            return
-        if previous is not None:
-            previous(kind, context, message)
-        else:
-            print(message, file=sys.stderr)
-
-    previous = qInstallMessageHandler(handler)
-    logging.getLogger("watchdog").setLevel(logging.ERROR)
+# what a run started with --start says stopped it when --screenshot ends the app
+SCREENSHOT_STOP = "stopped when the screenshot was taken (--screenshot ends the app)"
 
 
 def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
@@ -137,8 +117,9 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
 
     from herbdesk.ui.icons import app_icon
     from herbdesk.ui.mainwindow import MainWindow, drop_source_cache
+    from herbdesk.ui.qtnoise import quiet_library_noise
 
-    _quiet_library_noise()
+    quiet_library_noise()
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
@@ -188,7 +169,7 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
             if not ok:
                 print(f"herbdesk: error: cannot write {args.screenshot}", file=sys.stderr)
                 rc = 1
-            win.shutdown()
+            win.shutdown(reason=SCREENSHOT_STOP)
             win.close()
             app.quit()
 

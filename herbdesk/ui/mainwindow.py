@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QSystemTrayIcon,
     QVBoxLayout,
@@ -30,6 +29,7 @@ from herbdesk import __version__
 from herbdesk.events.layout import EVENTS, RAW
 from herbdesk.events.reader import ReadStats, iter_events
 from herbdesk.extraction.config import RunOutcome
+from herbdesk.extraction.control import USER_STOP
 from herbdesk.extraction.liveness import DEFAULT_STALE_S
 from herbdesk.runstate.columns import row_in
 from herbdesk.ui.banners import BannerBar
@@ -141,13 +141,10 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.main_split, 1)
         self.setCentralWidget(central)
 
-        self.setup = RunSetupPanel()
-        scroll = QScrollArea()
-        scroll.setWidget(self.setup)
-        scroll.setWidgetResizable(True)
+        self.setup = RunSetupPanel()  # scrolls its form itself; its run controls stay in sight
         self.setup_dock = QDockWidget("Run setup", self)
         self.setup_dock.setObjectName("setup_dock")
-        self.setup_dock.setWidget(scroll)
+        self.setup_dock.setWidget(self.setup)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.setup_dock)
         self.event_log = EventLogPane()
         self.event_log.attach(self.document)
@@ -322,10 +319,10 @@ class MainWindow(QMainWindow):
             worker = RunWorker(config, self)
         except (ValueError, OSError) as exc:
             self.setup.show_settings()  # the form is where the problem gets fixed
-            self.setup.message.setText(str(exc))
+            self.setup.set_message(str(exc))
             self.statusBar().showMessage(str(exc), 10000)
             return False
-        self.setup.message.setText("")
+        self.setup.set_message("")
         self.setup.show_settings()  # the panel shows what this run is started with
         self.switch_source(worker.run_dir, f"Live run: {worker.run_dir}", live=True)
         if resume_dir:  # show the whole run: what was done before, then what comes now
@@ -1005,8 +1002,9 @@ class MainWindow(QMainWindow):
         self.replay.setVisible(not live)  # opened logs step through; live ones do not
         self.document.reset(run_dir, title, live=live)
 
-    def shutdown(self, timeout_ms: int = 60000) -> None:
-        """Stop a running run gracefully and wait for its files to close."""
+    def shutdown(self, timeout_ms: int = 60000, reason: str = USER_STOP) -> None:
+        """Stop a running run gracefully and wait for its files to close; `reason` is what
+        its end event says stopped it (a scripted exit or a signal is not the user)."""
         if self.review_window is not None or self.review_loader is not None:
             from herbdesk.ui.review import close_review
 
@@ -1019,7 +1017,7 @@ class MainWindow(QMainWindow):
             self.exporter.cancel()
             self.exporter.wait(timeout_ms)
         if self.worker is not None and self.worker.isRunning():
-            self.worker.stop()
+            self.worker.stop(reason)
             self.worker.wait(timeout_ms)
         wait_for_decodes(2000)  # no sheet decode left running into interpreter exit
 

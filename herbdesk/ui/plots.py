@@ -102,6 +102,7 @@ class TermAxis(pg.AxisItem):
         self._metrics = QFontMetrics(QApplication.font())
         self._room = self._metrics.horizontalAdvance("scientificName")
         self.setWidth(self._room + 12)
+        self._terms: list[str] | None = None
 
     def rows_that_fit(self, height: float) -> int:
         """How many term names a chart this high shows without overlapping."""
@@ -111,6 +112,11 @@ class TermAxis(pg.AxisItem):
         elide = Qt.TextElideMode.ElideRight
         labels = [(i, self._metrics.elidedText(t, elide, self._room)) for i, t in enumerate(terms)]
         self.setTicks([labels, []])
+        self._terms = list(terms)
+
+    def terms(self) -> list[str] | None:
+        """The term names it shows; None while it still labels numbers (never set)."""
+        return self._terms
 
 
 def term_shares(state: RunState, most: int = TERMS_SHOWN) -> list[tuple[str, float, float]]:
@@ -240,6 +246,9 @@ class PlotsPanel(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(PLOT_STEP_MS)
         self._timer.timeout.connect(self._step)
+        # drawn empty from the start, as after a reset: left to pyqtgraph's defaults the term
+        # chart read 0 to 1.0 down its axis and the success rate "0.2 0.4" specimens
+        self.clear()
 
     def clear(self) -> None:
         self.update_from(RunState())

@@ -16,12 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QThread, Signal
-from PySide6.QtGui import QBrush, QCloseEvent, QColor, QFont, QImage, QKeyEvent, QTransform
+from PySide6.QtGui import (
+    QBrush,
+    QCloseEvent,
+    QColor,
+    QFont,
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+    QTransform,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
+    QPushButton,
     QSplitter,
     QStackedWidget,
     QTableWidget,
@@ -38,12 +48,34 @@ from herbdesk.ui.detail import ImageView, load_image, plain_label
 LABEL_REGION = (0.5, 0.5, 1.0, 1.0)  # x0, y0, x1, y1 as fractions of the sheet
 KEYS_HELP = (
     "A accept · C correct (type, Enter) · R reject · ↑/↓ term · N/→ next record · "
-    "P/← previous · F whole sheet / label · O turn 90°"
+    "P/← previous · F whole sheet / label · O turn 90° · Esc close"
 )
+ESTIMATE_COLUMNS = ("Term", "Correct", "95 % range", "n", "Wrong expected (unreviewed)")
+ESTIMATE_ROWS_SHOWN = 4  # the estimate table's height; more terms scroll in it
 _MARK = {ACCEPT: "✓ accepted", CORRECT: "✎ corrected", REJECT: "✗ rejected"}
 _MARK_FG = {ACCEPT: QColor("#2e7d32"), CORRECT: QColor("#a15c00"), REJECT: QColor("#c62828")}
 _FLAG_BG = QColor("#ffe3a3")
 _FLAG_FG = QColor("#1a1a1a")
+
+
+def _estimate_table() -> QTableWidget:
+    """The per-term estimate, ESTIMATE_ROWS_SHOWN rows high: more terms scroll."""
+    table = QTableWidget(0, len(ESTIMATE_COLUMNS))
+    table.setHorizontalHeaderLabels(list(ESTIMATE_COLUMNS))
+    table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    table.verticalHeader().hide()
+    head = table.horizontalHeader()
+    head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    line = table.fontMetrics().height() + 8  # one line a row (the style's default is taller)
+    table.verticalHeader().setDefaultSectionSize(line)
+    table.verticalHeader().setMinimumSectionSize(line)
+    rows = line * ESTIMATE_ROWS_SHOWN
+    table.setFixedHeight(head.sizeHint().height() + rows + 2 * table.frameWidth())
+    table.setVisible(False)
+    return table
 
 
 def _item(text: str) -> QTableWidgetItem:
@@ -109,11 +141,15 @@ class ReviewWindow(QWidget):
         self.edit.returnPressed.connect(self.commit_correction)
         self.keys_label = plain_label(KEYS_HELP, wrap=True)
         self.status = plain_label(wrap=True)
+        # the estimate: a line, then a table a few rows high (one line per term took a third
+        # of the window's height from the sheet at 1280x720); beside the terms, not under
+        # the sheet, so the sheet keeps the whole height
         self.estimate_label = plain_label(wrap=True)
-        mono = QFont(self.estimate_label.font())
-        mono.setStyleHint(QFont.StyleHint.Monospace)
-        mono.setFamily("monospace")
-        self.estimate_label.setFont(mono)
+        self.estimate_table = _estimate_table()
+        self.close_btn = QPushButton("Close (Esc)")
+        self.close_btn.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay the window's
+        self.close_btn.setToolTip("Close the review; every verdict is already in the log")
+        self.close_btn.clicked.connect(self.close)
 
         left = QWidget()
         lv = QVBoxLayout(left)
@@ -127,6 +163,8 @@ class ReviewWindow(QWidget):
         rv.addWidget(self.edit)
         rv.addWidget(self.keys_label)
         rv.addWidget(self.status)
+        rv.addWidget(self.estimate_label)
+        rv.addWidget(self.estimate_table)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
@@ -135,11 +173,11 @@ class ReviewWindow(QWidget):
         right.setMinimumWidth(560)  # the longest values (names with authors) on one line
         top = QHBoxLayout()
         top.addWidget(self.header, 1)
+        top.addWidget(self.close_btn)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.banner)
         layout.addWidget(split, 1)
-        layout.addWidget(self.estimate_label)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.resize(1200, 800)
         self.show_record(self.index)
@@ -158,6 +196,7 @@ class ReviewWindow(QWidget):
 
     def show_record(self, index: int) -> None:
         self.cancel_correction()
+        self.status.setText("")  # what was recorded on the record left: not this one's
         recs = self.session.records
         if not recs:
             self.header.setText("Nothing to review: the run has no successful record yet.")
@@ -255,8 +294,34 @@ class ReviewWindow(QWidget):
             f"Random audit sample: {s.sample_reviewed()} of {len(s.drawn)} record(s) reviewed "
             f"· {s.population:,} record(s) in the run · estimate from the random sample only"
         )
-        lines = s.estimate_lines() or ["No verdict on the random sample yet: no estimate."]
-        self.estimate_label.setText("\n".join([head, *lines]))
+        estimates = s.estimate()
+        if not estimates:
+            head += "\nNo verdict on the random sample yet: no estimate."
+        self.estimate_label.setText(head)
+        table = self.estimate_table
+        table.setRowCount(len(estimates))
+        for row, e in enumerate(estimates):
+            for col, text in enumerate(e.cells()):
+                item = _item(text)
+                item.setToolTip(f"{e.text()}; {e.wrong_text()}")
+                if col:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                table.setItem(row, col, item)
+        table.setVisible(bool(estimates))
+
+    def estimate_text(self) -> str:
+        """The estimate as shown: its line, then a line of cells per term (tests)."""
+        rows = [
+            " | ".join(self._cell_text(row, col) for col in range(len(ESTIMATE_COLUMNS)))
+            for row in range(self.estimate_table.rowCount())
+        ]
+        return "\n".join([self.estimate_label.text(), *rows])
+
+    def _cell_text(self, row: int, col: int) -> str:
+        item = self.estimate_table.item(row, col)
+        return item.text() if item is not None else ""
 
     # --- verdicts ---------------------------------------------------------------------
 
@@ -322,6 +387,11 @@ class ReviewWindow(QWidget):
                 self.cancel_correction()
                 return
             super().keyPressEvent(event)
+            return
+        # Esc (a correction under way took the first one), or the platform's Close (Ctrl+W)
+        if event.key() == Qt.Key.Key_Escape or event.matches(QKeySequence.StandardKey.Close):
+            self.close()
+            event.accept()
             return
         if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
             super().keyPressEvent(event)  # Ctrl/Alt combinations are the menus'

@@ -11,18 +11,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QStackedWidget,
@@ -38,6 +40,7 @@ from herbdesk.extraction.engines import EngineSettings
 from herbdesk.extraction.engines.base import DEFAULT_BASE_URL
 from herbdesk.extraction.engines.openrouter import DEFAULT_MODEL
 from herbdesk.monitor.validation import ValidationConfig
+from herbdesk.ui.elided import ElidedLabel
 
 ENGINE_LABELS = {
     "ocr": "Offline OCR (RapidOCR)",
@@ -45,6 +48,8 @@ ENGINE_LABELS = {
 }
 MAX_VALUE_CHARS = 400  # a config comes from a log file: a huge value must not blow up the panel
 NOT_RECORDED = "—"
+MAX_OTHER_ROWS = 40  # settings this version does not know: a log may hold any number
+PAGE_MARGINS = (9, 9, 6, 6)  # a page of the panel; its right edge is beside the scroll bar
 
 
 def _path_row(edit: QLineEdit, pick) -> QWidget:
@@ -58,6 +63,26 @@ def _path_row(edit: QLineEdit, pick) -> QWidget:
     b.clicked.connect(pick)
     lay.addWidget(b)
     return w
+
+
+class _FormScroll(QScrollArea):
+    """Scrolls the form up and down only: never narrower than the form, so nothing of it is
+    cut at the right and no sideways scroll bar is needed."""
+
+    def minimumSizeHint(self) -> QSize:
+        inner = self.widget()
+        hint = super().minimumSizeHint()
+        if inner is None:
+            return hint
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(inner.minimumSizeHint().width() + bar, hint.height())
+
+    def sizeHint(self) -> QSize:
+        inner = self.widget()
+        if inner is None:
+            return super().sizeHint()
+        bar = self.verticalScrollBar().sizeHint().width()
+        return inner.sizeHint() + QSize(bar, 0)
 
 
 class RunSetupPanel(QWidget):
@@ -79,16 +104,28 @@ class RunSetupPanel(QWidget):
         super().__init__(parent)
         self.setAcceptDrops(True)
         outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
         self.pages = QStackedWidget()
         settings_page = QWidget()
         form_lay = QVBoxLayout(settings_page)
-        form_lay.setContentsMargins(0, 0, 0, 0)
+        form_lay.setContentsMargins(*PAGE_MARGINS)
         self.run_view = RunConfigView()
         self.run_view.back_requested.connect(self.show_settings)
         self.pages.addWidget(settings_page)
         self.pages.addWidget(self.run_view)
         self._set_page(0)
-        outer.addWidget(self.pages)
+        # Only the form scrolls: the run controls below it stay in sight at any height, and
+        # the form is never wider than the panel (no sideways scrolling).
+        self.form_scroll = _FormScroll()
+        self.form_scroll.setWidget(self.pages)
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer.addWidget(self.form_scroll, 1)
+        rule = QFrame()
+        rule.setFrameShape(QFrame.Shape.HLine)
+        rule.setFrameShadow(QFrame.Shadow.Sunken)
+        outer.addWidget(rule)  # the form scrolls above it; the controls below stay put
 
         box = QGroupBox("Input and engine")
         form = QFormLayout(box)
@@ -98,6 +135,13 @@ class RunSetupPanel(QWidget):
         self.engine = QComboBox()
         for name, label in ENGINE_LABELS.items():
             self.engine.addItem(label, name)
+            self.engine.setItemData(self.engine.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
+        # the long engine name must not set the panel's width: the box elides it (the
+        # tooltip and the open list say all of it)
+        self.engine.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.engine.setMinimumContentsLength(12)
         self.engine.currentIndexChanged.connect(self._engine_changed)
         form.addRow("Engine", self.engine)
         self.model = QLineEdit(DEFAULT_MODEL)
@@ -163,6 +207,8 @@ class RunSetupPanel(QWidget):
         oform.addRow("Runs folder", _path_row(self.out_dir, self._pick_out))
         form_lay.addWidget(obox)
 
+        controls = QVBoxLayout()
+        controls.setContentsMargins(9, 6, 9, 9)
         buttons = QHBoxLayout()
         self.start_btn = QPushButton("Start")
         self.start_btn.setDefault(True)
@@ -174,15 +220,17 @@ class RunSetupPanel(QWidget):
         self.stop_btn.clicked.connect(self.stop_requested)
         for b in (self.start_btn, self.pause_btn, self.stop_btn):
             buttons.addWidget(b)
-        outer.addLayout(buttons)
+        controls.addLayout(buttons)
         self.resume_btn = QPushButton("Resume a previous run…")
         self.resume_btn.clicked.connect(self._pick_resume)
-        outer.addWidget(self.resume_btn)
+        controls.addWidget(self.resume_btn)
         self.message = QLabel("")
         self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.message.setWordWrap(True)
-        outer.addWidget(self.message)
-        outer.addStretch(1)
+        self.message.hide()  # shown with a message (an empty label still takes a line)
+        controls.addWidget(self.message)
+        outer.addLayout(controls)
+        form_lay.addStretch(1)
         self.set_running(False)
         self._engine_changed()
         # settings key -> the value a command-line flag put in the form: used this session,
@@ -241,6 +289,13 @@ class RunSetupPanel(QWidget):
             page.setSizePolicy(policy, policy)
         self.pages.setCurrentIndex(index)
         self.pages.updateGeometry()
+        if hasattr(self, "form_scroll"):
+            self.form_scroll.updateGeometry()  # its width follows the page shown
+
+    def set_message(self, text: str) -> None:
+        """The line under the run controls: why a start failed (empty: none)."""
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
 
     def request_start(self) -> None:
         """Start from the settings; while an opened run is shown, show the settings first,
@@ -511,6 +566,19 @@ _KNOWN_TOP = {path[0] for _, _, path, _ in _CONFIG_ROWS}
 _KNOWN_VALIDATION = {path[1] for _, _, path, _ in _CONFIG_ROWS if len(path) == 2}
 
 
+def _flatten(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """A table's entries one row each ("quality.gold"), as the validation extras are: a
+    table in one line ran off the panel ("require=—, catalog_pat")."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in items:
+        name = format_config_value(key)
+        if isinstance(value, Mapping) and value:
+            rows += [(f"{name}.{format_config_value(k)}", v) for k, v in value.items()]
+        else:
+            rows.append((name, value))
+    return rows
+
+
 _ABSENT = object()  # a key the log does not record: shown as such, not as its default
 
 
@@ -534,6 +602,21 @@ def _value_label() -> QLabel:
     return lab
 
 
+def _setting_row(name: str, value: str) -> QWidget:
+    """A setting this version has no row for: names like "validation.quality_threshold" are
+    long, so its name on one line and its value under it, both as wide as the panel and
+    elided to it (never cut; the tooltip says all)."""
+    row = QWidget()
+    lay = QVBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 2)
+    lay.setSpacing(0)
+    lay.addWidget(ElidedLabel(name))
+    shown = ElidedLabel(value)
+    shown.setContentsMargins(14, 0, 0, 0)
+    lay.addWidget(shown)
+    return row
+
+
 class RunConfigView(QWidget):
     """An opened run's configuration from its log, read-only and labelled as that run's."""
 
@@ -542,7 +625,7 @@ class RunConfigView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setContentsMargins(*PAGE_MARGINS)
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.PlainText)
         self.header.setWordWrap(True)
@@ -575,6 +658,7 @@ class RunConfigView(QWidget):
         self.back_btn.setToolTip("Edit the app's own settings, for a new run")
         self.back_btn.clicked.connect(self.back_requested)
         lay.addWidget(self.back_btn)
+        lay.addStretch(1)
         self.config: dict[str, Any] = {}
 
     def show_config(
@@ -613,14 +697,13 @@ class RunConfigView(QWidget):
             extra += [
                 (f"validation.{k}", v) for k, v in validation.items() if k not in _KNOWN_VALIDATION
             ]
-        for key, value in extra:
-            lab = _value_label()
-            lab.setText(format_config_value(value))
-            lab.setToolTip(lab.text())
-            name_lab = QLabel(format_config_value(key))
-            name_lab.setTextFormat(Qt.TextFormat.PlainText)
-            self.other_form.addRow(name_lab, lab)
-        self.other_box.setVisible(bool(extra))
+        rows = _flatten(extra)
+        for key, value in rows[:MAX_OTHER_ROWS]:
+            self.other_form.addRow(_setting_row(key, format_config_value(value)))
+        if len(rows) > MAX_OTHER_ROWS:
+            more = ElidedLabel(f"… and {len(rows) - MAX_OTHER_ROWS} more in the log")
+            self.other_form.addRow(more)
+        self.other_box.setVisible(bool(rows))
 
     def text_of(self, label: str) -> str:
         """The shown value of one row (tests, screenshots)."""

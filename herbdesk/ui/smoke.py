@@ -20,6 +20,7 @@ from herbdesk.common.assets import sample_specimens_dir
 from herbdesk.extraction.images import scan_images
 from herbdesk.ui.icons import app_icon
 from herbdesk.ui.mainwindow import MainWindow
+from herbdesk.ui.qtnoise import quiet_library_noise
 from herbdesk.ui.smoke_checks import SmokeFailure, SmokeRun
 
 SCREENSHOT_SIZE = QSize(1440, 900)
@@ -51,6 +52,7 @@ def _loading(win: MainWindow) -> bool:
 
 def run_in_window(workdir: Path, timeout_s: float) -> SmokeRun:
     """Run the bundled sample sheets with the OCR engine in a MainWindow, then reopen the log."""
+    quiet_library_noise()  # as the app does: Qt's hints about the platform are not findings
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
     app.setApplicationName("herbdesk")

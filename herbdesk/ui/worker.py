@@ -6,6 +6,7 @@ from PySide6.QtCore import QThread, Signal
 
 from herbdesk.events.batcher import EventBatcher
 from herbdesk.extraction.config import RunConfig, RunOutcome
+from herbdesk.extraction.control import USER_STOP
 from herbdesk.extraction.pipeline import Pipeline
 
 
@@ -49,5 +50,6 @@ class RunWorker(QThread):
             self.pipeline.raise_budget(budget_usd)
         self.pipeline.resume()
 
-    def stop(self) -> None:
-        self.pipeline.cancel()
+    def stop(self, message: str = USER_STOP) -> None:
+        """Graceful stop; `message` is the end event's account of who stopped the run."""
+        self.pipeline.cancel(message)
