@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from herbdesk import __version__
+from herbdesk.common.gcpause import gc_paused
 from herbdesk.events.bus import Emitter, EventBus, Handler
+from herbdesk.events.reader import iter_events
 from herbdesk.events.types import EventType, HaltReason, utc_now_iso
 from herbdesk.events.writer import EventLogWriter, last_seq
 from herbdesk.extraction import runfiles
@@ -45,7 +47,7 @@ from herbdesk.extraction.results import ResultsWriter, ResumePoint, resume_point
 from herbdesk.extraction.runlock import RunLock
 from herbdesk.monitor.ending import end_event
 from herbdesk.monitor.metrics import MetricsAccumulator, MetricsFileConsumer
-from herbdesk.monitor.rules import RulesConsumer, RunRules
+from herbdesk.monitor.rules import Halt, RulesConsumer, RunRules, apply, replay_earlier
 from herbdesk.quality.judge import RecordJudge
 from herbdesk.quality.tally import QualityTally
 
@@ -169,6 +171,9 @@ class Pipeline:
                 # before run.json and the start event say what the earlier invocations spent
                 self._resume = resume_point(self.run_dir / runfiles.RAW)
                 self.budget.spent = resumed_spent(self.budget.spent, self._resume.spent)
+                earlier_halts = self._replay_earlier(self._resume.done)
+            else:
+                earlier_halts = []
             self._write_run_json("running")
             self.bus.emit(
                 EventType.EXTRACTION_STARTED,
@@ -180,6 +185,9 @@ class Pipeline:
                     "config": cfg.public_dict(),
                 },
             )
+            if earlier_halts:  # a gate the run's records already failed: nothing is spent
+                apply(earlier_halts, lambda t, d: None, self.control.halt)
+                return self._finish()
             engine = self._engine
             if engine is None:
                 engine = create_engine(cfg.engine)
@@ -249,18 +257,47 @@ class Pipeline:
                 done, self._sequence = self._resume.done, self._resume.last
             with contextlib.closing(ImageIndex(self.run_dir)) as index:
                 self.identifier = Identifier(done, index)
+                gold_queued = False
                 for path, gold in gold_first(images, self.judge.is_gold_image):
                     if self.control.should_stop:
                         return
+                    if not gold and not gold_queued:
+                        gold_queued = True
+                        self._gold_queued()
                     found = self.identifier.identify(path, gold)
                     if not self._announce(found, feed):
                         return
+                if not gold_queued:
+                    self._gold_queued()
         except OSError as exc:
             self.control.halt(HaltReason.FATAL_ERROR, f"output not writable: {exc}")
         except Exception as exc:
             self.control.halt(HaltReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
         finally:
             feed.close()
+
+    def _replay_earlier(self, done: set[str]) -> list[Halt]:
+        """A resume's rules see the earlier invocations' records first (rules.replay_earlier);
+        the halts those records reach."""
+        events = self.run_dir / runfiles.EVENTS
+        if not events.exists():
+            return []
+        with gc_paused():  # a big log: ~1 s less per 100,000 records
+            halts = replay_earlier(self.rules, iter_events(events), done, self.judge.is_gold_image)
+        return [_on_earlier_records(h) for h in halts]
+
+    def _gold_queued(self) -> None:
+        """Every known-answer sheet of this invocation is queued: the gold judgement can be
+        made if they are all in already (a resume whose gold sheets were all done before)."""
+        with self.bus.lock:  # ordered with the rules' reactions to finished specimens
+            decisions = [
+                _on_earlier_records(d) if isinstance(d, Halt) else d
+                for d in self.rules.quality.judge_gold()
+            ]
+            apply(decisions, self._emit_rule_event, self.control.halt)
+
+    def _emit_rule_event(self, event_type: str, data: dict[str, Any]) -> None:
+        self.bus.emit(event_type, data=data)
 
     def _announce(self, found: Found, feed: SpecimenFeed) -> bool:
         """The image's event, and the feed for a queued one; False once the run stopped."""
@@ -405,7 +442,7 @@ class Pipeline:
             message,
             snap,
             self.started_count,
-            self.tally.summary(self.rules.quality.finished),
+            self.tally.summary(snap["total_processed"]),  # this invocation's, as the tally
             (verdict, verdict_message),
         )
         with contextlib.suppress(OSError):  # a full disk must not hide the outcome
@@ -460,6 +497,11 @@ class Pipeline:
             self.log_closed = True
             self._log.close()
         self._runlock.release()  # last: every file of the run is closed
+
+
+def _on_earlier_records(h: Halt) -> Halt:
+    """A halt a resume stops with before doing anything: the message says whose records."""
+    return Halt(h.reason, f"{h.message} (the run's records so far, earlier invocations included)")
 
 
 def resumed_spent(from_run_json: float, from_records: float) -> float:

@@ -7,13 +7,15 @@ consumer on the bus (RulesConsumer); a distributed run keeps the state in Redis 
 finished specimen once, under a lock, on whichever worker finished it (distributed/broker.py).
 The same code decides both, so a rule cannot drift apart between them.
 
-Failed specimens count as not usable. A resumed run's rules see this invocation's specimens.
+Failed specimens count as not usable. A resumed run is judged on all its records: its rules
+first fold the earlier invocations' (`replay_earlier`), so a resume that adds nothing ends as
+the earlier invocation did, and one that adds good records passes only if the whole run does.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -168,6 +170,10 @@ class QualityRules:
         self._first: list[str | None] = []
         self._recent: deque[str | None] = deque(maxlen=IDENTICAL_RECENT)
         self._window: deque[tuple[bool, bool]] = deque(maxlen=ROLLING_WINDOW)
+        # running counts of the two deques, so a fold costs the same at any window size (a
+        # resume folds every earlier record before it starts)
+        self._recent_fps: Counter[str] = Counter()
+        self._window_ok = self._window_usable = 0
         self._examples: dict[str, list[str]] = {}
         self._invalid: Counter[str] = Counter()
         self.gold_expected = 0
@@ -181,14 +187,14 @@ class QualityRules:
         self.finished += 1
         self.succeeded += f.ok
         self.usable += usable
-        self._window.append((f.ok, usable))
+        self._push_window(f.ok, usable)
         self._note_examples(f.quality)
         # usable records only: identical junk is reported as junk by the checkpoint
         fp = f.quality.get("fingerprint") if usable else None
         fp = fp if isinstance(fp, str) else None
         if self.finished <= IDENTICAL_FIRST:
             self._first.append(fp)
-        self._recent.append(fp)
+        self._push_recent(fp)
         identical = self._identical()
         if identical is not None:
             return [identical]
@@ -199,11 +205,31 @@ class QualityRules:
             return self._degradation()
         return []
 
+    def _push_window(self, ok: bool, usable: bool) -> None:
+        if len(self._window) == self._window.maxlen:
+            o, u = self._window[0]
+            self._window_ok -= o
+            self._window_usable -= u
+        self._window.append((ok, usable))
+        self._window_ok += ok
+        self._window_usable += usable
+
+    def _push_recent(self, fp: str | None) -> None:
+        if len(self._recent) == self._recent.maxlen:
+            old = self._recent[0]
+            if old:
+                self._recent_fps[old] -= 1
+                if not self._recent_fps[old]:
+                    del self._recent_fps[old]
+        self._recent.append(fp)
+        if fp:
+            self._recent_fps[fp] += 1
+
     def _identical(self) -> Halt | None:
-        first = Counter(f for f in self._first if f)
-        recent = Counter(f for f in self._recent if f)
-        same_first = max(first.values(), default=0)
-        same_recent = max(recent.values(), default=0)
+        same_first = 0
+        if self.finished <= IDENTICAL_FIRST:
+            same_first = max(Counter(f for f in self._first if f).values(), default=0)
+        same_recent = max(self._recent_fps.values(), default=0)
         if same_first >= IDENTICAL_FIRST_MIN and self.finished <= IDENTICAL_FIRST:
             n, of = same_first, len(self._first)
         elif len(self._recent) == IDENTICAL_RECENT and same_recent > IDENTICAL_RECENT // 2:
@@ -252,8 +278,8 @@ class QualityRules:
         if len(self._window) < min(DEGRADED_MIN_WINDOW, ROLLING_WINDOW):
             return []
         n = len(self._window)
-        ok_rate = sum(o for o, _ in self._window) / n
-        usable_rate = sum(u for _, u in self._window) / n
+        ok_rate = self._window_ok / n
+        usable_rate = self._window_usable / n
         cfg = self.config
         if ok_rate < cfg.checkpoint_threshold:
             what = f"success rate {ok_rate:.0%} below {cfg.checkpoint_threshold:.0%}"
@@ -271,13 +297,22 @@ class QualityRules:
 
     def observe_gold(self, data: Mapping[str, Any]) -> list[Decision]:
         """A `quality.gold` event's data; judged once every expected gold sheet is in."""
+        return self.judge_gold() if self.count_gold(data) else []
+
+    def count_gold(self, data: Mapping[str, Any]) -> bool:
+        """Count a `quality.gold` event's data without judging; False if it has no terms."""
         terms = data.get("terms")
         if not isinstance(terms, Mapping):
-            return []
+            return False
         self.gold_done += 1
         self.gold_terms += len(terms)
         self.gold_correct += sum(1 for r in terms.values() if r == "correct")
-        if self._gold_judged or self.gold_done < self.gold_expected:
+        return True
+
+    def judge_gold(self) -> list[Decision]:
+        """The known-answer judgement, once: when every expected gold sheet is in (a resume
+        whose gold sheets were all done before calls it once its own are queued)."""
+        if self._gold_judged or not self.gold_done or self.gold_done < self.gold_expected:
             return []
         self._gold_judged = True
         acc = self.gold_correct / self.gold_terms if self.gold_terms else 1.0
@@ -343,10 +378,14 @@ class QualityRules:
         self.usable = int(s.get("usable", 0))
         self.checkpoint_done = bool(s.get("checkpoint_done", False))
         self._first = list(s.get("first", []))
-        self._recent = deque(s.get("recent", []), maxlen=IDENTICAL_RECENT)
-        self._window = deque(
-            ((bool(o), bool(u)) for o, u in s.get("window", [])), maxlen=ROLLING_WINDOW
-        )
+        self._recent = deque(maxlen=IDENTICAL_RECENT)
+        self._recent_fps = Counter()
+        for fp in s.get("recent", [])[-IDENTICAL_RECENT:]:
+            self._push_recent(fp if isinstance(fp, str) else None)
+        self._window = deque(maxlen=ROLLING_WINDOW)
+        self._window_ok = self._window_usable = 0
+        for o, u in s.get("window", [])[-ROLLING_WINDOW:]:
+            self._push_window(bool(o), bool(u))
         self._examples = {str(k): list(v) for k, v in (s.get("examples") or {}).items()}
         self._invalid = Counter({str(k): int(v) for k, v in (s.get("invalid") or {}).items()})
         gold = list(s.get("gold") or [0, 0, 0, 0])
@@ -385,6 +424,42 @@ class RunRules:
 Rules = ValidationRules | QualityRules | RunRules
 
 
+def replay_earlier(
+    rules: RunRules,
+    events: Iterable[Event],
+    done: Collection[str],
+    expected_gold: Callable[[str], bool],
+) -> list[Halt]:
+    """Fold a resumed run's earlier records into `rules`; the halts they reach, in order.
+
+    The records are the earlier invocations' `specimen.completed` events of the specimens
+    done (`done`: a successful record in raw.jsonl, not redone), each specimen's newest one,
+    in the order they came, with their `quality.gold` results. Failed specimens are left
+    out: the resume redoes them, and their new outcome is what counts. Gold results are
+    counted, not judged: the resume's own gold sheets are queued first (`judge_gold` then).
+    Events they decided were logged by the invocation that decided them; only the halts are
+    returned, for the resume to stop with before it spends anything.
+    """
+    latest: dict[str, Finished] = {}  # not the events: a big log's values are let go
+    gold: dict[str, Mapping[str, Any]] = {}
+    for ev in events:
+        sid = ev.specimen_id
+        if sid is None or sid not in done:
+            continue
+        if ev.event_type == EventType.SPECIMEN_COMPLETED:
+            latest.pop(sid, None)  # the newest record counts, where it came
+            latest[sid] = Finished.of_event(ev)
+        elif ev.event_type == EventType.QUALITY_GOLD:
+            gold[sid] = ev.data
+    halts: list[Halt] = []
+    for sid, f in latest.items():
+        halts += [d for d in rules.observe(f) if isinstance(d, Halt)]
+        g = gold.get(sid)
+        if g is not None and rules.quality.count_gold(g):
+            rules.quality.gold_expected += expected_gold(str(g.get("image", "")))
+    return halts
+
+
 class _Bus(Protocol):
     def emit(self, event_type: str, *, data: Mapping[str, Any] | None = None) -> Any: ...
 
@@ -394,7 +469,7 @@ class _Control(Protocol):
 
 
 def apply(
-    decisions: list[Decision],
+    decisions: Sequence[Decision],
     emit: Callable[[str, dict[str, Any]], Any],
     halt: Callable[[str, str], Any],
 ) -> None:

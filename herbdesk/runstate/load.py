@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from herbdesk.common.gcpause import gc_paused
 from herbdesk.events.layout import EVENTS, RAW
 from herbdesk.events.legacy import AutoDecoder
 from herbdesk.events.reader import ReadStats, iter_line_chunks, open_regular, read_ahead
@@ -51,18 +49,3 @@ def load_state(path: Path) -> tuple[RunState, ReadStats]:
             apply_chunk(state, chunk, stats, decoder)
     state.bad_lines = stats.bad_lines
     return state, stats
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic GC during a bulk fold: it would rescan the growing columns again and again.
-
-    The fold creates no reference cycles; the collector resumes after.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
