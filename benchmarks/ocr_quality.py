@@ -35,9 +35,11 @@ BANDS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 1.01)
 
 
 def load_truth(path: Path) -> dict[str, dict[str, Any]]:
-    """Sheet stem -> expected terms (with "_handwritten" kept as a list)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {k: v for k, v in data.items() if not k.startswith("_") and isinstance(v, dict)}
+    """Sheet stem -> expected terms (with "_handwritten" kept as a list): the reader `--gold`
+    uses for the same file."""
+    from herbdesk.quality.gold import read_truth
+
+    return read_truth(path)
 
 
 def read_run(run_dir: Path) -> dict[str, dict[str, Any]]:

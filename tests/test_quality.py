@@ -443,3 +443,60 @@ def test_a_failed_gold_sheet_counts_every_expected_term_missing(tmp_path: Path) 
     r = judge.gold_result("a.jpg", {})  # a failed specimen's record has no values
     assert r is not None and r["terms"] == {"scientificName": "missing", "eventDate": "missing"}
     assert judge.gold_result("b.jpg", {}) is None
+
+
+def test_a_json_transcription_is_a_gold_file(tmp_path: Path, many_images) -> None:
+    """The truth.json form (image stem -> terms, `_` keys skipped) works as `--gold`."""
+    from herbdesk.quality.judge import QualitySettings, RecordJudge
+
+    images = many_images(12)
+    gold = tmp_path / "truth.json"
+    sheet = {"scientificName": "Primula mistassinica Michx.", "_handwritten": ["scientificName"]}
+    gold.write_text(
+        json.dumps({"_note": "transcribed by hand", "sheet_0004": sheet, "sheet_0009": sheet}),
+        encoding="utf-8",
+    )
+    judge = RecordJudge.from_settings(QualitySettings(gold_path=gold))
+    assert judge.is_gold_image("sheet_0004.jpg") and not judge.is_gold_image("sheet_0005.jpg")
+    r = judge.gold_result("sheet_0009.jpg", {"scientificName": "Primula mistassinica"})
+    assert r is not None and r["terms"] == {"scientificName": "correct"}
+    with FakeApi() as api:
+        outcome, _ = run(_cfg(images, tmp_path, api, quality=QualitySettings(gold_path=gold)))
+    assert outcome.reason == HaltReason.GOLD_FAILED, outcome.message
+    evs = events_of(outcome.run_dir)
+    firsts = [e.data["image"] for e in evs if e.event_type == EventType.SPECIMEN_PROCESSING][:2]
+    assert sorted(firsts) == ["sheet_0004.jpg", "sheet_0009.jpg"]
+
+
+@pytest.mark.skipif(not TRUTH.exists(), reason="the sample sheets' truth is beside the checkout")
+def test_the_sample_sheets_truth_loads_as_gold_by_the_benchmarks_reader() -> None:
+    from benchmarks.ocr_quality import load_truth
+    from herbdesk.quality.gold import GoldSet
+
+    gold = GoldSet.load(TRUTH)
+    truth = load_truth(TRUTH)
+    assert len(gold) == len(truth) == 5
+    expected = gold.named("specimen_001.jpg")
+    assert expected is not None and "_handwritten" not in expected
+    assert dict(expected) == {t: v for t, v in truth["specimen_001"].items() if t[0] != "_"}
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("file,scientificName\nx.jpg,Carex aurea\n", "JSON form"),
+        ('{"a": {"scientificName": "Carex"', "not valid JSON"),
+        ('{"a": ["Carex"]}', "is not an object of terms"),
+        ('{"a": {"colour": "green"}}', "'colour' is not a Darwin Core term"),
+        ('{"_note": "nothing else"}', "lists no sheets"),
+    ],
+)
+def test_a_bad_gold_file_says_what_a_gold_file_looks_like(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    from herbdesk.quality.gold import GoldError, GoldSet
+
+    gold = tmp_path / "gold.txt"
+    gold.write_text(text, encoding="utf-8")
+    with pytest.raises(GoldError, match=says):
+        GoldSet.load(gold)

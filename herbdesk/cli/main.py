@@ -120,7 +120,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "--gold",
         type=Path,
         metavar="FILE",
-        help="known-answer sheets (CSV: image or catalogNumber, then expected terms); "
+        help="known-answer sheets (CSV: image or catalogNumber, then expected terms; or JSON: "
+        "{image stem: {term: value}}); "
         "queued first, a run whose answers are wrong halts",
     )
     q.add_argument(

@@ -1,17 +1,20 @@
 """Known-answer sheets (`--gold FILE`): expected values compared term by term.
 
-The CSV has a header: an `image` column (the file name) or a `catalogNumber` column, then one
-column per expected term. Values are compared normalised: case, accents, punctuation and
-spacing ignored; dates by value (any form the date reader understands); scientific names by
-genus and epithet (authorship left out).
+Two forms. A CSV with a header: an `image` column (the file name) or a `catalogNumber` column,
+then one column per expected term. Or the JSON transcription form the project measures the
+offline engine with (benchmarks/ocr_quality.py): `{"<image stem>": {"<term>": "<value>", …,
+"_handwritten": [terms]}, "_note": …}`, keys starting with `_` skipped. Values are compared
+normalised: case, accents, punctuation and spacing ignored; dates by value (any form the date
+reader understands); scientific names by genus and epithet (authorship left out).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -42,19 +45,78 @@ def same_value(term: str, expected: str, got: str) -> bool:
     return _plain(expected) == _plain(got)
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GoldError(f"gold file {path}: cannot read it ({exc})") from exc
+
+
+def _is_json(text: str) -> bool:
+    return text.lstrip().startswith("{")
+
+
+def read_truth(path: Path, text: str | None = None) -> dict[str, dict[str, Any]]:
+    """The JSON transcription form: image stem -> {term: value, "_handwritten": [...]}, the
+    top-level keys starting with `_` left out. The one reader of it (gold files and
+    benchmarks/ocr_quality.py)."""
+    text = _read_text(path) if text is None else text
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GoldError(f"gold file {path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise GoldError(f"gold file {path}: JSON gold is an object of sheets")
+    out: dict[str, dict[str, Any]] = {}
+    for stem, terms in data.items():
+        if stem.startswith("_"):
+            continue
+        if not isinstance(terms, dict):
+            raise GoldError(
+                f"gold file {path}: {stem!r} is not an object of terms "
+                '(expected {"<image stem>": {"<term>": "<value>"}})'
+            )
+        out[stem] = terms
+    return out
+
+
 @dataclass(frozen=True)
 class GoldSet:
     by_image: Mapping[str, Mapping[str, str]]
     by_catalog: Mapping[str, Mapping[str, str]]
+    by_stem: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # JSON form
 
     @classmethod
     def load(cls, path: Path) -> GoldSet:
+        text = _read_text(path)
+        if _is_json(text):
+            return cls._from_truth(path, read_truth(path, text))
+        return cls._from_csv(path, text)
+
+    @classmethod
+    def _from_truth(cls, path: Path, truth: Mapping[str, Mapping[str, Any]]) -> GoldSet:
         from herbdesk.common.dwc import canonical_term
 
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise GoldError(f"gold file {path}: cannot read it ({exc})") from exc
+        by_stem: dict[str, dict[str, str]] = {}
+        for stem, terms in truth.items():
+            expected: dict[str, str] = {}
+            for name, value in terms.items():
+                if name.startswith("_"):
+                    continue  # _handwritten and other notes
+                term = canonical_term(name)
+                if term is None:
+                    raise GoldError(f"gold file {path}: {stem}: {name!r} is not a Darwin Core term")
+                if value is not None and str(value).strip():
+                    expected[term] = str(value).strip()
+            by_stem[PurePath(stem).stem] = expected
+        if not by_stem:
+            raise GoldError(f"gold file {path} lists no sheets")
+        return cls({}, {}, by_stem)
+
+    @classmethod
+    def _from_csv(cls, path: Path, text: str) -> GoldSet:
+        from herbdesk.common.dwc import canonical_term
+
         rows = list(csv.reader(text.splitlines()))
         if not rows:
             raise GoldError(f"gold file {path} is empty")
@@ -62,7 +124,9 @@ class GoldSet:
         key = "image" if "image" in header else "catalogNumber" if "catalogNumber" in header else ""
         if not key:
             raise GoldError(
-                f"gold file {path}: the header needs an 'image' or 'catalogNumber' column"
+                f"gold file {path}: the header needs an 'image' or 'catalogNumber' column "
+                "(a CSV such as 'image,scientificName,eventDate' then one row a sheet, or the "
+                'JSON form {"<image stem>": {"<term>": "<value>"}}; see docs/quality.md)'
             )
         terms = {}
         for i, h in enumerate(header):
@@ -90,11 +154,18 @@ class GoldSet:
         return cls(by_image, by_catalog)
 
     def __len__(self) -> int:
-        return len(self.by_image) + len(self.by_catalog)
+        return len(self.by_image) + len(self.by_catalog) + len(self.by_stem)
 
-    def expected_for(self, image: str, values: Mapping[str, Any]) -> Mapping[str, str] | None:
+    def named(self, image: str) -> Mapping[str, str] | None:
+        """The expected terms of a sheet named by its file name (or, JSON form, its stem)."""
         if image in self.by_image:
             return self.by_image[image]
+        return self.by_stem.get(PurePath(image).stem) if self.by_stem else None
+
+    def expected_for(self, image: str, values: Mapping[str, Any]) -> Mapping[str, str] | None:
+        named = self.named(image)
+        if named is not None:
+            return named
         cat = values.get("catalogNumber")
         if isinstance(cat, Mapping):
             cat = cat.get("value")

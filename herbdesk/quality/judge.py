@@ -64,7 +64,7 @@ class RecordJudge:
         return judge_record(values, self.config).to_data()
 
     def is_gold_image(self, image: str) -> bool:
-        return self.gold is not None and image in self.gold.by_image
+        return self.gold is not None and self.gold.named(image) is not None
 
     def gold_result(self, image: str, values: Mapping[str, Any]) -> dict[str, Any] | None:
         """The `quality.gold` event's data for a known-answer sheet, else None (a failed
