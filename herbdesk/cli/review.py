@@ -14,7 +14,8 @@ from herbdesk.quality.review import DEFAULT_SAMPLE
 REVIEW_EXIT_HELP = """exit codes:
   0    printed (also when no verdict is recorded yet: it says so)
   1    internal error
-  2    usage error: not a run directory or event log, or a run without raw.jsonl
+  2    usage error: not a run directory or event log, a run without raw.jsonl, or a file
+       holding no result records (a CSV, an image)
 """
 
 

@@ -14,7 +14,7 @@ from herbdesk.events.reader import (
     not_regular_reason,
 )
 from herbdesk.extraction.liveness import DEFAULT_STALE_S
-from herbdesk.runstate.load import load_state, resolve_log, runs_in
+from herbdesk.runstate.load import load_state, not_a_log, resolve_log, runs_in
 from herbdesk.runstate.state import RunState
 
 
@@ -37,12 +37,8 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
     except OSError as exc:  # a directory or FIFO named like a log, or unreadable
         print(f"herbdesk: error: cannot read {clean_text(log)}: {clean_text(exc)}", file=sys.stderr)
         return 2
-    if stats.events == 0 and stats.bad_lines > 0:  # an image, a CSV: not a log at all
-        print(
-            f"herbdesk: error: {clean_text(log)} is not a herbdesk event log or raw.jsonl "
-            f"(none of its {stats.lines:,} lines is an event or a record)",
-            file=sys.stderr,
-        )
+    if (refusal := not_a_log(log, stats)) is not None:  # an image, a CSV: not a log at all
+        print(f"herbdesk: error: {clean_text(refusal)}", file=sys.stderr)
         return 2
     summary = state.summary()
     summary.update(run_facts(state))

@@ -161,6 +161,35 @@ def read_events(path: Path | str) -> tuple[list[Event], ReadStats]:
     return list(iter_events(path, stats)), stats
 
 
+def head_stats(path: Path | str, max_lines: int) -> tuple[ReadStats, bool]:
+    """The read statistics of a log's first `max_lines` lines, stopping at its first event,
+    and whether they were all its lines: a glance that tells a log from another file (a CSV,
+    an image) without reading it all. Raises OSError as iter_events does."""
+    stats = ReadStats()
+    dec = AutoDecoder()
+    offset = 0
+    with open_regular(path) as fh:
+        for line_no, (raw, length, too_long) in enumerate(_lines(fh), start=1):
+            if stats.lines >= max_lines:
+                return stats, False
+            start, offset = offset, offset + length
+            line = raw.strip()
+            if not line:
+                continue
+            stats.lines += 1
+            if too_long:
+                stats.record_bad(line_no, start, f"line longer than {MAX_LINE_BYTES} bytes", raw)
+                continue
+            try:
+                dec(line)
+            except BadLine as exc:
+                stats.record_bad(line_no, start, str(exc), line)
+                continue
+            stats.events += 1
+            return stats, False
+    return stats, True
+
+
 def head_objects(path: Path | str, max_lines: int) -> Iterator[dict[str, object]]:
     """The JSON objects among a log's first `max_lines` lines, for a glance at its head (the
     run id, its extraction.started): lines that are not objects are skipped, and an

@@ -11,7 +11,7 @@ from typing import Any
 
 from herbdesk.export.atomic import atomic_output, check_target
 from herbdesk.export.columns import OCCURRENCE_NS, record_row
-from herbdesk.export.records import ScanCounts, newest_successes, read_records
+from herbdesk.export.records import ScanCounts, newest_successes, read_records, require_records
 from herbdesk.export.review import load_review
 from herbdesk.export.source import ExportError, Source, build_judge, resolve_source
 from herbdesk.export.writers import exported_by, write_csv, write_dwca
@@ -73,11 +73,7 @@ def export(options: ExportOptions, cancelled: Callable[[], bool] | None = None) 
     check_target(out, options.force)  # before reading a big log, not after
     counts = ScanCounts()
     chosen = newest_successes(source.raw_path, counts)
-    if counts.records == 0 and counts.lines > 0:
-        raise ExportError(
-            f"{source.raw_path} holds no result records (none of its {counts.lines:,} lines is "
-            "a herbdesk or original-scripts raw.jsonl record)"
-        )
+    require_records(source.raw_path, counts)
     judge = build_judge(source)
     ledger = load_review(source.run_dir)
     result = ExportResult(

@@ -66,6 +66,16 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
         raise ExportError(f"cannot read {path}: {exc}") from exc
 
 
+def require_records(raw_path: Path, counts: ScanCounts) -> None:
+    """ExportError for a file none of whose lines is a result record (a CSV, an image, a
+    names list): `export` and `review` refuse it alike, rather than show an empty run."""
+    if counts.records == 0 and counts.lines > 0:
+        raise ExportError(
+            f"{raw_path} holds no result records (none of its {counts.lines:,} lines is "
+            "a herbdesk or original-scripts raw.jsonl record)"
+        )
+
+
 def newest_successes(raw_path: Path, counts: ScanCounts) -> dict[str, int]:
     """Specimen id -> line number of its newest successful record (in first-seen order)."""
     decoder = AutoDecoder()

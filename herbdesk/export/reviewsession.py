@@ -18,7 +18,13 @@ import orjson
 
 from herbdesk.common.dwc import DWC_TERMS
 from herbdesk.events.layout import EVENTS
-from herbdesk.export.records import Record, ScanCounts, newest_successes, read_records
+from herbdesk.export.records import (
+    Record,
+    ScanCounts,
+    newest_successes,
+    read_records,
+    require_records,
+)
 from herbdesk.export.source import ExportError, build_judge, resolve_source
 from herbdesk.extraction.reviewlog import (
     BusAppender,
@@ -109,6 +115,7 @@ class ReviewSession:
         source = resolve_source(path)
         counts = ScanCounts()
         chosen = newest_successes(source.raw_path, counts)
+        require_records(source.raw_path, counts)
         judge = build_judge(source)
         run_dir = source.run_dir
         events = run_dir / EVENTS if run_dir is not None else None

@@ -7,7 +7,14 @@ from pathlib import Path
 from herbdesk.common.gcpause import gc_paused
 from herbdesk.events.layout import EVENTS, RAW
 from herbdesk.events.legacy import AutoDecoder
-from herbdesk.events.reader import ReadStats, iter_line_chunks, open_regular, read_ahead
+from herbdesk.events.reader import (
+    ReadStats,
+    head_stats,
+    iter_line_chunks,
+    not_regular_reason,
+    open_regular,
+    read_ahead,
+)
 from herbdesk.runstate.chunks import apply_chunk
 from herbdesk.runstate.state import RunState
 from herbdesk.runstate.terms import FileSpans
@@ -49,3 +56,38 @@ def load_state(path: Path) -> tuple[RunState, ReadStats]:
             apply_chunk(state, chunk, stats, decoder)
     state.bad_lines = stats.bad_lines
     return state, stats
+
+
+# lines a glance reads before a window opens a file (`open`, File → Open)
+HEAD_LINES = 200
+
+
+def not_a_log(log: Path, stats: ReadStats, all_lines: bool = True) -> str | None:
+    """The refusal of a file none of whose lines (read: `stats`) is an event or a record —
+    a CSV, an image, a names list — or None. The one wording for `summary`, `open` and the
+    window's File → Open."""
+    if stats.events or not stats.bad_lines:
+        return None
+    lines = f"its {stats.lines:,}" if all_lines else f"its first {stats.lines:,}"
+    return (
+        f"{log} is not a herbdesk event log or raw.jsonl "
+        f"(none of {lines} lines is an event or a record)"
+    )
+
+
+def log_refusal(path: Path) -> str | None:
+    """Why the log `path` stands for cannot be opened, from a glance at its head, or None: no
+    log there, not a regular file (a FIFO would block), unreadable, or not a log at all. A
+    runs folder is not refused: the caller picks one of its runs."""
+    if path.is_dir() and runs_in(path):
+        return None
+    log = resolve_log(path)
+    if not log.exists():
+        return f"no event log at {log}"
+    if (reason := not_regular_reason(log)) is not None:
+        return reason
+    try:
+        stats, whole = head_stats(log, HEAD_LINES)
+    except OSError as exc:
+        return f"cannot read {log}: {exc}"
+    return not_a_log(log, stats, all_lines=whole)

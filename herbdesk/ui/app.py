@@ -107,6 +107,12 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
     args = _parse(argv, prog)
     if args.screenshot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if args.path is not None:  # a CSV or an image is refused before any window opens
+        from herbdesk.runstate.load import log_refusal
+
+        if (refusal := log_refusal(Path(args.path))) is not None:
+            print(f"herbdesk: error: {clean_text(refusal)}", file=sys.stderr)
+            return 2
     from herbdesk.ui.display import display_problem
 
     if (problem := display_problem()) is not None:  # before Qt aborts with its own hint
@@ -144,10 +150,9 @@ def run_app(argv: list[str], prog: str = "herbdesk app") -> int:
     drop_source_cache()  # the imports are done
     rc = 0
     if args.path is not None and not win.open_path(args.path):
-        from herbdesk.events.reader import not_regular_reason
-        from herbdesk.runstate.load import resolve_log
+        from herbdesk.runstate.load import log_refusal
 
-        why = not_regular_reason(resolve_log(args.path)) or f"no event log at {args.path}"
+        why = log_refusal(Path(args.path)) or f"cannot open {args.path}"
         print(f"herbdesk: error: {clean_text(why)}", file=sys.stderr)
         return 2
     if args.tail and not win.tail(

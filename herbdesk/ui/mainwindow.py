@@ -408,8 +408,7 @@ class MainWindow(QMainWindow):
         if self.worker is not None and self.worker.isRunning():
             self.statusBar().showMessage("A run is in progress; stop it before opening a log.")
             return False
-        from herbdesk.events.reader import not_regular_reason
-        from herbdesk.runstate.load import resolve_log
+        from herbdesk.runstate.load import log_refusal, resolve_log
 
         path = Path(path)
         picked = self._pick_run(path)
@@ -417,9 +416,11 @@ class MainWindow(QMainWindow):
             return False
         path = picked
         log = resolve_log(path)
-        reason = not_regular_reason(log)  # a FIFO or a device: never read, it would not end
-        if reason is not None or not log.is_file():
-            self.statusBar().showMessage(reason or f"No event log at {log}", 10000)
+        # a FIFO or a device (never read: it would not end), or a CSV or an image (no run):
+        # refused as `summary` refuses it, the run shown before stays
+        refusal = log_refusal(path)
+        if refusal is not None:
+            self.statusBar().showMessage(refusal, 10000)
             return False
         # the replay bar shows at once, empty: the layout stays still while the file loads
         # (a bar or banner appearing mid-load resized and repainted every plot)
