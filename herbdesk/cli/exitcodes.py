@@ -20,19 +20,37 @@ EXIT_BUDGET = 7
 EXIT_DEAD = 8  # tail only: the run's writer died, or the run went silent, before its end
 EXIT_CANCELLED = 130
 
-EXIT_CODES_HELP = """exit codes:
-  0    run completed
-  1    internal error
-  2    usage error (bad arguments, no images, unreadable config), or the run directory is
+# What each code means, in a few words: the help texts that list codes are written from it
+# (tests/test_exit_codes.py checks every "exit N" of the help texts and docs against it).
+EXIT_MEANINGS: dict[int, str] = {
+    EXIT_OK: "completed",
+    EXIT_INTERNAL: "internal error",
+    EXIT_USAGE: "usage error",
+    EXIT_PREFLIGHT: "preflight failed",
+    EXIT_HALTED: "halted by validation or quality",
+    EXIT_FATAL: "fatal error",
+    EXIT_BELOW_THRESHOLD: "completed below threshold",
+    EXIT_BUDGET: "paused at its --budget",
+    EXIT_DEAD: "the run never ended: its writer died or it went silent",
+    EXIT_CANCELLED: "cancelled",
+}
+
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK:<4} run completed
+  {EXIT_INTERNAL:<4} internal error
+  {EXIT_USAGE:<4} usage error (bad arguments, no images, unreadable config), or the run directory is
        in use by another herbdesk process (its pid, host and start are named)
-  3    preflight failed (no/refused API key, model missing, output not writable); nothing attempted
-  4    halted by validation: a checkpoint failed (success or record quality), too many
+  {EXIT_PREFLIGHT:<4} preflight failed (no/refused API key, model missing, output not writable);
+       nothing attempted
+  {EXIT_HALTED:<4} halted by validation: a checkpoint failed (success or record quality), too many
        failures in a row, identical records, the run degraded, or known-answer sheets wrong
-  5    halted by a fatal error mid-run (key revoked, model gone, disk full)
-  6    ran to the end but below threshold (success rate or share of usable records)
-  7    paused at its --budget: nothing new started, in-flight specimens finished; go on
+       (a resume is judged on all the run's records: a gate they fail halts it again)
+  {EXIT_FATAL:<4} halted by a fatal error mid-run (key revoked, model gone, disk full)
+  {EXIT_BELOW_THRESHOLD:<4} ran to the end but below threshold (success rate or share of usable
+       records)
+  {EXIT_BUDGET:<4} paused at its --budget: nothing new started, in-flight specimens finished; go on
        with --resume RUN_DIR --budget HIGHER (plus --broker URL for a distributed run)
-  130  cancelled (Ctrl-C); in-flight specimens were finished or left for --resume
+  {EXIT_CANCELLED:<4} cancelled (Ctrl-C); in-flight specimens were finished or left for --resume
 """
 
 

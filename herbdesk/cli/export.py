@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from herbdesk.cli.exitcodes import EXIT_OK, usage_error
+from herbdesk.cli.exitcodes import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, usage_error
 
-EXPORT_EXIT_HELP = """exit codes:
-  0    written
-  1    internal error
-  2    usage error: not a run or log, no raw.jsonl, --out exists (without --force), its
+EXPORT_EXIT_HELP = f"""exit codes:
+  {EXIT_OK:<4} written
+  {EXIT_INTERNAL:<4} internal error
+  {EXIT_USAGE:<4} usage error: not a run or log, no raw.jsonl, --out exists (without --force), its
        folder missing, or the file could not be written; nothing is left behind
 """
 

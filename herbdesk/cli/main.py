@@ -12,7 +12,7 @@ from pathlib import Path
 
 from herbdesk import __version__
 from herbdesk.cli.app import launch_app
-from herbdesk.cli.exitcodes import EXIT_CODES_HELP, EXIT_USAGE
+from herbdesk.cli.exitcodes import EXIT_BUDGET, EXIT_CODES_HELP, EXIT_USAGE
 from herbdesk.cli.export import add_export_parser, cmd_export
 from herbdesk.cli.review import add_review_parser, cmd_review
 from herbdesk.common.apikeys import DEFAULT_KEY_ENV
@@ -80,7 +80,8 @@ def _build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="USD",
         help="pause the run before its cost (over all its invocations) would go past USD: "
-        "in-flight specimens finish, nothing new starts, and herbdesk run ends (exit 7); "
+        "in-flight specimens finish, nothing new starts, and herbdesk run ends "
+        f"(exit {EXIT_BUDGET}); "
         "go on with --resume RUN_DIR --budget HIGHER (and --broker URL for a run "
         "enqueued with it: workers share the one budget)",
     )

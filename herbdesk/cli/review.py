@@ -8,13 +8,13 @@ from typing import Any
 
 import orjson
 
-from herbdesk.cli.exitcodes import EXIT_OK, usage_error
+from herbdesk.cli.exitcodes import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, usage_error
 from herbdesk.quality.review import DEFAULT_SAMPLE
 
-REVIEW_EXIT_HELP = """exit codes:
-  0    printed (also when no verdict is recorded yet: it says so)
-  1    internal error
-  2    usage error: not a run directory or event log, a run without raw.jsonl, or a file
+REVIEW_EXIT_HELP = f"""exit codes:
+  {EXIT_OK:<4} printed (also when no verdict is recorded yet: it says so)
+  {EXIT_INTERNAL:<4} internal error
+  {EXIT_USAGE:<4} usage error: not a run directory or event log, a run without raw.jsonl, or a file
        holding no result records (a CSV, an image)
 """
 

@@ -18,10 +18,16 @@ from typing import Any, Protocol
 import orjson
 
 from herbdesk.cli.exitcodes import (
+    EXIT_BELOW_THRESHOLD,
+    EXIT_BUDGET,
     EXIT_CANCELLED,
     EXIT_DEAD,
+    EXIT_FATAL,
+    EXIT_HALTED,
     EXIT_INTERNAL,
+    EXIT_MEANINGS,
     EXIT_OK,
+    EXIT_PREFLIGHT,
     EXIT_USAGE,
     exit_code_for,
 )
@@ -29,18 +35,41 @@ from herbdesk.common.termtext import clean_text, json_safe
 from herbdesk.events.layout import EVENTS
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
 
-TAIL_EPILOG = """targets:
+
+def _code_list(codes: Sequence[int], width: int = 90) -> str:
+    """'0 completed, 3 preflight failed, …' from EXIT_MEANINGS, wrapped between codes."""
+    lines, line = [], " "
+    for code in codes:
+        item = f" {code} {EXIT_MEANINGS[code]},"
+        if len(line) + len(item) > width:
+            lines.append(line)
+            line = " "
+        line += item
+    return "\n".join([*lines, line])
+
+
+_RUN_ENDS = _code_list(
+    (
+        EXIT_OK,
+        EXIT_PREFLIGHT,
+        EXIT_HALTED,
+        EXIT_FATAL,
+        EXIT_BELOW_THRESHOLD,
+        EXIT_BUDGET,
+        EXIT_CANCELLED,
+    )
+)
+TAIL_EPILOG = f"""targets:
   PATH                   an events.jsonl or a run directory; either is waited for if it does
                          not exist yet (a missing PATH not ending in .jsonl is a run directory)
   user@host:/abs/path    over ssh (also host:/abs/path and ssh://user@host:port/abs/path)
   redis://host:6379/0/RUN_ID  a distributed run on a Redis broker (mirrored to ./runs/RUN_ID)
 
 exit codes with --until-done (as `herbdesk run`):
-  0 completed, 3 preflight failed, 4 halted by validation or quality, 5 fatal error,
-  6 completed below threshold, 7 paused at its --budget, 130 cancelled,
-  8 the run never ended: its writer on this host is gone (known at once), or nothing was
+{_RUN_ENDS}
+  {EXIT_DEAD} the run never ended: its writer on this host is gone (known at once), or nothing was
     written for --stale-minutes (a writer elsewhere; measured from the log's last write),
-  1 any other end; 2 usage error. Ctrl-C exits with 130.
+  {EXIT_INTERNAL} any other end; {EXIT_USAGE} usage error. Ctrl-C exits with {EXIT_CANCELLED}.
 """
 
 _NL = orjson.OPT_APPEND_NEWLINE
@@ -109,7 +138,7 @@ def add_tail_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         metavar="N",
         help="report an unfinished run silent this long as stalled (default 10); with "
-        "--until-done exit 7. A dead writer on this host is reported at once",
+        f"--until-done exit {EXIT_DEAD}. A dead writer on this host is reported at once",
     )
     t.add_argument("-i", "--identity", type=Path, help="ssh identity file")
     t.add_argument(
