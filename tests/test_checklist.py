@@ -267,3 +267,21 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ChecklistError, match="cannot read"):
         Checklist.load(tmp_path / "nope.txt")
     assert issubclass(ChecklistError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("name", "parts"),
+    [
+        ("Setaria viridis (L.) Beauv.", ("Setaria viridis", "(L.) Beauv.")),
+        ("Coreopsis tinctorie Nutt.", ("Coreopsis tinctorie", "Nutt.")),
+        ("Carex aurea", ("Carex aurea", "")),
+        ("Carex, aurea Nutt.", ("Carex aurea", "Nutt.")),  # OCR's stray comma
+        ("Salix × rubens Schrank", ("Salix × rubens", "Schrank")),
+        ("Poa pratensis var. angusta (L.) Lej.", ("Poa pratensis var. angusta", "(L.) Lej.")),
+        ("1961", ("", "1961")),
+    ],
+)  # fmt: skip
+def test_split_authorship_keeps_the_rest_as_written(name: str, parts: tuple[str, str]) -> None:
+    from herbdesk.quality.checklist import split_authorship
+
+    assert split_authorship(name) == parts

@@ -509,16 +509,44 @@ class _Names:
         return Checklist(["Coreopsis tinctoria", "Setaria viridis"]).match(name)
 
 
-def test_checklist_corrects_an_ocr_misspelling_with_its_score_in_the_confidence() -> None:
-    line = [("Botanical Name Coreopsis tinctorie Nutt.", 1.0)]
-    plain = parse_label(line)["scientificName"]
-    fixed = parse_label(line, checklist=_Names())["scientificName"]
-    assert plain.value == "Coreopsis tinctorie Nutt."
-    assert fixed.value == "Coreopsis tinctoria"
-    assert (fixed.confidence or 1) < 1.0
+def test_checklist_corrects_a_doubtful_reading_keeping_its_authorship_and_saying_so() -> None:
+    line = [Line("Botanical Name Coreopsis tinctorie Nutt.", 0.95, 0.75)]  # read unsteadily
+    plain = parse_label(line)
+    fixed = parse_label(line, checklist=_Names())
+    assert plain["scientificName"].value == "Coreopsis tinctorie Nutt."
+    assert "identificationRemarks" not in plain
+    assert fixed["scientificName"].value == "Coreopsis tinctoria Nutt."
+    assert (fixed["scientificName"].confidence or 1) < (plain["scientificName"].confidence or 0)
+    remark = fixed["identificationRemarks"].value
+    assert remark == (
+        "scientificName read on the label as 'Coreopsis tinctorie Nutt.'; "
+        "corrected to the checklist's Coreopsis tinctoria (match 95)"
+    )
     listed = parse_label([("Botanical Name Setaria viridis (L.) Beauv.", 1.0)], _Names())
     assert listed["scientificName"].value == "Setaria viridis (L.) Beauv."
-    assert (listed["scientificName"].confidence or 0) > (fixed.confidence or 1)
+    assert "identificationRemarks" not in listed
+    assert (listed["scientificName"].confidence or 0) > (fixed["scientificName"].confidence or 1)
+
+
+def test_a_confident_reading_is_not_replaced_by_a_checklist_neighbour() -> None:
+    """A misspelt checklist entry ("Setaria viridus") must not rewrite a clean reading: the
+    reading stays, authorship and all, and the quality check suggests the listed name."""
+    from herbdesk.quality.checklist import Checklist
+    from herbdesk.quality.checks import QualityConfig, judge_record
+
+    names = Checklist(["Setaria viridus", "Coreopsis tinctoria"])
+    got = parse_label([("Botanical Name Setaria viridis (L.) Beauv.", 0.99)], names)
+    assert got["scientificName"].value == "Setaria viridis (L.) Beauv."
+    assert "identificationRemarks" not in got
+    unlisted = parse_label([("Botanical Name Setaria viridis (L.) Beauv.", 0.99)])
+    assert (got["scientificName"].confidence or 1) < (unlisted["scientificName"].confidence or 0)
+    q = judge_record({t: v.value for t, v in got.items()}, QualityConfig(checklist=names))
+    (finding,) = [f for f in q.findings if f.term == "scientificName"]
+    assert finding.check == "name_fuzzy_match" and "Setaria viridus" in (finding.detail or "")
+    # the same reading, unsure of itself, is corrected, and says so
+    unsure = parse_label([Line("Botanical Name Setaria viridis (L.) Beauv.", 0.9, 0.6)], names)
+    assert unsure["scientificName"].value == "Setaria viridus (L.) Beauv."
+    assert "'Setaria viridis (L.) Beauv.'" in unsure["identificationRemarks"].value
 
 
 def test_lines_the_ocr_read_differently_at_each_size_get_less_confidence() -> None:

@@ -6,7 +6,8 @@ OCR slips), the value right of a caption or on the line below it, the header ("P
 Saskatchewan", an institution and its address), and the kind of sheet (a "Pathogen ... Host"
 sheet is the pathogen's record, its host an associated taxon). Dates and places are read by
 herbdesk.quality's readers, names are checked for a Latin shape and, given a checklist,
-corrected to the nearest listed name.
+corrected to the nearest listed name when the reading is doubtful (`KEEP_MARGIN`), the label's
+authorship kept and its reading told in identificationRemarks.
 
 A value's confidence is how sure the OCR was of its line (the recogniser's score times how
 alike the line read at different enlargements) times how far the rule itself is trusted,
@@ -31,7 +32,15 @@ from herbdesk.extraction.label.captions import head_caption
 from herbdesk.extraction.label.dates import find_date
 from herbdesk.extraction.label.places import INSTITUTION as _INSTITUTION
 from herbdesk.extraction.label.places import find_region
+from herbdesk.quality.checklist import split_authorship
 from herbdesk.quality.names import name_problem
+
+# A name read as a checklist name's near neighbour is replaced by it only when the match score
+# (0..1) beats the reading's own confidence by this much: a confident reading of a well-shaped
+# name ("Setaria viridis" at 0.89 beside a listed "Setaria viridus", 0.93) is kept, and the
+# quality check's `name_fuzzy_match` shows the suggestion; a doubtful one (handwriting, a line
+# read differently at each size) is corrected.
+KEEP_MARGIN = 0.1
 
 __all__ = ["Line", "NameLookup", "normalise", "parse_date", "parse_label"]
 
@@ -380,6 +389,8 @@ class _Fields:
         self.checklist = checklist
         # (term, name, confidence, weight): one person read on several lines of a label
         self.people: list[tuple[str, str, float, float]] = []
+        # (term, value) -> what the label said, for values a checklist corrected
+        self.corrected: dict[tuple[str, str], str] = {}
 
     def add(self, term: str, value: str | None, confidence: float) -> None:
         if not value:
@@ -401,13 +412,34 @@ class _Fields:
         if self.checklist is not None:
             m = self.checklist.match(value)
             status, best, score = (getattr(m, k, None) for k in ("status", "name", "score"))
+            match = float(score or 0) / 100
             if status == "matched":
                 confidence = min(1.0, confidence * 1.1)
-            elif status == "fuzzy" and best:
-                value, confidence = str(best), confidence * float(score or 0) / 100
-            else:
-                confidence *= 0.8  # not in the list: a misreading, or a name it lacks
+            elif status == "fuzzy" and best and match - confidence >= KEEP_MARGIN:
+                reading = value
+                authorship = split_authorship(value)[1]  # checklist names carry none
+                value = f"{best} {authorship}".strip()
+                confidence *= match
+                self.corrected[(term, prefix + value)] = (
+                    f"{term} read on the label as {prefix + reading!r}; "
+                    f"corrected to the checklist's {best} (match {match * 100:.0f})"
+                )
+            else:  # not in the list as read: a misreading, or a name it lacks or misspells
+                confidence *= 0.8
         self.add(term, prefix + value, confidence)
+
+    def settle_corrections(self) -> None:
+        """Each kept value a checklist corrected says so in identificationRemarks, with what
+        the label said: a correction is never silent."""
+        said = [
+            (note, v.confidence or 0.0)
+            for (term, value), note in self.corrected.items()
+            if (v := self.best.get(term)) is not None and v.value == value
+        ]
+        if said:
+            self.best["identificationRemarks"] = FieldValue(
+                " | ".join(n for n, _ in said), max(c for _, c in said)
+            )
 
     def region(self, text: str, confidence: float, locality: bool = False) -> None:
         found = find_region(text, locality)
@@ -601,6 +633,7 @@ def parse_label(
         # The institution's address: where its staff mostly collect, so a weak last resort.
         f.region(address, 0.25)
     f.settle_people()
+    f.settle_corrections()
     if f.best:
         f.best = {
             t: FieldValue(v.value, round(calibrated(v.confidence or 0.0), 3))

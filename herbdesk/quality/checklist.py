@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from rapidfuzz import fuzz, process
 
-__all__ = ["Checklist", "ChecklistError", "NameMatch", "name_key"]
+__all__ = ["Checklist", "ChecklistError", "NameMatch", "name_key", "split_authorship"]
 
 DEFAULT_CUTOFF = 90.0
 # Genera with more names than this are searched through epithet blocks, not name by name.
@@ -121,6 +121,26 @@ def parse_name(name: str, *, query: bool = False) -> tuple[str, str] | None:
     written) without authorship; the key is what two spellings of one name share. `query`
     is lenient with what OCR leaves around a name (stray punctuation, a capitalised epithet).
     """
+    parsed = _parse(name, query)
+    return None if parsed is None else parsed[:2]
+
+
+def split_authorship(name: str) -> tuple[str, str]:
+    """(the name, the rest as written): "Setaria viridis (L.) Beauv." -> ("Setaria viridis",
+    "(L.) Beauv."). Read leniently, as a lookup reads it; ("", name) if it has no genus."""
+    parsed = _parse(name, query=True)
+    if parsed is None:
+        return "", name.strip()
+    words = name.split()
+    # the lookup's words are the name's without stray punctuation and without empty ones
+    kept = [n for n, w in enumerate(words) if w.strip(_PUNCT)]
+    used = parsed[2]
+    cut = kept[used] if used < len(kept) else len(words)
+    return parsed[1], " ".join(words[cut:])
+
+
+def _parse(name: str, query: bool) -> tuple[str, str, int] | None:
+    """(key, canonical, how many of the words it used): parse_name's reading of `name`."""
     toks = name.split()
     if query:
         toks = [t.strip(_PUNCT) for t in toks]
@@ -178,7 +198,7 @@ def parse_name(name: str, *, query: bool = False) -> tuple[str, str] | None:
         keys.append(_fold(bare))
         have_epithet = True
         i += 1
-    return " ".join(keys), " ".join(canon)
+    return " ".join(keys), " ".join(canon), i
 
 
 def name_key(name: str) -> str | None:
