@@ -79,8 +79,12 @@ def test_the_cli_resume_of_a_failed_gold_gate_exits_4(
         monkeypatch.setenv("HERBDESK_TEST_KEY", "sk-test-good")
         key = ["--api-key-env", "HERBDESK_TEST_KEY", "--quiet"]
         code = main(["run", "--resume", str(first.run_dir), *key])
-        capsys.readouterr()
+        said = capsys.readouterr()
     assert code == 4
+    # not sent round in a circle: another resume would halt the same way
+    told = " ".join((said.out + said.err).split())
+    assert "start a new run" in told and "with a lower --gold-threshold" in told
+    assert "Continue with" not in told
     assert main(["summary", str(first.run_dir), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "failed" and summary["reason"] == HaltReason.GOLD_FAILED

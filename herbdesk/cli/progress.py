@@ -15,6 +15,7 @@ from herbdesk.common.termtext import clean_text
 from herbdesk.events.types import Event, EventType
 from herbdesk.extraction.limits import daily_cap_note
 from herbdesk.monitor import projection
+from herbdesk.monitor.goon import go_on
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -217,4 +218,4 @@ class TerminalProgress:
         self._print(f"  run directory: {outcome.run_dir}")
         self._print(f"  summary: herbdesk summary {outcome.run_dir}")
         if outcome.status in ("failed", "cancelled") and outcome.reason != "preflight_failed":
-            self._print(f"  continue:  herbdesk run --resume {outcome.run_dir}")
+            self._print(f"  {go_on(outcome.reason or '', outcome.run_dir)}")

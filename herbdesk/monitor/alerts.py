@@ -37,6 +37,7 @@ from herbdesk.monitor.alert_channels import (
     register_secret,
     start_senders,
 )
+from herbdesk.monitor.goon import go_on
 from herbdesk.monitor.projection import ProjectionFold
 
 ALERT_KINDS: dict[str, str] = {
@@ -413,9 +414,10 @@ class AlertsConsumer:
             f"{d.get('processed')} processed, {d.get('succeeded')} succeeded, "
             f"{d.get('failed')} failed ({rate:.0%})"
         )
-        resume = f"Continue with: herbdesk run --resume {self._run_dir}"
+        resume = go_on("cancelled", self._run_dir)
         if ev.event_type == EventType.EXTRACTION_FAILED and "halted" in events:
             reason = str(d.get("reason") or "")
+            resume = go_on(reason, self._run_dir)
             self._alert(
                 "halt",
                 "halted",
@@ -449,7 +451,7 @@ class AlertsConsumer:
                 "cancelled",
                 "warning",
                 f"run {ev.run_id} cancelled",
-                f"Stopped by the user: {counts}.",
+                f"{_sentence(str(d.get('message') or 'stopped'))}: {counts}.",
                 ev,
                 note=resume,
                 final=True,
@@ -672,3 +674,8 @@ def _print_stderr(text: str) -> None:
     from herbdesk.common.termtext import clean_text
 
     print(clean_text(text, multiline=True), file=sys.stderr, flush=True)  # quotes servers
+
+
+def _sentence(text: str) -> str:
+    """`text` begun with a capital (str.capitalize would lower "SIGTERM")."""
+    return text[:1].upper() + text[1:]
