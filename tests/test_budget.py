@@ -148,7 +148,12 @@ def test_herbdesk_run_budget_exits_7_and_resume_with_a_higher_budget_finishes(
         )
         assert r.returncode == 7, r.stderr
         assert "PAUSED: The run's cost $0.0036" in r.stderr and "budget $0.0040" in r.stderr
+        # a pause, not a failure: amber words, the final spend, how it goes on
+        assert "FAILED" not in r.stderr, r.stderr
+        assert "PAUSED AT BUDGET after" in r.stderr
+        assert "3 processed, 3 succeeded, 0 failed; spent $0.0036 of $0.0040" in r.stderr
         run_dir = tmp_path / "runs" / "b"
+        assert f"go on with herbdesk run --resume {run_dir} --budget HIGHER" in r.stderr
         bad = _herbdesk("run", "--resume", str(run_dir), "--budget", "-1", *url, env=env)
         assert bad.returncode == 2 and "--budget must be a positive number" in bad.stderr
         # a budget goes with --broker now (tests/test_distributed_budget.py): past the

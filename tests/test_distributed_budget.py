@@ -119,6 +119,12 @@ def test_a_distributed_run_pauses_at_its_budget_exits_7_and_goes_on_when_raised(
             text = err.decode()
             assert f"PAUSED: The run's cost ${paused_at * COST:.4f}" in text
             assert "budget $0.0042" in text
+            # it ends as a pause, with the final spend (the in-flight one's cost in it, which
+            # the terminal event, emitted at the pause, cannot know) and the broker's way on
+            assert "FAILED" not in text, text
+            assert "3 processed, 3 succeeded, 0 failed; spent $0.0036 of $0.0042" in text
+            go_on = f"--resume {tmp_path / 'runs' / 'b'} --broker {redis_url} --budget HIGHER"
+            assert go_on in text
             # the mirror holds every record, the in-flight one too, and the end
             run_dir = tmp_path / "runs" / "b"
             assert len((run_dir / runfiles.RAW).read_bytes().splitlines()) == 3
@@ -142,6 +148,7 @@ def test_a_distributed_run_pauses_at_its_budget_exits_7_and_goes_on_when_raised(
                 timeout=30,
             )
             assert tail.returncode == 7, tail.stderr.decode()
+            assert b"PAUSED AT BUDGET" in tail.stdout and b"failed (budget)" not in tail.stdout
 
             # a resume without a new budget is refused
             bad = _herbdesk("run", "--resume", str(run_dir), "--broker", redis_url)

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from herbdesk.common.termtext import clean_text
 from herbdesk.events.types import Event, EventType
 from herbdesk.extraction.limits import daily_cap_note
-from herbdesk.monitor import projection
+from herbdesk.monitor import ending, projection
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -33,6 +33,8 @@ class TerminalProgress:
         self._lock = threading.Lock()
         self._done_before = 0  # specimens a resume skips: finished by an earlier invocation
         self._skipped = 0  # duplicates, unreadable images, ones stopped while they waited
+        self._ok = self._failed = 0  # finishes seen (a follower's go on after the end event)
+        self._budget: float | None = None  # the run's --budget, as started or paused
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -77,6 +79,8 @@ class TerminalProgress:
         et = ev.event_type
         if et == EventType.EXTRACTION_STARTED:
             cfg = d.get("config", {})
+            budget = cfg.get("budget_usd")
+            self._budget = float(budget) if isinstance(budget, int | float) else None
             rpm = cfg.get("requests_per_minute")
             self.note(
                 f"run {ev.run_id}: {d.get('total')} image(s), engine {cfg.get('engine')}"
@@ -103,6 +107,10 @@ class TerminalProgress:
             self._progress.update(self._task, total=(self._progress.tasks[0].total or 0) + 1)
         elif et in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
             m = ev.metrics or {}
+            if et == EventType.SPECIMEN_COMPLETED and d.get("success") is not False:
+                self._ok += 1
+            else:
+                self._failed += 1
             if self._task is not None:
                 self._progress.update(
                     self._task, completed=m.get("total_processed", 0), stats=self._stats(m)
@@ -161,6 +169,8 @@ class TerminalProgress:
         elif et == EventType.VALIDATION_WARNING:
             self.note(f"WARNING: {d.get('message')}", style="bold yellow")
         elif et == EventType.EXTRACTION_PAUSED and d.get("message"):
+            if d.get("reason") == "budget" and isinstance(d.get("budget_usd"), int | float):
+                self._budget = float(d["budget_usd"])
             self.note(f"PAUSED: {d.get('message')}", style="bold yellow")
         elif et == EventType.EXTRACTION_RESUMED and d.get("reason"):
             why = "budget raised" if d.get("reason") == "budget" else f"{d.get('reason')} reset"
@@ -183,7 +193,12 @@ class TerminalProgress:
             + (f" of ~{total}" if cost and total else "")
         )
 
-    def final(self, outcome: Any) -> None:
+    def final(self, outcome: Any, go_on: str | None = None) -> None:
+        """The run's last lines; `go_on` how a budget pause goes on (default: a local
+        resume of `outcome.run_dir`)."""
+        if ending.paused_at_budget(outcome.status, outcome.reason):
+            self._final_budget_pause(outcome, go_on or ending.budget_go_on(outcome.run_dir))
+            return
         m = outcome.metrics
         line = (
             f"{outcome.status.upper()}: {m.get('total_processed', 0)} processed, "
@@ -218,3 +233,19 @@ class TerminalProgress:
         self._print(f"  summary: herbdesk summary {outcome.run_dir}")
         if outcome.status in ("failed", "cancelled") and outcome.reason != "preflight_failed":
             self._print(f"  continue:  herbdesk run --resume {outcome.run_dir}")
+
+    def _final_budget_pause(self, outcome: Any, go_on: str) -> None:
+        """A run paused at its budget is no failure: amber, the final spend (the specimens in
+        flight at the pause finished since its message), and how it goes on."""
+        m = outcome.metrics or {}
+        counts = ending.budget_pause_text(
+            self._ok + self._failed, self._ok, self._failed, self._ahead.spent, self._budget
+        )
+        line = f"PAUSED AT BUDGET after {fmt_duration(m.get('elapsed_seconds'))}: {counts}"
+        if self._done_before:
+            line += f"; {self._done_before} already done by an earlier invocation"
+        style = "bold yellow"
+        self._print(line, style)
+        self._print(f"  {go_on}", style)
+        self._print(f"  run directory: {outcome.run_dir}")
+        self._print(f"  summary: herbdesk summary {outcome.run_dir}")
