@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -144,7 +145,7 @@ def test_herbdesk_run_budget_exits_7_and_resume_with_a_higher_budget_finishes(
             "b",
             "--config",
             str(conf),
-            env=env,
+            env={**env, "COLUMNS": "80"},  # a narrow terminal squeezed the count away
         )
         assert r.returncode == 7, r.stderr
         assert "PAUSED: The run's cost $0.0036" in r.stderr and "budget $0.0040" in r.stderr
@@ -154,6 +155,9 @@ def test_herbdesk_run_budget_exits_7_and_resume_with_a_higher_budget_finishes(
         assert "3 processed, 3 succeeded, 0 failed; spent $0.0036 of $0.0040" in r.stderr
         run_dir = tmp_path / "runs" / "b"
         assert f"go on with herbdesk run --resume {run_dir} --budget HIGHER" in r.stderr
+        # the last progress line keeps its count and says the run's spend (no ETA: it ended)
+        (last,) = [ln for ln in r.stderr.splitlines() if ln.startswith("extracting")]
+        assert re.search(r" 3/8 ok 100%", last) and "ETA" not in last, last
         bad = _herbdesk("run", "--resume", str(run_dir), "--budget", "-1", *url, env=env)
         assert bad.returncode == 2 and "--budget must be a positive number" in bad.stderr
         # a budget goes with --broker now (tests/test_distributed_budget.py): past the
@@ -162,6 +166,9 @@ def test_herbdesk_run_budget_exits_7_and_resume_with_a_higher_budget_finishes(
         assert broker.returncode == 3 and "cannot reach the broker" in broker.stderr
         r2 = _herbdesk("run", "--resume", str(run_dir), "--budget", "0.5", *url, env=env)
     assert r2.returncode == 0, r2.stderr
+    # the resume's progress line counts the run's spend, the earlier $0.0036 in it
+    (last,) = [ln for ln in r2.stderr.splitlines() if ln.startswith("extracting")]
+    assert " 5/5 " in last and "$0.0096" in last, last
     # the terminal said the projected total (a checkpoint at 5 with costs known)
     assert "CHECKPOINT 5: PASSED" in r2.stderr and "projected total $0.0096" in r2.stderr
     assert runfiles.read_run_json(run_dir)["config"]["budget_usd"] == 0.5

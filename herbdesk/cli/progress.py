@@ -10,9 +10,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Column
 
 from herbdesk.common.termtext import clean_text
-from herbdesk.events.types import Event, EventType
+from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
 from herbdesk.extraction.limits import daily_cap_note
 from herbdesk.monitor import ending, projection
 
@@ -35,15 +36,20 @@ class TerminalProgress:
         self._skipped = 0  # duplicates, unreadable images, ones stopped while they waited
         self._ok = self._failed = 0  # finishes seen (a follower's go on after the end event)
         self._budget: float | None = None  # the run's --budget, as started or paused
+        self._metrics: Mapping[str, Any] = {}  # the newest finish's metrics
+        # In a narrow terminal rich shrinks every column of a row that does not fit, and the
+        # count went first ("extracting   ok 100%"): the label and count never shrink, the
+        # bar takes what is left (none at all, if need be), and the figures wrap instead.
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1)),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
             TextColumn("{task.fields[stats]}"),
             console=self.console,
             transient=False,
             refresh_per_second=4,
             disable=quiet,
+            expand=True,
         )
         self._task: TaskID | None = None
         self._ahead = projection.ProjectionFold()  # cost and time ahead, with a range
@@ -106,7 +112,7 @@ class TerminalProgress:
                 self._task = self._progress.add_task("extracting", total=0, stats="")
             self._progress.update(self._task, total=(self._progress.tasks[0].total or 0) + 1)
         elif et in (EventType.SPECIMEN_COMPLETED, EventType.SPECIMEN_FAILED):
-            m = ev.metrics or {}
+            m = self._metrics = ev.metrics or {}
             if et == EventType.SPECIMEN_COMPLETED and d.get("success") is not False:
                 self._ok += 1
             else:
@@ -177,20 +183,27 @@ class TerminalProgress:
             self.note(f"resumed ({why})", style="bold green")
         elif et == EventType.CONSUMER_ERROR:
             self.note(f"consumer {d.get('consumer')} failed: {d.get('error')}", style="magenta")
+        elif et in TERMINAL_EVENT_TYPES and self._task is not None:
+            # the run is over: no time ahead on its last line
+            self._progress.update(self._task, stats=self._stats(self._metrics, ended=True))
 
-    def _stats(self, m: Mapping[str, Any]) -> str:
-        cost = m.get("cost_usd") or 0.0
+    def _stats(self, m: Mapping[str, Any], ended: bool = False) -> str:
+        # the run's cost over all its invocations, as the budget counts it (a resume's own
+        # metrics start from $0 again)
+        cost = self._ahead.spent
         usable = m.get("usable_rate")
-        ahead = self._ahead.projection(time.time())
+        ahead = None if ended else self._ahead.projection(time.time())
         eta = projection.time_text(ahead) or fmt_duration(m.get("eta_seconds"))
         total = projection.cost_text(ahead)
+        budget = self._budget
         return (
             f"ok {m.get('success_rate', 0):.0%}"
             + (f" | usable {usable:.0%}" if isinstance(usable, (int, float)) else "")
             + f" | {m.get('specimens_per_minute', 0):.1f}/min"
-            f" | ETA {eta}"
+            + ("" if ended else f" | ETA {eta}")
             + (f" | ${cost:.4f}" if cost else "")
             + (f" of ~{total}" if cost and total else "")
+            + (f" | budget ${budget:.4f}" if budget is not None else "")
         )
 
     def final(self, outcome: Any, go_on: str | None = None) -> None:
