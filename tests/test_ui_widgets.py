@@ -833,3 +833,23 @@ def test_a_budget_pause_shows_amber_not_a_red_halt(qtbot, tmp_path: Path, many_i
     assert text.startswith("Paused at its budget: 2 processed, 2 succeeded, 0 failed; ")
     assert "spent $0.0080 of $0.0100; go on with herbdesk run --resume" in text
     assert not [t for t in bar.texts() if t[0] == "error"]
+
+
+def test_the_setup_panel_says_when_the_budget_cannot_stop_the_engine(qtbot) -> None:
+    """The offline engine reports no cost: with a Budget set, the panel says under the field
+    that the budget cannot stop the run; with an API engine, or no budget, it says nothing."""
+    from herbdesk.ui.setup import RunSetupPanel
+
+    panel = RunSetupPanel()
+    qtbot.addWidget(panel)
+    panel.engine.setCurrentIndex(panel.engine.findData("ocr"))
+    panel.budget.setValue(0.0)
+    assert panel.budget_note.isHidden()
+    panel.budget.setValue(5.0)
+    assert not panel.budget_note.isHidden()
+    assert panel.budget_note.text() == (
+        "The ocr engine reports no cost, so the budget ($5.0000) cannot stop this run: it goes "
+        "on to the end."
+    )
+    panel.engine.setCurrentIndex(panel.engine.findData("openrouter"))
+    assert panel.budget_note.isHidden() and panel.budget_note.text() == ""

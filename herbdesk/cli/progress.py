@@ -14,6 +14,7 @@ from rich.table import Column
 
 from herbdesk.common.termtext import clean_text
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
+from herbdesk.extraction.budget import no_cost_note
 from herbdesk.extraction.limits import daily_cap_note
 from herbdesk.monitor import ending, projection
 
@@ -100,6 +101,8 @@ class TerminalProgress:
             )
             if cap:
                 self.note(f"WARNING: {cap}", style="bold yellow")
+            if note := no_cost_note(str(cfg.get("engine") or ""), self._budget):
+                self.note(f"WARNING: {note}", style="bold yellow")
         elif et == EventType.PREFLIGHT_COMPLETED:
             for c in d.get("checks", []):
                 mark = "ok " if c.get("ok") else "FAIL"

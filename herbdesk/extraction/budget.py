@@ -44,6 +44,19 @@ class Admission(enum.Enum):
     PAUSE = "pause"  # no room: the run pauses at its budget
 
 
+def no_cost_note(engine: str, budget: float | None) -> str:
+    """What to say at the start when the run has a budget but its engine reports no cost
+    (the offline OCR engine): the budget cannot stop it. "" otherwise."""
+    from herbdesk.extraction.engines import reports_cost
+
+    if budget is None or reports_cost(engine):
+        return ""
+    return (
+        f"the {engine} engine reports no cost, so the budget (${budget:.4f}) cannot stop "
+        "this run: it goes on to the end"
+    )
+
+
 def mean_cost(finished: int, costed: int, cost_sum: float) -> float | None:
     """The mean cost of a specimen: over the finished ones whose cost is known; 0 once some
     finished but none recorded a cost (an engine that reports none); None (not known) while
