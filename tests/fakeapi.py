@@ -186,6 +186,9 @@ class FakeApiState:
     valid_key: str | None = "sk-test-good"
     delay_s: float = 0.0
     reply_text: str | None = None  # overrides the good reply's content
+    # what each chat request's reply charges (`usage.cost`), taken in turn and cycled: a
+    # constant price, or one that varies from sheet to sheet
+    costs: tuple[float, ...] = (0.0012,)
     chat_requests: int = 0
     auth_headers: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
@@ -279,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse("Key revoked")
             return
         with st.lock:
+            cost = st.costs[st.chat_requests % len(st.costs)]
             st.chat_requests += 1
             st.arrivals.append(time.monotonic())
             action = st.script.popleft() if st.script else st.default
@@ -290,12 +294,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if st.delay_s:
                 time.sleep(st.delay_s)
-            self._act(action, body)
+            self._act(action, body, cost)
         finally:
             with st.lock:
                 st.in_flight -= 1
 
-    def _act(self, action: str, body: dict[str, Any]) -> None:
+    def _act(self, action: str, body: dict[str, Any], cost: float = 0.0012) -> None:
         st = self.server.state
         if body.get("model") not in st.models:
             self._send(
@@ -306,7 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
             "prompt_tokens": 1200,
             "completion_tokens": 150,
             "total_tokens": 1350,
-            "cost": 0.0012,
+            "cost": cost,
         }
         if action == "good" or action in JUNK_ACTIONS:
             fields = good_fields(body) if action == "good" else junk_fields(action, body)
@@ -353,7 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, {"error": {"code": 401, "message": "Key revoked"}})
         elif action.startswith("sleep:"):
             time.sleep(float(action.split(":", 1)[1]))
-            self._act("good", body)
+            self._act("good", body, cost)
         else:
             self._fault(action, body, usage)
 

@@ -695,3 +695,34 @@ def test_a_run_finishing_below_threshold_alerts_as_an_error(tmp_path: Path, hook
     (post,) = hook.posts
     text = json.dumps(post)
     assert "BELOW THRESHOLD" in text and "10% usable" in text and '"error"' in text
+
+
+def test_a_budget_pause_alerts_amber_as_a_pause_with_the_final_spend(
+    tmp_path: Path, many_images: Any
+) -> None:
+    """Subscribed to `halted` only, a headless run's end at its budget was a red "halted"
+    alert. It is one amber `paused` alert: the final spend (the specimens in flight at the
+    pause finished) and how to go on."""
+    hook = Hook()
+    try:
+        with FakeApi(costs=(0.004,), delay_s=0.05) as api:
+            cfg = api_config(
+                many_images(8), tmp_path / "runs", api.base_url, concurrency=4, budget_usd=0.01
+            )
+            p = Pipeline(cfg)
+            alerts = AlertsConsumer(
+                AlertConfig(events=frozenset({"halted"}), retry_backoff_s=0.01),
+                [WebhookChannel(hook.url(), "generic")],
+                notify=lambda _: None,
+            )
+            alerts.attach(p.bus, p.run_dir)
+            outcome = p.run()
+            alerts.close(timeout=10)
+        assert outcome.reason == "budget"
+        (body,) = hook.bodies()
+    finally:
+        hook.close()
+    assert (body["kind"], body["severity"], body["reason"]) == ("paused", "warning", "budget")
+    assert "paused at its budget" in body["title"] and "halted" not in body["title"]
+    assert "2 processed, 2 succeeded, 0 failed; spent $0.0080 of $0.0100" in body["text"]
+    assert f"herbdesk run --resume {p.run_dir} --budget HIGHER" in body["text"]

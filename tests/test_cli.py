@@ -340,3 +340,26 @@ def test_summary_of_a_runs_folder_names_its_newest_runs(tmp_path: Path) -> None:
     r = _herbdesk("summary", str(tmp_path))
     assert r.returncode == 2
     assert "holds 2 run(s), newest: run-b, run-a" in r.stderr
+
+
+def test_a_budget_with_an_engine_that_reports_no_cost_is_said_at_the_start(
+    tmp_path: Path, many_images
+) -> None:
+    """`--engine ocr --budget 1` was taken silently; the offline engine reports no cost, so
+    the budget can never stop it: the terminal says so at the start, before any specimen."""
+    r = _herbdesk(
+        "run", str(many_images(1)), "--engine", "ocr", "--budget", "1",
+        "--out", str(tmp_path / "runs"), "--run-id", "ocr-budget",
+    )  # fmt: skip
+    assert r.returncode != 2, r.stderr
+    note = (
+        "WARNING: the ocr engine reports no cost, so the budget ($1.0000) cannot stop this "
+        "run: it goes on to the end"
+    )
+    assert note in r.stderr
+    assert r.stderr.index(note) < r.stderr.index("preflight")
+    plain = _herbdesk(
+        "run", str(many_images(1)), "--engine", "ocr",
+        "--out", str(tmp_path / "runs"), "--run-id", "ocr-plain",
+    )  # fmt: skip
+    assert "reports no cost" not in plain.stderr  # no budget: nothing to say

@@ -921,7 +921,7 @@ def test_local_and_distributed_budget_pauses_decide_alike(
 ) -> None:
     """The same budget, locally and through the broker (one worker thread each), pauses
     after the same finished specimens, at the same cost, and ends the run the same way: one
-    rule (herbdesk/extraction/budget.py admits), asked by the BudgetGate and by the workers."""
+    rule (herbdesk/extraction/budget.py admission), asked by the BudgetGate and the workers."""
     from herbdesk.events.reader import read_events
     from herbdesk.extraction.pipeline import Pipeline
 

@@ -57,8 +57,8 @@ def test_a_distributed_run_pauses_at_its_budget_exits_7_and_goes_on_when_raised(
     many_images: Any,
     tmp_path: Path,
 ) -> None:
-    """Two worker processes share one budget: the run records what the rule admits (two may
-    start before any cost is known, then only while recorded + in flight + 1 replies fit:
+    """Two worker processes share one budget: the run records what the rule admits (one
+    alone before any cost is known, then only while recorded + in flight + 1 replies fit:
     3 in all), pauses once with an alert, and `herbdesk run --broker` exits 7; reopened
     with a higher budget it finishes, each sheet requested once over both stretches."""
     imgs = many_images(12)
@@ -110,14 +110,21 @@ def test_a_distributed_run_pauses_at_its_budget_exits_7_and_goes_on_when_raised(
             assert "--broker" in pause.data["message"] and "--resume" in pause.data["message"]
             (end,) = [e for e in events if e.event_type == EventType.EXTRACTION_FAILED]
             assert end.data["reason"] == "budget" and end.seq > pause.seq
-            # nothing started after the pause; one in flight then finished and was recorded
+            # the ones in flight at the pause finished and were recorded, nothing else started
+            # (3 processed, 3 completed above; one admitted before the pause may reach its
+            # request after it: a budget pause stops nothing it admitted)
             after = [e.event_type for e in events if e.seq > pause.seq]
-            assert EventType.SPECIMEN_PROCESSING not in after
             assert after.count(EventType.SPECIMEN_COMPLETED) == 3 - paused_at
             assert r.in_flight() == 0
             text = err.decode()
             assert f"PAUSED: The run's cost ${paused_at * COST:.4f}" in text
             assert "budget $0.0042" in text
+            # it ends as a pause, with the final spend (the in-flight one's cost in it, which
+            # the terminal event, emitted at the pause, cannot know) and the broker's way on
+            assert "FAILED" not in text, text
+            assert "3 processed, 3 succeeded, 0 failed; spent $0.0036 of $0.0042" in text
+            go_on = f"--resume {tmp_path / 'runs' / 'b'} --broker {redis_url} --budget HIGHER"
+            assert go_on in text
             # the mirror holds every record, the in-flight one too, and the end
             run_dir = tmp_path / "runs" / "b"
             assert len((run_dir / runfiles.RAW).read_bytes().splitlines()) == 3
@@ -141,6 +148,7 @@ def test_a_distributed_run_pauses_at_its_budget_exits_7_and_goes_on_when_raised(
                 timeout=30,
             )
             assert tail.returncode == 7, tail.stderr.decode()
+            assert b"PAUSED AT BUDGET" in tail.stdout and b"failed (budget)" not in tail.stdout
 
             # a resume without a new budget is refused
             bad = _herbdesk("run", "--resume", str(run_dir), "--broker", redis_url)
@@ -210,13 +218,25 @@ def test_a_killed_workers_in_flight_lease_lapses(
     tmp_path: Path,
 ) -> None:
     """A worker killed mid-specimen never releases it: its lease lapses, so the budget stops
-    counting it (and room opens again) instead of holding the run back forever."""
+    counting it (and room opens again) instead of holding the run back forever. Here the run's
+    first specimen dies with its worker: the next one, which waits for the first cost (the
+    mean not known yet), starts once that lease lapsed, not never."""
     with FakeApi() as api:
         cfg = api_config(many_images(2), tmp_path, api.base_url, run_id="lease", budget_usd=1.0)
         enqueue_run(client, cfg, "x")
     r = RedisRun(client, "lease")
-    assert r.admit("dead|1-0", lease_s=0.3) and r.admit("live|2-0", lease_s=30)
-    assert r.in_flight() == 2
+    assert r.admit("dead|1-0", lease_s=0.3)
+    t0 = time.monotonic()
+    gave_up = [False]
+
+    def stop_soon() -> bool:  # a worker told to stop gives up waiting
+        gave_up[0] = time.monotonic() - t0 > 0.1
+        return gave_up[0]
+
+    assert not r.admit("other|3-0", lease_s=30, should_stop=stop_soon) and gave_up[0]
+    assert r.in_flight_entries() == {b"1-0"}  # one at a time while no cost is known
+    assert r.admit("live|2-0", lease_s=30)  # waits for the dead one's lease to lapse
+    assert time.monotonic() - t0 >= 0.25
     r.renew({"live|2-0"}, lease_s=30)  # only the live worker's heartbeat
     time.sleep(0.5)
     assert r.in_flight() == 1 and r.in_flight_entries() == {b"2-0"}

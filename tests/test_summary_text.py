@@ -47,3 +47,34 @@ def test_summary_text_shows_skipped_error_kinds_engine_and_duration(
     data = json.loads(j.stdout)
     assert data["error_kinds"] == dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
     assert data["engine"] == "openrouter" and data["duration_seconds"] >= 0
+
+
+def test_a_budget_pause_reads_as_a_pause_not_a_failure(tmp_path: Path, many_images) -> None:
+    """A run paused at its --budget ends in the log as extraction.failed (reason budget), but
+    `summary` says what it is: paused at its budget, resumable, with the final spend."""
+    with FakeApi(costs=(0.004,), delay_s=0.05) as api:
+        cfg = api_config(
+            many_images(10), tmp_path / "runs", api.base_url, concurrency=4, budget_usd=0.01
+        )
+        outcome, _ = run(cfg)
+    assert outcome.reason == "budget"
+    env = {**os.environ, "COLUMNS": "200"}
+    r = subprocess.run(
+        [sys.executable, "-m", "herbdesk", "summary", str(outcome.run_dir)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = {ln.split(None, 1)[0]: ln for ln in r.stdout.splitlines() if ln.strip()}
+    assert "paused at its budget" in lines["status"] and "failed" not in lines["status"]
+    assert (
+        "2 processed, 2 succeeded, 0 failed; spent $0.0080 of $0.0100; go on with herbdesk run "
+        f"--resume {outcome.run_dir} --budget HIGHER" in " ".join(r.stdout.split())
+    )
+    j = subprocess.run(
+        [sys.executable, "-m", "herbdesk", "summary", str(outcome.run_dir), "--json"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    data = json.loads(j.stdout)
+    assert data["status"] == "paused" and data["reason"] == "budget"
+    assert data["paused_at_budget"] is True and data["budget_usd"] == 0.01
+    assert "spent $0.0080 of $0.0100" in data["message"]

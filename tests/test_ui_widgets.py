@@ -825,3 +825,51 @@ def test_detail_at_laptop_size_shows_several_terms_and_whole_values(
     assert len(visible) >= 3, len(visible)
     loc = next(r for r in range(rows) if detail.fields_model.index(r, 0).data() == "locality")
     assert table.rowHeight(loc) > table.rowHeight(0)  # wrapped onto more lines, not elided
+
+
+def test_a_budget_pause_shows_amber_not_a_red_halt(qtbot, tmp_path: Path, many_images) -> None:
+    """A headless run paused at its budget (its log: extraction.failed, reason budget) is
+    shown as the pause it is: an amber banner with the final spend and how to go on."""
+    from fakeapi import FakeApi
+    from helpers import api_config
+
+    from herbdesk.extraction.pipeline import Pipeline
+    from herbdesk.runstate.load import load_state
+    from herbdesk.ui.banners import BannerBar
+
+    with FakeApi(costs=(0.004,), delay_s=0.05) as api:
+        cfg = api_config(
+            many_images(8), tmp_path / "runs", api.base_url, concurrency=4, budget_usd=0.01
+        )
+        outcome = Pipeline(cfg).run()
+    state, _ = load_state(outcome.run_dir)
+    assert state.status == "failed" and state.paused_at_budget
+    assert state.shown_status == "paused"
+    bar = BannerBar()
+    qtbot.addWidget(bar)
+    bar.update_from(state)
+    ((level, text),) = [t for t in bar.texts() if "budget" in t[1]]
+    assert level == "warning" and "halted" not in text
+    assert text.startswith("Paused at its budget: 2 processed, 2 succeeded, 0 failed; ")
+    assert "spent $0.0080 of $0.0100; go on with herbdesk run --resume" in text
+    assert not [t for t in bar.texts() if t[0] == "error"]
+
+
+def test_the_setup_panel_says_when_the_budget_cannot_stop_the_engine(qtbot) -> None:
+    """The offline engine reports no cost: with a Budget set, the panel says under the field
+    that the budget cannot stop the run; with an API engine, or no budget, it says nothing."""
+    from herbdesk.ui.setup import RunSetupPanel
+
+    panel = RunSetupPanel()
+    qtbot.addWidget(panel)
+    panel.engine.setCurrentIndex(panel.engine.findData("ocr"))
+    panel.budget.setValue(0.0)
+    assert panel.budget_note.isHidden()
+    panel.budget.setValue(5.0)
+    assert not panel.budget_note.isHidden()
+    assert panel.budget_note.text() == (
+        "The ocr engine reports no cost, so the budget ($5.0000) cannot stop this run: it goes "
+        "on to the end."
+    )
+    panel.engine.setCurrentIndex(panel.engine.findData("openrouter"))
+    assert panel.budget_note.isHidden() and panel.budget_note.text() == ""

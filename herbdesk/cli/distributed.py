@@ -421,7 +421,10 @@ def follow_run(
         str(d.get("message") or ""),
         dict(terminal.metrics or {}),
     )
-    progress.final(outcome)
+    from herbdesk.distributed.keys import redact_url
+    from herbdesk.monitor.ending import budget_go_on
+
+    progress.final(outcome, go_on=budget_go_on(run_dir, redact_url(broker_url)))
     return exit_code_for(terminal)
 
 

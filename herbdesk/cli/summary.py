@@ -42,6 +42,8 @@ def cmd_summary(path: Path, as_json: bool = False) -> int:
         return 2
     summary = state.summary()
     summary.update(run_facts(state))
+    if state.paused_at_budget and log.name == "events.jsonl":  # how it goes on, this run's way
+        summary["message"] = state.budget_pause_text(log.parent)
     # Silence is measured by the log's modification time on this machine, not by event
     # timestamps (a remote writer's clock may be off): a SIGKILLed run or one whose disk
     # filled up never writes its terminal event and would otherwise read as "running".
@@ -111,7 +113,9 @@ def _print_summary(s: dict[str, Any]) -> None:
     t.add_column(style="bold")
     t.add_column()
     status = str(s["status"])
-    if s.get("reason"):
+    if s.get("paused_at_budget"):  # not a failure: resumable with a higher --budget
+        status = "paused at its budget (exit 7; resumable)"
+    elif s.get("reason"):
         status += f" ({s['reason']})"
     if s.get("paused"):
         status += f", paused: {s.get('pause_message') or 'by the user'}"

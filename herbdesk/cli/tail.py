@@ -34,6 +34,7 @@ from herbdesk.cli.exitcodes import (
 from herbdesk.common.termtext import clean_text, json_safe
 from herbdesk.events.layout import EVENTS
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType
+from herbdesk.monitor.ending import paused_at_budget
 
 
 def _code_list(codes: Sequence[int], width: int = 90) -> str:
@@ -210,7 +211,10 @@ def format_event(ev: Event) -> str:
         counts = (
             f" [{processed} processed: {ok} ok, {failed} failed]" if processed is not None else ""
         )
-        info = f"{d.get('status', t.split('.')[-1])}{reason}{message}{counts}"
+        status = d.get("status", t.split(".")[-1])
+        if paused_at_budget(status, d.get("reason")):  # resumable: no failure
+            status, reason = "PAUSED AT BUDGET", ""
+        info = f"{status}{reason}{message}{counts}"
     else:
         info = " ".join(str(d[k]) for k in ("image", "reason") if d.get(k))
     return f"{ts}  {_clean(t, 24):<22}  {sid:<8}  {_clean(info)}".rstrip()

@@ -19,7 +19,7 @@ from herbdesk.common.fsnames import json_safe
 from herbdesk.distributed.keys import EVENTS_MAXLEN, GROUP, INFLIGHT_LEASE_S, RUNS_KEY, RunKeys
 from herbdesk.events.codec import BadLine, from_dict
 from herbdesk.events.types import Event, EventType, HaltReason, utc_now_iso
-from herbdesk.extraction.budget import admits, mean_cost, pause_data, pause_message
+from herbdesk.extraction.budget import Admission, admission, mean_cost, pause_data, pause_message
 from herbdesk.monitor.ending import end_event
 from herbdesk.monitor.metrics import MetricsAccumulator
 from herbdesk.monitor.rules import Decision, Finished, RunRules, apply
@@ -29,6 +29,8 @@ from herbdesk.quality.tally import QualityTally
 # how long one fold may hold the rules lock before Redis frees it (a worker killed while
 # holding it); a fold takes milliseconds
 RULES_LOCK_S = 30.0
+# how often a worker waiting for the run's first cost asks again (the first specimen's reply)
+ADMIT_POLL_S = 0.05
 
 _EMIT = """
 local s = redis.call('INCR', KEYS[1])
@@ -320,39 +322,53 @@ class RedisRun:
         value = (orjson.loads(raw) if raw else {}).get("budget_usd")
         return float(value) if value is not None else None
 
-    def cost_so_far(self) -> tuple[float, float]:
-        """(the run's recorded cost, the mean cost of its specimens whose cost is known)."""
-        spent, n = self.r.hmget(self.keys.stats, "cost_usd", "n_cost")
+    def cost_so_far(self) -> tuple[float, float | None]:
+        """(the run's recorded cost, the mean cost of a specimen: budget.mean_cost over the
+        run's recorded specimens, every stretch of it; None before any was recorded)."""
+        spent, n, done = self.r.hmget(self.keys.stats, "cost_usd", "n_cost", "processed")
         total = float(spent or 0.0)
-        return total, mean_cost(int(n or 0), total)
+        return total, mean_cost(int(done or 0), int(n or 0), total)
 
-    def admit(self, member: str, lease_s: float = INFLIGHT_LEASE_S) -> bool:
+    def admit(
+        self,
+        member: str,
+        lease_s: float = INFLIGHT_LEASE_S,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> bool:
         """Start one specimen (`member`: `worker|entry id`) if the run takes new work: not
-        halted, and its budget admits it (budget.admits, the local run's rule, over the whole
-        run's counters here). With a budget the check and the count are made under the run's
-        lock, so two workers never both take the last room. Refused by the budget, the run
-        pauses: its one `extraction.paused` (reason budget), then the halt (reason budget) that
-        ends followers with exit 7, like a headless local run; in-flight specimens finish."""
+        halted, and its budget admits it (budget.admission, the local run's rule, over the
+        whole run's counters here). With a budget the check and the count are made under the
+        run's lock, so two workers never both take the last room. While no specimen of the
+        run is recorded (the mean not known) and one is in flight, this waits for it (False
+        if `should_stop` meanwhile). Refused by the budget, the run pauses: its one
+        `extraction.paused` (reason budget), then the halt (reason budget) that ends
+        followers with exit 7, like a headless local run; in-flight specimens finish."""
         k = self.keys
         if self.manifest.get("budget_usd") is None:  # no budget: nothing to order
             if self.r.exists(k.control):
                 return False
             self.r.zadd(k.inflight, {member: self.now() + lease_s})
             return True
-        with self._rules_lock():
-            if self.r.exists(k.control):
-                return False  # halted (the pause among them): one pause event, from one worker
-            now = self.now()
-            in_flight = self.in_flight(now)
-            budget = self.budget_usd()
-            spent, mean = self.cost_so_far()
-            if not admits(budget, spent, in_flight, mean):
-                msg = pause_message(budget, spent, in_flight, mean, self.go_on())
-                self.emit(EventType.EXTRACTION_PAUSED, data=pause_data(budget, spent, msg))
-                self.halt(HaltReason.BUDGET, msg)
+        while True:
+            with self._rules_lock():
+                if self.r.exists(k.control):
+                    return False  # halted (the pause among them): one pause event, one worker
+                now = self.now()
+                in_flight = self.in_flight(now)
+                budget = self.budget_usd()
+                spent, mean = self.cost_so_far()
+                verdict = admission(budget, spent, in_flight, mean)
+                if verdict is Admission.START:
+                    self.r.zadd(k.inflight, {member: now + lease_s})
+                    return True
+                if verdict is Admission.PAUSE:
+                    msg = pause_message(budget, spent, in_flight, mean, self.go_on())
+                    self.emit(EventType.EXTRACTION_PAUSED, data=pause_data(budget, spent, msg))
+                    self.halt(HaltReason.BUDGET, msg)
+                    return False
+            if should_stop():  # waiting for the first cost (outside the lock)
                 return False
-            self.r.zadd(k.inflight, {member: now + lease_s})
-            return True
+            time.sleep(ADMIT_POLL_S)
 
     def go_on(self) -> str:
         """How a distributed run paused at its budget goes on (the pause's message says it)."""

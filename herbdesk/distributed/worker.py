@@ -69,6 +69,15 @@ log = logging.getLogger(__name__)
 STOP_POLL_S = 0.2  # how often a backoff sleep looks at the control key
 
 
+def _stops_admitted(run: RedisRun) -> bool:
+    """Whether the run's halt stops a specimen already admitted: any halt or cancel but a
+    budget pause, which refuses new specimens only. What the budget admitted fits in it and
+    finishes, as in a local run (which halts once those finished): stopping one still waiting
+    for its request slot left less spent than the budget had room for."""
+    decision = run.stop_decision()
+    return decision is not None and decision.get("reason") != HaltReason.BUDGET
+
+
 class _RunContext:
     """A run as one worker serves it: broker handle, engine and validation settings."""
 
@@ -359,7 +368,7 @@ class Worker:
             left = end - time.monotonic()
             if left <= 0:
                 return True
-            if self._stop.is_set() or run.r.exists(run.keys.control):
+            if self._stop.is_set() or _stops_admitted(run):
                 return False
             time.sleep(min(STOP_POLL_S, left))
 
@@ -390,8 +399,14 @@ class Worker:
         # the budget's admission (and the in-flight lease) before anything is started or
         # sent, as a local run's worker acquires its BudgetGate before taking a specimen
         member = f"{consumer}|{entry_id.decode()}"
-        if not run.admit(member, self.lease_s):
-            return  # halted, or paused at the budget just now: left pending, not started
+        if not run.admit(member, self.lease_s, self._stop.is_set):
+            return  # halted, paused at the budget just now, or stopping: left pending
+        if run.manifest.get("budget_usd") is not None and run.r.hexists(
+            run.keys.results, taken.specimen_id
+        ):  # recorded while this one waited for the run's first cost (a claimed duplicate)
+            run.release(member)
+            self._settle_recorded(ctx, taken, entry_id)
+            return
         self._hold(run.run_id, member, True)
         try:
             self._extract(ctx, consumer, entry_id, taken, member)
@@ -412,7 +427,7 @@ class Worker:
         sid, path = item.specimen_id, item.path
 
         def started() -> bool:  # after the paced slot and any quota wait, as in a local run
-            if run.r.exists(run.keys.control):
+            if _stops_admitted(run):
                 return False  # halted meanwhile: leave it pending, start nothing new
             run.r.hincrby(run.keys.stats, "started", 1)
             run.emit(

@@ -169,9 +169,12 @@ class Pipeline:
             if cfg.resume_dir is not None:
                 # read once, here (not on the window's thread, where the pipeline is built),
                 # before run.json and the start event say what the earlier invocations spent
-                self._resume = resume_point(self.run_dir / runfiles.RAW)
-                self.budget.spent = resumed_spent(self.budget.spent, self._resume.spent)
-                earlier_halts = self._replay_earlier(self._resume.done)
+                rp = self._resume = resume_point(self.run_dir / runfiles.RAW)
+                # the mean goes on from the earlier invocations' records (the same pass)
+                self.budget.resume_from(
+                    resumed_spent(self.budget.spent, rp.spent), rp.finished, rp.costed, rp.spent
+                )
+                earlier_halts = self._replay_earlier(rp.done)
             else:
                 earlier_halts = []
             self._write_run_json("running")
@@ -341,24 +344,27 @@ class Pipeline:
                 return
             if not self.budget.acquire():  # waits while the run is paused at its budget
                 return
-            cost: float | None = None
+            outcome: SpecimenOutcome | None = None
             try:
                 found = feed.get()
                 if found is None:
                     return
-                cost = self._process(engine, found)
+                outcome = self._process(engine, found)
             except OSError as exc:
                 ctl.halt(HaltReason.FATAL_ERROR, f"output not writable: {exc}")
             except Exception as exc:
                 ctl.halt(HaltReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-            finally:
-                self.budget.release(cost)
+            finally:  # only a recorded specimen counts towards the budget's mean
+                if outcome is None:
+                    self.budget.release(None, finished=False)
+                else:
+                    self.budget.release(outcome.cost_usd)
 
     def _backoff(self, attempt: int, err: EngineError) -> float:
         return backoff_delay(attempt, err, self.config.backoff_base_s, self.config.backoff_max_s)
 
-    def _process(self, engine: Engine, found: Found) -> float | None:
-        """Extract one specimen and record it; returns what it cost (None: not known)."""
+    def _process(self, engine: Engine, found: Found) -> SpecimenOutcome | None:
+        """Extract one specimen and record it; its outcome (None: stopped, not recorded)."""
         item = SpecimenInput(path=found.path, specimen_id=found.specimen_id, data=found.data)
 
         def begin() -> bool:
@@ -381,9 +387,11 @@ class Pipeline:
 
         checked = with_same_bytes(item, found.stamp)
         if checked is None:
-            if begin():
-                self._finish_specimen(item, changed_outcome(item))
-            return None
+            if not begin():
+                return None
+            changed = changed_outcome(item)
+            self._finish_specimen(item, changed)
+            return changed
         item = checked
         outcome = extract_with_retries(
             engine,
@@ -398,7 +406,7 @@ class Pipeline:
         if outcome.stopped:
             return None
         self._finish_specimen(item, outcome)
-        return outcome.cost_usd
+        return outcome
 
     def _finish_specimen(self, item: SpecimenInput, outcome: SpecimenOutcome) -> None:
         with self._finish_lock:

@@ -174,21 +174,27 @@ class ResumePoint(NamedTuple):
     """The highest finish ordinal (`sequence`) recorded."""
     spent: float
     """The sum of every record's `cost_usd`, failures and repeats included: each was paid."""
+    finished: int = 0
+    """Records (finished specimens, failures and repeats included): the budget's mean."""
+    costed: int = 0
+    """Of them, those with a cost (`spent` is their sum)."""
 
 
-def _cost(text: bytes) -> float:
+def _cost(text: bytes) -> float | None:
     if text == b"null":
-        return 0.0
+        return None
     try:
-        return plausible_cost(float(text)) or 0.0
+        return plausible_cost(float(text))
     except ValueError:
-        return 0.0
+        return None
 
 
 def resume_point(raw_path: Path) -> ResumePoint:
     """What a resumed run continues from: the specimen ids with a successful record in an
     existing raw.jsonl, the highest finish ordinal (`sequence`) recorded there, and what the
-    recorded specimens cost (appended with each record, so a kill loses none of it).
+    recorded specimens cost (appended with each record, so a kill loses none of it), with how
+    many records there are and how many of them have a cost (the budget's mean, over every
+    invocation).
 
     raw.jsonl holds the model's text (gigabytes for a big run): a record in herbdesk's own
     layout is read from its head and tail only (`_HEAD`, `_OK_TAIL`); any other line (a
@@ -198,6 +204,7 @@ def resume_point(raw_path: Path) -> ResumePoint:
     done: set[str] = set()
     last = 0
     spent = 0.0
+    finished = costed = 0
     if not raw_path.exists():
         return ResumePoint(done, last, spent)
     head, ok_tail = _HEAD.match, _OK_TAIL.search
@@ -221,13 +228,19 @@ def resume_point(raw_path: Path) -> ResumePoint:
                     tail = ok_tail(block, max(pos, end - 160), end)
                 if m is not None and tail is not None:
                     done.add(m[1].decode())
-                    spent += _cost(tail[1])
+                    finished += 1
+                    if (cost := _cost(tail[1])) is not None:
+                        spent += cost
+                        costed += 1
                     if m[2] != b"null" and (number := int(m[2])) > last:
                         last = number
                 else:
                     rec = parse_whole_record(block[pos:end])
                     if rec is not None:
-                        spent += plausible_cost(rec.get("cost_usd")) or 0.0
+                        finished += bool(rec.get("specimen_id"))
+                        if (cost := plausible_cost(rec.get("cost_usd"))) is not None:
+                            spent += cost
+                            costed += 1
                         if rec.get("success") and rec.get("specimen_id"):
                             done.add(str(rec["specimen_id"]))
                         seq = rec.get("sequence")
@@ -237,7 +250,7 @@ def resume_point(raw_path: Path) -> ResumePoint:
             carry = block[stop:]
             if not chunk:
                 break
-    return ResumePoint(done, last, spent)
+    return ResumePoint(done, last, spent, finished, costed)
 
 
 def parse_whole_record(line: bytes) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from herbdesk.events.bus import EventBus
 from herbdesk.events.types import TERMINAL_EVENT_TYPES, Event, EventType, HaltReason
-from herbdesk.monitor import projection
+from herbdesk.monitor import ending, projection
 from herbdesk.monitor.alert_channels import (
     WEBHOOK_FORMATS,
     AlertMessage,
@@ -415,7 +415,33 @@ class AlertsConsumer:
             f"{d.get('failed')} failed ({rate:.0%})"
         )
         resume = go_on("cancelled", self._run_dir)
-        if ev.event_type == EventType.EXTRACTION_FAILED and "halted" in events:
+        if ending.paused_at_budget(d.get("status"), d.get("reason")):
+            # no failure: a pause (amber) that a higher budget goes on from; one alert, keyed
+            # as the pause's own (a headless run's pause alert already said it)
+            if {"paused", "halted"} & events:
+                budget = self._run_conf.get("budget_usd")
+                self._alert(
+                    "halt",
+                    "paused",
+                    "warning",
+                    f"run {ev.run_id}: paused at its budget",
+                    "The run paused at its budget: "
+                    + ending.budget_pause_text(
+                        d.get("processed"),
+                        d.get("succeeded"),
+                        d.get("failed"),
+                        self._ahead.spent,
+                        budget,
+                    )
+                    + ". Nothing new starts; it is resumable.",
+                    ev,
+                    reason=HaltReason.BUDGET,
+                    note=f"Continue with: herbdesk run --resume {self._run_dir} "
+                    + (f"--broker {self._broker} " if self._broker else "")
+                    + "--budget HIGHER",
+                    final=True,
+                )
+        elif ev.event_type == EventType.EXTRACTION_FAILED and "halted" in events:
             reason = str(d.get("reason") or "")
             resume = go_on(reason, self._run_dir)
             self._alert(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from herbdesk.events.types import EventType
+from herbdesk.events.types import EventType, HaltReason
 
 END_TYPES = {
     "completed": EventType.EXTRACTION_COMPLETED,
@@ -51,3 +51,32 @@ def end_event(
     if reason and status == "failed":
         data["reason"] = reason
     return END_TYPES.get(status, EventType.EXTRACTION_FAILED), data
+
+
+# A run paused at its --budget ends as `extraction.failed`, reason `budget`, in the log and in
+# run.json. Kept so rather than given a terminal type of its own: exit codes (7), the broker's
+# halt and reopening, `tail --until-done`, run.json and every log already written read it that
+# way, and a new type would ripple through all of them and the schema. Readers tell it apart
+# here instead (RunState.paused_at_budget, the terminal, alerts), and present it as the pause
+# it is: resumable with a higher budget, amber, not red.
+def paused_at_budget(status: object, reason: object) -> bool:
+    """Whether a run's end (its terminal event's status and reason) is a budget pause."""
+    return status == "failed" and reason == HaltReason.BUDGET
+
+
+def budget_go_on(run_dir: object = "RUN_DIR", broker: str | None = None) -> str:
+    """How a run paused at its budget goes on (`broker`: a distributed run's, redacted)."""
+    return (
+        f"go on with herbdesk run --resume {run_dir}"
+        + (f" --broker {broker}" if broker else "")
+        + " --budget HIGHER"
+    )
+
+
+def budget_pause_text(
+    processed: object, succeeded: object, failed: object, spent: float, budget: object
+) -> str:
+    """ "4 processed, 4 succeeded, 0 failed; spent $0.0080 of $0.0100": a budget pause's
+    figures, the spend the final one (in-flight specimens finished), not the pause's."""
+    of = f" of ${budget:.4f}" if isinstance(budget, int | float) else ""
+    return f"{processed} processed, {succeeded} succeeded, {failed} failed; spent ${spent:.4f}{of}"

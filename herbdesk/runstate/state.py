@@ -25,6 +25,7 @@ from herbdesk.events.types import (
     EventType,
     parse_ts,
 )
+from herbdesk.monitor import ending
 from herbdesk.monitor.metrics import ROLLING_WINDOW
 from herbdesk.monitor.projection import Moments, Projection, project
 from herbdesk.quality.checks import judge_record
@@ -71,6 +72,8 @@ class RunState:
         self.message = ""
         self.total: int | None = None
         self.config: dict[str, Any] = {}
+        self.budget_usd: float | None = None  # the run's --budget, as last started or paused
+        self.broker: str | None = None  # a distributed run's broker (redacted), as it said
         self.preflight: list[dict[str, Any]] = []
         self.events = 0
         self.bad_lines = 0
@@ -274,6 +277,9 @@ class RunState:
                 self.total = int(total)
             if isinstance(d.get("config"), dict):
                 self.config = d["config"]
+                self.budget_usd = num(self.config.get("budget_usd"))
+            if isinstance(d.get("broker"), str):
+                self.broker = d["broker"]
             if self.started_epoch is None:
                 self.started_epoch = parse_ts(timestamp)
         elif et in (EventType.EXTRACTION_PAUSED, EventType.EXTRACTION_RESUMED):
@@ -284,6 +290,8 @@ class RunState:
                 self._paused_for.add(why)
                 if why != "user":
                     self.pause_message = str(d.get("message") or "")
+                if why == "budget" and num(d.get("budget_usd")) is not None:
+                    self.budget_usd = num(d.get("budget_usd"))
             else:
                 self._paused_for.discard(why)
                 if why != "user":
@@ -541,6 +549,30 @@ class RunState:
         self._gaps_cache = (self.finishes, cost, gaps)
         return cost, gaps
 
+    @property
+    def paused_at_budget(self) -> bool:
+        """The run ended paused at its --budget (resumable with a higher one): its log says
+        `extraction.failed`, reason `budget` (see monitor/ending.py for why), but every view
+        shows it as the pause it is."""
+        return ending.paused_at_budget(self.status, self.reason)
+
+    @property
+    def shown_status(self) -> str:
+        """The status as views say it: "paused" for a run that ended at its budget."""
+        return "paused" if self.paused_at_budget else self._summary_status()
+
+    def budget_pause_text(self, run_dir: object = "RUN_DIR") -> str:
+        """ "Paused at its budget: 4 processed, …; spent $0.0080 of $0.0100; go on with …":
+        the final spend, every specimen in flight at the pause finished."""
+        return (
+            "Paused at its budget: "
+            + ending.budget_pause_text(
+                self.processed, self.succeeded, self.failed, self.cost_total, self.budget_usd
+            )
+            + "; "
+            + ending.budget_go_on(run_dir, self.broker)
+        )
+
     def _summary_status(self) -> str:
         if self.status != "pending":
             return self.status
@@ -579,9 +611,12 @@ class RunState:
         """What `herbdesk summary` prints: a stable, documented shape."""
         return {
             "run_id": self.run_id,
-            "status": self._summary_status(),
+            # "paused" for a run ended at its budget (the log: failed, reason budget)
+            "status": self.shown_status,
             "reason": self.reason,
-            "message": self.message,
+            "message": self.budget_pause_text() if self.paused_at_budget else self.message,
+            "paused_at_budget": self.paused_at_budget,
+            "budget_usd": self.budget_usd,
             "total": self.total,
             "processed": self.processed,
             "succeeded": self.succeeded,

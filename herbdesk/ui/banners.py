@@ -246,7 +246,14 @@ class BannerBar(QWidget):
             self.show_banner(
                 "consumer", "warning", f"A monitor failed ({e.get('consumer')}): {e.get('error')}"
             )
-        if state.status == "failed":
+        if state.paused_at_budget:  # no failure: a pause, resumable with a higher budget
+            self.show_banner(
+                "end",
+                "warning",
+                state.budget_pause_text()
+                + " (or raise the Budget field in the setup panel and resume the run there).",
+            )
+        elif state.status == "failed":
             # a failed checkpoint's banner says why the run halted; without one (the log lost
             # it, or it is unreadable) the halt still shows red
             said = failed_shown if state.reason == "early_validation_failed" else False

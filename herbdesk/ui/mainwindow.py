@@ -789,7 +789,14 @@ class MainWindow(QMainWindow):
                 )
         if st.status in ("completed", "failed", "cancelled") and "end" not in self._notified:
             self._notified.add("end")
-            self.tray.showMessage(f"herbdesk: run {st.status}", st.message or "")
+            if st.paused_at_budget:  # a pause, not a failure
+                self.tray.showMessage(
+                    "herbdesk: run paused at its budget",
+                    st.budget_pause_text(self.document.run_dir or "RUN_DIR"),
+                    QSystemTrayIcon.MessageIcon.Warning,
+                )
+            else:
+                self.tray.showMessage(f"herbdesk: run {st.status}", st.message or "")
 
     def _follow_detail(self) -> None:
         """Show the newest result if one is waiting, then hold further updates a moment."""

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from herbdesk.common.apikeys import DEFAULT_KEY_ENV, get_api_key, store_api_key
 from herbdesk.common.assets import default_prompt_path, sample_specimens_dir
+from herbdesk.extraction.budget import no_cost_note
 from herbdesk.extraction.config import API_CONCURRENCY, DEFAULT_OUT_DIR, OCR_CONCURRENCY, RunConfig
 from herbdesk.extraction.engines import EngineSettings
 from herbdesk.extraction.engines.base import DEFAULT_BASE_URL
@@ -181,6 +182,14 @@ class RunSetupPanel(QWidget):
             "When it pauses, raise it here and press Resume."
         )
         form.addRow("Budget", self.budget)
+        # an engine that reports no cost (offline OCR) is never stopped by the budget: say so
+        self.budget_note = QLabel("")
+        self.budget_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.budget_note.setWordWrap(True)
+        self.budget_note.setObjectName("budget_note")
+        self.budget_note.hide()
+        form.addRow("", self.budget_note)
+        self.budget.valueChanged.connect(self._budget_note)
         form_lay.addWidget(box)
 
         vbox = QGroupBox("Validation")
@@ -361,6 +370,12 @@ class RunSetupPanel(QWidget):
             self.concurrency.setValue(API_CONCURRENCY)
         elif not api:
             self.concurrency.setValue(OCR_CONCURRENCY)
+        self._budget_note()
+
+    def _budget_note(self) -> None:
+        note = no_cost_note(str(self.engine.currentData() or ""), self.budget_usd())
+        self.budget_note.setText(note[:1].upper() + note[1:] + "." if note else "")
+        self.budget_note.setVisible(bool(note))
 
     # ---------------------------------------------------------------- pickers / drops
     def _pick_images(self) -> None:

@@ -29,25 +29,33 @@ def available_engines() -> list[str]:
     return sorted(names)
 
 
+def _engine_class(name: str) -> Any:
+    """The engine class named `name`; ValueError if none has that name."""
+    for ep in entry_points(group="herbdesk.engines"):
+        if ep.name == name:
+            return ep.load()
+    spec = _BUILTIN.get(name)
+    if spec is None:
+        raise ValueError(f"unknown engine {name!r}; available: {', '.join(available_engines())}")
+    import importlib
+
+    mod_name, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(mod_name), attr)
+
+
 def create_engine(settings: EngineSettings) -> Engine:
     """Instantiate the engine named in settings; ValueError if none has that name."""
-    target: Any = None
-    for ep in entry_points(group="herbdesk.engines"):
-        if ep.name == settings.engine:
-            target = ep.load()
-            break
-    if target is None:
-        spec = _BUILTIN.get(settings.engine)
-        if spec is None:
-            raise ValueError(
-                f"unknown engine {settings.engine!r}; available: {', '.join(available_engines())}"
-            )
-        import importlib
-
-        mod_name, _, attr = spec.partition(":")
-        target = getattr(importlib.import_module(mod_name), attr)
-    engine: Engine = target(settings)
+    engine: Engine = _engine_class(settings.engine)(settings)
     return engine
+
+
+def reports_cost(name: str) -> bool:
+    """Whether the engine named `name` reports what a specimen cost: an engine class says
+    it does not with `reports_cost = False` (the offline OCR engine). Unknown: True."""
+    try:
+        return bool(getattr(_engine_class(name), "reports_cost", True))
+    except (ImportError, ValueError):
+        return True
 
 
 __all__ = [
@@ -61,4 +69,5 @@ __all__ = [
     "SpecimenInput",
     "available_engines",
     "create_engine",
+    "reports_cost",
 ]

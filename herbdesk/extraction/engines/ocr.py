@@ -154,6 +154,7 @@ class OcrEngine:
     """Offline Darwin Core extraction: OCR in the best orientation, then label rules."""
 
     name = "ocr"
+    reports_cost = False  # offline: nothing is paid, so a --budget cannot stop it
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
