@@ -118,3 +118,20 @@ def test_no_module_reaches_into_another_modules_private_names() -> None:
                 if owners and path not in owners:
                     bad.append(f"{rel}:{n.lineno} reaches .{n.attr} of another module")
     assert not bad, "\n".join(bad)
+
+
+def test_no_merge_conflict_markers_are_left_in_the_tree() -> None:
+    """A conflict resolved in one file of a merge left markers in a docstring and a doc page
+    (they parse); this finds any in the files the project ships or documents."""
+    root = Path(__file__).resolve().parent.parent
+    marker = re.compile(r"^(<{7}|>{7})( |$)|^={7}$", re.M)
+    found = []
+    for sub in ("herbdesk", "tests", "docs", "benchmarks", "packaging", "resources"):
+        for path in (root / sub).rglob("*"):
+            if path.suffix in {".py", ".md", ".txt", ".toml", ".c", ".spec", ".json", ".sh"}:
+                text = path.read_text(encoding="utf-8", errors="replace")
+                found += [f"{path.relative_to(root)}" for _ in marker.finditer(text)]
+    for name in ("README.md", "pyproject.toml", "setup.py"):
+        if marker.search((root / name).read_text(encoding="utf-8")):
+            found.append(name)
+    assert not found, found
