@@ -847,11 +847,11 @@ def test_a_budget_pause_shows_amber_not_a_red_halt(qtbot, tmp_path: Path, many_i
     assert state.shown_status == "paused"
     bar = BannerBar()
     qtbot.addWidget(bar)
-    bar.update_from(state)
+    bar.update_from(state, outcome.run_dir)
     ((level, text),) = [t for t in bar.texts() if "budget" in t[1]]
     assert level == "warning" and "halted" not in text
     assert text.startswith("Paused at its budget: 2 processed, 2 succeeded, 0 failed; ")
-    assert "spent $0.0080 of $0.0100; go on with herbdesk run --resume" in text
+    assert f"spent $0.0080 of $0.0100; go on with herbdesk run --resume {outcome.run_dir}" in text
     assert not [t for t in bar.texts() if t[0] == "error"]
 
 

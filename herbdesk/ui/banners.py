@@ -171,7 +171,8 @@ class BannerBar(QWidget):
         test."""
         return [(b.level, b.label.text()) for b in self._banners.values() if not b.dismissed]
 
-    def update_from(self, state: RunState) -> None:
+    def update_from(self, state: RunState, run_dir: object = None) -> None:
+        """The banners for the run's state; `run_dir` goes into the commands they suggest."""
         cfg = state.config
         cap = (
             daily_cap_note(cfg.get("engine"), cfg.get("model"), state.total)
@@ -250,7 +251,7 @@ class BannerBar(QWidget):
             self.show_banner(
                 "end",
                 "warning",
-                state.budget_pause_text()
+                state.budget_pause_text(run_dir or "RUN_DIR")
                 + " (or raise the Budget field in the setup panel and resume the run there).",
             )
         elif state.status == "failed":

@@ -632,7 +632,7 @@ class MainWindow(QMainWindow):
             self.replay.show()
             self._set_bad_lines(stats)
             # banners first: the layout settles before the views draw the whole file, once
-            self.banners.update_from(self.document.state)
+            self.banners.update_from(self.document.state, self.document.run_dir)
             self.document.flush()
             self._relocate_remembered()
         finally:  # a view that fails to show the file must not leave the window "loading"
@@ -770,7 +770,7 @@ class MainWindow(QMainWindow):
         loading = self.is_loading()
         self.plots.update_from(st, loading=loading)
         if not loading:  # banners come with the whole file (see open_path)
-            self.banners.update_from(st)
+            self.banners.update_from(st, self.document.run_dir)
         bad = f" · {st.bad_lines} bad line(s) skipped" if st.bad_lines else ""
         self.counts_label.setText(f"{st.events:,} events{bad}")
         self._notify(st)
