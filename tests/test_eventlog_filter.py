@@ -492,3 +492,21 @@ def test_summary_literals_cover_what_summaries_write() -> None:
             if is_text and node.value and id(node) not in skip:
                 found.add(node.value)
     assert found - set(SUMMARY_LITERALS) == set()
+
+
+def test_review_verdicts_read_as_verdicts_not_json() -> None:
+    def verdict(et: str, extracted: str, value: str) -> str:
+        data = {"term": "scientificName", "extracted": extracted, "value": value}
+        return summarize(
+            Event(et, "r", 9, "2026-12-03T10:00:00Z", "s1", None, {**data, "sample": "random"})
+        )
+
+    assert verdict(EventType.REVIEW_ACCEPTED, "Carex aurea", "Carex aurea") == (
+        "scientificName: accepted “Carex aurea” · random sample"
+    )
+    assert verdict(EventType.REVIEW_CORRECTED, "Identified by", "Carex aurea Nutt.") == (
+        "scientificName: corrected “Identified by” → “Carex aurea Nutt.” · random sample"
+    )
+    assert verdict(EventType.REVIEW_REJECTED, "2809", "").startswith(
+        "scientificName: rejected “2809”"
+    )

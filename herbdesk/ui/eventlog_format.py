@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from herbdesk.events.types import Event, EventType
+from herbdesk.events.types import REVIEW_TYPES, Event, EventType
 from herbdesk.runstate.values import error_text
 
 MAX_SUMMARY = 300
@@ -105,6 +105,17 @@ def describe(ev: Event) -> str:
         if d.get("processed") is not None:
             counts = f" ({d.get('succeeded')}/{d.get('processed')} succeeded)"
         return f"{head}{d.get('message') or ''}{counts}"
+    if et in REVIEW_TYPES:
+        term, was, now = d.get("term"), d.get("extracted"), d.get("value")
+        verdict = {
+            EventType.REVIEW_ACCEPTED: "accepted",
+            EventType.REVIEW_CORRECTED: "corrected",
+            EventType.REVIEW_REJECTED: "rejected",
+        }[et]
+        shown = f"{term}: {verdict} “{was}”"
+        if et == EventType.REVIEW_CORRECTED:
+            shown += f" → “{now}”"
+        return shown + f" · {d.get('sample')} sample"
     if d:
         return json.dumps(dict(d), ensure_ascii=False, default=str)
     return ""
@@ -125,5 +136,6 @@ SUMMARY_LITERALS: tuple[str, ...] = (
     "checkpoint at ", ", success rate ", " (threshold ", ")", "success rate ", " on ", " #",
     "paused", "resumed", "by the user", " until ", " (", " — ", "/", " succeeded)", " ", "…",
     "None", "quality checkpoint at ", " usable (threshold ", " — invalid: ", ", ",
-    ": known-answer sheet, ", " terms right",
+    ": known-answer sheet, ", " terms right", " “", "”", " → “", " sample",
+    "accepted", "corrected", "rejected",
 )  # fmt: skip
