@@ -239,10 +239,12 @@ def test_the_resume_point_reads_records_by_head_and_tail(
         return real(line)
 
     monkeypatch.setattr(results, "parse_whole_record", counting)
-    done, last, spent = resume_point(raw)
+    point = resume_point(raw)
+    done, last, spent = point.done, point.last, point.spent
     assert len(whole) == 4 + 2  # the four failures, the foreign line, the torn one
     expected = set()
     cost = 0.0
+    records = costed = 0
     for line in raw.read_bytes().splitlines():
         try:
             rec = orjson.loads(line)
@@ -251,7 +253,11 @@ def test_the_resume_point_reads_records_by_head_and_tail(
         if rec.get("success"):
             expected.add(rec["specimen_id"])
         cost += rec.get("cost_usd") or 0.0
+        if "specimen_id" in rec:  # not the foreign line
+            records += 1
+            costed += rec.get("cost_usd") is not None
     assert done == expected and len(done) == n - 4 and last == n
+    assert (point.finished, point.costed) == (records, costed)  # the budget's mean goes on
     # every record's cost, read from the tail of the ones not parsed whole
     assert cost > 0 and spent == pytest.approx(cost)
 

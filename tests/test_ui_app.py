@@ -216,7 +216,7 @@ def test_a_view_failing_at_the_end_of_a_load_does_not_leave_it_loading(
     and the window still leaves its loading state: it must not wait for the load forever."""
     fixtures = Path(__file__).parent / "fixtures"
 
-    def broken(_state) -> None:
+    def broken(*_args) -> None:
         raise RuntimeError("a view bug")
 
     monkeypatch.setattr(window.banners, "update_from", broken)
