@@ -325,9 +325,14 @@ class RedisRun:
     def cost_so_far(self) -> tuple[float, float | None]:
         """(the run's recorded cost, the mean cost of a specimen: budget.mean_cost over the
         run's recorded specimens, every stretch of it; None before any was recorded)."""
+        total, mean, _ = self._cost_figures()
+        return total, mean
+
+    def _cost_figures(self) -> tuple[float, float | None, int]:
+        """`cost_so_far` and the number of the run's recorded specimens."""
         spent, n, done = self.r.hmget(self.keys.stats, "cost_usd", "n_cost", "processed")
-        total = float(spent or 0.0)
-        return total, mean_cost(int(done or 0), int(n or 0), total)
+        total, finished = float(spent or 0.0), int(done or 0)
+        return total, mean_cost(finished, int(n or 0), total), finished
 
     def admit(
         self,
@@ -356,8 +361,8 @@ class RedisRun:
                 now = self.now()
                 in_flight = self.in_flight(now)
                 budget = self.budget_usd()
-                spent, mean = self.cost_so_far()
-                verdict = admission(budget, spent, in_flight, mean)
+                spent, mean, finished = self._cost_figures()
+                verdict = admission(budget, spent, in_flight, mean, finished)
                 if verdict is Admission.START:
                     self.r.zadd(k.inflight, {member: now + lease_s})
                     return True

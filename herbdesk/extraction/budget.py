@@ -66,15 +66,22 @@ def mean_cost(finished: int, costed: int, cost_sum: float) -> float | None:
     return cost_sum / costed if costed else 0.0
 
 
-def admission(budget: float | None, spent: float, in_flight: int, mean: float | None) -> Admission:
+def admission(
+    budget: float | None, spent: float, in_flight: int, mean: float | None, finished: int = 0
+) -> Admission:
     """May one more specimen start? The cost so far must be below the budget, and with the
-    `in_flight` specimens and this one at `mean` each it must stay within it. With the mean
-    not known (None) only one may be in flight. No budget: always."""
+    `in_flight` specimens and this one at `mean` each it must stay within it. No budget:
+    always.
+
+    Never more in flight than have `finished` (one alone while none has, the mean not known):
+    a mean is trusted for as many specimens as it was taken over, so a first cheap sheet
+    cannot admit `concurrency` dear ones at its price. The first few start one, one, two,
+    three… at a time; a resume, its earlier specimens counted, runs at full width at once."""
     if budget is None:
         return Admission.START
     if spent >= budget:
         return Admission.PAUSE
-    if mean is None:
+    if mean is None or (in_flight and in_flight >= finished):
         return Admission.START if in_flight == 0 else Admission.WAIT
     return Admission.START if spent + (in_flight + 1) * mean <= budget else Admission.PAUSE
 
@@ -164,7 +171,7 @@ class BudgetGate:
         return mean_cost(self.finished, self._costed, self._cost_sum)
 
     def _admission(self) -> Admission:
-        return admission(self.budget, self.spent, self.in_flight, self._mean())
+        return admission(self.budget, self.spent, self.in_flight, self._mean(), self.finished)
 
     def acquire(self) -> bool:
         """Wait for room in the budget for one more specimen; False if the run stopped."""
