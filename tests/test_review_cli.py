@@ -59,11 +59,17 @@ def test_session_queue_puts_the_flagged_records_first_among_the_sample(
     samples = [r.sample for r in session.records]
     assert samples.count(rv.SAMPLE_RANDOM) == 4
     risky = [r for r in session.records if r.sample == rv.SAMPLE_RISK]
-    assert risky and all(r.findings for r in risky[:2])  # the two junk records lead
-    assert (
-        session.records[0].sample == rv.SAMPLE_RISK
-        and session.records[1].sample == rv.SAMPLE_RANDOM
-    )
+    junk = {r.specimen_id for r in session.records if r.findings}
+    assert len(junk) == 2  # the placeholders and the term names
+    # the junk records the random draw did not take lead the risk queue (the draw is seeded
+    # by the run id, which differs from run to run: it takes one or both of them at times)
+    leading = junk - set(session.drawn)
+    assert {r.specimen_id for r in risky[: len(leading)]} == leading
+    if risky:  # risk first, then random, alternating
+        assert (
+            session.records[0].sample == rv.SAMPLE_RISK
+            and session.records[1].sample == rv.SAMPLE_RANDOM
+        )
     assert {r.specimen_id for r in session.records if r.sample == rv.SAMPLE_RANDOM} == set(
         session.drawn
     )
