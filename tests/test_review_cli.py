@@ -131,3 +131,25 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert "error" in r.stderr and "Traceback" not in r.stderr
     assert "review" in _herbdesk("--help").stdout
+
+
+def test_the_queue_takes_the_quality_the_run_recorded_for_each_record(review_run: Path) -> None:
+    """Each record's findings are the ones its specimen.completed recorded (not judged again:
+    that was most of a big review's start); where the event does not hold that very record,
+    the record is judged afresh."""
+    events = review_run / "events.jsonl"
+    lines = [json.loads(x) for x in events.read_text(encoding="utf-8").splitlines()]
+    done = [e for e in lines if e["event_type"] == "specimen.completed"]
+    good = [e for e in done if not e["data"]["quality"]["findings"]]
+    marked, changed = good[0], good[1]
+    # the run said of this good record that its locality is a placeholder: the review says so
+    marked["data"]["quality"]["findings"] = [["placeholder", "locality", "x"]]
+    # and of this one the same, but its event holds other values than raw.jsonl's record
+    changed["data"]["quality"]["findings"] = [["placeholder", "locality", "x"]]
+    changed["data"]["dwc"] = {**changed["data"]["dwc"], "locality": "elsewhere"}
+    events.write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
+    session = ReviewSession.load(review_run, sample_size=4)
+    by_id = {r.specimen_id: r for r in session.records}
+    assert by_id[marked["specimen_id"]].findings == (("placeholder", "locality"),)
+    again = by_id.get(changed["specimen_id"])  # judged afresh: a good record, no finding
+    assert again is None or again.findings == ()
