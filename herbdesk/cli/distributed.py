@@ -93,6 +93,17 @@ def _err(msg: str, code: int) -> int:
     return code
 
 
+def _client_or_exit(url: str | None) -> Any:
+    """`_client`, or the exit code its error means (said on stderr): a bad URL is a usage
+    error, an unreachable broker a failed preflight."""
+    try:
+        return _client(url)
+    except ValueError as exc:
+        return _err(str(exc), EXIT_USAGE)
+    except ConnectionError as exc:
+        return _err(str(exc), EXIT_PREFLIGHT)
+
+
 def _client(url: str | None) -> Any:
     import redis
 
@@ -125,12 +136,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     max_deliveries = MAX_DELIVERIES if args.max_deliveries is None else args.max_deliveries
     if max_deliveries < 1:
         return _err("--max-deliveries must be >= 1", EXIT_USAGE)
-    try:
-        client = _client(args.broker)
-    except ValueError as exc:
-        return _err(str(exc), EXIT_USAGE)
-    except ConnectionError as exc:
-        return _err(str(exc), EXIT_PREFLIGHT)
+    client = _client_or_exit(args.broker)
+    if isinstance(client, int):
+        return client
     worker = Worker(
         client,
         concurrency=args.concurrency,
@@ -166,7 +174,7 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
     from herbdesk.distributed.enqueue import Enqueuer
     from herbdesk.extraction import runfiles
     from herbdesk.extraction.engines import available_engines
-    from herbdesk.extraction.images import has_images
+    from herbdesk.extraction.images import has_images, no_images_message
 
     if args.resume is not None:
         return _resume_broker(args)
@@ -180,13 +188,10 @@ def cmd_run_broker(args: argparse.Namespace) -> int:
     if config.engine.engine not in available_engines():
         return _err(f"unknown engine {config.engine.engine!r}", EXIT_USAGE)
     if not has_images(config.inputs):
-        return _err("no images found under " + ", ".join(map(str, config.inputs)), EXIT_USAGE)
-    try:
-        client = _client(args.broker)
-    except ValueError as exc:
-        return _err(str(exc), EXIT_USAGE)
-    except ConnectionError as exc:
-        return _err(str(exc), EXIT_PREFLIGHT)
+        return _err(no_images_message(config.inputs), EXIT_USAGE)
+    client = _client_or_exit(args.broker)
+    if isinstance(client, int):
+        return client
     try:
         enq = Enqueuer(client, config, args.broker, args.api_key_env)
         started = enq.start()  # a taken run id or a bad gold file: an error here, exit 2
@@ -257,12 +262,9 @@ def _resume_broker(args: argparse.Namespace) -> int:
         )
     run_dir = Path(args.resume)
     run_id = str(runfiles.read_run_json(run_dir).get("run_id") or run_dir.name)
-    try:
-        client = _client(args.broker)
-    except ValueError as exc:
-        return _err(str(exc), EXIT_USAGE)
-    except ConnectionError as exc:
-        return _err(str(exc), EXIT_PREFLIGHT)
+    client = _client_or_exit(args.broker)
+    if isinstance(client, int):
+        return client
     try:
         started = RedisRun(client, run_id).reopen(budget)
     except ValueError as exc:

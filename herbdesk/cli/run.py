@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import threading
-from pathlib import Path
 from typing import Any
 
 from herbdesk.cli.exitcodes import (
@@ -21,7 +20,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from herbdesk.cli.alerts import build_alerts
     from herbdesk.cli.progress import TerminalProgress
     from herbdesk.extraction.engines import available_engines
-    from herbdesk.extraction.images import has_images
+    from herbdesk.extraction.images import has_images, no_images_message
     from herbdesk.extraction.pipeline import Pipeline
 
     try:
@@ -33,7 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"unknown engine {config.engine.engine!r}; available: {', '.join(available_engines())}"
         )
     if not has_images(config.inputs):
-        return usage_error(_no_images(config.inputs))
+        return usage_error(no_images_message(config.inputs))
     try:
         alerts = build_alerts(args, load_config_or_exit(args.config))
     except ValueError as exc:
@@ -84,18 +83,3 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = outcome_box[0]
     progress.final(outcome)
     return exit_code_for_outcome(outcome)
-
-
-def _no_images(inputs: list[Path]) -> str:
-    """Why a run has nothing to do, per input: a file of another kind, or a folder without
-    sheets (or one that does not exist)."""
-    kinds = "jpg, jpeg, png, tif or tiff"
-    parts = []
-    for p in inputs:
-        if p.is_dir():
-            parts.append(f"no {kinds} file under {p}")
-        elif p.exists():
-            parts.append(f"{p} is not a {kinds} file")
-        else:
-            parts.append(f"{p} does not exist")
-    return "no images found: " + "; ".join(parts)

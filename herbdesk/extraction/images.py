@@ -149,6 +149,21 @@ def has_images(inputs: Iterable[Path]) -> bool:
     return bool(scan_images(inputs, limit=1))
 
 
+def no_images_message(inputs: Iterable[Path]) -> str:
+    """Why a run has nothing to do, per input (when `has_images` is False): a file of another
+    kind, a folder without sheets, or a path that does not exist."""
+    kinds = "jpg, jpeg, png, tif or tiff"
+    parts = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            parts.append(f"no {kinds} file under {p}")
+        elif p.exists():
+            parts.append(f"{p} is not a {kinds} file")
+        else:
+            parts.append(f"{p} does not exist")
+    return "no images found: " + "; ".join(parts)
+
+
 def specimen_id_of(path: Path) -> str:
     """sha256 hex of the image bytes: the same sheet has the same id wherever it lies."""
     h = hashlib.sha256()

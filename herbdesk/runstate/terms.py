@@ -433,11 +433,8 @@ class TermColumns:
         still = (span_len[rows] == lengths) & (self._span_off[rows] == offsets)
         if still.all():
             self._fill_parsed(buf, rows, offsets, lengths, parsed)
-        elif still.any():  # refolded meanwhile (rare): the rest decoded one by one
-            at = np.flatnonzero(still)
-            ends = (offsets[at] + lengths[at]).tolist()
-            raws = [bytes(buf[o:e]) for o, e in zip(offsets[at].tolist(), ends, strict=True)]
-            self._fill(rows[at], _objects(raws))
+        elif still.any():  # some refolded meanwhile (rare): the rest read again, alone
+            self._fill_spans(buf, rows[still], offsets[still], lengths[still])
         span_len[rows[still]] = 0
 
     def prepare(
@@ -445,9 +442,9 @@ class TermColumns:
         progress: Callable[[int, int], object] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> bool:
-        """Everything the first search or sort would wait for, done ahead (the window runs
-        this on a thread of its own after opening a log): the build, then each term's search
-        text and sort order. False if stopped first."""
+        """Everything a search or sort looks at, made at once (the window runs this on a
+        thread of its own when the first one is asked for): the build, then each term's
+        search text and sort order. False if stopped first."""
         if not self.build(progress, should_stop):
             return False
         for term in list(self._cols):
