@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +66,19 @@ def raw_records(run_dir: Path) -> list[dict[str, Any]]:
     return [
         orjson.loads(line) for line in (run_dir / "raw.jsonl").read_bytes().splitlines() if line
     ]
+
+
+def herbdesk_cli(
+    *args: str, columns: int = 120, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m herbdesk ARGS` as a user runs it: no API key from the caller's environment
+    (HOME and the rest are the test's, see conftest.py), a terminal `columns` wide."""
+    env = {**os.environ, "COLUMNS": str(columns)}
+    env.pop("OPENROUTER_API_KEY", None)
+    return subprocess.run(
+        [sys.executable, "-m", "herbdesk", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )

@@ -5,26 +5,12 @@ empty run shown as if it were one."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import herbdesk_cli
 
 from herbdesk.runstate.load import HEAD_LINES, log_refusal
-
-
-def _herbdesk(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "120"}
-    env.pop("OPENROUTER_API_KEY", None)
-    return subprocess.run(
-        [sys.executable, "-m", "herbdesk", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 def _files(tmp_path: Path) -> dict[str, Path]:
@@ -42,8 +28,8 @@ def test_review_refuses_a_file_that_holds_no_records_as_export_does(
     tmp_path: Path, kind: str
 ) -> None:
     path = _files(tmp_path)[kind]
-    review = _herbdesk("review", str(path))
-    export = _herbdesk("export", str(path), "--format", "csv", "--out", str(tmp_path / "o.csv"))
+    review = herbdesk_cli("review", str(path))
+    export = herbdesk_cli("export", str(path), "--format", "csv", "--out", str(tmp_path / "o.csv"))
     assert review.returncode == export.returncode == 2, review.stdout
     assert "holds no result records" in review.stderr
     assert review.stderr.splitlines()[-1] == export.stderr.splitlines()[-1]
@@ -53,8 +39,8 @@ def test_review_refuses_a_file_that_holds_no_records_as_export_does(
 def test_open_refuses_a_csv_before_any_window_with_the_summary_message(tmp_path: Path) -> None:
     gold = _files(tmp_path)["gold"]
     shot = tmp_path / "x.png"
-    opened = _herbdesk("open", str(gold), "--screenshot", str(shot))
-    summary = _herbdesk("summary", str(gold))
+    opened = herbdesk_cli("open", str(gold), "--screenshot", str(shot))
+    summary = herbdesk_cli("summary", str(gold))
     assert opened.returncode == summary.returncode == 2, opened.stderr
     assert "is not a herbdesk event log or raw.jsonl" in opened.stderr
     assert opened.stderr.strip().splitlines()[-1] == summary.stderr.strip().splitlines()[-1]

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from fakeapi import FakeApi
-from helpers import api_config, raw_records, run
+from helpers import api_config, herbdesk_cli, raw_records, run
 
 from herbdesk.monitor.validation import ValidationConfig
 
@@ -28,11 +25,7 @@ def test_summary_text_shows_skipped_error_kinds_engine_and_duration(
         if not rec["success"]:
             kinds[rec["error"]["kind"]] = kinds.get(rec["error"]["kind"], 0) + 1
     assert sum(kinds.values()) == 3
-    env = {**os.environ, "COLUMNS": "200"}
-    r = subprocess.run(
-        [sys.executable, "-m", "herbdesk", "summary", str(outcome.run_dir)],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+    r = herbdesk_cli("summary", str(outcome.run_dir), columns=200, timeout=60)
     assert r.returncode == 0, r.stderr
     lines = {ln.split(None, 1)[0]: ln for ln in r.stdout.splitlines() if ln.strip()}
     assert lines["skipped"].split()[-1] == "0"
@@ -40,10 +33,7 @@ def test_summary_text_shows_skipped_error_kinds_engine_and_duration(
     for kind, n in kinds.items():
         assert f"{kind} {n}" in lines["errors"], r.stdout
     assert "duration" in lines
-    j = subprocess.run(
-        [sys.executable, "-m", "herbdesk", "summary", str(outcome.run_dir), "--json"],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+    j = herbdesk_cli("summary", str(outcome.run_dir), "--json", columns=200, timeout=60)
     data = json.loads(j.stdout)
     assert data["error_kinds"] == dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
     assert data["engine"] == "openrouter" and data["duration_seconds"] >= 0
@@ -58,11 +48,7 @@ def test_a_budget_pause_reads_as_a_pause_not_a_failure(tmp_path: Path, many_imag
         )
         outcome, _ = run(cfg)
     assert outcome.reason == "budget"
-    env = {**os.environ, "COLUMNS": "200"}
-    r = subprocess.run(
-        [sys.executable, "-m", "herbdesk", "summary", str(outcome.run_dir)],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+    r = herbdesk_cli("summary", str(outcome.run_dir), columns=200, timeout=60)
     assert r.returncode == 0, r.stderr
     lines = {ln.split(None, 1)[0]: ln for ln in r.stdout.splitlines() if ln.strip()}
     assert "paused at its budget" in lines["status"] and "failed" not in lines["status"]
@@ -70,10 +56,7 @@ def test_a_budget_pause_reads_as_a_pause_not_a_failure(tmp_path: Path, many_imag
         "2 processed, 2 succeeded, 0 failed; spent $0.0080 of $0.0100; go on with herbdesk run "
         f"--resume {outcome.run_dir} --budget HIGHER" in " ".join(r.stdout.split())
     )
-    j = subprocess.run(
-        [sys.executable, "-m", "herbdesk", "summary", str(outcome.run_dir), "--json"],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+    j = herbdesk_cli("summary", str(outcome.run_dir), "--json", columns=200, timeout=60)
     data = json.loads(j.stdout)
     assert data["status"] == "paused" and data["reason"] == "budget"
     assert data["paused_at_budget"] is True and data["budget_usd"] == 0.01
