@@ -13,7 +13,7 @@ from helpers import api_config, events_of, run
 
 from herbdesk.common.assets import default_prompt_path
 from herbdesk.events.types import EventType, HaltReason
-from herbdesk.extraction.config import RunConfig
+from herbdesk.extraction.config import RunConfig, RunOutcome
 from herbdesk.quality.judge import QualitySettings
 
 
@@ -39,16 +39,23 @@ def _gold_half_wrong(tmp_path: Path) -> Path:
     return gold
 
 
+def _gold_failed(images: Path, tmp_path: Path, api: FakeApi) -> tuple[RunConfig, RunOutcome]:
+    """A run whose known-answer check fails (half the gold sheets' terms wrong, 90 % asked):
+    its config and its outcome."""
+    quality = QualitySettings(gold_path=_gold_half_wrong(tmp_path))
+    cfg = _cfg(images, tmp_path / "runs", api, quality=quality)
+    cfg.validation.gold_threshold = 0.9
+    first, _ = run(cfg)
+    assert first.reason == HaltReason.GOLD_FAILED, first.message
+    return cfg, first
+
+
 def test_a_resume_that_adds_nothing_ends_as_the_failed_gold_gate_did(
     tmp_path: Path, many_images
 ) -> None:
     images = many_images(4)
-    quality = QualitySettings(gold_path=_gold_half_wrong(tmp_path))
     with FakeApi() as api:
-        cfg = _cfg(images, tmp_path / "runs", api, quality=quality)
-        cfg.validation.gold_threshold = 0.9
-        first, _ = run(cfg)
-        assert first.reason == HaltReason.GOLD_FAILED, first.message
+        cfg, first = _gold_failed(images, tmp_path, api)
         # finish the other sheets past the gate, so the resume has nothing left to do
         cfg.validation.gold_threshold = 0.0
         second, _ = run(_resume(cfg, first.run_dir))
@@ -70,12 +77,8 @@ def test_the_cli_resume_of_a_failed_gold_gate_exits_4(
     from herbdesk.cli import main
 
     images = many_images(3)
-    quality = QualitySettings(gold_path=_gold_half_wrong(tmp_path))
     with FakeApi() as api:
-        cfg = _cfg(images, tmp_path / "runs", api, quality=quality)
-        cfg.validation.gold_threshold = 0.9
-        first, _ = run(cfg)
-        assert first.reason == HaltReason.GOLD_FAILED
+        _, first = _gold_failed(images, tmp_path, api)
         monkeypatch.setenv("HERBDESK_TEST_KEY", "sk-test-good")
         key = ["--api-key-env", "HERBDESK_TEST_KEY", "--quiet"]
         code = main(["run", "--resume", str(first.run_dir), *key])
@@ -94,11 +97,8 @@ def test_the_cli_resume_of_a_failed_gold_gate_exits_4(
 
 def test_a_lowered_gold_threshold_on_resume_lets_the_run_go_on(tmp_path: Path, many_images) -> None:
     images = many_images(4)
-    quality = QualitySettings(gold_path=_gold_half_wrong(tmp_path))
     with FakeApi() as api:
-        cfg = _cfg(images, tmp_path / "runs", api, quality=quality)
-        cfg.validation.gold_threshold = 0.9
-        first, _ = run(cfg)
+        cfg, first = _gold_failed(images, tmp_path, api)
         cfg.validation.gold_threshold = 0.0  # the curator accepts it: the gate is theirs
         second, _ = run(_resume(cfg, first.run_dir))
     assert second.status == "completed", second.message
