@@ -148,6 +148,9 @@ class RunDocument(QObject):
         prep.finished_ok.connect(self._prep_done)
         prep.finished.connect(self._thread_ended)
         self._preparer = prep
+        # said at once, not at the first batch; after the caller has noted what waits for it
+        total = self.state.terms.pending()
+        QTimer.singleShot(0, lambda: self._started(prep, total))
         prep.start()
 
     def stop_preparing(self, wait_ms: int = 0) -> None:
@@ -168,6 +171,10 @@ class RunDocument(QObject):
             prep.wait()
             self._old_preparers.remove(prep)
             prep.deleteLater()
+
+    def _started(self, prep: TermsPreparer, total: int) -> None:
+        if prep is self._preparer:
+            self.terms_progress.emit(0, total)
 
     def _prep_progress(self, done: int, total: int) -> None:
         if self.sender() is self._preparer:
